@@ -1,0 +1,314 @@
+#include "common/bucket/bucket_json.h"
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+namespace teiten::bucket {
+namespace {
+
+using nlohmann::ordered_json;
+using classify::Fingerprint;
+using classify::Kind;
+using classify::Proto;
+
+template <typename E>
+std::optional<E> enum_from_string(std::string_view s) {
+  for (std::size_t i = 0; i < static_cast<std::size_t>(E::count_); ++i) {
+    if (to_string(static_cast<E>(i)) == s) return static_cast<E>(i);
+  }
+  return std::nullopt;
+}
+
+// nlohmann::json parses recursively: refuse deep nesting before it can exhaust the stack.
+bool nesting_within(std::string_view s, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > max_depth) return false;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+struct Reader {
+  std::string& error;
+  bool ok = true;
+
+  const nlohmann::json* field(const nlohmann::json& obj, const char* name, const char* where) {
+    if (!ok) return nullptr;
+    const auto it = obj.find(name);
+    if (it == obj.end()) {
+      fail(std::string{where} + name + ": missing");
+      return nullptr;
+    }
+    return &*it;
+  }
+  std::uint64_t u64(const nlohmann::json& obj, const char* name, const char* where,
+                    std::uint64_t max = UINT64_MAX) {
+    const auto* v = field(obj, name, where);
+    if (!v) return 0;
+    if (!v->is_number_unsigned() || v->get<std::uint64_t>() > max) {
+      fail(std::string{where} + name + ": expected an unsigned integer up to " +
+           std::to_string(max));
+      return 0;
+    }
+    return v->get<std::uint64_t>();
+  }
+  std::string str(const nlohmann::json& obj, const char* name, const char* where,
+                  std::size_t max_len = 256) {
+    const auto* v = field(obj, name, where);
+    if (!v) return {};
+    if (!v->is_string() || v->get_ref<const std::string&>().size() > max_len) {
+      fail(std::string{where} + name + ": expected a string of at most " +
+           std::to_string(max_len) + " bytes");
+      return {};
+    }
+    return v->get<std::string>();
+  }
+  bool boolean(const nlohmann::json& obj, const char* name, const char* where) {
+    const auto* v = field(obj, name, where);
+    if (!v) return false;
+    if (!v->is_boolean()) {
+      fail(std::string{where} + name + ": expected true or false");
+      return false;
+    }
+    return v->get<bool>();
+  }
+  void fail(std::string msg) {
+    if (ok) error = std::move(msg);
+    ok = false;
+  }
+};
+
+}  // namespace
+
+std::string format_rfc3339(std::int64_t unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  if (!gmtime_r(&t, &tm)) return "invalid-time";
+  char buf[32];
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return std::string(buf, n);
+}
+
+std::optional<std::int64_t> parse_rfc3339(std::string_view s) {
+  // YYYY-MM-DDTHH:MM:SSZ
+  if (s.size() != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+      s[16] != ':' || s[19] != 'Z') {
+    return std::nullopt;
+  }
+  auto num = [&](std::size_t pos, std::size_t len) -> int {
+    int v = 0;
+    for (std::size_t i = pos; i < pos + len; ++i) {
+      if (s[i] < '0' || s[i] > '9') return -1;
+      v = v * 10 + (s[i] - '0');
+    }
+    return v;
+  };
+  std::tm tm{};
+  const int year = num(0, 4), mon = num(5, 2), day = num(8, 2);
+  const int hour = num(11, 2), min = num(14, 2), sec = num(17, 2);
+  if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
+      min < 0 || min > 59 || sec < 0 || sec > 59) {
+    return std::nullopt;
+  }
+  tm.tm_year = year - 1900;
+  tm.tm_mon = mon - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = min;
+  tm.tm_sec = sec;
+  const std::time_t t = timegm(&tm);
+  if (format_rfc3339(t) != s) return std::nullopt;  // rejects 31 February and the like
+  return static_cast<std::int64_t>(t);
+}
+
+std::string to_json_line(const SealedBucket& b) {
+  ordered_json j;
+  j["sensor"] = b.sensor_id;
+  j["boot_id"] = b.boot_id;
+  j["seq"] = b.seq;
+  j["start"] = format_rfc3339(b.start);
+  j["width_s"] = b.width_s;
+  auto rows = ordered_json::array();
+  for (const auto& r : b.rows) {
+    ordered_json row;
+    row["proto"] = to_string(r.key.proto);
+    if (r.key.has_port) {
+      row["port"] = r.key.port;
+    } else {
+      row["port"] = nullptr;
+    }
+    row["country"] = classify::country_to_string(r.key.country);
+    row["fingerprint"] = to_string(r.key.fingerprint);
+    row["kind"] = to_string(r.key.kind);
+    row["packets"] = r.packets;
+    row["bytes"] = r.bytes;
+    rows.push_back(std::move(row));
+  }
+  j["rows"] = std::move(rows);
+  j["observed"] = {{"packets", b.observed_packets()}, {"bytes", b.observed_bytes()}};
+  j["not_for_sensor"] = b.not_for_sensor;
+  j["late_packets"] = b.late_packets;
+  ordered_json malformed = ordered_json::object();
+  for (std::size_t i = 1; i < decode::kDecodeStatusCount; ++i) {
+    if (b.loss.malformed[i] != 0) {
+      malformed[std::string{to_string(static_cast<decode::DecodeStatus>(i))}] = b.loss.malformed[i];
+    }
+  }
+  j["loss"] = {{"ring_drops", b.loss.ring_drops},
+               {"kernel_drops", b.loss.kernel_drops},
+               {"interface_drops", b.loss.interface_drops},
+               {"malformed", std::move(malformed)},
+               {"overflow", {{"packets", b.loss.overflow_packets}, {"bytes", b.loss.overflow_bytes}}}};
+  j["provenance"] = {{"software", b.provenance.software_version},
+                     {"config_sha256", b.provenance.config_hash},
+                     {"geoip_build_epoch", b.provenance.geoip_build_epoch},
+                     {"clock_synced", b.provenance.clock_synced}};
+  return j.dump();
+}
+
+std::optional<SealedBucket> from_json_line(std::string_view line, std::string& error) {
+  if (line.size() > kMaxBucketLineBytes) {
+    error = "bucket line of " + std::to_string(line.size()) + " bytes exceeds the limit";
+    return std::nullopt;
+  }
+  if (!nesting_within(line, 8)) {
+    error = "bucket JSON nested too deeply";
+    return std::nullopt;
+  }
+  const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    error = "bucket is not a JSON object";
+    return std::nullopt;
+  }
+  Reader rd{error};
+  SealedBucket b;
+  b.sensor_id = rd.str(j, "sensor", "");
+  b.boot_id = rd.str(j, "boot_id", "");
+  b.seq = rd.u64(j, "seq", "");
+  const std::string start = rd.str(j, "start", "", 32);
+  b.width_s = static_cast<std::uint32_t>(rd.u64(j, "width_s", "", 86400));
+  if (!rd.ok) return std::nullopt;
+  const auto t = parse_rfc3339(start);
+  if (!t) {
+    error = "start: '" + start + "' is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ)";
+    return std::nullopt;
+  }
+  b.start = *t;
+  if (b.width_s == 0 || b.start % b.width_s != 0) {
+    error = "start: not aligned to width_s";
+    return std::nullopt;
+  }
+  const auto* rows = rd.field(j, "rows", "");
+  if (!rows) return std::nullopt;
+  if (!rows->is_array()) {
+    error = "rows: expected an array";
+    return std::nullopt;
+  }
+  b.rows.reserve(rows->size());
+  std::uint64_t prev = 0;
+  for (const auto& r : *rows) {
+    if (!r.is_object()) {
+      error = "rows[]: expected an object";
+      return std::nullopt;
+    }
+    Row row;
+    const auto proto = enum_from_string<Proto>(rd.str(r, "proto", "rows[].", 16));
+    const auto fp = enum_from_string<Fingerprint>(rd.str(r, "fingerprint", "rows[].", 16));
+    const auto kind = enum_from_string<Kind>(rd.str(r, "kind", "rows[].", 16));
+    const std::string country = rd.str(r, "country", "rows[].", 2);
+    const auto* port = rd.field(r, "port", "rows[].");
+    row.packets = rd.u64(r, "packets", "rows[].");
+    row.bytes = rd.u64(r, "bytes", "rows[].");
+    if (!rd.ok) return std::nullopt;
+    if (!proto || !fp || !kind) {
+      error = "rows[]: unknown proto, fingerprint or kind";
+      return std::nullopt;
+    }
+    row.key.proto = *proto;
+    row.key.fingerprint = *fp;
+    row.key.kind = *kind;
+    row.key.country = classify::country_from_string(country);
+    if (row.key.country == classify::kUnknownCountry && country != "--") {
+      error = "rows[].country: '" + country + "' is not a two-letter code or '--'";
+      return std::nullopt;
+    }
+    if (port->is_null()) {
+      row.key.has_port = false;
+    } else if (port->is_number_unsigned() && port->get<std::uint64_t>() <= 65535) {
+      row.key.has_port = true;
+      row.key.port = static_cast<std::uint16_t>(port->get<std::uint64_t>());
+    } else {
+      error = "rows[].port: expected null or an integer in [0, 65535]";
+      return std::nullopt;
+    }
+    const std::uint64_t packed = row.key.pack();
+    if (packed <= prev) {
+      error = "rows: not sorted by key, or a key repeats";
+      return std::nullopt;
+    }
+    prev = packed;
+    b.rows.push_back(row);
+  }
+  b.not_for_sensor = rd.u64(j, "not_for_sensor", "");
+  b.late_packets = rd.u64(j, "late_packets", "");
+  const auto* loss = rd.field(j, "loss", "");
+  if (!loss || !loss->is_object()) {
+    if (rd.ok) error = "loss: expected an object";
+    return std::nullopt;
+  }
+  b.loss.ring_drops = rd.u64(*loss, "ring_drops", "loss.");
+  b.loss.kernel_drops = rd.u64(*loss, "kernel_drops", "loss.");
+  b.loss.interface_drops = rd.u64(*loss, "interface_drops", "loss.");
+  const auto* malformed = rd.field(*loss, "malformed", "loss.");
+  const auto* overflow = rd.field(*loss, "overflow", "loss.");
+  if (!rd.ok) return std::nullopt;
+  if (!malformed->is_object() || !overflow->is_object()) {
+    error = "loss.malformed and loss.overflow must be objects";
+    return std::nullopt;
+  }
+  for (const auto& [name, value] : malformed->items()) {
+    const auto reason = enum_from_string<decode::DecodeStatus>(name);
+    if (!reason || *reason == decode::DecodeStatus::ok || !value.is_number_unsigned()) {
+      error = "loss.malformed: unknown reason '" + name + "' or a count that is not unsigned";
+      return std::nullopt;
+    }
+    b.loss.malformed[static_cast<std::size_t>(*reason)] = value.get<std::uint64_t>();
+  }
+  b.loss.overflow_packets = rd.u64(*overflow, "packets", "loss.overflow.");
+  b.loss.overflow_bytes = rd.u64(*overflow, "bytes", "loss.overflow.");
+  const auto* prov = rd.field(j, "provenance", "");
+  if (!prov || !prov->is_object()) {
+    if (rd.ok) error = "provenance: expected an object";
+    return std::nullopt;
+  }
+  b.provenance.software_version = rd.str(*prov, "software", "provenance.");
+  b.provenance.config_hash = rd.str(*prov, "config_sha256", "provenance.", 64);
+  b.provenance.geoip_build_epoch = rd.u64(*prov, "geoip_build_epoch", "provenance.");
+  b.provenance.clock_synced = rd.boolean(*prov, "clock_synced", "provenance.");
+  if (!rd.ok) return std::nullopt;
+  // The redundant totals must agree with the rows (they are there for people and jq).
+  const auto* observed = rd.field(j, "observed", "");
+  if (!observed) return std::nullopt;
+  if (!observed->is_object() || rd.u64(*observed, "packets", "observed.") != b.observed_packets() ||
+      rd.u64(*observed, "bytes", "observed.") != b.observed_bytes()) {
+    if (rd.ok) error = "observed: totals disagree with the rows and overflow";
+    return std::nullopt;
+  }
+  return b;
+}
+
+}  // namespace teiten::bucket

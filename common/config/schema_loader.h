@@ -1,0 +1,160 @@
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/config/schema.h"
+
+namespace teiten::config {
+
+/// Makes a relative `file` relative to the directory of `config_path` and checks that it
+/// can be read. "" is left alone. Returns an error text or "".
+std::string resolve_file_path(const std::string& config_path, std::string& file);
+
+/// Reads a whole configuration file (at most kMaxConfigBytes). Returns false with an
+/// error message naming the file when it cannot be read.
+bool read_config_file(const std::string& path, std::string& text, std::string& error);
+
+/// Reads a YAML file against a schema: every known key is parsed, range-checked and
+/// applied to `target`; defaults are applied for absent keys; unknown keys, duplicate keys,
+/// missing required keys and bad values are all collected. Only this loader touches
+/// YAML::Node. Returns the errors (empty: `target` is complete).
+template <typename Target>
+std::vector<ConfigError> load_yaml(const std::string& path, const std::string& text,
+                                   const std::vector<Field<Target>>& schema, Target& target) {
+  std::vector<ConfigError> errors;
+  auto error_at = [&](const YAML::Mark& m, std::string key, std::string msg) {
+    errors.push_back(ConfigError{path, m.line >= 0 ? m.line + 1 : 1, m.column >= 0 ? m.column + 1 : 1,
+                                 std::move(key), std::move(msg)});
+  };
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    error_at(e.mark, "yaml", e.msg);
+    return errors;
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) {
+    error_at(root.Mark(), "yaml", "the top level must be a mapping of sections");
+    return errors;
+  }
+
+  std::vector<std::string_view> sections;
+  for (const auto& f : schema) {
+    if (std::find(sections.begin(), sections.end(), f.section) == sections.end()) {
+      sections.push_back(f.section);
+    }
+  }
+  std::set<std::string> seen_sections;
+  std::set<std::string> given;  // "section.key" present in the file
+  for (const auto& sec : root) {
+    const std::string name = sec.first.Scalar();
+    if (std::find(sections.begin(), sections.end(), name) == sections.end()) {
+      const std::string hint = closest_name(name, sections);
+      error_at(sec.first.Mark(), name,
+               "unknown section" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+      continue;
+    }
+    if (!seen_sections.insert(name).second) {
+      error_at(sec.first.Mark(), name, "section given twice");
+      continue;
+    }
+    if (sec.second.IsNull()) continue;
+    if (!sec.second.IsMap()) {
+      error_at(sec.second.Mark(), name, "expected a mapping of keys");
+      continue;
+    }
+    std::vector<std::string_view> keys;
+    for (const auto& f : schema) {
+      if (f.section == name) keys.push_back(f.key);
+    }
+    for (const auto& kv : sec.second) {
+      const std::string key = kv.first.Scalar();
+      const std::string full = name + "." + key;
+      const Field<Target>* field = nullptr;
+      for (const auto& f : schema) {
+        if (f.section == name && f.key == key) field = &f;
+      }
+      if (!field) {
+        const std::string hint = closest_name(key, keys);
+        error_at(kv.first.Mark(), name,
+                 "unknown key '" + key + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+        continue;
+      }
+      if (!given.insert(full).second) {
+        error_at(kv.first.Mark(), full, "key given twice");
+        continue;
+      }
+      const YAML::Node& node = kv.second;
+      Value value;
+      std::string problem;
+      if (field->type == FieldType::string_list) {
+        if (!node.IsSequence()) {
+          problem = "expected a list";
+        } else {
+          std::vector<std::string> items;
+          for (const auto& item : node) {
+            if (!item.IsScalar()) {
+              error_at(item.Mark(), full, "list entries must be scalars");
+              continue;
+            }
+            items.push_back(item.Scalar());
+          }
+          if (items.size() < field->min) {
+            problem = "expected at least " + std::to_string(field->min) + " entr" +
+                      (field->min == 1 ? "y" : "ies");
+          }
+          value = std::move(items);
+        }
+      } else if (!node.IsScalar()) {
+        problem = "expected a single value";
+      } else {
+        problem = parse_scalar(field->type, node.Scalar(), field->min, field->max,
+                               field->choices, value);
+      }
+      if (problem.empty() && field->type == FieldType::file_path) {
+        problem = resolve_file_path(path, std::get<std::string>(value));
+      }
+      if (problem.empty() && field->check) problem = field->check(value);
+      if (!problem.empty()) {
+        error_at(node.Mark(), full, problem);
+        continue;
+      }
+      field->apply(target, value);
+    }
+  }
+
+  // Defaults and required keys.
+  for (const auto& f : schema) {
+    const std::string full = std::string{f.section} + "." + std::string{f.key};
+    if (given.count(full)) continue;
+    if (f.required) {
+      YAML::Mark m = root.Mark();
+      if (root[std::string{f.section}]) m = root[std::string{f.section}].Mark();
+      error_at(m, full, "required key is missing");
+      continue;
+    }
+    if (f.default_text.empty() && f.type != FieldType::string && f.type != FieldType::file_path) {
+      continue;
+    }
+    Value value;
+    if (f.type == FieldType::string_list) {
+      value = std::vector<std::string>{};
+    } else if (f.type == FieldType::string || f.type == FieldType::file_path) {
+      value = std::string{f.default_text};
+    } else {
+      parse_scalar(f.type, f.default_text, f.min, f.max, f.choices, value);
+    }
+    f.apply(target, value);
+  }
+  return errors;
+}
+
+}  // namespace teiten::config

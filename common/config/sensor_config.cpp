@@ -1,0 +1,156 @@
+#include "common/config/sensor_config.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "common/config/schema_loader.h"
+
+namespace teiten::config {
+namespace {
+
+using F = Field<SensorConfig>;
+
+std::string sha256_hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 0xF];
+  }
+  return out;
+}
+
+std::string check_sensor_id(const Value& v) {
+  const auto& s = std::get<std::string>(v);
+  const bool ok = !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.';
+  });
+  return ok ? "" : "'" + s + "' is not a sensor id (1-64 of A-Z a-z 0-9 . _ -)";
+}
+
+std::string check_addresses(const Value& v) {
+  classify::AddressSet set;
+  for (const auto& a : std::get<std::vector<std::string>>(v)) {
+    if (auto err = set.add(a)) return *err;
+  }
+  return {};
+}
+
+std::string check_width(const Value& v) {
+  const auto w = std::get<std::uint64_t>(v);
+  return 86400 % w == 0 ? "" : std::to_string(w) + " seconds does not divide a day (86400 s)";
+}
+
+const std::vector<F> kSchema = {
+    {"sensor", "id", FieldType::string, "", true, 0, 0, {},
+     "This sensor's identity; must match its client certificate later.",
+     [](SensorConfig& c, const Value& v) { c.sensor_id = std::get<std::string>(v); },
+     check_sensor_id},
+    {"sensor", "addresses", FieldType::string_list, "", true, 1, 0, {},
+     "The sensor's own IPv4/IPv6 addresses or prefixes; only packets to these count.",
+     [](SensorConfig& c, const Value& v) {
+       c.addresses = std::get<std::vector<std::string>>(v);
+       c.address_set = {};
+       for (const auto& a : c.addresses) (void)c.address_set.add(a);
+     },
+     check_addresses},
+    {"geoip", "database", FieldType::file_path, "/usr/share/teiten/geoip/geo-whois-asn-country.mmdb",
+     false, 0, 0, {},
+     "MMDB country database (GeoIP2/GeoLite2 or ip-location-db layout); \"\" for none.",
+     [](SensorConfig& c, const Value& v) { c.geoip_database = std::get<std::string>(v); }, {}},
+    {"geoip", "cache_entries", FieldType::uint, "65536", false, 16, 1 << 24, {},
+     "Source addresses whose country is remembered (scanners repeat their sources).",
+     [](SensorConfig& c, const Value& v) { c.geoip_cache_entries = std::get<std::uint64_t>(v); },
+     {}},
+    {"buckets", "width", FieldType::duration, "60", false, 1, 86400, {},
+     "Bucket width; must divide a day so buckets align to UTC.",
+     [](SensorConfig& c, const Value& v) {
+       c.bucket_width_s = static_cast<std::uint32_t>(std::get<std::uint64_t>(v));
+     },
+     check_width},
+    {"buckets", "max_keys", FieldType::uint, "10000", false, 16, 1000000, {},
+     "Distinct (proto, port, country, fingerprint, kind) rows per bucket before overflow.",
+     [](SensorConfig& c, const Value& v) { c.bucket_max_keys = std::get<std::uint64_t>(v); }, {}},
+    {"buckets", "max_gap_fill", FieldType::uint, "1440", false, 0, 100000, {},
+     "Most empty buckets sealed for one silent gap in capture time.",
+     [](SensorConfig& c, const Value& v) {
+       c.bucket_max_gap_fill = static_cast<std::uint32_t>(std::get<std::uint64_t>(v));
+     },
+     {}},
+    {"capture", "ring_slots", FieldType::uint, "32768", false, 64, 1 << 22, {},
+     "Packets buffered between the capture and classifier threads (256 bytes each).",
+     [](SensorConfig& c, const Value& v) { c.ring_slots = std::get<std::uint64_t>(v); }, {}},
+    {"capture", "replay_ring_full", FieldType::choice, "wait", false, 0, 0, {"wait", "drop"},
+     "Replay from a file when the ring is full: wait (lossless) or drop and count (as live).",
+     [](SensorConfig& c, const Value& v) {
+       c.replay_ring_full =
+           std::get<std::string>(v) == "drop" ? RingFullPolicy::drop : RingFullPolicy::wait;
+     },
+     {}},
+    {"log", "level", FieldType::choice, "info", false, 0, 0,
+     {"trace", "debug", "info", "warn", "error", "critical", "off"}, "Log level.",
+     [](SensorConfig& c, const Value& v) { c.log_level = std::get<std::string>(v); }, {}},
+};
+
+}  // namespace
+
+const std::vector<Field<SensorConfig>>& sensor_schema() { return kSchema; }
+
+std::variant<SensorConfig, std::vector<ConfigError>> parse_sensor_config(const std::string& path,
+                                                                          const std::string& text) {
+  SensorConfig c;
+  c.path = path;
+  c.sha256 = sha256_hex(text);
+  auto errors = load_yaml(path, text, kSchema, c);
+  if (!errors.empty()) return errors;
+  return c;
+}
+
+std::variant<SensorConfig, std::vector<ConfigError>> load_sensor_config(const std::string& path) {
+  std::string text, error;
+  if (!read_config_file(path, text, error)) {
+    return std::vector<ConfigError>{ConfigError{path, 1, 1, "file", error}};
+  }
+  return parse_sensor_config(path, text);
+}
+
+std::string sensor_config_example() {
+  std::ostringstream out;
+  out << "# teiten-sensord configuration (generated from the schema: teiten-sensord "
+         "--print-example-config).\n";
+  std::string_view section;
+  for (const auto& f : kSchema) {
+    if (f.section != section) {
+      section = f.section;
+      out << "\n" << section << ":\n";
+    }
+    out << "  # " << f.description;
+    if (f.type == FieldType::uint || f.type == FieldType::duration) {
+      out << " Range [" << f.min << ", " << f.max << "]" << (f.type == FieldType::duration ? " s." : ".");
+    }
+    if (f.type == FieldType::choice) {
+      out << " One of:";
+      for (auto c : f.choices) out << " " << c;
+      out << ".";
+    }
+    out << (f.required ? " Required." : "") << "\n";
+    if (f.required && f.key == "id") {
+      out << "  " << f.key << ": sensor-1\n";
+    } else if (f.required && f.type == FieldType::string_list) {
+      out << "  " << f.key << ":\n    - 192.0.2.10\n    - 2001:db8::10\n";
+    } else if (f.type == FieldType::file_path || f.type == FieldType::string) {
+      out << "  " << f.key << ": \"" << f.default_text << "\"\n";
+    } else {
+      out << "  " << f.key << ": " << f.default_text << "\n";
+    }
+  }
+  return out.str();
+}
+
+}  // namespace teiten::config

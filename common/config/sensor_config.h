@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/classify/address_set.h"
+#include "common/config/schema.h"
+
+namespace teiten::config {
+
+/// What the capture thread does when the ring to the classifier is full.
+enum class RingFullPolicy { wait, drop };
+
+/// The sensor daemon's configuration, validated. Plain value type.
+struct SensorConfig {
+  std::string path;    ///< file it was read from
+  std::string sha256;  ///< of the file's bytes (provenance of every bucket)
+
+  std::string sensor_id;
+  std::vector<std::string> addresses;  ///< as written
+  classify::AddressSet address_set;    ///< parsed
+
+  std::string geoip_database;  ///< "" : no database, every country unknown
+  std::uint64_t geoip_cache_entries = 65536;
+
+  std::uint32_t bucket_width_s = 60;
+  std::uint64_t bucket_max_keys = 10000;
+  std::uint32_t bucket_max_gap_fill = 1440;
+
+  std::uint64_t ring_slots = 32768;
+  RingFullPolicy replay_ring_full = RingFullPolicy::wait;
+
+  std::string log_level = "info";
+};
+
+/// The schema of sensor.yaml: one table drives parsing, checks and the example file.
+const std::vector<Field<SensorConfig>>& sensor_schema();
+
+/// Reads and validates a sensor configuration file. On success returns the config; on
+/// failure every problem found, in file order where possible.
+std::variant<SensorConfig, std::vector<ConfigError>> load_sensor_config(const std::string& path);
+
+/// The same from text already read (tests, fuzzing); `path` is used in messages.
+std::variant<SensorConfig, std::vector<ConfigError>> parse_sensor_config(const std::string& path,
+                                                                          const std::string& text);
+
+/// A commented example sensor.yaml generated from the schema, with every default.
+std::string sensor_config_example();
+
+}  // namespace teiten::config

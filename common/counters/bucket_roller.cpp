@@ -1,0 +1,81 @@
+#include "common/counters/bucket_roller.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace teiten::counters {
+
+BucketRoller::BucketRoller(RollerOptions options, Sink sink)
+    : options_(std::move(options)),
+      sink_(std::move(sink)),
+      width_(options_.width_s),
+      table_(options_.max_keys),
+      seq_(options_.first_seq) {
+  if (options_.width_s == 0 || 86400 % options_.width_s != 0) {
+    throw std::invalid_argument("bucket width must divide 86400 seconds");
+  }
+}
+
+std::int64_t BucketRoller::align(std::int64_t ts) const noexcept {
+  std::int64_t q = ts / width_;
+  if (ts % width_ != 0 && ts < 0) --q;
+  return q * width_;
+}
+
+void BucketRoller::advance_slow(std::int64_t now, std::uint64_t packets) {
+  const std::int64_t target = align(now);
+  if (!open_) {
+    open_ = true;
+    start_ = target;
+    return;
+  }
+  if (target < start_) {
+    // Capture time went backwards (a clock step, reordered packets): keep counting in the
+    // open bucket and say so. The caller's counter follows this call.
+    late_ += packets;
+    return;
+  }
+  seal_open();
+  // Empty buckets prove coverage; a gap longer than max_gap_fill is left visible as a gap.
+  const std::int64_t missing = (target - start_) / width_ - 1;
+  if (missing > 0 && missing <= options_.max_gap_fill) {
+    for (std::int64_t i = 0; i < missing; ++i) {
+      start_ += width_;
+      seal_open();
+    }
+  }
+  open_ = true;
+  start_ = target;
+}
+
+void BucketRoller::flush() {
+  if (!open_) return;
+  seal_open();
+  open_ = false;
+}
+
+void BucketRoller::seal_open() {
+  bucket::SealedBucket b;
+  b.sensor_id = options_.sensor_id;
+  b.boot_id = options_.boot_id;
+  b.seq = seq_++;
+  b.start = start_;
+  b.width_s = options_.width_s;
+  b.rows.reserve(table_.size());
+  table_.for_each([&](std::uint64_t key, const CounterValue& v) {
+    b.rows.push_back(bucket::Row{classify::Key::unpack(key), v.packets, v.bytes});
+  });
+  std::sort(b.rows.begin(), b.rows.end(),
+            [](const bucket::Row& x, const bucket::Row& y) { return x.key.pack() < y.key.pack(); });
+  b.not_for_sensor = not_for_sensor_;
+  b.late_packets = late_;
+  b.loss = loss_;
+  b.provenance = options_.provenance;
+  table_.clear();
+  not_for_sensor_ = 0;
+  late_ = 0;
+  loss_ = bucket::Loss{};
+  sink_(std::move(b));
+}
+
+}  // namespace teiten::counters

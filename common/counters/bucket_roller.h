@@ -1,0 +1,102 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "common/bucket/sealed_bucket.h"
+#include "common/classify/key.h"
+#include "common/counters/key_table.h"
+#include "common/decode/decode_status.h"
+
+namespace teiten::counters {
+
+/// Settings of the rolling buckets.
+struct RollerOptions {
+  std::string sensor_id;
+  std::string boot_id;
+  std::uint64_t first_seq = 0;
+  std::uint32_t width_s = 60;        ///< divides 86400, so buckets align to UTC days
+  std::size_t max_keys = 10000;      ///< distinct keys per bucket before overflow
+  std::uint32_t max_gap_fill = 1440; ///< most empty buckets sealed for one silent gap
+  bucket::Provenance provenance;
+};
+
+/// Counts classified packets into UTC-aligned buckets keyed by capture time and seals each
+/// bucket when time passes its end. The open bucket's counters live in a preallocated
+/// KeyTable: counting never allocates. Sealing calls the sink with an immutable bucket.
+/// Empty buckets between two packets are sealed too (they prove the sensor was alive), at
+/// most max_gap_fill per gap. A packet older than the open bucket is counted in the open
+/// bucket and in its late_packets. Single thread (the classifier thread).
+class BucketRoller {
+ public:
+  using Sink = std::function<void(bucket::SealedBucket&&)>;
+  BucketRoller(RollerOptions options, Sink sink);
+
+  /// One observed packet with its key and IP length.
+  void add(std::int64_t ts, const classify::Key& key, std::uint32_t bytes) {
+    advance(ts);
+    if (!table_.add(key.pack(), bytes)) {
+      ++loss_.overflow_packets;
+      loss_.overflow_bytes += bytes;
+    }
+  }
+  void add_not_for_sensor(std::int64_t ts) {
+    advance(ts);
+    ++not_for_sensor_;
+  }
+  void add_malformed(std::int64_t ts, decode::DecodeStatus reason) {
+    advance(ts);
+    ++loss_.malformed[static_cast<std::size_t>(reason)];
+  }
+  /// Losses before the classifier, charged to the bucket open at `ts`.
+  void add_ring_drops(std::int64_t ts, std::uint64_t n) {
+    advance(ts, n);
+    loss_.ring_drops += n;
+  }
+  void add_capture_drops(std::int64_t ts, std::uint64_t kernel, std::uint64_t interface) {
+    advance(ts, kernel + interface);
+    loss_.kernel_drops += kernel;
+    loss_.interface_drops += interface;
+  }
+
+  /// Seals every bucket that ends at or before `now` (a timer tick in live mode).
+  /// Opens the bucket containing `now` if none is open.
+  void tick(std::int64_t now) { advance(now, 0); }
+
+  /// Seals the open bucket, if any (end of a replay, SIGTERM).
+  void flush();
+
+  /// Sequence number the next sealed bucket gets.
+  std::uint64_t next_seq() const noexcept { return seq_; }
+  bool has_open_bucket() const noexcept { return open_; }
+  std::int64_t open_start() const noexcept { return start_; }
+  /// Aligns a timestamp down to its bucket start (floor, also for negative times).
+  std::int64_t align(std::int64_t ts) const noexcept;
+
+  /// Provenance for buckets sealed from now on (e.g. after a GeoIP reload).
+  void set_provenance(bucket::Provenance p) { options_.provenance = std::move(p); }
+
+ private:
+  /// Moves the open bucket to the one holding `now`; `packets` is how many packets the
+  /// caller is about to charge, counted as late if `now` is before the open bucket.
+  void advance(std::int64_t now, std::uint64_t packets = 1) {
+    if (open_ && now >= start_ && now < start_ + width_) return;  // the common case
+    advance_slow(now, packets);
+  }
+  void advance_slow(std::int64_t now, std::uint64_t packets);
+  void seal_open();
+
+  RollerOptions options_;
+  Sink sink_;
+  std::int64_t width_;
+  KeyTable table_;
+  bool open_ = false;
+  std::int64_t start_ = 0;
+  std::uint64_t seq_;
+  std::uint64_t not_for_sensor_ = 0;
+  std::uint64_t late_ = 0;
+  bucket::Loss loss_;
+};
+
+}  // namespace teiten::counters

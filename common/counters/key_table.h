@@ -1,0 +1,69 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace teiten::counters {
+
+/// Packets and bytes under one key.
+struct CounterValue {
+  std::uint64_t packets = 0;
+  std::uint64_t bytes = 0;
+};
+
+/// Fixed-capacity open-addressing hash table from packed keys (never 0) to counters.
+/// Holds at most `max_keys` distinct keys; all memory is allocated at construction, so
+/// add() never allocates. clear() costs O(keys in use). Single thread.
+class KeyTable {
+ public:
+  explicit KeyTable(std::size_t max_keys);
+
+  /// Adds one packet of `bytes` under `key`. Returns false, changing nothing, when the key
+  /// is new and the table already holds max_keys keys (the caller folds it into overflow).
+  bool add(std::uint64_t key, std::uint64_t bytes) noexcept {
+    std::size_t i = index_of(key);
+    for (;;) {
+      Slot& s = slots_[i];
+      if (s.key == key) {
+        ++s.value.packets;
+        s.value.bytes += bytes;
+        return true;
+      }
+      if (s.key == 0) {
+        if (used_.size() == max_keys_) return false;
+        s.key = key;
+        s.value = CounterValue{1, bytes};
+        used_.push_back(static_cast<std::uint32_t>(i));  // capacity reserved: no allocation
+        return true;
+      }
+      i = (i + 1) & mask_;
+    }
+  }
+
+  /// Calls f(key, value) for every key in use, in insertion order.
+  template <typename F>
+  void for_each(F&& f) const {
+    for (const std::uint32_t i : used_) f(slots_[i].key, slots_[i].value);
+  }
+
+  std::size_t size() const noexcept { return used_.size(); }
+  std::size_t max_keys() const noexcept { return max_keys_; }
+  void clear() noexcept;
+
+ private:
+  struct Slot {
+    std::uint64_t key = 0;
+    CounterValue value;
+  };
+  std::size_t index_of(std::uint64_t key) const noexcept {
+    return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ULL) >> 29) & mask_;
+  }
+
+  std::size_t max_keys_;
+  std::size_t mask_;
+  std::vector<Slot> slots_;
+  std::vector<std::uint32_t> used_;
+};
+
+}  // namespace teiten::counters

@@ -1,0 +1,26 @@
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace teiten::decode {
+
+/// Big-endian loads from packet bytes. Callers check the length first; memcpy avoids
+/// unaligned access and strict-aliasing problems (never reinterpret_cast packet bytes).
+inline std::uint16_t load_be16(const std::uint8_t* p) noexcept {
+  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
+}
+
+inline std::uint32_t load_be32(const std::uint8_t* p) noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return __builtin_bswap32(v);
+}
+
+inline std::uint32_t load_le32(const std::uint8_t* p) noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+}  // namespace teiten::decode

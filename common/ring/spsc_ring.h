@@ -1,0 +1,71 @@
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <stdexcept>
+
+namespace teiten::ring {
+
+/// Bounded lock-free single-producer single-consumer ring of preallocated slots, modelled
+/// on rigtorp's SPSCQueue: power-of-two capacity, indices on their own cache lines, each
+/// side caching the other's index so the shared line is read only when needed.
+/// Slots are filled and read in place (claim/commit, peek/release): a packet is copied
+/// once, from libpcap's buffer into the slot. Nothing allocates after construction.
+/// Exactly one producer thread and one consumer thread.
+template <typename T>
+class SpscRing {
+ public:
+  explicit SpscRing(std::size_t capacity)
+      : capacity_(std::bit_ceil(capacity < 2 ? std::size_t{2} : capacity)),
+        mask_(capacity_ - 1),
+        slots_(std::make_unique<T[]>(capacity_)) {
+    if (capacity > (std::size_t{1} << 30)) throw std::invalid_argument("ring too large");
+  }
+  SpscRing(const SpscRing&) = delete;
+  SpscRing& operator=(const SpscRing&) = delete;
+
+  /// Producer: the next free slot, or nullptr when the ring is full. Fill it, then commit().
+  [[nodiscard]] T* try_claim() noexcept {
+    const std::size_t head = head_.load(std::memory_order_relaxed);
+    if (head - tail_cache_ >= capacity_) {
+      tail_cache_ = tail_.load(std::memory_order_acquire);
+      if (head - tail_cache_ >= capacity_) return nullptr;
+    }
+    return &slots_[head & mask_];
+  }
+  /// Producer: publishes the slot returned by the last try_claim().
+  void commit() noexcept { head_.store(head_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+
+  /// Consumer: the oldest published slot, or nullptr when empty. Read it, then release().
+  [[nodiscard]] const T* peek() noexcept {
+    const std::size_t tail = tail_.load(std::memory_order_relaxed);
+    if (tail == head_cache_) {
+      head_cache_ = head_.load(std::memory_order_acquire);
+      if (tail == head_cache_) return nullptr;
+    }
+    return &slots_[tail & mask_];
+  }
+  /// Consumer: frees the slot returned by the last peek().
+  void release() noexcept { tail_.store(tail_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+
+  std::size_t capacity() const noexcept { return capacity_; }
+  /// Approximate number of published, unread slots (any thread; for metrics).
+  std::size_t size_approx() const noexcept {
+    return head_.load(std::memory_order_acquire) - tail_.load(std::memory_order_acquire);
+  }
+
+ private:
+  static constexpr std::size_t kLine = 64;
+  const std::size_t capacity_;
+  const std::size_t mask_;
+  std::unique_ptr<T[]> slots_;
+  alignas(kLine) std::atomic<std::size_t> head_{0};  // written by the producer
+  alignas(kLine) std::size_t tail_cache_ = 0;        // producer's copy of tail_
+  alignas(kLine) std::atomic<std::size_t> tail_{0};  // written by the consumer
+  alignas(kLine) std::size_t head_cache_ = 0;        // consumer's copy of head_
+};
+
+}  // namespace teiten::ring

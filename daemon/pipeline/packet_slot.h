@@ -1,0 +1,30 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace teiten::sensor {
+
+/// What a ring slot carries.
+enum class SlotType : std::uint8_t {
+  packet,  ///< a captured packet
+  tick,    ///< no packet: time passed (live mode timer), `ts_sec` is the time
+  eof,     ///< end of the capture: seal the open bucket and stop
+};
+
+/// One preallocated ring slot, 256 bytes: a packet's timestamp, lengths and its first
+/// kDataBytes captured bytes (enough for every header the classifier reads: Ethernet with
+/// two VLAN tags, IPv6 with several extension headers, TCP). The capture thread fills it
+/// in place, the classifier thread reads it in place.
+struct PacketSlot {
+  static constexpr std::size_t kDataBytes = 232;
+  std::int64_t ts_sec = 0;
+  std::uint64_t drops_before = 0;  ///< packets dropped (ring full) since the previous slot
+  std::uint32_t wire_len = 0;      ///< length on the wire
+  std::uint16_t caplen = 0;        ///< bytes in `data` (<= kDataBytes)
+  SlotType type = SlotType::packet;
+  std::uint8_t data[kDataBytes];
+};
+static_assert(sizeof(PacketSlot) == 256);
+
+}  // namespace teiten::sensor

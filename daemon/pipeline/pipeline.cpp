@@ -1,0 +1,228 @@
+#include "daemon/pipeline/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "common/decode/decode.h"
+#include "common/log/log.h"
+#include "common/version.h"
+
+namespace teiten::sensor {
+namespace {
+
+// Back-off for a side that finds the ring empty (classifier) or full (replay in wait
+// mode): spin briefly, then yield, then sleep, so an idle pipeline costs no CPU.
+class Backoff {
+ public:
+  void pause() noexcept {
+    if (n_ < 64) {
+      __builtin_ia32_pause_compat();
+    } else if (n_ < 128) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    ++n_;
+  }
+  void reset() noexcept { n_ = 0; }
+
+ private:
+  static void __builtin_ia32_pause_compat() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
+  unsigned n_ = 0;
+};
+
+void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+  // Single writer: a relaxed load+store is enough and cheaper than fetch_add.
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+pcap_t* open_savefile(const std::string& path, decode::LinkType& link, std::string& error) {
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  pcap_t* h = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO,
+                                                      errbuf);
+  if (!h) {
+    error = "cannot open capture " + path + ": " + errbuf;
+    return nullptr;
+  }
+  const int dlt = pcap_datalink(h);
+  const auto type = decode::link_type_from_dlt(dlt);
+  if (!type) {
+    const char* name = pcap_datalink_val_to_name(dlt);
+    error = "unsupported link type " + std::string{name ? name : "?"} + " (" +
+            std::to_string(dlt) + ") in " + path +
+            "; supported: EN10MB (with 802.1Q/802.1ad), LINUX_SLL, LINUX_SLL2, RAW, IPV4, "
+            "IPV6, NULL, LOOP";
+    pcap_close(h);
+    return nullptr;
+  }
+  link = *type;
+  return h;
+}
+
+Pipeline::Pipeline(const config::SensorConfig& config,
+                   std::shared_ptr<const classify::GeoIpDatabase> db, PipelineOptions options,
+                   counters::BucketRoller::Sink sink)
+    : config_(config),
+      options_(std::move(options)),
+      ring_(config.ring_slots),
+      classifier_(config.address_set, db, config.geoip_cache_entries),
+      roller_(
+          counters::RollerOptions{
+              config.sensor_id, options_.boot_id, options_.first_seq, config.bucket_width_s,
+              config.bucket_max_keys, config.bucket_max_gap_fill,
+              bucket::Provenance{std::string{"teiten "} + kVersion, config.sha256,
+                                 db ? db->build_epoch() : 0, false}},
+          [this, sink = std::move(sink)](bucket::SealedBucket&& b) {
+            bump(stats_.buckets_sealed);
+            sink(std::move(b));
+          }) {}
+
+Pipeline::~Pipeline() = default;
+
+std::string Pipeline::run(pcap_t* handle, decode::LinkType link) {
+  link_ = link;
+  std::thread classifier([this] { classifier_loop(); });
+  capture_loop(handle);
+  classifier.join();
+  if (!capture_error_.empty()) return capture_error_;
+  return classifier_error_;
+}
+
+void Pipeline::capture_loop(pcap_t* handle) {
+  for (;;) {
+    if (stop_.load(std::memory_order_relaxed)) break;
+    const int n = pcap_dispatch(handle, 4096, &Pipeline::on_packet, reinterpret_cast<u_char*>(this));
+    if (n == 0) break;  // end of the savefile
+    if (n == PCAP_ERROR_BREAK) break;
+    if (n == PCAP_ERROR) {
+      capture_error_ = std::string{"pcap_dispatch failed: "} + pcap_geterr(handle);
+      break;
+    }
+  }
+  push_control(SlotType::eof, last_ts_);
+}
+
+void Pipeline::on_packet(u_char* user, const pcap_pkthdr* h, const u_char* bytes) {
+  reinterpret_cast<Pipeline*>(user)->push_packet(h, bytes);
+}
+
+PacketSlot* Pipeline::claim_waiting() noexcept {
+  Backoff backoff;
+  for (;;) {
+    if (PacketSlot* s = ring_.try_claim()) return s;
+    if (classifier_done_.load(std::memory_order_acquire)) return nullptr;
+    backoff.pause();
+  }
+}
+
+void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
+  bump(stats_.captured);
+  PacketSlot* slot = ring_.try_claim();
+  if (!slot) {
+    if (options_.ring_full == config::RingFullPolicy::drop) {
+      ++pending_drops_;
+      bump(stats_.ring_drops);
+      last_ts_ = h->ts.tv_sec;
+      return;
+    }
+    bump(stats_.ring_waits);
+    slot = claim_waiting();
+    if (!slot) {  // the classifier stopped: nothing will drain the ring
+      ++pending_drops_;
+      bump(stats_.ring_drops);
+      return;
+    }
+  }
+  slot->type = SlotType::packet;
+  slot->ts_sec = h->ts.tv_sec;
+  slot->wire_len = h->len;
+  const std::size_t n = std::min<std::size_t>(h->caplen, PacketSlot::kDataBytes);
+  slot->caplen = static_cast<std::uint16_t>(n);
+  std::memcpy(slot->data, bytes, n);
+  slot->drops_before = pending_drops_;
+  pending_drops_ = 0;
+  last_ts_ = h->ts.tv_sec;
+  ring_.commit();
+}
+
+void Pipeline::push_control(SlotType type, std::int64_t ts) noexcept {
+  PacketSlot* slot = claim_waiting();
+  if (!slot) return;
+  slot->type = type;
+  slot->ts_sec = ts;
+  slot->wire_len = 0;
+  slot->caplen = 0;
+  slot->drops_before = pending_drops_;
+  pending_drops_ = 0;
+  ring_.commit();
+}
+
+void Pipeline::classifier_loop() noexcept {
+  Backoff backoff;
+  for (;;) {
+    const PacketSlot* slot = ring_.peek();
+    if (!slot) {
+      backoff.pause();
+      continue;
+    }
+    backoff.reset();
+    const bool eof = slot->type == SlotType::eof;
+    try {
+      process(*slot);
+    } catch (const std::exception& e) {
+      // Only the sink can throw (writing a sealed bucket): without it nothing can be
+      // delivered, so stop the pipeline rather than count into the void.
+      classifier_error_ = std::string{"sealing a bucket failed: "} + e.what();
+      stop_.store(true, std::memory_order_relaxed);
+      ring_.release();
+      break;
+    }
+    ring_.release();
+    if (eof) break;
+  }
+  classifier_done_.store(true, std::memory_order_release);
+}
+
+void Pipeline::process(const PacketSlot& slot) {
+  if (slot.drops_before) roller_.add_ring_drops(slot.ts_sec, slot.drops_before);
+  switch (slot.type) {
+    case SlotType::eof:
+      roller_.flush();
+      stats_.geoip_errors.store(classifier_.geoip_stats().errors, std::memory_order_relaxed);
+      return;
+    case SlotType::tick:
+      roller_.tick(slot.ts_sec);
+      return;
+    case SlotType::packet:
+      break;
+  }
+  bump(stats_.classified);
+  decode::DecodedPacket p;
+  const decode::DecodeStatus st = decode::decode_packet(link_, slot.data, slot.caplen, slot.wire_len, p);
+  if (st != decode::DecodeStatus::ok) {
+    ++malformed_[static_cast<std::size_t>(st)];
+    bump(stats_.malformed);
+    roller_.add_malformed(slot.ts_sec, st);
+    return;
+  }
+  classify::Key key;
+  if (!classifier_.classify(p, key)) {
+    bump(stats_.not_for_sensor);
+    roller_.add_not_for_sensor(slot.ts_sec);
+    return;
+  }
+  bump(stats_.observed);
+  roller_.add(slot.ts_sec, key, p.ip_length);
+}
+
+}  // namespace teiten::sensor

