@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <bit>
+#include <cerrno>
 #include <cstring>
 
 namespace teiten::classify {
@@ -28,10 +29,14 @@ std::size_t slot_of(std::uint64_t v, std::size_t size) noexcept {
 std::shared_ptr<const GeoIpDatabase> GeoIpDatabase::open(const std::string& path,
                                                          std::string& error) {
   std::shared_ptr<GeoIpDatabase> db{new GeoIpDatabase()};
+  errno = 0;
   const int status = MMDB_open(path.c_str(), MMDB_MODE_MMAP, &db->mmdb_);
+  const int saved_errno = errno;
   if (status != MMDB_SUCCESS) {
     error = "cannot open GeoIP database " + path + ": " + MMDB_strerror(status);
-    if (status == MMDB_IO_ERROR) error += std::string{" ("} + std::strerror(errno) + ")";
+    if ((status == MMDB_IO_ERROR || status == MMDB_FILE_OPEN_ERROR) && saved_errno != 0) {
+      error += std::string{" ("} + std::strerror(saved_errno) + ")";
+    }
     return nullptr;
   }
   db->path_ = path;

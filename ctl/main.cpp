@@ -1,0 +1,167 @@
+// teitenctl: the Teiten operator's command-line tool.
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "common/bucket/bucket_json.h"
+#include "common/version.h"
+#include "ctl/gen/traffic_gen.h"
+#include "ctl/summary.h"
+
+namespace {
+
+using namespace teiten;
+
+constexpr const char* kUsage = R"(Usage: teitenctl COMMAND [options]
+
+Commands:
+  generate   write a synthetic darknet capture (pcap) and its ground truth
+  summary    print a summary of sealed buckets (JSON lines from teiten-sensord)
+  help       this text
+
+teitenctl generate --out CAPTURE.pcap [--truth TRUTH.json] [--prefixes PREFIXES.tsv]
+                   [--packets N] [--seed N] [--start RFC3339] [--duration SECONDS]
+                   [--width SECONDS] [--sensor-v4 ADDR] [--sensor-v6 ADDR]
+  Deterministic: the same options always write the same bytes. The ground truth is what
+  the capture holds by construction, per bucket of --width seconds (default 60).
+  --prefixes writes the generator's source prefixes and countries (tab-separated), from
+  which tests build a GeoIP database (tests/tools/write_mmdb.pl).
+
+teitenctl summary [--top N] FILE.jsonl|-
+  Totals and accounting, TOP-N destinations with ALL vs Mirai-type, top source
+  countries, and loss counters.
+)";
+
+int fail_usage(const std::string& msg) {
+  std::cerr << "teitenctl: " << msg << " (see teitenctl help)\n";
+  return 2;
+}
+
+bool parse_u64(const std::string& s, std::uint64_t& out) {
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19) return false;
+  out = std::stoull(s);
+  return true;
+}
+
+int cmd_generate(const std::vector<std::string>& args) {
+  gen::GenOptions o;
+  std::string out, truth_path, prefixes_path;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (i + 1 >= args.size()) return fail_usage(a + " needs a value");
+    const std::string& v = args[++i];
+    std::uint64_t n = 0;
+    if (a == "--out") {
+      out = v;
+    } else if (a == "--truth") {
+      truth_path = v;
+    } else if (a == "--prefixes") {
+      prefixes_path = v;
+    } else if (a == "--sensor-v4") {
+      o.sensor_v4 = v;
+    } else if (a == "--sensor-v6") {
+      o.sensor_v6 = v;
+    } else if (a == "--start") {
+      const auto t = bucket::parse_rfc3339(v);
+      if (!t) return fail_usage("--start: '" + v + "' is not YYYY-MM-DDTHH:MM:SSZ");
+      o.start = *t;
+    } else if (a == "--packets" || a == "--seed" || a == "--duration" || a == "--width") {
+      if (!parse_u64(v, n)) return fail_usage(a + ": '" + v + "' is not a non-negative integer");
+      if (a == "--packets") o.packets = n;
+      if (a == "--seed") o.seed = n;
+      if (a == "--duration") {
+        if (n == 0 || n > 366ULL * 86400) return fail_usage("--duration: out of range [1, 31622400]");
+        o.duration_s = static_cast<std::uint32_t>(n);
+      }
+      if (a == "--width") {
+        if (n == 0 || 86400 % n != 0) return fail_usage("--width: must divide 86400");
+        o.bucket_width_s = static_cast<std::uint32_t>(n);
+      }
+    } else {
+      return fail_usage("generate: unknown option '" + a + "'");
+    }
+  }
+  if (out.empty()) return fail_usage("generate: --out is required");
+  try {
+    const gen::GroundTruth truth = gen::generate(o, out);
+    if (!truth_path.empty()) {
+      std::ofstream t(truth_path);
+      t << truth.to_json() << "\n";
+      if (!t) throw std::runtime_error("cannot write " + truth_path);
+    }
+    if (!prefixes_path.empty()) {
+      std::ofstream p(prefixes_path);
+      for (const auto& cp : gen::country_prefixes()) p << cp.prefix << "\t" << cp.country << "\n";
+      if (!p) throw std::runtime_error("cannot write " + prefixes_path);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "teitenctl generate: " << e.what() << "\n";
+    return 1;
+  }
+  std::cerr << "teitenctl generate: wrote " << o.packets << " packets to " << out << "\n";
+  return 0;
+}
+
+int cmd_summary(const std::vector<std::string>& args) {
+  std::size_t top = 10;
+  std::string path;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--top") {
+      std::uint64_t n = 0;
+      if (i + 1 >= args.size() || !parse_u64(args[i + 1], n) || n == 0 || n > 1000) {
+        return fail_usage("--top needs a number in [1, 1000]");
+      }
+      top = n;
+      ++i;
+    } else if (path.empty()) {
+      path = args[i];
+    } else {
+      return fail_usage("summary: unexpected argument '" + args[i] + "'");
+    }
+  }
+  if (path.empty()) return fail_usage("summary: a FILE.jsonl (or -) is required");
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    file.open(path);
+    if (!file) {
+      std::cerr << "teitenctl summary: cannot open " << path << "\n";
+      return 1;
+    }
+    in = &file;
+  }
+  std::vector<bucket::SealedBucket> buckets;
+  std::string line, error;
+  for (std::size_t n = 1; std::getline(*in, line); ++n) {
+    if (line.empty()) continue;
+    auto b = bucket::from_json_line(line, error);
+    if (!b) {
+      std::cerr << path << ":" << n << ": " << error << "\n";
+      return 1;
+    }
+    buckets.push_back(std::move(*b));
+  }
+  ctl::print_summary(std::cout, buckets, top);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version" || args[0] == "-V") {
+    std::cout << "teitenctl " << kVersion << "\n";
+    return 0;
+  }
+  const std::string cmd = args[0];
+  args.erase(args.begin());
+  if (cmd == "generate") return cmd_generate(args);
+  if (cmd == "summary") return cmd_summary(args);
+  return fail_usage("unknown command '" + cmd + "'");
+}

@@ -1,0 +1,87 @@
+#include "common/bucket/bucket_json.h"
+
+#include <catch2/catch.hpp>
+
+using namespace teiten;
+using namespace teiten::bucket;
+
+namespace {
+SealedBucket sample() {
+  SealedBucket b;
+  b.sensor_id = "tokyo-1";
+  b.boot_id = "0f0e";
+  b.seq = 42;
+  b.start = 1656633600;
+  b.width_s = 60;
+  b.rows.push_back({classify::Key{classify::Proto::tcp, true, 23, classify::make_country('J', 'P'),
+                                  classify::Fingerprint::mirai, classify::Kind::scan},
+                    10, 400});
+  b.rows.push_back({classify::Key{classify::Proto::udp, false, 0, classify::kUnknownCountry,
+                                  classify::Fingerprint::none, classify::Kind::other},
+                    1, 84});
+  b.not_for_sensor = 3;
+  b.loss.ring_drops = 2;
+  b.loss.malformed[static_cast<std::size_t>(decode::DecodeStatus::tcp_truncated)] = 4;
+  b.loss.overflow_packets = 5;
+  b.loss.overflow_bytes = 200;
+  b.provenance = {"teiten 0.1.0", std::string(64, 'a'), 1700000000, false};
+  return b;
+}
+}  // namespace
+
+TEST_CASE("a bucket encodes to the documented JSON line", "[bucket][json]") {
+  CHECK(to_json_line(sample()) ==
+        R"({"sensor":"tokyo-1","boot_id":"0f0e","seq":42,"start":"2022-07-01T00:00:00Z","width_s":60,)"
+        R"("rows":[{"proto":"tcp","port":23,"country":"JP","fingerprint":"mirai","kind":"scan","packets":10,"bytes":400},)"
+        R"({"proto":"udp","port":null,"country":"--","fingerprint":"none","kind":"other","packets":1,"bytes":84}],)"
+        R"("observed":{"packets":16,"bytes":684},"not_for_sensor":3,"late_packets":0,)"
+        R"("loss":{"ring_drops":2,"kernel_drops":0,"interface_drops":0,"malformed":{"tcp_truncated":4},)"
+        R"("overflow":{"packets":5,"bytes":200}},)"
+        R"("provenance":{"software":"teiten 0.1.0","config_sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",)"
+        R"("geoip_build_epoch":1700000000,"clock_synced":false}})");
+}
+
+TEST_CASE("a bucket survives encode and decode unchanged", "[bucket][json]") {
+  std::string error;
+  const auto b = from_json_line(to_json_line(sample()), error);
+  REQUIRE(b);
+  CHECK(*b == sample());
+}
+
+TEST_CASE("malformed bucket lines are refused with a reason", "[bucket][json]") {
+  std::string error;
+  const std::string good = to_json_line(sample());
+  auto replace = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    const auto at = s.find(from);
+    REQUIRE(at != std::string::npos);
+    s.replace(at, from.size(), to);
+    return s;
+  };
+  CHECK_FALSE(from_json_line("not json", error));
+  CHECK(error == "bucket is not a JSON object");
+  CHECK_FALSE(from_json_line(replace("\"seq\":42", "\"seq\":-1"), error));
+  CHECK(error == "seq: expected an unsigned integer up to 18446744073709551615");
+  CHECK_FALSE(from_json_line(replace("2022-07-01T00:00:00Z", "2022-02-30T00:00:00Z"), error));
+  CHECK(error == "start: '2022-02-30T00:00:00Z' is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ)");
+  CHECK_FALSE(from_json_line(replace("\"port\":23", "\"port\":70000"), error));
+  CHECK(error == "rows[].port: expected null or an integer in [0, 65535]");
+  CHECK_FALSE(from_json_line(replace("\"country\":\"JP\"", "\"country\":\"jp\""), error));
+  CHECK(error == "rows[].country: 'jp' is not a two-letter code or '--'");
+  CHECK_FALSE(from_json_line(replace("\"packets\":16", "\"packets\":17"), error));
+  CHECK(error == "observed: totals disagree with the rows and overflow");
+  CHECK_FALSE(from_json_line(replace("tcp_truncated", "cosmic_rays"), error));
+  CHECK(error == "loss.malformed: unknown reason 'cosmic_rays' or a count that is not unsigned");
+  CHECK_FALSE(from_json_line(std::string(100, '[') + std::string(100, ']'), error));
+  CHECK(error == "bucket JSON nested too deeply");
+  CHECK_FALSE(from_json_line(replace("\"width_s\":60", "\"width_s\":7"), error));
+  CHECK(error == "start: not aligned to width_s");
+}
+
+TEST_CASE("RFC 3339 formatting and strict parsing", "[bucket][time]") {
+  CHECK(format_rfc3339(0) == "1970-01-01T00:00:00Z");
+  CHECK(parse_rfc3339("2022-07-01T00:00:00Z") == 1656633600);
+  CHECK_FALSE(parse_rfc3339("2022-07-01 00:00:00Z"));
+  CHECK_FALSE(parse_rfc3339("2022-07-01T00:00:00+09:00"));
+  CHECK_FALSE(parse_rfc3339("2022-13-01T00:00:00Z"));
+}

@@ -1,0 +1,131 @@
+#include "common/counters/bucket_roller.h"
+
+#include <catch2/catch.hpp>
+#include <vector>
+
+using namespace teiten;
+using classify::Fingerprint;
+using classify::Key;
+using classify::Kind;
+using classify::Proto;
+
+namespace {
+struct Fixture {
+  std::vector<bucket::SealedBucket> sealed;
+  counters::BucketRoller make(std::uint32_t width = 60, std::size_t max_keys = 100,
+                              std::uint32_t gap_fill = 1440) {
+    counters::RollerOptions o;
+    o.sensor_id = "s1";
+    o.boot_id = "b";
+    o.first_seq = 7;
+    o.width_s = width;
+    o.max_keys = max_keys;
+    o.max_gap_fill = gap_fill;
+    return counters::BucketRoller(o, [this](bucket::SealedBucket&& b) { sealed.push_back(std::move(b)); });
+  }
+};
+Key key(std::uint16_t port, Fingerprint fp = Fingerprint::none) {
+  return Key{Proto::tcp, true, port, classify::make_country('J', 'P'), fp, Kind::scan};
+}
+}  // namespace
+
+TEST_CASE("buckets align to UTC and seal when time passes their end", "[counters][roller]") {
+  Fixture f;
+  auto r = f.make();
+  r.add(1656633601, key(23), 40);
+  r.add(1656633659, key(23, Fingerprint::mirai), 40);
+  r.add(1656633659, key(22), 44);
+  CHECK(f.sealed.empty());
+  r.add(1656633660, key(23), 40);
+  REQUIRE(f.sealed.size() == 1);
+  const auto& b = f.sealed[0];
+  CHECK(b.start == 1656633600);
+  CHECK(b.width_s == 60);
+  CHECK(b.seq == 7);
+  CHECK(b.sensor_id == "s1");
+  REQUIRE(b.rows.size() == 3);
+  // Sorted by key: 22 before 23, then 23/none before 23/mirai.
+  CHECK(b.rows[0].key.port == 22);
+  CHECK(b.rows[1].key.fingerprint == Fingerprint::none);
+  CHECK(b.rows[2].key.fingerprint == Fingerprint::mirai);
+  CHECK(b.observed_packets() == 3);
+  CHECK(b.observed_bytes() == 124);
+  r.flush();
+  REQUIRE(f.sealed.size() == 2);
+  CHECK(f.sealed[1].seq == 8);
+  CHECK(f.sealed[1].start == 1656633660);
+}
+
+TEST_CASE("empty buckets in a gap are sealed, up to the fill cap", "[counters][roller]") {
+  Fixture f;
+  auto r = f.make(60, 100, 3);
+  r.add(0, key(23), 40);
+  r.add(4 * 60, key(23), 40);  // buckets 60, 120, 180 are empty: sealed
+  r.add(100 * 60, key(23), 40);  // 95 empty buckets: more than the cap, left as a gap
+  r.flush();
+  REQUIRE(f.sealed.size() == 6);
+  CHECK(f.sealed[1].start == 60);
+  CHECK(f.sealed[1].rows.empty());
+  CHECK(f.sealed[3].start == 180);
+  CHECK(f.sealed[4].start == 240);
+  CHECK(f.sealed[5].start == 6000);
+  for (std::size_t i = 0; i < f.sealed.size(); ++i) CHECK(f.sealed[i].seq == 7 + i);
+}
+
+TEST_CASE("the key cap folds new keys into overflow and totals still add up", "[counters][roller]") {
+  Fixture f;
+  auto r = f.make(60, 16);
+  std::uint64_t bytes = 0;
+  for (std::uint16_t p = 1; p <= 40; ++p) {
+    r.add(10, key(p), p);
+    bytes += p;
+  }
+  r.add(10, key(1), 1000);  // a known key still counts in its row
+  bytes += 1000;
+  r.flush();
+  REQUIRE(f.sealed.size() == 1);
+  const auto& b = f.sealed[0];
+  CHECK(b.rows.size() == 16);
+  CHECK(b.loss.overflow_packets == 24);
+  CHECK(b.observed_packets() == 41);
+  CHECK(b.observed_bytes() == bytes);
+}
+
+TEST_CASE("losses and late packets are charged to the bucket in force", "[counters][roller]") {
+  Fixture f;
+  auto r = f.make();
+  r.add(120, key(23), 40);
+  r.add_malformed(121, decode::DecodeStatus::ipv4_bad_ihl);
+  r.add_not_for_sensor(122);
+  r.add_ring_drops(123, 5);
+  r.add(30, key(23), 40);  // earlier than the open bucket: counted in it, as late
+  r.flush();
+  REQUIRE(f.sealed.size() == 1);
+  const auto& b = f.sealed[0];
+  CHECK(b.start == 120);
+  CHECK(b.loss.malformed[static_cast<std::size_t>(decode::DecodeStatus::ipv4_bad_ihl)] == 1);
+  CHECK(b.not_for_sensor == 1);
+  CHECK(b.loss.ring_drops == 5);
+  CHECK(b.late_packets == 1);
+  CHECK(b.observed_packets() == 2);
+  CHECK(b.accounted_packets() == 9);
+}
+
+TEST_CASE("negative timestamps align downwards", "[counters][roller]") {
+  Fixture f;
+  auto r = f.make();
+  CHECK(r.align(-1) == -60);
+  CHECK(r.align(-60) == -60);
+  CHECK(r.align(59) == 0);
+}
+
+TEST_CASE("a tick seals quiet buckets without counting anything", "[counters][roller]") {
+  Fixture f;
+  auto r = f.make();
+  r.tick(60);
+  r.tick(125);
+  REQUIRE(f.sealed.size() == 1);
+  CHECK(f.sealed[0].start == 60);
+  CHECK(f.sealed[0].accounted_packets() == 0);
+  CHECK_THROWS(f.make(7));
+}
