@@ -40,7 +40,8 @@ int fail_usage(const std::string& msg) {
 }
 
 bool parse_u64(const std::string& s, std::uint64_t& out) {
-  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19) return false;
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19)
+    return false;
   out = std::stoull(s);
   return true;
 }
@@ -72,7 +73,8 @@ int cmd_generate(const std::vector<std::string>& args) {
       if (a == "--packets") o.packets = n;
       if (a == "--seed") o.seed = n;
       if (a == "--duration") {
-        if (n == 0 || n > 366ULL * 86400) return fail_usage("--duration: out of range [1, 31622400]");
+        if (n == 0 || n > 366ULL * 86400)
+          return fail_usage("--duration: out of range [1, 31622400]");
         o.duration_s = static_cast<std::uint32_t>(n);
       }
       if (a == "--width") {

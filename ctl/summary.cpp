@@ -14,7 +14,8 @@ namespace {
 std::string pct(std::uint64_t part, std::uint64_t whole) {
   if (whole == 0) return "-";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f%%", 100.0 * static_cast<double>(part) / static_cast<double>(whole));
+  std::snprintf(buf, sizeof buf, "%.2f%%",
+                100.0 * static_cast<double>(part) / static_cast<double>(whole));
   return buf;
 }
 
@@ -23,7 +24,9 @@ std::string pad(std::string s, std::size_t w, bool right = true) {
   return right ? std::string(w - s.size(), ' ') + s : s + std::string(w - s.size(), ' ');
 }
 
-std::string num(std::uint64_t v) { return std::to_string(v); }
+std::string num(std::uint64_t v) {
+  return std::to_string(v);
+}
 
 }  // namespace
 
@@ -71,7 +74,8 @@ void print_summary(std::ostream& out, const std::vector<bucket::SealedBucket>& b
     loss.kernel_drops += b.loss.kernel_drops;
     loss.interface_drops += b.loss.interface_drops;
     loss.overflow_packets += b.loss.overflow_packets;
-    for (std::size_t i = 0; i < loss.malformed.size(); ++i) loss.malformed[i] += b.loss.malformed[i];
+    for (std::size_t i = 0; i < loss.malformed.size(); ++i)
+      loss.malformed[i] += b.loss.malformed[i];
     if (b.rows.empty() && b.loss.overflow_packets == 0) ++empty;
     for (const auto& r : b.rows) {
       auto& d = by_dest[destination_label(r.key)];
@@ -87,8 +91,9 @@ void print_summary(std::ostream& out, const std::vector<bucket::SealedBucket>& b
       << "  sensor(s)   " << sensor_list << "\n"
       << "  period      " << bucket::format_rfc3339(first) << " .. " << bucket::format_rfc3339(last)
       << " (" << buckets.size() << " buckets of " << width << " s, " << empty << " empty)\n"
-      << "  packets     " << observed + not_for_sensor + loss.malformed_total() + loss.ring_drops +
-                                 loss.kernel_drops + loss.interface_drops
+      << "  packets     "
+      << observed + not_for_sensor + loss.malformed_total() + loss.ring_drops + loss.kernel_drops +
+             loss.interface_drops
       << " = observed " << observed << " + not for sensor " << not_for_sensor << " + malformed "
       << loss.malformed_total() << " + ring drops " << loss.ring_drops << " + kernel drops "
       << loss.kernel_drops << " + interface drops " << loss.interface_drops << "\n\n";
@@ -107,7 +112,8 @@ void print_summary(std::ostream& out, const std::vector<bucket::SealedBucket>& b
         << "\n";
   }
 
-  std::vector<std::pair<std::string, std::uint64_t>> countries(by_country.begin(), by_country.end());
+  std::vector<std::pair<std::string, std::uint64_t>> countries(by_country.begin(),
+                                                               by_country.end());
   std::sort(countries.begin(), countries.end(), [](const auto& a, const auto& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
   });

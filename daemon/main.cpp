@@ -26,7 +26,8 @@ constexpr int kExitOk = 0;
 constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;  // also: configuration errors
 
-constexpr const char* kUsage = R"(Usage: teiten-sensord --config FILE --read CAPTURE [--output OUT.jsonl]
+constexpr const char* kUsage =
+    R"(Usage: teiten-sensord --config FILE --read CAPTURE [--output OUT.jsonl]
        teiten-sensord --config FILE --check-config
        teiten-sensord --print-example-config
 

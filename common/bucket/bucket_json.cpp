@@ -6,10 +6,10 @@
 namespace teiten::bucket {
 namespace {
 
-using nlohmann::ordered_json;
 using classify::Fingerprint;
 using classify::Kind;
 using classify::Proto;
+using nlohmann::ordered_json;
 
 template <typename E>
 std::optional<E> enum_from_string(std::string_view s) {
@@ -71,8 +71,8 @@ struct Reader {
     const auto* v = field(obj, name, where);
     if (!v) return {};
     if (!v->is_string() || v->get_ref<const std::string&>().size() > max_len) {
-      fail(std::string{where} + name + ": expected a string of at most " +
-           std::to_string(max_len) + " bytes");
+      fail(std::string{where} + name + ": expected a string of at most " + std::to_string(max_len) +
+           " bytes");
       return {};
     }
     return v->get<std::string>();
@@ -168,11 +168,12 @@ std::string to_json_line(const SealedBucket& b) {
       malformed[std::string{to_string(static_cast<decode::DecodeStatus>(i))}] = b.loss.malformed[i];
     }
   }
-  j["loss"] = {{"ring_drops", b.loss.ring_drops},
-               {"kernel_drops", b.loss.kernel_drops},
-               {"interface_drops", b.loss.interface_drops},
-               {"malformed", std::move(malformed)},
-               {"overflow", {{"packets", b.loss.overflow_packets}, {"bytes", b.loss.overflow_bytes}}}};
+  j["loss"] = {
+      {"ring_drops", b.loss.ring_drops},
+      {"kernel_drops", b.loss.kernel_drops},
+      {"interface_drops", b.loss.interface_drops},
+      {"malformed", std::move(malformed)},
+      {"overflow", {{"packets", b.loss.overflow_packets}, {"bytes", b.loss.overflow_bytes}}}};
   j["provenance"] = {{"software", b.provenance.software_version},
                      {"config_sha256", b.provenance.config_hash},
                      {"geoip_build_epoch", b.provenance.geoip_build_epoch},

@@ -19,9 +19,9 @@ struct Row {
 
 /// Every packet that did not become (or did not stay) a row of its own.
 struct Loss {
-  std::uint64_t ring_drops = 0;       ///< dropped between capture and classifier (ring full)
-  std::uint64_t kernel_drops = 0;     ///< pcap_stats ps_drop delta (live capture only)
-  std::uint64_t interface_drops = 0;  ///< pcap_stats ps_ifdrop / rx_dropped delta (live)
+  std::uint64_t ring_drops = 0;        ///< dropped between capture and classifier (ring full)
+  std::uint64_t kernel_drops = 0;      ///< pcap_stats ps_drop delta (live capture only)
+  std::uint64_t interface_drops = 0;   ///< pcap_stats ps_ifdrop / rx_dropped delta (live)
   decode::DecodeCounters malformed{};  ///< undecodable packets by reason (index: DecodeStatus)
   std::uint64_t overflow_packets = 0;  ///< counted, but folded into the overflow row
   std::uint64_t overflow_bytes = 0;    ///< (the bucket's distinct-key cap was reached)
@@ -37,7 +37,7 @@ struct Loss {
 /// Where a bucket's numbers came from.
 struct Provenance {
   std::string software_version;
-  std::string config_hash;  ///< SHA-256 (hex) of the configuration file's bytes
+  std::string config_hash;              ///< SHA-256 (hex) of the configuration file's bytes
   std::uint64_t geoip_build_epoch = 0;  ///< 0: no database
   bool clock_synced = false;            ///< system clock NTP-synchronised when sealed
   friend bool operator==(const Provenance&, const Provenance&) = default;
@@ -51,7 +51,7 @@ struct SealedBucket {
   std::uint64_t seq = 0;   ///< monotonic per sensor
   std::int64_t start = 0;  ///< seconds since 1970, UTC, multiple of width_s
   std::uint32_t width_s = 60;
-  std::vector<Row> rows;   ///< sorted by Key::pack(), no duplicates
+  std::vector<Row> rows;             ///< sorted by Key::pack(), no duplicates
   std::uint64_t not_for_sensor = 0;  ///< decoded, but addressed to someone else
   std::uint64_t late_packets = 0;    ///< timestamp before this bucket: counted here
   Loss loss;

@@ -6,7 +6,8 @@ namespace {
 using decode::DecodedPacket;
 
 bool is_pure_syn(const DecodedPacket& p) noexcept {
-  constexpr std::uint8_t mask = decode::kTcpSyn | decode::kTcpAck | decode::kTcpRst | decode::kTcpFin;
+  constexpr std::uint8_t mask =
+      decode::kTcpSyn | decode::kTcpAck | decode::kTcpRst | decode::kTcpFin;
   return (p.tcp_flags & mask) == decode::kTcpSyn;
 }
 

@@ -17,7 +17,9 @@ CountryCode country_from_entry_data(const MMDB_entry_data_s& d) noexcept {
   return make_country(d.utf8_string[0], d.utf8_string[1]);
 }
 
-std::size_t round_pow2(std::size_t n) { return std::bit_ceil(n < 16 ? std::size_t{16} : n); }
+std::size_t round_pow2(std::size_t n) {
+  return std::bit_ceil(n < 16 ? std::size_t{16} : n);
+}
 
 // Fibonacci hashing spreads sequential scanner addresses over the table.
 std::size_t slot_of(std::uint64_t v, std::size_t size) noexcept {

@@ -52,7 +52,7 @@ inline std::string country_to_string(CountryCode c) {
 /// The classification of one packet: the key its counters are kept under.
 struct Key {
   Proto proto = Proto::other;
-  bool has_port = false;  ///< false for non-first fragments and protocols without ports
+  bool has_port = false;   ///< false for non-first fragments and protocols without ports
   std::uint16_t port = 0;  ///< destination port (TCP/UDP) or ICMP/ICMPv6 type
   CountryCode country = kUnknownCountry;
   Fingerprint fingerprint = Fingerprint::none;
@@ -63,8 +63,7 @@ struct Key {
   constexpr std::uint64_t pack() const noexcept {
     return (std::uint64_t{1} << 63) | (std::uint64_t(proto) << 40) |
            (std::uint64_t(has_port) << 39) | (std::uint64_t(port) << 23) |
-           (std::uint64_t(country) << 7) | (std::uint64_t(fingerprint) << 3) |
-           std::uint64_t(kind);
+           (std::uint64_t(country) << 7) | (std::uint64_t(fingerprint) << 3) | std::uint64_t(kind);
   }
   static constexpr Key unpack(std::uint64_t v) noexcept {
     Key k;

@@ -12,8 +12,8 @@ namespace teiten::config {
 /// One configuration problem, printed in compiler format: `file:line:col: key: problem`.
 struct ConfigError {
   std::string file;
-  int line = 1;  ///< 1-based
-  int column = 1;  ///< 1-based
+  int line = 1;     ///< 1-based
+  int column = 1;   ///< 1-based
   std::string key;  ///< "section.key", or the section, or "yaml"
   std::string message;
   std::string format() const;
@@ -21,13 +21,13 @@ struct ConfigError {
 
 /// Type of a configuration value.
 enum class FieldType {
-  string,         ///< any scalar text, checked by `pattern_check` if set
-  uint,           ///< decimal integer in [min, max]
-  duration,       ///< seconds: 60, "60s", "5m", "1h", "1d"; in [min, max]
-  boolean,        ///< exactly true or false
-  choice,         ///< one of `choices`
-  string_list,    ///< a YAML sequence of scalars (at least `min` entries)
-  file_path,      ///< a path that must name a readable file ("" allowed if not required)
+  string,       ///< any scalar text, checked by `pattern_check` if set
+  uint,         ///< decimal integer in [min, max]
+  duration,     ///< seconds: 60, "60s", "5m", "1h", "1d"; in [min, max]
+  boolean,      ///< exactly true or false
+  choice,       ///< one of `choices`
+  string_list,  ///< a YAML sequence of scalars (at least `min` entries)
+  file_path,    ///< a path that must name a readable file ("" allowed if not required)
 };
 
 /// A parsed value, handed to a field's `apply`.

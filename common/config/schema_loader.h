@@ -30,8 +30,8 @@ std::vector<ConfigError> load_yaml(const std::string& path, const std::string& t
                                    const std::vector<Field<Target>>& schema, Target& target) {
   std::vector<ConfigError> errors;
   auto error_at = [&](const YAML::Mark& m, std::string key, std::string msg) {
-    errors.push_back(ConfigError{path, m.line >= 0 ? m.line + 1 : 1, m.column >= 0 ? m.column + 1 : 1,
-                                 std::move(key), std::move(msg)});
+    errors.push_back(ConfigError{path, m.line >= 0 ? m.line + 1 : 1,
+                                 m.column >= 0 ? m.column + 1 : 1, std::move(key), std::move(msg)});
   };
   YAML::Node root;
   try {
@@ -84,8 +84,9 @@ std::vector<ConfigError> load_yaml(const std::string& path, const std::string& t
       }
       if (!field) {
         const std::string hint = closest_name(key, keys);
-        error_at(kv.first.Mark(), name,
-                 "unknown key '" + key + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+        error_at(
+            kv.first.Mark(), name,
+            "unknown key '" + key + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
         continue;
       }
       if (!given.insert(full).second) {
@@ -116,8 +117,8 @@ std::vector<ConfigError> load_yaml(const std::string& path, const std::string& t
       } else if (!node.IsScalar()) {
         problem = "expected a single value";
       } else {
-        problem = parse_scalar(field->type, node.Scalar(), field->min, field->max,
-                               field->choices, value);
+        problem =
+            parse_scalar(field->type, node.Scalar(), field->min, field->max, field->choices, value);
       }
       if (problem.empty() && field->type == FieldType::file_path) {
         problem = resolve_file_path(path, std::get<std::string>(value));

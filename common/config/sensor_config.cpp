@@ -28,8 +28,8 @@ std::string sha256_hex(const std::string& data) {
 std::string check_sensor_id(const Value& v) {
   const auto& s = std::get<std::string>(v);
   const bool ok = !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
   });
   return ok ? "" : "'" + s + "' is not a sensor id (1-64 of A-Z a-z 0-9 . _ -)";
 }
@@ -48,11 +48,25 @@ std::string check_width(const Value& v) {
 }
 
 const std::vector<F> kSchema = {
-    {"sensor", "id", FieldType::string, "", true, 0, 0, {},
+    {"sensor",
+     "id",
+     FieldType::string,
+     "",
+     true,
+     0,
+     0,
+     {},
      "This sensor's identity; must match its client certificate later.",
      [](SensorConfig& c, const Value& v) { c.sensor_id = std::get<std::string>(v); },
      check_sensor_id},
-    {"sensor", "addresses", FieldType::string_list, "", true, 1, 0, {},
+    {"sensor",
+     "addresses",
+     FieldType::string_list,
+     "",
+     true,
+     1,
+     0,
+     {},
      "The sensor's own IPv4/IPv6 addresses or prefixes; only packets to these count.",
      [](SensorConfig& c, const Value& v) {
        c.addresses = std::get<std::vector<std::string>>(v);
@@ -60,50 +74,111 @@ const std::vector<F> kSchema = {
        for (const auto& a : c.addresses) (void)c.address_set.add(a);
      },
      check_addresses},
-    {"geoip", "database", FieldType::file_path, "/usr/share/teiten/geoip/geo-whois-asn-country.mmdb",
-     false, 0, 0, {},
+    {"geoip",
+     "database",
+     FieldType::file_path,
+     "/usr/share/teiten/geoip/geo-whois-asn-country.mmdb",
+     false,
+     0,
+     0,
+     {},
      "MMDB country database (GeoIP2/GeoLite2 or ip-location-db layout); \"\" for none.",
-     [](SensorConfig& c, const Value& v) { c.geoip_database = std::get<std::string>(v); }, {}},
-    {"geoip", "cache_entries", FieldType::uint, "65536", false, 16, 1 << 24, {},
+     [](SensorConfig& c, const Value& v) { c.geoip_database = std::get<std::string>(v); },
+     {}},
+    {"geoip",
+     "cache_entries",
+     FieldType::uint,
+     "65536",
+     false,
+     16,
+     1 << 24,
+     {},
      "Source addresses whose country is remembered (scanners repeat their sources).",
      [](SensorConfig& c, const Value& v) { c.geoip_cache_entries = std::get<std::uint64_t>(v); },
      {}},
-    {"buckets", "width", FieldType::duration, "60", false, 1, 86400, {},
+    {"buckets",
+     "width",
+     FieldType::duration,
+     "60",
+     false,
+     1,
+     86400,
+     {},
      "Bucket width; must divide a day so buckets align to UTC.",
      [](SensorConfig& c, const Value& v) {
        c.bucket_width_s = static_cast<std::uint32_t>(std::get<std::uint64_t>(v));
      },
      check_width},
-    {"buckets", "max_keys", FieldType::uint, "10000", false, 16, 1000000, {},
+    {"buckets",
+     "max_keys",
+     FieldType::uint,
+     "10000",
+     false,
+     16,
+     1000000,
+     {},
      "Distinct (proto, port, country, fingerprint, kind) rows per bucket before overflow.",
-     [](SensorConfig& c, const Value& v) { c.bucket_max_keys = std::get<std::uint64_t>(v); }, {}},
-    {"buckets", "max_gap_fill", FieldType::uint, "1440", false, 0, 100000, {},
+     [](SensorConfig& c, const Value& v) { c.bucket_max_keys = std::get<std::uint64_t>(v); },
+     {}},
+    {"buckets",
+     "max_gap_fill",
+     FieldType::uint,
+     "1440",
+     false,
+     0,
+     100000,
+     {},
      "Most empty buckets sealed for one silent gap in capture time.",
      [](SensorConfig& c, const Value& v) {
        c.bucket_max_gap_fill = static_cast<std::uint32_t>(std::get<std::uint64_t>(v));
      },
      {}},
-    {"capture", "ring_slots", FieldType::uint, "32768", false, 64, 1 << 22, {},
+    {"capture",
+     "ring_slots",
+     FieldType::uint,
+     "32768",
+     false,
+     64,
+     1 << 22,
+     {},
      "Packets buffered between the capture and classifier threads (256 bytes each).",
-     [](SensorConfig& c, const Value& v) { c.ring_slots = std::get<std::uint64_t>(v); }, {}},
-    {"capture", "replay_ring_full", FieldType::choice, "wait", false, 0, 0, {"wait", "drop"},
+     [](SensorConfig& c, const Value& v) { c.ring_slots = std::get<std::uint64_t>(v); },
+     {}},
+    {"capture",
+     "replay_ring_full",
+     FieldType::choice,
+     "wait",
+     false,
+     0,
+     0,
+     {"wait", "drop"},
      "Replay from a file when the ring is full: wait (lossless) or drop and count (as live).",
      [](SensorConfig& c, const Value& v) {
        c.replay_ring_full =
            std::get<std::string>(v) == "drop" ? RingFullPolicy::drop : RingFullPolicy::wait;
      },
      {}},
-    {"log", "level", FieldType::choice, "info", false, 0, 0,
-     {"trace", "debug", "info", "warn", "error", "critical", "off"}, "Log level.",
-     [](SensorConfig& c, const Value& v) { c.log_level = std::get<std::string>(v); }, {}},
+    {"log",
+     "level",
+     FieldType::choice,
+     "info",
+     false,
+     0,
+     0,
+     {"trace", "debug", "info", "warn", "error", "critical", "off"},
+     "Log level.",
+     [](SensorConfig& c, const Value& v) { c.log_level = std::get<std::string>(v); },
+     {}},
 };
 
 }  // namespace
 
-const std::vector<Field<SensorConfig>>& sensor_schema() { return kSchema; }
+const std::vector<Field<SensorConfig>>& sensor_schema() {
+  return kSchema;
+}
 
 std::variant<SensorConfig, std::vector<ConfigError>> parse_sensor_config(const std::string& path,
-                                                                          const std::string& text) {
+                                                                         const std::string& text) {
   SensorConfig c;
   c.path = path;
   c.sha256 = sha256_hex(text);
@@ -132,7 +207,8 @@ std::string sensor_config_example() {
     }
     out << "  # " << f.description;
     if (f.type == FieldType::uint || f.type == FieldType::duration) {
-      out << " Range [" << f.min << ", " << f.max << "]" << (f.type == FieldType::duration ? " s." : ".");
+      out << " Range [" << f.min << ", " << f.max << "]"
+          << (f.type == FieldType::duration ? " s." : ".");
     }
     if (f.type == FieldType::choice) {
       out << " One of:";

@@ -44,7 +44,7 @@ std::variant<SensorConfig, std::vector<ConfigError>> load_sensor_config(const st
 
 /// The same from text already read (tests, fuzzing); `path` is used in messages.
 std::variant<SensorConfig, std::vector<ConfigError>> parse_sensor_config(const std::string& path,
-                                                                          const std::string& text);
+                                                                         const std::string& text);
 
 /// A commented example sensor.yaml generated from the schema, with every default.
 std::string sensor_config_example();

@@ -16,9 +16,9 @@ struct RollerOptions {
   std::string sensor_id;
   std::string boot_id;
   std::uint64_t first_seq = 0;
-  std::uint32_t width_s = 60;        ///< divides 86400, so buckets align to UTC days
-  std::size_t max_keys = 10000;      ///< distinct keys per bucket before overflow
-  std::uint32_t max_gap_fill = 1440; ///< most empty buckets sealed for one silent gap
+  std::uint32_t width_s = 60;         ///< divides 86400, so buckets align to UTC days
+  std::size_t max_keys = 10000;       ///< distinct keys per bucket before overflow
+  std::uint32_t max_gap_fill = 1440;  ///< most empty buckets sealed for one silent gap
   bucket::Provenance provenance;
 };
 

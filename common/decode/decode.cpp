@@ -33,8 +33,8 @@ DecodeStatus decode_packet(LinkType link, const std::uint8_t* data, std::size_t 
 
   TransportView l4;
   const bool v6 = proto == NetworkProto::ipv6;
-  const DecodeStatus ip_status = v6 ? decode_ipv6(ip, ip_cap, ip_wire, out, l4)
-                                    : decode_ipv4(ip, ip_cap, ip_wire, out, l4);
+  const DecodeStatus ip_status =
+      v6 ? decode_ipv6(ip, ip_cap, ip_wire, out, l4) : decode_ipv4(ip, ip_cap, ip_wire, out, l4);
   if (ip_status != DecodeStatus::ok) return ip_status;
   if (out.nonfirst_fragment) return DecodeStatus::ok;
 

@@ -9,14 +9,15 @@ namespace {
 
 constexpr std::uint16_t kEtherTypeIpv4 = 0x0800;
 constexpr std::uint16_t kEtherTypeIpv6 = 0x86DD;
-constexpr std::uint16_t kEtherTypeVlan = 0x8100;   // 802.1Q
-constexpr std::uint16_t kEtherTypeQinQ = 0x88A8;   // 802.1ad
+constexpr std::uint16_t kEtherTypeVlan = 0x8100;      // 802.1Q
+constexpr std::uint16_t kEtherTypeQinQ = 0x88A8;      // 802.1ad
 constexpr std::uint16_t kEtherTypeQinQ9100 = 0x9100;  // pre-standard QinQ, still seen
 
 // Follows an EtherType at data[off], skipping VLAN tags (4 bytes each: TCI then the
 // inner EtherType). Used by Ethernet and by the Linux cooked headers, which carry the
 // same protocol field.
-LinkResult follow_ethertype(const std::uint8_t* data, std::size_t caplen, std::size_t off) noexcept {
+LinkResult follow_ethertype(const std::uint8_t* data, std::size_t caplen,
+                            std::size_t off) noexcept {
   for (int tags = 0;; ++tags) {
     if (off + 2 > caplen) return {DecodeStatus::link_truncated, 0, {}};
     const std::uint16_t type = load_be16(data + off);

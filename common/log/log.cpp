@@ -47,6 +47,8 @@ std::shared_ptr<spdlog::logger> get(const std::string& module) {
   return logger;
 }
 
-bool set_level(const std::string& level) { return setup(level); }
+bool set_level(const std::string& level) {
+  return setup(level);
+}
 
 }  // namespace teiten::log

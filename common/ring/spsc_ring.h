@@ -37,7 +37,9 @@ class SpscRing {
     return &slots_[head & mask_];
   }
   /// Producer: publishes the slot returned by the last try_claim().
-  void commit() noexcept { head_.store(head_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+  void commit() noexcept {
+    head_.store(head_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
 
   /// Consumer: the oldest published slot, or nullptr when empty. Read it, then release().
   [[nodiscard]] const T* peek() noexcept {
@@ -49,7 +51,9 @@ class SpscRing {
     return &slots_[tail & mask_];
   }
   /// Consumer: frees the slot returned by the last peek().
-  void release() noexcept { tail_.store(tail_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+  void release() noexcept {
+    tail_.store(tail_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
 
   std::size_t capacity() const noexcept { return capacity_; }
   /// Approximate number of published, unread slots (any thread; for metrics).

@@ -73,12 +73,12 @@ struct CountrySource {
   unsigned weight;
 };
 constexpr CountrySource kCountries[] = {
-    {"CN", "223.64.0.0/11", "240e::/20", 30},    {"US", "8.0.0.0/9", "2600:1700::/28", 16},
-    {"JP", "126.0.0.0/8", "2400:4050::/30", 8},  {"RU", "95.24.0.0/13", nullptr, 7},
-    {"BR", "177.0.0.0/10", "2804::/20", 6},      {"IN", "117.192.0.0/10", nullptr, 6},
-    {"KR", "121.128.0.0/10", nullptr, 5},        {"TW", "114.32.0.0/12", nullptr, 4},
-    {"VN", "113.160.0.0/11", nullptr, 4},        {"DE", "79.192.0.0/10", "2003::/19", 4},
-    {"NL", "145.94.0.0/16", nullptr, 3},         {"GB", "81.2.69.0/24", nullptr, 2},
+    {"CN", "223.64.0.0/11", "240e::/20", 30},   {"US", "8.0.0.0/9", "2600:1700::/28", 16},
+    {"JP", "126.0.0.0/8", "2400:4050::/30", 8}, {"RU", "95.24.0.0/13", nullptr, 7},
+    {"BR", "177.0.0.0/10", "2804::/20", 6},     {"IN", "117.192.0.0/10", nullptr, 6},
+    {"KR", "121.128.0.0/10", nullptr, 5},       {"TW", "114.32.0.0/12", nullptr, 4},
+    {"VN", "113.160.0.0/11", nullptr, 4},       {"DE", "79.192.0.0/10", "2003::/19", 4},
+    {"NL", "145.94.0.0/16", nullptr, 3},        {"GB", "81.2.69.0/24", nullptr, 2},
     {"--", "100.64.0.0/10", nullptr, 2},  // shared address space: in no country database
 };
 
@@ -137,9 +137,9 @@ struct Host {
 
 // Destination ports of ordinary scanners, weighted like a telescope's TOP list.
 const std::vector<Weighted<std::uint16_t>> kTcpPorts = {
-    {23, 60},   {22, 90},   {80, 60},   {443, 35},  {8080, 30}, {445, 40},  {3389, 30},
-    {1433, 12}, {3306, 10}, {6379, 10}, {5555, 10}, {81, 8},    {8443, 8},  {5900, 8},
-    {2323, 5},  {37215, 1}, {8088, 6},  {9200, 5},  {25, 5},    {21, 6},    {5501, 0},
+    {23, 60},   {22, 90},   {80, 60},   {443, 35},  {8080, 30}, {445, 40}, {3389, 30},
+    {1433, 12}, {3306, 10}, {6379, 10}, {5555, 10}, {81, 8},    {8443, 8}, {5900, 8},
+    {2323, 5},  {37215, 1}, {8088, 6},  {9200, 5},  {25, 5},    {21, 6},   {5501, 0},
     {60001, 3}, {52869, 4}, {7547, 5},  {8000, 6},  {443, 5},   {0, 30},  // 0: random port
 };
 const std::vector<Weighted<std::uint16_t>> kMiraiPorts = {
@@ -198,7 +198,8 @@ class Frame {
 
 std::uint16_t ip_checksum(const std::uint8_t* p, std::size_t n) {
   std::uint32_t sum = 0;
-  for (std::size_t i = 0; i + 1 < n; i += 2) sum += static_cast<std::uint32_t>((p[i] << 8) | p[i + 1]);
+  for (std::size_t i = 0; i + 1 < n; i += 2)
+    sum += static_cast<std::uint32_t>((p[i] << 8) | p[i + 1]);
   while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
   return static_cast<std::uint16_t>(~sum);
 }
@@ -256,10 +257,10 @@ class Generator {
       h.behaviour = rng_.chance(0.2) ? Behaviour::backscatter : Behaviour::generic;
     } else {
       h.behaviour = pick(rng_, std::vector<Weighted<Behaviour>>{{Behaviour::mirai, 45},
-                                                               {Behaviour::masscan, 8},
-                                                               {Behaviour::zmap, 7},
-                                                               {Behaviour::generic, 32},
-                                                               {Behaviour::backscatter, 8}});
+                                                                {Behaviour::masscan, 8},
+                                                                {Behaviour::zmap, 7},
+                                                                {Behaviour::generic, 32},
+                                                                {Behaviour::backscatter, 8}});
     }
     return h;
   }
@@ -367,7 +368,8 @@ class Generator {
         if (roll < 7) {
           const std::uint16_t dport = pick_port(kTcpPorts);
           std::uint32_t seq = neutral_seq();
-          while (static_cast<std::uint16_t>((sensor4_ ^ dport ^ seq) & 0xFFFF) == 54321) seq = neutral_seq();
+          while (static_cast<std::uint16_t>((sensor4_ ^ dport ^ seq) & 0xFFFF) == 54321)
+            seq = neutral_seq();
           ipv4_header(f, h.v4, sensor4_, 6, 54321, 40);
           tcp_header(f, sport, dport, seq, 0x02, false);
           in.key = with(in.key, Proto::tcp, dport, Fingerprint::zmap, Kind::scan);
@@ -404,7 +406,8 @@ class Generator {
         const auto roll = rng_.below(100);
         if (roll < 70) {
           // Reply of a spoofed-attack victim: from its service port to a random port.
-          const std::uint16_t svc = pick(rng_, std::vector<Weighted<std::uint16_t>>{{80, 5}, {443, 4}, {22, 1}, {25565, 1}});
+          const std::uint16_t svc = pick(
+              rng_, std::vector<Weighted<std::uint16_t>>{{80, 5}, {443, 4}, {22, 1}, {25565, 1}});
           const std::uint8_t flags = rng_.chance(0.6) ? 0x12 : (rng_.chance(0.5) ? 0x04 : 0x14);
           const auto dport = static_cast<std::uint16_t>(1024 + rng_.below(64511));
           ipv4_header(f, h.v4, sensor4_, 6, neutral_id(0, 0, false), 40);
@@ -640,9 +643,11 @@ GroundTruth generate(const GenOptions& opts, const std::string& pcap_path) {
   if (opts.bucket_width_s == 0 || opts.duration_s == 0) {
     throw std::invalid_argument("duration and bucket width must be positive");
   }
-  std::unique_ptr<pcap_t, decltype(&pcap_close)> dead(pcap_open_dead(DLT_EN10MB, 65535), &pcap_close);
+  std::unique_ptr<pcap_t, decltype(&pcap_close)> dead(pcap_open_dead(DLT_EN10MB, 65535),
+                                                      &pcap_close);
   pcap_dumper_t* dumper = pcap_dump_open(dead.get(), pcap_path.c_str());
-  if (!dumper) throw std::runtime_error("cannot write " + pcap_path + ": " + pcap_geterr(dead.get()));
+  if (!dumper)
+    throw std::runtime_error("cannot write " + pcap_path + ": " + pcap_geterr(dead.get()));
   std::unique_ptr<pcap_dumper_t, decltype(&pcap_dump_close)> dump_guard(dumper, &pcap_dump_close);
 
   GroundTruth truth;
@@ -650,7 +655,8 @@ GroundTruth generate(const GenOptions& opts, const std::string& pcap_path) {
   truth.packets = opts.packets;
   Generator g(opts);
   Frame f;
-  const double step_us = static_cast<double>(opts.duration_s) * 1e6 / static_cast<double>(std::max<std::uint64_t>(opts.packets, 1));
+  const double step_us = static_cast<double>(opts.duration_s) * 1e6 /
+                         static_cast<double>(std::max<std::uint64_t>(opts.packets, 1));
   for (std::uint64_t i = 0; i < opts.packets; ++i) {
     const Intent in = g.next(f);
     const auto offset_us = static_cast<std::int64_t>(static_cast<double>(i) * step_us);
@@ -710,7 +716,8 @@ std::string GroundTruth::to_json() const {
     jb["not_for_sensor"] = b.not_for_sensor;
     nlohmann::ordered_json mal = nlohmann::ordered_json::object();
     for (std::size_t i = 1; i < b.malformed.size(); ++i) {
-      if (b.malformed[i]) mal[std::string{to_string(static_cast<DecodeStatus>(i))}] = b.malformed[i];
+      if (b.malformed[i])
+        mal[std::string{to_string(static_cast<DecodeStatus>(i))}] = b.malformed[i];
     }
     jb["malformed"] = std::move(mal);
     arr.push_back(std::move(jb));

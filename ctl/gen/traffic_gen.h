@@ -16,9 +16,9 @@ namespace teiten::gen {
 struct GenOptions {
   std::uint64_t seed = 1;
   std::uint64_t packets = 100000;
-  std::int64_t start = 1656633600;     ///< 2022-07-01T00:00:00Z
-  std::uint32_t duration_s = 3600;     ///< packets spread evenly over this span
-  std::uint32_t bucket_width_s = 60;   ///< ground truth is aggregated per bucket of this width
+  std::int64_t start = 1656633600;    ///< 2022-07-01T00:00:00Z
+  std::uint32_t duration_s = 3600;    ///< packets spread evenly over this span
+  std::uint32_t bucket_width_s = 60;  ///< ground truth is aggregated per bucket of this width
   std::string sensor_v4 = "203.0.113.7";
   std::string sensor_v6 = "2001:db8:7::7";
   double v6_share = 0.03;
@@ -26,7 +26,7 @@ struct GenOptions {
   double not_for_sensor_share = 0.02;
   double fragment_share = 0.002;
   double vlan_share = 0.05;
-  double one_off_share = 0.25;         ///< packets from a source never seen again
+  double one_off_share = 0.25;  ///< packets from a source never seen again
   std::uint32_t repeated_sources = 5000;
 };
 

@@ -48,8 +48,8 @@ void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
 
 pcap_t* open_savefile(const std::string& path, decode::LinkType& link, std::string& error) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
-  pcap_t* h = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO,
-                                                      errbuf);
+  pcap_t* h =
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, errbuf);
   if (!h) {
     error = "cannot open capture " + path + ": " + errbuf;
     return nullptr;
@@ -58,8 +58,8 @@ pcap_t* open_savefile(const std::string& path, decode::LinkType& link, std::stri
   const auto type = decode::link_type_from_dlt(dlt);
   if (!type) {
     const char* name = pcap_datalink_val_to_name(dlt);
-    error = "unsupported link type " + std::string{name ? name : "?"} + " (" +
-            std::to_string(dlt) + ") in " + path +
+    error = "unsupported link type " + std::string{name ? name : "?"} + " (" + std::to_string(dlt) +
+            ") in " + path +
             "; supported: EN10MB (with 802.1Q/802.1ad), LINUX_SLL, LINUX_SLL2, RAW, IPV4, "
             "IPV6, NULL, LOOP";
     pcap_close(h);
@@ -101,7 +101,8 @@ std::string Pipeline::run(pcap_t* handle, decode::LinkType link) {
 void Pipeline::capture_loop(pcap_t* handle) {
   for (;;) {
     if (stop_.load(std::memory_order_relaxed)) break;
-    const int n = pcap_dispatch(handle, 4096, &Pipeline::on_packet, reinterpret_cast<u_char*>(this));
+    const int n =
+        pcap_dispatch(handle, 4096, &Pipeline::on_packet, reinterpret_cast<u_char*>(this));
     if (n == 0) break;  // end of the savefile
     if (n == PCAP_ERROR_BREAK) break;
     if (n == PCAP_ERROR) {
@@ -208,7 +209,8 @@ void Pipeline::process(const PacketSlot& slot) {
   }
   bump(stats_.classified);
   decode::DecodedPacket p;
-  const decode::DecodeStatus st = decode::decode_packet(link_, slot.data, slot.caplen, slot.wire_len, p);
+  const decode::DecodeStatus st =
+      decode::decode_packet(link_, slot.data, slot.caplen, slot.wire_len, p);
   if (st != decode::DecodeStatus::ok) {
     ++malformed_[static_cast<std::size_t>(st)];
     bump(stats_.malformed);

@@ -21,11 +21,11 @@ namespace teiten::sensor {
 /// Process-lifetime counters of the pipeline. Each field has one writer thread; any
 /// thread may read them (relaxed atomics) for status and metrics.
 struct PipelineStats {
-  std::atomic<std::uint64_t> captured{0};      ///< packets libpcap handed over
-  std::atomic<std::uint64_t> ring_drops{0};    ///< dropped because the ring was full
-  std::atomic<std::uint64_t> ring_waits{0};    ///< times replay waited for a ring slot
-  std::atomic<std::uint64_t> classified{0};    ///< packets the classifier thread processed
-  std::atomic<std::uint64_t> observed{0};      ///< addressed to the sensor, counted
+  std::atomic<std::uint64_t> captured{0};    ///< packets libpcap handed over
+  std::atomic<std::uint64_t> ring_drops{0};  ///< dropped because the ring was full
+  std::atomic<std::uint64_t> ring_waits{0};  ///< times replay waited for a ring slot
+  std::atomic<std::uint64_t> classified{0};  ///< packets the classifier thread processed
+  std::atomic<std::uint64_t> observed{0};    ///< addressed to the sensor, counted
   std::atomic<std::uint64_t> not_for_sensor{0};
   std::atomic<std::uint64_t> malformed{0};
   std::atomic<std::uint64_t> buckets_sealed{0};

@@ -25,15 +25,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return new classify::Classifier(all, nullptr, 64);
   }();
   static std::uint64_t sealed = 0;
-  static counters::BucketRoller* roller = new counters::BucketRoller(
-      counters::RollerOptions{"fuzz", "0", 0, 60, 64, 4, {}}, [](bucket::SealedBucket&&) { ++sealed; });
+  static counters::BucketRoller* roller =
+      new counters::BucketRoller(counters::RollerOptions{"fuzz", "0", 0, 60, 64, 4, {}},
+                                 [](bucket::SealedBucket&&) { ++sealed; });
 
   const decode::LinkType link = kLinks[data[0] % 8];
   const std::vector<std::uint8_t> frame(data + 1, data + size);
   // The wire length may exceed what was captured (snap length): vary it with the input.
   const std::size_t wire_len = frame.size() + (data[0] >> 3) * 97;
   decode::DecodedPacket p;
-  const decode::DecodeStatus st = decode::decode_packet(link, frame.data(), frame.size(), wire_len, p);
+  const decode::DecodeStatus st =
+      decode::decode_packet(link, frame.data(), frame.size(), wire_len, p);
   const std::int64_t ts = static_cast<std::int64_t>(size % 300);
   if (st != decode::DecodeStatus::ok) {
     roller->add_malformed(ts, st);

@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   std::sort(inputs.begin(), inputs.end());
   for (const auto& p : inputs) {
     std::ifstream in(p, std::ios::binary);
-    const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
     // A fresh allocation of exactly the input's size: over-reads reach a redzone.
     std::vector<std::uint8_t> buf(bytes.begin(), bytes.end());
     LLVMFuzzerTestOneInput(buf.data(), buf.size());

@@ -23,31 +23,39 @@ TEST_CASE("sensord --help and --version exit 0, unknown arguments exit 2", "[cli
   CHECK(r.err == "teiten-sensord: --config FILE is required (see --help)\n");
 }
 
-TEST_CASE("sensord --check-config prints every error in compiler format and exits 2", "[cli][config]") {
+TEST_CASE("sensord --check-config prints every error in compiler format and exits 2",
+          "[cli][config]") {
   TempDir dir;
-  write_file(dir / "bad.yaml", "sensor:\n  id: x\n  adress: 1.2.3.4\nbuckets:\n  width: 7\ngeoip:\n  database: \"\"\n");
+  write_file(
+      dir / "bad.yaml",
+      "sensor:\n  id: x\n  adress: 1.2.3.4\nbuckets:\n  width: 7\ngeoip:\n  database: \"\"\n");
   const RunResult r = run({sensord_path(), "--config", dir / "bad.yaml", "--check-config"}, dir);
   CHECK(r.exit_code == 2);
   const std::string f = dir / "bad.yaml";
-  CHECK(r.err == f + ":3:3: sensor: unknown key 'adress' (did you mean 'addresses'?)\n" +
-                     f + ":5:10: buckets.width: 7 seconds does not divide a day (86400 s)\n" +
-                     f + ":2:3: sensor.addresses: required key is missing\n"
-                     "teiten-sensord: 3 configuration errors in " + f + "\n");
+  CHECK(r.err == f + ":3:3: sensor: unknown key 'adress' (did you mean 'addresses'?)\n" + f +
+                     ":5:10: buckets.width: 7 seconds does not divide a day (86400 s)\n" + f +
+                     ":2:3: sensor.addresses: required key is missing\n"
+                     "teiten-sensord: 3 configuration errors in " +
+                     f + "\n");
 }
 
-TEST_CASE("sensord --check-config accepts a good configuration and a readable database", "[cli][config]") {
+TEST_CASE("sensord --check-config accepts a good configuration and a readable database",
+          "[cli][config]") {
   TempDir dir;
   write_file(dir / "db.mmdb", "this is not a MaxMind database");
-  write_file(dir / "good.yaml", "sensor:\n  id: x\n  addresses: [192.0.2.1]\ngeoip:\n  database: \"\"\n");
+  write_file(dir / "good.yaml",
+             "sensor:\n  id: x\n  addresses: [192.0.2.1]\ngeoip:\n  database: \"\"\n");
   RunResult r = run({sensord_path(), "-c", dir / "good.yaml", "--check-config"}, dir);
   CHECK(r.exit_code == 0);
-  CHECK(r.out == dir / "good.yaml" + ": configuration OK (sensor x, 1 address, no GeoIP database)\n");
+  CHECK(r.out ==
+        dir / "good.yaml" + ": configuration OK (sensor x, 1 address, no GeoIP database)\n");
   // A database path relative to the configuration file's folder; a corrupt file is refused.
-  write_file(dir / "db.yaml", "sensor:\n  id: x\n  addresses: [192.0.2.1]\ngeoip:\n  database: db.mmdb\n");
+  write_file(dir / "db.yaml",
+             "sensor:\n  id: x\n  addresses: [192.0.2.1]\ngeoip:\n  database: db.mmdb\n");
   r = run({sensord_path(), "-c", dir / "db.yaml", "--check-config"}, dir);
   CHECK(r.exit_code == 2);
-  CHECK(r.err == dir / "db.yaml" + ": geoip.database: cannot open GeoIP database " + dir / "db.mmdb" +
-                     ": The MaxMind DB file contains invalid metadata\n");
+  CHECK(r.err == dir / "db.yaml" + ": geoip.database: cannot open GeoIP database " +
+                     dir / "db.mmdb" + ": The MaxMind DB file contains invalid metadata\n");
 }
 
 TEST_CASE("the shipped example configuration matches the schema", "[cli][config]") {
@@ -59,7 +67,8 @@ TEST_CASE("the shipped example configuration matches the schema", "[cli][config]
 
 TEST_CASE("sensord reports a capture it cannot open", "[cli]") {
   TempDir dir;
-  write_file(dir / "good.yaml", "sensor:\n  id: x\n  addresses: [192.0.2.1]\ngeoip:\n  database: \"\"\n");
+  write_file(dir / "good.yaml",
+             "sensor:\n  id: x\n  addresses: [192.0.2.1]\ngeoip:\n  database: \"\"\n");
   write_file(dir / "junk.pcap", "not a capture at all");
   const RunResult r = run({sensord_path(), "-c", dir / "good.yaml", "-r", dir / "junk.pcap"}, dir);
   CHECK(r.exit_code == 2);
@@ -68,10 +77,12 @@ TEST_CASE("sensord reports a capture it cannot open", "[cli]") {
 
 TEST_CASE("teitenctl generate and summary work end to end", "[cli][ctl]") {
   TempDir dir;
-  RunResult r = run({teitenctl_path(), "generate", "--out", dir / "g.pcap", "--truth", dir / "t.json",
-                     "--packets", "5000", "--seed", "3"}, dir);
+  RunResult r = run({teitenctl_path(), "generate", "--out", dir / "g.pcap", "--truth",
+                     dir / "t.json", "--packets", "5000", "--seed", "3"},
+                    dir);
   REQUIRE(r.exit_code == 0);
-  write_file(dir / "s.yaml", "sensor:\n  id: x\n  addresses: [203.0.113.7]\ngeoip:\n  database: \"\"\n");
+  write_file(dir / "s.yaml",
+             "sensor:\n  id: x\n  addresses: [203.0.113.7]\ngeoip:\n  database: \"\"\n");
   r = run({sensord_path(), "-c", dir / "s.yaml", "-r", dir / "g.pcap", "-o", dir / "b.jsonl"}, dir);
   REQUIRE(r.exit_code == 0);
   r = run({teitenctl_path(), "summary", dir / "b.jsonl"}, dir);

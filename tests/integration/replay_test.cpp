@@ -16,7 +16,8 @@ namespace {
 
 std::string config_yaml(const std::string& db, const std::string& extra = "") {
   return "sensor:\n  id: gen-1\n  addresses: [203.0.113.7, \"2001:db8:7::7\"]\n"
-         "geoip:\n  database: \"" + db + "\"\n" + extra;
+         "geoip:\n  database: \"" +
+         db + "\"\n" + extra;
 }
 
 /// Writes the generator's prefixes as a MaxMind DB in the given layout.
@@ -25,14 +26,16 @@ std::string make_mmdb(const TempDir& dir, const std::string& layout) {
   std::string text;
   for (const auto& p : gen::country_prefixes()) text += p.prefix + "\t" + p.country + "\n";
   write_file(tsv, text);
-  const RunResult r = run({"perl", source_dir() + "/tests/tools/write_mmdb.pl", layout, tsv, out}, dir);
+  const RunResult r =
+      run({"perl", source_dir() + "/tests/tools/write_mmdb.pl", layout, tsv, out}, dir);
   REQUIRE(r.exit_code == 0);
   return out;
 }
 
 /// Every bucket equals the truth: rows (packets and bytes per key), not-for-sensor and
 /// malformed by reason; nothing dropped, nothing folded.
-void require_matches_truth(const std::vector<bucket::SealedBucket>& buckets, const gen::GroundTruth& truth) {
+void require_matches_truth(const std::vector<bucket::SealedBucket>& buckets,
+                           const gen::GroundTruth& truth) {
   REQUIRE(buckets.size() == truth.buckets.size());
   std::uint64_t accounted = 0;
   for (const auto& b : buckets) {
@@ -62,7 +65,8 @@ void require_matches_truth(const std::vector<bucket::SealedBucket>& buckets, con
 
 }  // namespace
 
-TEST_CASE("replay of generated traffic equals the ground truth, in both GeoIP layouts", "[integration][replay]") {
+TEST_CASE("replay of generated traffic equals the ground truth, in both GeoIP layouts",
+          "[integration][replay]") {
   TempDir dir;
   gen::GenOptions o;
   o.seed = 7;
@@ -72,8 +76,9 @@ TEST_CASE("replay of generated traffic equals the ground truth, in both GeoIP la
   for (const char* layout : {"geoip2", "country_code"}) {
     INFO(layout);
     write_file(dir / "sensor.yaml", config_yaml(make_mmdb(dir, layout)));
-    const RunResult r = run({sensord_path(), "--config", dir / "sensor.yaml", "--read", dir / "in.pcap",
-                             "--output", dir / "out.jsonl"}, dir);
+    const RunResult r = run({sensord_path(), "--config", dir / "sensor.yaml", "--read",
+                             dir / "in.pcap", "--output", dir / "out.jsonl"},
+                            dir);
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
     require_matches_truth(read_buckets(dir / "out.jsonl"), truth);
@@ -86,8 +91,11 @@ TEST_CASE("the same input yields byte-identical output", "[integration][replay]"
   o.packets = 20000;
   gen::generate(o, dir / "in.pcap");
   write_file(dir / "sensor.yaml", config_yaml(make_mmdb(dir, "country_code")));
-  const RunResult a = run({sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap", "-o", dir / "a.jsonl"}, dir);
-  const RunResult b = run({sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap", "-o", "-"}, dir);
+  const RunResult a =
+      run({sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap", "-o", dir / "a.jsonl"},
+          dir);
+  const RunResult b =
+      run({sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap", "-o", "-"}, dir);
   REQUIRE(a.exit_code == 0);
   REQUIRE(b.exit_code == 0);
   const std::string first = read_file(dir / "a.jsonl");
@@ -95,14 +103,18 @@ TEST_CASE("the same input yields byte-identical output", "[integration][replay]"
   CHECK(first == b.out);
 }
 
-TEST_CASE("a ring that drops instead of waiting still accounts for every packet", "[integration][replay]") {
+TEST_CASE("a ring that drops instead of waiting still accounts for every packet",
+          "[integration][replay]") {
   TempDir dir;
   gen::GenOptions o;
   o.packets = 200000;
   const gen::GroundTruth truth = gen::generate(o, dir / "in.pcap");
   write_file(dir / "sensor.yaml",
-             config_yaml(make_mmdb(dir, "country_code"), "capture:\n  ring_slots: 64\n  replay_ring_full: drop\n"));
-  const RunResult r = run({sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap", "-o", dir / "out.jsonl"}, dir);
+             config_yaml(make_mmdb(dir, "country_code"),
+                         "capture:\n  ring_slots: 64\n  replay_ring_full: drop\n"));
+  const RunResult r = run(
+      {sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap", "-o", dir / "out.jsonl"},
+      dir);
   REQUIRE(r.exit_code == 0);
   std::uint64_t accounted = 0, drops = 0;
   for (const auto& b : read_buckets(dir / "out.jsonl")) {
@@ -117,13 +129,17 @@ TEST_CASE("a ring that drops instead of waiting still accounts for every packet"
   CHECK(r.err.find("ring_drops=" + std::to_string(drops)) != std::string::npos);
 }
 
-TEST_CASE("a bucket's key cap folds rows into overflow with totals intact", "[integration][replay]") {
+TEST_CASE("a bucket's key cap folds rows into overflow with totals intact",
+          "[integration][replay]") {
   TempDir dir;
   gen::GenOptions o;
   o.packets = 30000;
   const gen::GroundTruth truth = gen::generate(o, dir / "in.pcap");
-  write_file(dir / "sensor.yaml", config_yaml(make_mmdb(dir, "country_code"), "buckets:\n  max_keys: 16\n"));
-  const RunResult r = run({sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap", "-o", dir / "out.jsonl"}, dir);
+  write_file(dir / "sensor.yaml",
+             config_yaml(make_mmdb(dir, "country_code"), "buckets:\n  max_keys: 16\n"));
+  const RunResult r = run(
+      {sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap", "-o", dir / "out.jsonl"},
+      dir);
   REQUIRE(r.exit_code == 0);
   std::uint64_t folded = 0;
   for (const auto& b : read_buckets(dir / "out.jsonl")) {
@@ -144,7 +160,8 @@ TEST_CASE("a bucket's key cap folds rows into overflow with totals intact", "[in
 namespace {
 
 // Writes the same IP packets under another link layer.
-void write_with_link(const std::string& path, int dlt, const std::vector<std::vector<std::uint8_t>>& ip_packets) {
+void write_with_link(const std::string& path, int dlt,
+                     const std::vector<std::vector<std::uint8_t>>& ip_packets) {
   pcap_t* dead = pcap_open_dead(dlt, 65535);
   pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
   REQUIRE(d);
@@ -164,7 +181,8 @@ void write_with_link(const std::string& path, int dlt, const std::vector<std::ve
         frame.push_back(v6 ? 0xDD : 0x00);
         break;
       case DLT_LINUX_SLL2:
-        frame = {static_cast<std::uint8_t>(v6 ? 0x86 : 0x08), static_cast<std::uint8_t>(v6 ? 0xDD : 0x00)};
+        frame = {static_cast<std::uint8_t>(v6 ? 0x86 : 0x08),
+                 static_cast<std::uint8_t>(v6 ? 0xDD : 0x00)};
         frame.resize(20, 0);
         break;
       case DLT_NULL:  // little-endian host, AF_INET6 as on Linux
@@ -186,7 +204,8 @@ void write_with_link(const std::string& path, int dlt, const std::vector<std::ve
   pcap_close(dead);
 }
 
-std::vector<std::vector<std::uint8_t>> ip_packets_of(const std::string& ethernet_pcap, std::size_t n) {
+std::vector<std::vector<std::uint8_t>> ip_packets_of(const std::string& ethernet_pcap,
+                                                     std::size_t n) {
   char err[PCAP_ERRBUF_SIZE];
   pcap_t* h = pcap_open_offline(ethernet_pcap.c_str(), err);
   REQUIRE(h);
@@ -226,7 +245,8 @@ TEST_CASE("every supported link type yields the same buckets", "[integration][re
   for (const int dlt : {DLT_RAW, DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_LOOP}) {
     INFO("DLT " << dlt);
     write_with_link(dir / "in.pcap", dlt, packets);
-    const RunResult r = run({sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap"}, dir);
+    const RunResult r =
+        run({sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap"}, dir);
     REQUIRE(r.exit_code == 0);
     std::uint64_t observed = 0;
     for (const auto& b : read_buckets_from_string(r.out)) {
@@ -239,7 +259,8 @@ TEST_CASE("every supported link type yields the same buckets", "[integration][re
   }
 }
 
-TEST_CASE("an unsupported link type is refused at start, naming it", "[integration][replay][link]") {
+TEST_CASE("an unsupported link type is refused at start, naming it",
+          "[integration][replay][link]") {
   TempDir dir;
   write_with_link(dir / "ppp.pcap", DLT_PPP, {});
   write_file(dir / "sensor.yaml", config_yaml(""));

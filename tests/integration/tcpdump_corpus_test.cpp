@@ -30,7 +30,8 @@ long count_packets(const std::string& path, int& dlt) {
 }
 }  // namespace
 
-TEST_CASE("every tcpdump regression capture is classified or counted by reason", "[integration][corpus]") {
+TEST_CASE("every tcpdump regression capture is classified or counted by reason",
+          "[integration][corpus]") {
   const fs::path corpus = shared_testdata() + "/pcaps/tcpdump";
   if (!fs::exists(corpus)) {
     WARN("SKIPPED: " << corpus.string() << " is absent");
@@ -39,9 +40,12 @@ TEST_CASE("every tcpdump regression capture is classified or counted by reason",
   TempDir dir;
   write_file(dir / "sensor.yaml",
              "sensor:\n  id: corpus\n  addresses: [0.0.0.0/0, \"::/0\"]\n"
-             "geoip:\n  database: \"" + default_geoip_database() + "\"\n");
+             "geoip:\n  database: \"" +
+                 default_geoip_database() + "\"\n");
   if (!fs::exists(default_geoip_database())) {
-    write_file(dir / "sensor.yaml", "sensor:\n  id: corpus\n  addresses: [0.0.0.0/0, \"::/0\"]\ngeoip:\n  database: \"\"\n");
+    write_file(
+        dir / "sensor.yaml",
+        "sensor:\n  id: corpus\n  addresses: [0.0.0.0/0, \"::/0\"]\ngeoip:\n  database: \"\"\n");
   }
   std::size_t files = 0, refused = 0, classified = 0, counted = 0;
   for (const auto& e : fs::directory_iterator(corpus)) {
@@ -51,7 +55,9 @@ TEST_CASE("every tcpdump regression capture is classified or counted by reason",
     INFO(name);
     int dlt = -1;
     const long packets = count_packets(e.path().string(), dlt);
-    const RunResult r = run({sensord_path(), "-c", dir / "sensor.yaml", "-r", e.path().string(), "-o", dir / "out.jsonl"}, dir);
+    const RunResult r = run({sensord_path(), "-c", dir / "sensor.yaml", "-r", e.path().string(),
+                             "-o", dir / "out.jsonl"},
+                            dir);
     if (r.exit_code == 2) {
       // Refused: only for a link type the sensor does not decode, and it says which.
       CHECK(r.err.find("unsupported link type") != std::string::npos);

@@ -30,15 +30,16 @@ SealedBucket sample() {
 }  // namespace
 
 TEST_CASE("a bucket encodes to the documented JSON line", "[bucket][json]") {
-  CHECK(to_json_line(sample()) ==
-        R"({"sensor":"tokyo-1","boot_id":"0f0e","seq":42,"start":"2022-07-01T00:00:00Z","width_s":60,)"
-        R"("rows":[{"proto":"tcp","port":23,"country":"JP","fingerprint":"mirai","kind":"scan","packets":10,"bytes":400},)"
-        R"({"proto":"udp","port":null,"country":"--","fingerprint":"none","kind":"other","packets":1,"bytes":84}],)"
-        R"("observed":{"packets":16,"bytes":684},"not_for_sensor":3,"late_packets":0,)"
-        R"("loss":{"ring_drops":2,"kernel_drops":0,"interface_drops":0,"malformed":{"tcp_truncated":4},)"
-        R"("overflow":{"packets":5,"bytes":200}},)"
-        R"("provenance":{"software":"teiten 0.1.0","config_sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",)"
-        R"("geoip_build_epoch":1700000000,"clock_synced":false}})");
+  CHECK(
+      to_json_line(sample()) ==
+      R"({"sensor":"tokyo-1","boot_id":"0f0e","seq":42,"start":"2022-07-01T00:00:00Z","width_s":60,)"
+      R"("rows":[{"proto":"tcp","port":23,"country":"JP","fingerprint":"mirai","kind":"scan","packets":10,"bytes":400},)"
+      R"({"proto":"udp","port":null,"country":"--","fingerprint":"none","kind":"other","packets":1,"bytes":84}],)"
+      R"("observed":{"packets":16,"bytes":684},"not_for_sensor":3,"late_packets":0,)"
+      R"("loss":{"ring_drops":2,"kernel_drops":0,"interface_drops":0,"malformed":{"tcp_truncated":4},)"
+      R"("overflow":{"packets":5,"bytes":200}},)"
+      R"("provenance":{"software":"teiten 0.1.0","config_sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",)"
+      R"("geoip_build_epoch":1700000000,"clock_synced":false}})");
 }
 
 TEST_CASE("a bucket survives encode and decode unchanged", "[bucket][json]") {
@@ -63,7 +64,8 @@ TEST_CASE("malformed bucket lines are refused with a reason", "[bucket][json]") 
   CHECK_FALSE(from_json_line(replace("\"seq\":42", "\"seq\":-1"), error));
   CHECK(error == "seq: expected an unsigned integer up to 18446744073709551615");
   CHECK_FALSE(from_json_line(replace("2022-07-01T00:00:00Z", "2022-02-30T00:00:00Z"), error));
-  CHECK(error == "start: '2022-02-30T00:00:00Z' is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ)");
+  CHECK(error ==
+        "start: '2022-02-30T00:00:00Z' is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ)");
   CHECK_FALSE(from_json_line(replace("\"port\":23", "\"port\":70000"), error));
   CHECK(error == "rows[].port: expected null or an integer in [0, 65535]");
   CHECK_FALSE(from_json_line(replace("\"country\":\"JP\"", "\"country\":\"jp\""), error));

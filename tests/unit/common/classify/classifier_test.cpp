@@ -38,10 +38,14 @@ TEST_CASE("address set matches addresses and prefixes", "[classify][address]") {
 
 TEST_CASE("address set refuses what is not an address or prefix", "[classify][address]") {
   AddressSet s;
-  CHECK(s.add("203.0.113.300") == std::optional<std::string>{"'203.0.113.300' is not an IPv4 or IPv6 address or prefix"});
-  CHECK(s.add("10.0.0.1/24") == std::optional<std::string>{"'10.0.0.1/24' has host bits set beyond the prefix length"});
-  CHECK(s.add("10.0.0.0/33") == std::optional<std::string>{"'10.0.0.0/33': IPv4 prefix length above 32"});
-  CHECK(s.add("10.0.0.0/") == std::optional<std::string>{"'10.0.0.0/' has an invalid prefix length"});
+  CHECK(s.add("203.0.113.300") ==
+        std::optional<std::string>{"'203.0.113.300' is not an IPv4 or IPv6 address or prefix"});
+  CHECK(s.add("10.0.0.1/24") ==
+        std::optional<std::string>{"'10.0.0.1/24' has host bits set beyond the prefix length"});
+  CHECK(s.add("10.0.0.0/33") ==
+        std::optional<std::string>{"'10.0.0.0/33': IPv4 prefix length above 32"});
+  CHECK(s.add("10.0.0.0/") ==
+        std::optional<std::string>{"'10.0.0.0/' has an invalid prefix length"});
   CHECK(s.add("::/129") == std::optional<std::string>{"'::/129': IPv6 prefix length above 128"});
   CHECK(s.empty());
 }
@@ -51,7 +55,8 @@ TEST_CASE("classifier keys a packet for the sensor and skips others", "[classify
   REQUIRE_FALSE(own.add("203.0.113.7").has_value());
   Classifier c(own, nullptr, 256);
   Key k;
-  const auto mirai = decode_raw(cat({ipv4(ip(126, 1, 2, 3), ip(203, 0, 113, 7), 6, 40), tcp(1, 23, ip(203, 0, 113, 7), 0x02)}));
+  const auto mirai = decode_raw(cat(
+      {ipv4(ip(126, 1, 2, 3), ip(203, 0, 113, 7), 6, 40), tcp(1, 23, ip(203, 0, 113, 7), 0x02)}));
   REQUIRE(c.classify(mirai, k));
   CHECK(k.proto == Proto::tcp);
   CHECK(k.has_port);
@@ -60,7 +65,8 @@ TEST_CASE("classifier keys a packet for the sensor and skips others", "[classify
   CHECK(k.fingerprint == Fingerprint::mirai);
   CHECK(k.kind == Kind::scan);
 
-  const auto other = decode_raw(cat({ipv4(ip(126, 1, 2, 3), ip(203, 0, 113, 8), 6, 40), tcp(1, 23, 5, 0x02)}));
+  const auto other =
+      decode_raw(cat({ipv4(ip(126, 1, 2, 3), ip(203, 0, 113, 8), 6, 40), tcp(1, 23, 5, 0x02)}));
   CHECK_FALSE(c.classify(other, k));
 
   const auto echo = decode_raw(cat({ipv4(1, ip(203, 0, 113, 7), 1, 28), icmp(8, 0)}));
@@ -86,7 +92,8 @@ TEST_CASE("classifier looks up the source country", "[classify]") {
     return;
   }
   std::string error;
-  auto db = GeoIpDatabase::open(shared_testdata() + "/mmdb/test-data/GeoIP2-Country-Test.mmdb", error);
+  auto db =
+      GeoIpDatabase::open(shared_testdata() + "/mmdb/test-data/GeoIP2-Country-Test.mmdb", error);
   REQUIRE(db);
   AddressSet own;
   REQUIRE_FALSE(own.add("0.0.0.0/0").has_value());

@@ -20,12 +20,16 @@ DecodedPacket decode_raw(const Bytes& b) {
 DecodedPacket syn(std::uint32_t seq, std::uint8_t flags = 0x02, std::uint16_t id = 1000,
                   std::uint16_t dport = 23, Bytes options = {}) {
   const auto len = static_cast<std::uint16_t>(40 + options.size());
-  return decode_raw(cat({ipv4(ip(1, 2, 3, 4), kDst, 6, len, id, 0, options), tcp(4444, dport, seq, flags)}));
+  return decode_raw(
+      cat({ipv4(ip(1, 2, 3, 4), kDst, 6, len, id, 0, options), tcp(4444, dport, seq, flags)}));
 }
-std::uint32_t bswap(std::uint32_t v) { return __builtin_bswap32(v); }
+std::uint32_t bswap(std::uint32_t v) {
+  return __builtin_bswap32(v);
+}
 }  // namespace
 
-TEST_CASE("mirai: SYN whose sequence number is the destination address", "[classify][fingerprint]") {
+TEST_CASE("mirai: SYN whose sequence number is the destination address",
+          "[classify][fingerprint]") {
   CHECK(fingerprint_of(syn(kDst)) == Fingerprint::mirai);
   CHECK(fingerprint_of(syn(kDst, 0x02, 1000, 2323)) == Fingerprint::mirai);
   // SYN with ECE/CWR (no ACK/RST/FIN) is still a SYN.
@@ -41,7 +45,8 @@ TEST_CASE("mirai near misses are not mirai", "[classify][fingerprint]") {
   CHECK(fingerprint_of(syn(kDst, 0x10)) != Fingerprint::mirai);   // ACK only
 }
 
-TEST_CASE("a Mirai SYN carrying IPv4 options is found behind the options", "[classify][fingerprint]") {
+TEST_CASE("a Mirai SYN carrying IPv4 options is found behind the options",
+          "[classify][fingerprint]") {
   // The fingerprint is defined on header fields (DESIGN.md): options move the TCP header,
   // and a decoder that assumed a 20-byte IP header would read the wrong sequence number.
   const Bytes opts = {0x01, 0x01, 0x01, 0x00};
@@ -60,7 +65,8 @@ TEST_CASE("masscan: IP ID is dst XOR dport XOR seq, low 16 bits", "[classify][fi
   const std::uint32_t seq = 0x11223344;
   const auto id = static_cast<std::uint16_t>((kDst ^ 445u ^ seq) & 0xFFFF);
   CHECK(fingerprint_of(syn(seq, 0x02, id, 445)) == Fingerprint::masscan);
-  CHECK(fingerprint_of(syn(seq, 0x02, static_cast<std::uint16_t>(id ^ 1), 445)) == Fingerprint::none);
+  CHECK(fingerprint_of(syn(seq, 0x02, static_cast<std::uint16_t>(id ^ 1), 445)) ==
+        Fingerprint::none);
   CHECK(fingerprint_of(syn(seq, 0x02, id, 446)) == Fingerprint::none);  // other port
   CHECK(fingerprint_of(syn(seq, 0x12, id, 445)) == Fingerprint::none);  // SYN-ACK
 }

@@ -22,7 +22,9 @@ std::array<std::uint8_t, 16> v6(const char* s) {
   REQUIRE(inet_pton(AF_INET6, s, a.data()) == 1);
   return a;
 }
-std::string mmdb(const std::string& name) { return teiten::test::shared_testdata() + "/mmdb/" + name; }
+std::string mmdb(const std::string& name) {
+  return teiten::test::shared_testdata() + "/mmdb/" + name;
+}
 }  // namespace
 
 TEST_CASE("GeoIP2 and GeoLite2 country databases give the known answers", "[classify][geoip]") {
@@ -30,7 +32,8 @@ TEST_CASE("GeoIP2 and GeoLite2 country databases give the known answers", "[clas
     WARN("SKIPPED: ../shared/testdata is absent");
     return;
   }
-  for (const char* name : {"test-data/GeoIP2-Country-Test.mmdb", "test-data/GeoLite2-Country-Test.mmdb"}) {
+  for (const char* name :
+       {"test-data/GeoIP2-Country-Test.mmdb", "test-data/GeoLite2-Country-Test.mmdb"}) {
     std::string error;
     const auto db = GeoIpDatabase::open(mmdb(name), error);
     REQUIRE(db);
@@ -89,7 +92,8 @@ TEST_CASE("the country_code layout of ip-location-db is understood", "[classify]
   CHECK(db->build_epoch() > 1600000000u);
 }
 
-TEST_CASE("broken databases fail to open with a clear message or answer unknown", "[classify][geoip]") {
+TEST_CASE("broken databases fail to open with a clear message or answer unknown",
+          "[classify][geoip]") {
   if (!fs::exists(teiten::test::shared_testdata())) {
     WARN("SKIPPED: ../shared/testdata is absent");
     return;
@@ -111,7 +115,8 @@ TEST_CASE("broken databases fail to open with a clear message or answer unknown"
       // Whatever the database holds, lookups end, never crash, and say a country or "--".
       CountryCache cache(64);
       cache.reset(db);
-      for (const char* a : {"81.2.69.160", "1.1.1.1", "216.160.83.56", "0.0.0.0", "255.255.255.255"}) {
+      for (const char* a :
+           {"81.2.69.160", "1.1.1.1", "216.160.83.56", "0.0.0.0", "255.255.255.255"}) {
         const auto c = cache.lookup_v4(v4(a));
         CHECK((c == kUnknownCountry || country_to_string(c).size() == 2));
       }
@@ -123,6 +128,7 @@ TEST_CASE("broken databases fail to open with a clear message or answer unknown"
   CHECK(opened > 0);
   std::string error;
   CHECK_FALSE(GeoIpDatabase::open("/nonexistent/x.mmdb", error));
-  CHECK(error == "cannot open GeoIP database /nonexistent/x.mmdb: Error opening the specified "
-                 "MaxMind DB file (No such file or directory)");
+  CHECK(error ==
+        "cannot open GeoIP database /nonexistent/x.mmdb: Error opening the specified "
+        "MaxMind DB file (No such file or directory)");
 }

@@ -22,7 +22,8 @@ SensorConfig ok(const std::string& yaml) {
   }
   return std::get<SensorConfig>(r);
 }
-const std::string kMinimal = "sensor:\n  id: tokyo-1\n  addresses: [203.0.113.7]\ngeoip:\n  database: \"\"\n";
+const std::string kMinimal =
+    "sensor:\n  id: tokyo-1\n  addresses: [203.0.113.7]\ngeoip:\n  database: \"\"\n";
 }  // namespace
 
 TEST_CASE("a minimal configuration gets every default", "[config]") {
@@ -46,15 +47,17 @@ TEST_CASE("durations take units", "[config]") {
 }
 
 TEST_CASE("an unknown key is an error with a suggestion", "[config]") {
-  CHECK(errors_of("sensor:\n  id: a\n  adresses: [203.0.113.7]\n") ==
-        std::vector<std::string>{
-            "/etc/teiten/sensor.yaml:3:3: sensor: unknown key 'adresses' (did you mean 'addresses'?)",
-            "/etc/teiten/sensor.yaml:2:3: sensor.addresses: required key is missing"});
+  CHECK(
+      errors_of("sensor:\n  id: a\n  adresses: [203.0.113.7]\n") ==
+      std::vector<std::string>{
+          "/etc/teiten/sensor.yaml:3:3: sensor: unknown key 'adresses' (did you mean 'addresses'?)",
+          "/etc/teiten/sensor.yaml:2:3: sensor.addresses: required key is missing"});
 }
 
 TEST_CASE("an unknown section is an error with a suggestion", "[config]") {
   CHECK(errors_of(kMinimal + "bukets:\n  width: 60\n") ==
-        std::vector<std::string>{"/etc/teiten/sensor.yaml:6:1: bukets: unknown section (did you mean 'buckets'?)"});
+        std::vector<std::string>{
+            "/etc/teiten/sensor.yaml:6:1: bukets: unknown section (did you mean 'buckets'?)"});
 }
 
 TEST_CASE("bad values are reported all at once, with positions", "[config]") {
@@ -70,34 +73,44 @@ TEST_CASE("bad values are reported all at once, with positions", "[config]") {
       "  replay_ring_full: sometimes\n"
       "log:\n"
       "  level: loud\n";
-  CHECK(errors_of(yaml) ==
-        std::vector<std::string>{
-            "/etc/teiten/sensor.yaml:2:7: sensor.id: 'tokyo 1' is not a sensor id (1-64 of A-Z a-z 0-9 . _ -)",
-            "/etc/teiten/sensor.yaml:3:14: sensor.addresses: '10.0.0.1/8' has host bits set beyond the prefix length",
-            "/etc/teiten/sensor.yaml:5:10: buckets.width: 7 seconds does not divide a day (86400 s)",
-            "/etc/teiten/sensor.yaml:6:13: buckets.max_keys: 'abc' is not a non-negative integer",
-            "/etc/teiten/sensor.yaml:8:15: capture.ring_slots: 10 is out of range [64, 4194304]",
-            "/etc/teiten/sensor.yaml:9:21: capture.replay_ring_full: 'sometimes' is not one of: wait, drop",
-            "/etc/teiten/sensor.yaml:11:10: log.level: 'loud' is not one of: trace, debug, info, warn, error, critical, off"});
+  CHECK(
+      errors_of(yaml) ==
+      std::vector<std::string>{
+          "/etc/teiten/sensor.yaml:2:7: sensor.id: 'tokyo 1' is not a sensor id (1-64 of A-Z a-z "
+          "0-9 . _ -)",
+          "/etc/teiten/sensor.yaml:3:14: sensor.addresses: '10.0.0.1/8' has host bits set beyond "
+          "the prefix length",
+          "/etc/teiten/sensor.yaml:5:10: buckets.width: 7 seconds does not divide a day (86400 s)",
+          "/etc/teiten/sensor.yaml:6:13: buckets.max_keys: 'abc' is not a non-negative integer",
+          "/etc/teiten/sensor.yaml:8:15: capture.ring_slots: 10 is out of range [64, 4194304]",
+          "/etc/teiten/sensor.yaml:9:21: capture.replay_ring_full: 'sometimes' is not one of: "
+          "wait, drop",
+          "/etc/teiten/sensor.yaml:11:10: log.level: 'loud' is not one of: trace, debug, info, "
+          "warn, error, critical, off"});
 }
 
 TEST_CASE("required keys and empty files", "[config]") {
-  CHECK(errors_of("") == std::vector<std::string>{
-                             "/etc/teiten/sensor.yaml:1:1: sensor.id: required key is missing",
-                             "/etc/teiten/sensor.yaml:1:1: sensor.addresses: required key is missing"});
+  CHECK(errors_of("") ==
+        std::vector<std::string>{
+            "/etc/teiten/sensor.yaml:1:1: sensor.id: required key is missing",
+            "/etc/teiten/sensor.yaml:1:1: sensor.addresses: required key is missing"});
   CHECK(errors_of("sensor:\n  id: a\n  addresses: []\ngeoip:\n  database: \"\"\n") ==
-        std::vector<std::string>{"/etc/teiten/sensor.yaml:3:14: sensor.addresses: expected at least 1 entry"});
+        std::vector<std::string>{
+            "/etc/teiten/sensor.yaml:3:14: sensor.addresses: expected at least 1 entry"});
 }
 
 TEST_CASE("strict types: booleans-as-words, lists and maps where scalars belong", "[config]") {
   CHECK(errors_of(kMinimal + "buckets:\n  width: [60]\n") ==
-        std::vector<std::string>{"/etc/teiten/sensor.yaml:7:10: buckets.width: expected a single value"});
+        std::vector<std::string>{
+            "/etc/teiten/sensor.yaml:7:10: buckets.width: expected a single value"});
   CHECK(errors_of(kMinimal + "buckets:\n  width: -60\n") ==
-        std::vector<std::string>{"/etc/teiten/sensor.yaml:7:10: buckets.width: '-60' is not a duration (expected seconds, e.g. 60, 60s, 5m, 1h)"});
+        std::vector<std::string>{"/etc/teiten/sensor.yaml:7:10: buckets.width: '-60' is not a "
+                                 "duration (expected seconds, e.g. 60, 60s, 5m, 1h)"});
   CHECK(errors_of("sensor: 5\n") ==
-        std::vector<std::string>{"/etc/teiten/sensor.yaml:1:9: sensor: expected a mapping of keys",
-                                 "/etc/teiten/sensor.yaml:1:9: sensor.id: required key is missing",
-                                 "/etc/teiten/sensor.yaml:1:9: sensor.addresses: required key is missing"});
+        std::vector<std::string>{
+            "/etc/teiten/sensor.yaml:1:9: sensor: expected a mapping of keys",
+            "/etc/teiten/sensor.yaml:1:9: sensor.id: required key is missing",
+            "/etc/teiten/sensor.yaml:1:9: sensor.addresses: required key is missing"});
 }
 
 TEST_CASE("a key given twice is an error", "[config]") {
@@ -107,7 +120,8 @@ TEST_CASE("a key given twice is an error", "[config]") {
 
 TEST_CASE("YAML syntax errors carry their position", "[config]") {
   CHECK(errors_of("sensor:\n  id: [a\n") ==
-        std::vector<std::string>{"/etc/teiten/sensor.yaml:3:1: yaml: end of sequence flow not found"});
+        std::vector<std::string>{
+            "/etc/teiten/sensor.yaml:3:1: yaml: end of sequence flow not found"});
 }
 
 TEST_CASE("a missing file is one clear error", "[config]") {
@@ -116,7 +130,8 @@ TEST_CASE("a missing file is one clear error", "[config]") {
   REQUIRE(e);
   REQUIRE(e->size() == 1);
   CHECK((*e)[0].format() ==
-        "/nonexistent/sensor.yaml:1:1: file: /nonexistent/sensor.yaml: cannot open configuration file: No such file or directory");
+        "/nonexistent/sensor.yaml:1:1: file: /nonexistent/sensor.yaml: cannot open configuration "
+        "file: No such file or directory");
 }
 
 TEST_CASE("the example configuration is valid apart from its database path", "[config]") {

@@ -21,7 +21,8 @@ struct Fixture {
     o.width_s = width;
     o.max_keys = max_keys;
     o.max_gap_fill = gap_fill;
-    return counters::BucketRoller(o, [this](bucket::SealedBucket&& b) { sealed.push_back(std::move(b)); });
+    return counters::BucketRoller(
+        o, [this](bucket::SealedBucket&& b) { sealed.push_back(std::move(b)); });
   }
 };
 Key key(std::uint16_t port, Fingerprint fp = Fingerprint::none) {
@@ -60,7 +61,7 @@ TEST_CASE("empty buckets in a gap are sealed, up to the fill cap", "[counters][r
   Fixture f;
   auto r = f.make(60, 100, 3);
   r.add(0, key(23), 40);
-  r.add(4 * 60, key(23), 40);  // buckets 60, 120, 180 are empty: sealed
+  r.add(4 * 60, key(23), 40);    // buckets 60, 120, 180 are empty: sealed
   r.add(100 * 60, key(23), 40);  // 95 empty buckets: more than the cap, left as a gap
   r.flush();
   REQUIRE(f.sealed.size() == 6);
@@ -72,7 +73,8 @@ TEST_CASE("empty buckets in a gap are sealed, up to the fill cap", "[counters][r
   for (std::size_t i = 0; i < f.sealed.size(); ++i) CHECK(f.sealed[i].seq == 7 + i);
 }
 
-TEST_CASE("the key cap folds new keys into overflow and totals still add up", "[counters][roller]") {
+TEST_CASE("the key cap folds new keys into overflow and totals still add up",
+          "[counters][roller]") {
   Fixture f;
   auto r = f.make(60, 16);
   std::uint64_t bytes = 0;

@@ -19,7 +19,8 @@ TEST_CASE("key table counts packets and bytes per key", "[counters]") {
   CHECK(seen[1ULL << 63 | 9].packets == 1);
 }
 
-TEST_CASE("key table refuses a new key beyond its cap but keeps counting known ones", "[counters]") {
+TEST_CASE("key table refuses a new key beyond its cap but keeps counting known ones",
+          "[counters]") {
   KeyTable t(3);
   for (std::uint64_t k = 1; k <= 3; ++k) CHECK(t.add(1ULL << 63 | k, 1));
   CHECK_FALSE(t.add(1ULL << 63 | 4, 1));

@@ -16,7 +16,8 @@ DecodeStatus raw4(const Bytes& b, DecodedPacket& p, std::size_t caplen = SIZE_MA
 }  // namespace
 
 TEST_CASE("ipv4 decoder reads addresses, ID, protocol and length", "[decode][ipv4]") {
-  const Bytes b = cat({ipv4(ip(10, 1, 2, 3), ip(192, 0, 2, 7), 6, 40, 4242), tcp(5555, 23, 9, 0x02)});
+  const Bytes b =
+      cat({ipv4(ip(10, 1, 2, 3), ip(192, 0, 2, 7), 6, 40, 4242), tcp(5555, 23, 9, 0x02)});
   DecodedPacket p;
   REQUIRE(raw4(b, p) == DecodeStatus::ok);
   CHECK(p.src4 == ip(10, 1, 2, 3));
@@ -86,7 +87,8 @@ TEST_CASE("ipv4 decoder never reads past the captured length", "[decode][ipv4]")
   for (std::size_t cap = 0; cap < b.size(); ++cap) {
     // Each prefix lives in its own exactly-sized buffer, so ASan sees any over-read.
     const Bytes prefix(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(cap));
-    const DecodeStatus s = decode_packet(LinkType::ethernet, prefix.data(), prefix.size(), b.size(), p);
+    const DecodeStatus s =
+        decode_packet(LinkType::ethernet, prefix.data(), prefix.size(), b.size(), p);
     CHECK(s != DecodeStatus::ok);
   }
 }

@@ -84,7 +84,8 @@ TEST_CASE("NULL reads the family in either byte order, LOOP in network order", "
   CHECK(decode_link(LinkType::null_bsd, le_inet.data(), 4).proto == NetworkProto::ipv4);
   CHECK(decode_link(LinkType::null_bsd, be_inet6_bsd.data(), 4).proto == NetworkProto::ipv6);
   CHECK(decode_link(LinkType::loop, be_inet.data(), 4).proto == NetworkProto::ipv4);
-  CHECK(decode_link(LinkType::loop, le_inet.data(), 4).status == DecodeStatus::link_unsupported_protocol);
+  CHECK(decode_link(LinkType::loop, le_inet.data(), 4).status ==
+        DecodeStatus::link_unsupported_protocol);
   CHECK(decode_link(LinkType::null_bsd, le_inet.data(), 3).status == DecodeStatus::link_truncated);
 }
 
