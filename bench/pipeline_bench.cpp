@@ -52,7 +52,8 @@ void bare_callback(u_char* user, const pcap_pkthdr* h, const u_char* p) {
     l4 = off + static_cast<std::size_t>(p[off] & 0x0F) * 4;
     proto = p[off + 9];
     if (st->db) {
-      const std::uint32_t src = (std::uint32_t{p[off + 12]} << 24) | (std::uint32_t{p[off + 13]} << 16) |
+      const std::uint32_t src = (std::uint32_t{p[off + 12]} << 24) |
+                                (std::uint32_t{p[off + 13]} << 16) |
                                 (std::uint32_t{p[off + 14]} << 8) | p[off + 15];
       st->countries += st->db->lookup_v4(src);
     }
@@ -65,7 +66,8 @@ void bare_callback(u_char* user, const pcap_pkthdr* h, const u_char* p) {
   if ((proto == 6 || proto == 17) && h->caplen >= l4 + 4) ++st->ports[load_be16(p + l4 + 2)];
 }
 
-double run_bare(const std::string& pcap, const teiten::classify::GeoIpDatabase* db, std::uint64_t& packets) {
+double run_bare(const std::string& pcap, const teiten::classify::GeoIpDatabase* db,
+                std::uint64_t& packets) {
   char err[PCAP_ERRBUF_SIZE];
   pcap_t* h = pcap_open_offline(pcap.c_str(), err);
   if (!h) {
@@ -110,7 +112,9 @@ ChildResult run_child(const std::vector<std::string>& argv) {
   return r;
 }
 
-double mpps(std::uint64_t packets, double seconds) { return static_cast<double>(packets) / seconds / 1e6; }
+double mpps(std::uint64_t packets, double seconds) {
+  return static_cast<double>(packets) / seconds / 1e6;
+}
 
 }  // namespace
 
@@ -122,19 +126,25 @@ int main(int argc, char** argv) {
   int rounds = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--packets") packets = std::stoull(v);
-    else if (a == "--dir") dir = v;
-    else if (a == "--geoip") geoip = v;
-    else if (a == "--rounds") rounds = std::stoi(v);
+    if (a == "--packets")
+      packets = std::stoull(v);
+    else if (a == "--dir")
+      dir = v;
+    else if (a == "--geoip")
+      geoip = v;
+    else if (a == "--rounds")
+      rounds = std::stoi(v);
     else {
-      std::fprintf(stderr, "usage: pipeline_bench [--packets N] [--dir DIR] [--geoip MMDB] [--rounds N]\n");
+      std::fprintf(stderr,
+                   "usage: pipeline_bench [--packets N] [--dir DIR] [--geoip MMDB] [--rounds N]\n");
       return 2;
     }
   }
   std::filesystem::create_directories(dir);
   const std::string pcap = dir + "/bench-" + std::to_string(packets) + ".pcap";
   if (!std::filesystem::exists(pcap)) {
-    std::printf("generating %llu packets into %s ...\n", static_cast<unsigned long long>(packets), pcap.c_str());
+    std::printf("generating %llu packets into %s ...\n", static_cast<unsigned long long>(packets),
+                pcap.c_str());
     teiten::gen::GenOptions o;
     o.packets = packets;
     o.duration_s = 3600;
@@ -160,7 +170,8 @@ int main(int argc, char** argv) {
     best_bare = std::min(best_bare, run_bare(pcap, nullptr, n));
     std::uint64_t n2 = 0;
     best_geo = std::min(best_geo, run_bare(pcap, db.get(), n2));
-    const ChildResult c = run_child({sensord, "--config", cfg, "--read", pcap, "--output", "/dev/null"});
+    const ChildResult c =
+        run_child({sensord, "--config", cfg, "--read", pcap, "--output", "/dev/null"});
     if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
       std::fprintf(stderr, "bench: teiten-sensord failed (status %d)\n", c.status);
       return 1;
@@ -171,9 +182,12 @@ int main(int argc, char** argv) {
   const double bare = mpps(n, best_bare), geo = mpps(n, best_geo), full = mpps(n, best_full);
   std::printf("\ncapture: %llu packets, %.0f MiB, page cache warm; best of %d rounds\n",
               static_cast<unsigned long long>(n), static_cast<double>(size) / 1048576.0, rounds);
-  std::printf("%-44s %8.2f Mpps  (%.3f s)\n", "bare pcap_dispatch loop, dst-port counts", bare, best_bare);
-  std::printf("%-44s %8.2f Mpps  (%.3f s)\n", "same loop + libmaxminddb lookup per packet", geo, best_geo);
-  std::printf("%-44s %8.2f Mpps  (%.3f s, whole process)\n", "full pipeline: teiten-sensord --read", full, best_full);
+  std::printf("%-44s %8.2f Mpps  (%.3f s)\n", "bare pcap_dispatch loop, dst-port counts", bare,
+              best_bare);
+  std::printf("%-44s %8.2f Mpps  (%.3f s)\n", "same loop + libmaxminddb lookup per packet", geo,
+              best_geo);
+  std::printf("%-44s %8.2f Mpps  (%.3f s, whole process)\n", "full pipeline: teiten-sensord --read",
+              full, best_full);
   std::printf("ratio full / bare: %.2f   full / bare+mmdb: %.2f\n", full / bare, full / geo);
   std::printf("teiten-sensord peak RSS: %.1f MiB\n", static_cast<double>(rss) / 1024.0);
   std::printf("targets: full >= 8 Mpps: %s; full >= 0.5 x bare: %s; RSS < 64 MiB: %s\n",
