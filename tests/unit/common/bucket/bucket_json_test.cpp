@@ -87,3 +87,14 @@ TEST_CASE("RFC 3339 formatting and strict parsing", "[bucket][time]") {
   CHECK_FALSE(parse_rfc3339("2022-07-01T00:00:00+09:00"));
   CHECK_FALSE(parse_rfc3339("2022-13-01T00:00:00Z"));
 }
+
+TEST_CASE("strings are escaped and survive a round trip", "[bucket][json]") {
+  SealedBucket b = sample();
+  b.boot_id = "a\"b\\c\x01";
+  const std::string line = to_json_line(b);
+  CHECK(line.find(R"("boot_id":"a\"b\\c\u0001")") != std::string::npos);
+  std::string error;
+  const auto back = from_json_line(line, error);
+  REQUIRE(back);
+  CHECK(back->boot_id == b.boot_id);
+}
