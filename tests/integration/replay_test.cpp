@@ -63,6 +63,15 @@ void require_matches_truth(const std::vector<bucket::SealedBucket>& buckets,
   CHECK(accounted == truth.packets);
 }
 
+/// Writes sensor.yaml with a country_code test database and `extra` settings, replays
+/// in.pcap into out.jsonl, and returns the run.
+RunResult replay_with(const TempDir& dir, const std::string& extra) {
+  write_file(dir / "sensor.yaml", config_yaml(make_mmdb(dir, "country_code"), extra));
+  return run(
+      {sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap", "-o", dir / "out.jsonl"},
+      dir);
+}
+
 }  // namespace
 
 TEST_CASE("replay of generated traffic equals the ground truth, in both GeoIP layouts",
@@ -109,12 +118,7 @@ TEST_CASE("a ring that drops instead of waiting still accounts for every packet"
   gen::GenOptions o;
   o.packets = 200000;
   const gen::GroundTruth truth = gen::generate(o, dir / "in.pcap");
-  write_file(dir / "sensor.yaml",
-             config_yaml(make_mmdb(dir, "country_code"),
-                         "capture:\n  ring_slots: 64\n  replay_ring_full: drop\n"));
-  const RunResult r = run(
-      {sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap", "-o", dir / "out.jsonl"},
-      dir);
+  const RunResult r = replay_with(dir, "capture:\n  ring_slots: 64\n  replay_ring_full: drop\n");
   REQUIRE(r.exit_code == 0);
   std::uint64_t accounted = 0, drops = 0;
   for (const auto& b : read_buckets(dir / "out.jsonl")) {
@@ -135,11 +139,7 @@ TEST_CASE("a bucket's key cap folds rows into overflow with totals intact",
   gen::GenOptions o;
   o.packets = 30000;
   const gen::GroundTruth truth = gen::generate(o, dir / "in.pcap");
-  write_file(dir / "sensor.yaml",
-             config_yaml(make_mmdb(dir, "country_code"), "buckets:\n  max_keys: 16\n"));
-  const RunResult r = run(
-      {sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap", "-o", dir / "out.jsonl"},
-      dir);
+  const RunResult r = replay_with(dir, "buckets:\n  max_keys: 16\n");
   REQUIRE(r.exit_code == 0);
   std::uint64_t folded = 0;
   for (const auto& b : read_buckets(dir / "out.jsonl")) {

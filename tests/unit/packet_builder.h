@@ -5,6 +5,8 @@
 #include <initializer_list>
 #include <vector>
 
+#include "common/decode/decode.h"
+
 namespace teiten::test {
 
 using Bytes = std::vector<std::uint8_t>;
@@ -105,6 +107,13 @@ inline Bytes icmp(std::uint8_t type, std::uint8_t code) {
 
 inline constexpr std::uint32_t ip(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
   return (std::uint32_t{a} << 24) | (std::uint32_t{b} << 16) | (std::uint32_t{c} << 8) | d;
+}
+
+/// Decodes `b` as one frame of `link` whose first `caplen` bytes were captured (all by
+/// default); the wire length is the whole of `b`.
+inline decode::DecodeStatus decode_frame(decode::LinkType link, const Bytes& b,
+                                         decode::DecodedPacket& p, std::size_t caplen = SIZE_MAX) {
+  return decode::decode_packet(link, b.data(), caplen == SIZE_MAX ? b.size() : caplen, b.size(), p);
 }
 
 }  // namespace teiten::test

@@ -10,8 +10,7 @@ using namespace teiten::test;
 
 namespace {
 DecodeStatus raw4(const Bytes& b, DecodedPacket& p, std::size_t caplen = SIZE_MAX) {
-  const std::size_t cap = caplen == SIZE_MAX ? b.size() : caplen;
-  return decode_packet(LinkType::ipv4, b.data(), cap, b.size(), p);
+  return decode_frame(LinkType::ipv4, b, p, caplen);
 }
 }  // namespace
 

@@ -21,8 +21,7 @@ Bytes frag_header(std::uint8_t next, std::uint16_t offset_units) {
   return b;
 }
 DecodeStatus raw6(const Bytes& b, DecodedPacket& p, std::size_t caplen = SIZE_MAX) {
-  return decode_packet(LinkType::ipv6, b.data(), caplen == SIZE_MAX ? b.size() : caplen, b.size(),
-                       p);
+  return decode_frame(LinkType::ipv6, b, p, caplen);
 }
 }  // namespace
 

@@ -10,8 +10,7 @@ using namespace teiten::test;
 
 namespace {
 DecodeStatus raw(const Bytes& b, DecodedPacket& p, std::size_t caplen = SIZE_MAX) {
-  return decode_packet(LinkType::raw, b.data(), caplen == SIZE_MAX ? b.size() : caplen, b.size(),
-                       p);
+  return decode_frame(LinkType::raw, b, p, caplen);
 }
 }  // namespace
 
