@@ -7,6 +7,7 @@
 
 #include "common/bucket/bucket_json.h"
 #include "common/version.h"
+#include "ctl/commands.h"
 #include "ctl/gen/traffic_gen.h"
 #include "ctl/summary.h"
 
@@ -19,6 +20,8 @@ constexpr const char* kUsage = R"(Usage: teitenctl COMMAND [options]
 Commands:
   generate   write a synthetic darknet capture (pcap) and its ground truth
   summary    print a summary of sealed buckets (JSON lines from teiten-sensord)
+  pki        create the CA and the collector, sensor and operator certificates
+  query      totals from a collector (mutual TLS)
   help       this text
 
 teitenctl generate --out CAPTURE.pcap [--truth TRUTH.json] [--prefixes PREFIXES.tsv]
@@ -29,15 +32,25 @@ teitenctl generate --out CAPTURE.pcap [--truth TRUTH.json] [--prefixes PREFIXES.
   --prefixes writes the generator's source prefixes and countries (tab-separated), from
   which tests build a GeoIP database (tests/tools/write_mmdb.pl).
 
+teitenctl pki init --dir DIR [--days N]
+teitenctl pki collector --dir DIR --name HOST [--dns NAME]... [--ip ADDR]... [--days N]
+teitenctl pki sensor --dir DIR --id SENSOR_ID [--days N]
+teitenctl pki operator --dir DIR --name NAME [--days N]
+  EC P-256 keys (mode 0600) and certificates signed by DIR/ca.pem. Sensor certificates
+  carry the sensor id as their commonName: the collector takes the identity from it.
+  --not-before/--not-after RFC3339 set the validity explicitly.
+
+teitenctl query --collector HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
+                [--from T] [--to T] [--sensor ID] [--proto P] [--port N] [--country CC]
+                [--fingerprint F] [--kind K] [--group-by proto,port] [--json]
+  Totals per group over bucket starts in [from, to), with the buckets' accounting.
+
 teitenctl summary [--top N] FILE.jsonl|-
   Totals and accounting, TOP-N destinations with ALL vs Mirai-type, top source
   countries, and loss counters.
 )";
 
-int fail_usage(const std::string& msg) {
-  std::cerr << "teitenctl: " << msg << " (see teitenctl help)\n";
-  return 2;
-}
+using ctl::fail_usage;
 
 bool parse_u64(const std::string& s, std::uint64_t& out) {
   if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19)
@@ -151,6 +164,13 @@ int cmd_summary(const std::vector<std::string>& args) {
 
 }  // namespace
 
+namespace teiten::ctl {
+int fail_usage(const std::string& msg) {
+  std::cerr << "teitenctl: " << msg << " (see teitenctl help)\n";
+  return 2;
+}
+}  // namespace teiten::ctl
+
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
@@ -165,5 +185,7 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   if (cmd == "generate") return cmd_generate(args);
   if (cmd == "summary") return cmd_summary(args);
+  if (cmd == "pki") return ctl::cmd_pki(args);
+  if (cmd == "query") return ctl::cmd_query(args);
   return fail_usage("unknown command '" + cmd + "'");
 }

@@ -10,7 +10,7 @@ packages=(
   g++ clang clang-format libclang-rt-dev
   libpcap-dev libboost-dev libboost-system-dev libspdlog-dev libfmt-dev
   libyaml-cpp-dev nlohmann-json3-dev libmaxminddb-dev mmdb-bin
-  catch2 libmaxmind-db-writer-perl
+  catch2 libmaxmind-db-writer-perl libssl-dev libsqlite3-dev sqlite3 openssl
   tcpdump
 )
 

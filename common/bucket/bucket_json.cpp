@@ -232,16 +232,9 @@ std::string to_json_line(const SealedBucket& b) {
   return w.take();
 }
 
-std::optional<SealedBucket> from_json_line(std::string_view line, std::string& error) {
-  if (line.size() > kMaxBucketLineBytes) {
-    error = "bucket line of " + std::to_string(line.size()) + " bytes exceeds the limit";
-    return std::nullopt;
-  }
-  if (!nesting_within(line, 8)) {
-    error = "bucket JSON nested too deeply";
-    return std::nullopt;
-  }
-  const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+namespace {
+
+std::optional<SealedBucket> decode_object(const nlohmann::json& j, std::string& error) {
   if (j.is_discarded() || !j.is_object()) {
     error = "bucket is not a JSON object";
     return std::nullopt;
@@ -361,6 +354,63 @@ std::optional<SealedBucket> from_json_line(std::string_view line, std::string& e
     return std::nullopt;
   }
   return b;
+}
+
+}  // namespace
+
+std::optional<SealedBucket> from_json_line(std::string_view line, std::string& error) {
+  if (line.size() > kMaxBucketLineBytes) {
+    error = "bucket line of " + std::to_string(line.size()) + " bytes exceeds the limit";
+    return std::nullopt;
+  }
+  if (!nesting_within(line, 8)) {
+    error = "bucket JSON nested too deeply";
+    return std::nullopt;
+  }
+  const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+  return decode_object(j, error);
+}
+
+std::string to_batch_json(const std::vector<SealedBucket>& batch) {
+  std::string out = "{\"buckets\":[";
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (i) out += ',';
+    out += to_json_line(batch[i]);
+  }
+  out += "]}";
+  return out;
+}
+
+std::optional<std::vector<SealedBucket>> from_batch_json(std::string_view body,
+                                                         std::size_t max_buckets,
+                                                         std::string& error) {
+  if (!nesting_within(body, 9)) {
+    error = "batch JSON nested too deeply";
+    return std::nullopt;
+  }
+  const nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("buckets") || !j["buckets"].is_array()) {
+    error = "batch is not a JSON object with a \"buckets\" array";
+    return std::nullopt;
+  }
+  const auto& arr = j["buckets"];
+  if (arr.size() > max_buckets) {
+    error = "batch of " + std::to_string(arr.size()) + " buckets exceeds the limit of " +
+            std::to_string(max_buckets);
+    return std::nullopt;
+  }
+  std::vector<SealedBucket> out;
+  out.reserve(arr.size());
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    std::string e;
+    auto b = decode_object(arr[i], e);
+    if (!b) {
+      error = "buckets[" + std::to_string(i) + "]: " + e;
+      return std::nullopt;
+    }
+    out.push_back(std::move(*b));
+  }
+  return out;
 }
 
 }  // namespace teiten::bucket

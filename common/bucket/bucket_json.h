@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/bucket/sealed_bucket.h"
 
@@ -16,6 +17,14 @@ std::string to_json_line(const SealedBucket& b);
 /// Decodes one JSON line produced by to_json_line(). Untrusted input: sizes, nesting,
 /// types and ranges are checked. Returns nullopt and sets `error` when malformed.
 std::optional<SealedBucket> from_json_line(std::string_view line, std::string& error);
+
+/// Encodes a batch for the collector: {"buckets":[<bucket>,...]} (docs/collector-api.md).
+std::string to_batch_json(const std::vector<SealedBucket>& batch);
+
+/// Decodes a batch; untrusted input, checked like from_json_line(). At most `max_buckets`.
+std::optional<std::vector<SealedBucket>> from_batch_json(std::string_view body,
+                                                         std::size_t max_buckets,
+                                                         std::string& error);
 
 /// "2026-11-25T21:40:00Z" for seconds since 1970.
 std::string format_rfc3339(std::int64_t unix_seconds);

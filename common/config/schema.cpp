@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 
 #include <sys/stat.h>
@@ -137,8 +138,32 @@ std::string parse_scalar(FieldType type, std::string_view text, std::uint64_t mi
         for (const auto c : choices) list += (list.empty() ? "" : ", ") + std::string{c};
         return quoted + " is not one of: " + list;
       }
+    case FieldType::date: {
+      // YYYY-MM-DD, UTC midnight.
+      const std::string t{text};
+      std::tm tm{};
+      if (t.size() != 10 || t[4] != '-' || t[7] != '-')
+        return quoted + " is not a date (YYYY-MM-DD)";
+      for (std::size_t i : {0u, 1u, 2u, 3u, 5u, 6u, 8u, 9u}) {
+        if (t[i] < '0' || t[i] > '9') return quoted + " is not a date (YYYY-MM-DD)";
+      }
+      tm.tm_year = std::stoi(t.substr(0, 4)) - 1900;
+      tm.tm_mon = std::stoi(t.substr(5, 2)) - 1;
+      tm.tm_mday = std::stoi(t.substr(8, 2));
+      const std::time_t when = timegm(&tm);
+      std::tm back{};
+      gmtime_r(&when, &back);
+      if (tm.tm_year < 70 || back.tm_mday != std::stoi(t.substr(8, 2)) ||
+          back.tm_mon != tm.tm_mon) {
+        return quoted + " is not a date (YYYY-MM-DD)";
+      }
+      out = static_cast<std::uint64_t>(when);
+      return {};
+    }
     case FieldType::string_list:
       return "expected a list";
+    case FieldType::record_list:
+      return "expected a list of entries";
   }
   return "unsupported type";
 }

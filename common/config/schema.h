@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -28,10 +29,28 @@ enum class FieldType {
   choice,       ///< one of `choices`
   string_list,  ///< a YAML sequence of scalars (at least `min` entries)
   file_path,    ///< a path that must name a readable file ("" allowed if not required)
+  date,         ///< YYYY-MM-DD, UTC midnight, as seconds since 1970
+  record_list,  ///< a YAML sequence of mappings, each checked against `subfields`
 };
 
+/// One parsed scalar.
+using Scalar = std::variant<std::string, std::uint64_t, bool>;
+/// One entry of a record list: key -> value (absent optional keys are absent).
+using Record = std::map<std::string, Scalar>;
 /// A parsed value, handed to a field's `apply`.
-using Value = std::variant<std::string, std::uint64_t, bool, std::vector<std::string>>;
+using Value =
+    std::variant<std::string, std::uint64_t, bool, std::vector<std::string>, std::vector<Record>>;
+
+/// One key of the records of a record_list field.
+struct SubField {
+  std::string_view key;
+  FieldType type;
+  bool required = false;
+  std::uint64_t min = 0;
+  std::uint64_t max = UINT64_MAX;
+  std::vector<std::string_view> choices;
+  std::function<std::string(const Scalar&)> check;
+};
 
 /// One key of one section: drives parsing, checks, defaults and the example file.
 /// `check` may refine a value: it returns an error text (without position) or "".
@@ -48,6 +67,7 @@ struct Field {
   std::string_view description;
   std::function<void(Target&, const Value&)> apply;
   std::function<std::string(const Value&)> check;
+  std::vector<SubField> subfields;  ///< record_list only
 };
 
 /// Closest candidate within edit distance 2 (for "did you mean"), or "".

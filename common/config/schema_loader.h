@@ -21,6 +21,84 @@ std::string resolve_file_path(const std::string& config_path, std::string& file)
 /// error message naming the file when it cannot be read.
 bool read_config_file(const std::string& path, std::string& text, std::string& error);
 
+/// Parses a sequence of mappings against `subfields`; appends errors. Returns false if
+/// any entry was wrong.
+inline bool parse_records(const std::string& path, const std::string& name, const YAML::Node& node,
+                          const std::vector<SubField>& subfields, std::vector<Record>& out,
+                          std::vector<ConfigError>& errors) {
+  auto error_at = [&](const YAML::Mark& m, std::string key, std::string msg) {
+    errors.push_back(ConfigError{path, m.line >= 0 ? m.line + 1 : 1,
+                                 m.column >= 0 ? m.column + 1 : 1, std::move(key), std::move(msg)});
+  };
+  if (!node.IsSequence()) {
+    error_at(node.Mark(), name, "expected a list of entries");
+    return false;
+  }
+  bool ok = true;
+  std::size_t index = 0;
+  for (const auto& item : node) {
+    const std::string where = name + "[" + std::to_string(index++) + "]";
+    if (!item.IsMap()) {
+      error_at(item.Mark(), where, "expected a mapping of keys");
+      ok = false;
+      continue;
+    }
+    std::vector<std::string_view> keys;
+    for (const auto& sf : subfields) keys.push_back(sf.key);
+    Record rec;
+    for (const auto& kv : item) {
+      const std::string key = kv.first.Scalar();
+      const SubField* sf = nullptr;
+      for (const auto& candidate : subfields) {
+        if (candidate.key == key) sf = &candidate;
+      }
+      if (!sf) {
+        const std::string hint = closest_name(key, keys);
+        error_at(
+            kv.first.Mark(), where,
+            "unknown key '" + key + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+        ok = false;
+        continue;
+      }
+      if (rec.count(key)) {
+        error_at(kv.first.Mark(), where + "." + key, "key given twice");
+        ok = false;
+        continue;
+      }
+      if (kv.second.IsNull()) continue;  // `key:` or `key: ~`: treated as absent
+      if (!kv.second.IsScalar()) {
+        error_at(kv.second.Mark(), where + "." + key, "expected a single value");
+        ok = false;
+        continue;
+      }
+      Value v;
+      std::string problem =
+          parse_scalar(sf->type, kv.second.Scalar(), sf->min, sf->max, sf->choices, v);
+      Scalar sv;
+      if (problem.empty()) {
+        if (auto* s = std::get_if<std::string>(&v)) sv = *s;
+        if (auto* u = std::get_if<std::uint64_t>(&v)) sv = *u;
+        if (auto* b = std::get_if<bool>(&v)) sv = *b;
+        if (sf->check) problem = sf->check(sv);
+      }
+      if (!problem.empty()) {
+        error_at(kv.second.Mark(), where + "." + key, problem);
+        ok = false;
+        continue;
+      }
+      rec[key] = sv;
+    }
+    for (const auto& sf : subfields) {
+      if (sf.required && !rec.count(std::string{sf.key})) {
+        error_at(item.Mark(), where + "." + std::string{sf.key}, "required key is missing");
+        ok = false;
+      }
+    }
+    out.push_back(std::move(rec));
+  }
+  return ok;
+}
+
 /// Reads a YAML file against a schema: every known key is parsed, range-checked and
 /// applied to `target`; defaults are applied for absent keys; unknown keys, duplicate keys,
 /// missing required keys and bad values are all collected. Only this loader touches
@@ -64,6 +142,25 @@ std::vector<ConfigError> load_yaml(const std::string& path, const std::string& t
     }
     if (!seen_sections.insert(name).second) {
       error_at(sec.first.Mark(), name, "section given twice");
+      continue;
+    }
+    const Field<Target>* list_field = nullptr;
+    for (const auto& f : schema) {
+      if (f.section == name && f.key.empty() && f.type == FieldType::record_list) list_field = &f;
+    }
+    if (list_field) {
+      given.insert(name + ".");
+      std::vector<Record> records;
+      if (!parse_records(path, name, sec.second, list_field->subfields, records, errors)) continue;
+      Value value = std::move(records);
+      if (list_field->check) {
+        const std::string problem = list_field->check(value);
+        if (!problem.empty()) {
+          error_at(sec.second.Mark(), name, problem);
+          continue;
+        }
+      }
+      list_field->apply(target, value);
       continue;
     }
     if (sec.second.IsNull()) continue;
@@ -136,6 +233,10 @@ std::vector<ConfigError> load_yaml(const std::string& path, const std::string& t
   for (const auto& f : schema) {
     const std::string full = std::string{f.section} + "." + std::string{f.key};
     if (given.count(full)) continue;
+    if (f.type == FieldType::record_list) {
+      if (f.required) error_at(root.Mark(), std::string{f.section}, "required section is missing");
+      continue;
+    }
     if (f.required) {
       YAML::Mark m = root.Mark();
       if (root[std::string{f.section}]) m = root[std::string{f.section}].Mark();

@@ -1,0 +1,258 @@
+#include "collector/collector_config.h"
+
+#include <arpa/inet.h>
+
+#include <set>
+
+#include "common/config/schema_loader.h"
+
+namespace teiten::collector {
+namespace {
+
+using config::Field;
+using config::FieldType;
+using config::Record;
+using config::Scalar;
+using config::SubField;
+using config::Value;
+
+std::string check_address(const Value& v) {
+  const auto& s = std::get<std::string>(v);
+  in6_addr a6{};
+  in_addr a4{};
+  if (inet_pton(AF_INET, s.c_str(), &a4) == 1 || inet_pton(AF_INET6, s.c_str(), &a6) == 1)
+    return {};
+  return "'" + s + "' is not an IPv4 or IPv6 address";
+}
+
+std::string check_sensor_id(const Scalar& v) {
+  const auto& s = std::get<std::string>(v);
+  const bool ok =
+      !s.empty() && s.size() <= 64 &&
+      s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+          std::string::npos;
+  return ok ? "" : "'" + s + "' is not a sensor id (1-64 of A-Z a-z 0-9 . _ -)";
+}
+
+std::string check_registry(const Value& v) {
+  std::set<std::string> ids;
+  for (const Record& r : std::get<std::vector<Record>>(v)) {
+    const auto id = r.find("id");
+    if (id == r.end()) continue;
+    const auto& s = std::get<std::string>(id->second);
+    if (!ids.insert(s).second) return "sensor '" + s + "' is listed twice";
+    const auto from = r.find("active_from");
+    const auto to = r.find("active_to");
+    if (from != r.end() && to != r.end() &&
+        std::get<std::uint64_t>(to->second) <= std::get<std::uint64_t>(from->second)) {
+      return "sensor '" + s + "': active_to is not after active_from";
+    }
+  }
+  return {};
+}
+
+const std::vector<Field<CollectorConfig>> kSchema = {
+    {"collector",
+     "listen",
+     FieldType::string,
+     "127.0.0.1",
+     false,
+     0,
+     0,
+     {},
+     "Address to listen on.",
+     [](CollectorConfig& c, const Value& v) { c.listen_address = std::get<std::string>(v); },
+     check_address},
+    {"collector",
+     "port",
+     FieldType::uint,
+     "8443",
+     false,
+     1,
+     65535,
+     {},
+     "TCP port of the HTTPS API.",
+     [](CollectorConfig& c, const Value& v) {
+       c.port = static_cast<std::uint16_t>(std::get<std::uint64_t>(v));
+     },
+     {}},
+    {"collector",
+     "database",
+     FieldType::string,
+     "",
+     true,
+     0,
+     0,
+     {},
+     "SQLite database file (created if absent).",
+     [](CollectorConfig& c, const Value& v) { c.database = std::get<std::string>(v); },
+     {}},
+    {"collector",
+     "detail_retention",
+     FieldType::duration,
+     "400d",
+     false,
+     86400,
+     100ULL * 365 * 86400,
+     {},
+     "How long per-bucket detail is kept; hourly rollups are kept for ever.",
+     [](CollectorConfig& c, const Value& v) { c.detail_retention_s = std::get<std::uint64_t>(v); },
+     {}},
+    {"tls",
+     "ca",
+     FieldType::file_path,
+     "",
+     true,
+     0,
+     0,
+     {},
+     "CA certificate (PEM) that client certificates must chain to.",
+     [](CollectorConfig& c, const Value& v) { c.tls_ca = std::get<std::string>(v); },
+     {}},
+    {"tls",
+     "cert",
+     FieldType::file_path,
+     "",
+     true,
+     0,
+     0,
+     {},
+     "The collector's certificate (PEM).",
+     [](CollectorConfig& c, const Value& v) { c.tls_cert = std::get<std::string>(v); },
+     {}},
+    {"tls",
+     "key",
+     FieldType::file_path,
+     "",
+     true,
+     0,
+     0,
+     {},
+     "The collector's private key (PEM).",
+     [](CollectorConfig& c, const Value& v) { c.tls_key = std::get<std::string>(v); },
+     {}},
+    {"limits",
+     "max_body_bytes",
+     FieldType::uint,
+     "16777216",
+     false,
+     1024,
+     1ULL << 30,
+     {},
+     "Largest request body accepted.",
+     [](CollectorConfig& c, const Value& v) { c.max_body_bytes = std::get<std::uint64_t>(v); },
+     {}},
+    {"limits",
+     "max_header_bytes",
+     FieldType::uint,
+     "8192",
+     false,
+     1024,
+     1 << 20,
+     {},
+     "Largest request header accepted.",
+     [](CollectorConfig& c, const Value& v) { c.max_header_bytes = std::get<std::uint64_t>(v); },
+     {}},
+    {"limits",
+     "io_timeout",
+     FieldType::duration,
+     "15",
+     false,
+     1,
+     3600,
+     {},
+     "Deadline for a TLS handshake, for reading one whole request and for writing one response.",
+     [](CollectorConfig& c, const Value& v) { c.io_timeout_s = std::get<std::uint64_t>(v); },
+     {}},
+    {"limits",
+     "max_connections",
+     FieldType::uint,
+     "256",
+     false,
+     1,
+     100000,
+     {},
+     "Connections served at once; more are closed at once (and counted).",
+     [](CollectorConfig& c, const Value& v) { c.max_connections = std::get<std::uint64_t>(v); },
+     {}},
+    {"log",
+     "level",
+     FieldType::choice,
+     "info",
+     false,
+     0,
+     0,
+     {"trace", "debug", "info", "warn", "error", "critical", "off"},
+     "Log level.",
+     [](CollectorConfig& c, const Value& v) { c.log_level = std::get<std::string>(v); },
+     {}},
+    {"sensors",
+     "",
+     FieldType::record_list,
+     "",
+     true,
+     0,
+     0,
+     {},
+     "The sensor registry: id, region (domestic/overseas), label, active_from, active_to.",
+     [](CollectorConfig& c, const Value& v) {
+       c.sensors.clear();
+       for (const Record& r : std::get<std::vector<Record>>(v)) {
+         RegisteredSensor s;
+         s.id = std::get<std::string>(r.at("id"));
+         s.region = std::get<std::string>(r.at("region"));
+         if (auto it = r.find("label"); it != r.end()) s.label = std::get<std::string>(it->second);
+         s.active_from = static_cast<std::int64_t>(std::get<std::uint64_t>(r.at("active_from")));
+         if (auto it = r.find("active_to"); it != r.end()) {
+           s.active_to = static_cast<std::int64_t>(std::get<std::uint64_t>(it->second));
+         }
+         c.sensors.push_back(std::move(s));
+       }
+     },
+     check_registry,
+     {
+         {"id", FieldType::string, true, 0, 0, {}, check_sensor_id},
+         {"region", FieldType::choice, true, 0, 0, {"domestic", "overseas"}, {}},
+         {"label", FieldType::string, false, 0, 0, {}, {}},
+         {"active_from", FieldType::date, true, 0, 0, {}, {}},
+         {"active_to", FieldType::date, false, 0, 0, {}, {}},
+     }},
+};
+
+}  // namespace
+
+const RegisteredSensor* CollectorConfig::find_sensor(const std::string& id) const {
+  for (const auto& s : sensors) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+const std::vector<Field<CollectorConfig>>& collector_schema() {
+  return kSchema;
+}
+
+std::variant<CollectorConfig, std::vector<config::ConfigError>> parse_collector_config(
+    const std::string& path, const std::string& text) {
+  CollectorConfig c;
+  c.path = path;
+  auto errors = config::load_yaml(path, text, kSchema, c);
+  if (!errors.empty()) return errors;
+  // The database path, like every path, is relative to the configuration file.
+  if (!c.database.empty() && c.database.front() != '/') {
+    const auto slash = path.rfind('/');
+    if (slash != std::string::npos) c.database = path.substr(0, slash + 1) + c.database;
+  }
+  return c;
+}
+
+std::variant<CollectorConfig, std::vector<config::ConfigError>> load_collector_config(
+    const std::string& path) {
+  std::string text, error;
+  if (!config::read_config_file(path, text, error)) {
+    return std::vector<config::ConfigError>{config::ConfigError{path, 1, 1, "file", error}};
+  }
+  return parse_collector_config(path, text);
+}
+
+}  // namespace teiten::collector

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/config/schema.h"
+
+namespace teiten::collector {
+
+/// One sensor of the registry.
+struct RegisteredSensor {
+  std::string id;      ///< equals the commonName of its client certificate
+  std::string region;  ///< "domestic" or "overseas"
+  std::string label;
+  std::int64_t active_from = 0;           ///< UTC midnight, seconds since 1970
+  std::optional<std::int64_t> active_to;  ///< exclusive; none: still active
+};
+
+/// teiten-collectord's configuration, validated.
+struct CollectorConfig {
+  std::string path;
+  std::string listen_address = "127.0.0.1";
+  std::uint16_t port = 8443;
+  std::string database;
+  std::uint64_t detail_retention_s = 400ULL * 86400;
+  std::string tls_ca, tls_cert, tls_key;
+  std::uint64_t max_body_bytes = 16ULL << 20;
+  std::uint64_t max_header_bytes = 8192;
+  std::uint64_t io_timeout_s = 15;
+  std::uint64_t max_connections = 256;
+  std::vector<RegisteredSensor> sensors;
+  std::string log_level = "info";
+
+  const RegisteredSensor* find_sensor(const std::string& id) const;
+};
+
+const std::vector<config::Field<CollectorConfig>>& collector_schema();
+
+std::variant<CollectorConfig, std::vector<config::ConfigError>> load_collector_config(
+    const std::string& path);
+std::variant<CollectorConfig, std::vector<config::ConfigError>> parse_collector_config(
+    const std::string& path, const std::string& text);
+
+}  // namespace teiten::collector

@@ -1,0 +1,126 @@
+// teiten-collectord: the Teiten central collector (HTTPS ingest with mutual TLS, SQLite).
+#include <utility>  // before Asio (Boost 1.74 with C++20)
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <ctime>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "collector/collector_config.h"
+#include "collector/server.h"
+#include "collector/storage.h"
+#include "common/log/log.h"
+#include "common/version.h"
+
+namespace {
+
+using namespace teiten;
+
+constexpr const char* kUsage = R"(Usage: teiten-collectord --config FILE [--check-config]
+
+Teiten central collector: receives sealed buckets from sensors over HTTPS with mutual TLS
+(POST /v1/buckets), stores each exactly once in SQLite, and answers queries
+(GET /v1/query). API: docs/collector-api.md.
+
+Options:
+  -c, --config FILE    collector configuration (YAML), e.g. /etc/teiten/collector.yaml
+      --check-config   validate the configuration, certificates and database, then exit
+  -h, --help           this text
+  -V, --version        print the version
+
+Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
+)";
+
+void schedule_prune(boost::asio::steady_timer& timer, collector::Storage& storage,
+                    std::uint64_t retention_s) {
+  timer.expires_after(std::chrono::hours(1));
+  timer.async_wait([&timer, &storage, retention_s](boost::system::error_code ec) {
+    if (ec) return;
+    try {
+      const auto cutoff =
+          static_cast<std::int64_t>(std::time(nullptr)) - static_cast<std::int64_t>(retention_s);
+      const auto n = storage.prune_detail(cutoff);
+      if (n)
+        log::get("collectord")->info("pruned detail of {} buckets older than the retention", n);
+    } catch (const std::exception& e) {
+      log::get("collectord")->error("prune failed: {}", e.what());
+    }
+    schedule_prune(timer, storage, retention_s);
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  bool check = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::cout << kUsage;
+      return 0;
+    } else if (a == "-V" || a == "--version") {
+      std::cout << "teiten-collectord " << kVersion << "\n";
+      return 0;
+    } else if ((a == "-c" || a == "--config") && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a == "--check-config") {
+      check = true;
+    } else {
+      std::cerr << "teiten-collectord: unknown or incomplete argument '" << a << "' (see --help)\n";
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::cerr << "teiten-collectord: --config FILE is required (see --help)\n";
+    return 2;
+  }
+  auto loaded = collector::load_collector_config(config_path);
+  if (auto* errors = std::get_if<std::vector<config::ConfigError>>(&loaded)) {
+    for (const auto& e : *errors) std::cerr << e.format() << "\n";
+    std::cerr << "teiten-collectord: " << errors->size() << " configuration error"
+              << (errors->size() == 1 ? "" : "s") << " in " << config_path << "\n";
+    return 2;
+  }
+  const auto& cfg = std::get<collector::CollectorConfig>(loaded);
+  log::setup(cfg.log_level);
+  auto logger = log::get("collectord");
+  try {
+    (void)collector::make_server_tls(cfg);
+  } catch (const std::exception& e) {
+    std::cerr << config_path << ": " << e.what() << "\n";
+    return 2;
+  }
+  try {
+    collector::Storage storage(cfg.database);
+    if (check) {
+      std::cout << config_path << ": configuration OK (" << cfg.sensors.size()
+                << " sensors, database " << cfg.database << ")\n";
+      return 0;
+    }
+    boost::asio::io_context io(1);
+    collector::Server server(io, cfg, storage);
+    server.start();
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code, int sig) {
+      logger->info("signal {}: stopping", sig);
+      io.stop();
+    });
+    boost::asio::steady_timer prune(io);
+    schedule_prune(prune, storage, cfg.detail_retention_s);
+    logger->info("listening address={} port={} sensors={} database={}", cfg.listen_address,
+                 server.port(), cfg.sensors.size(), cfg.database);
+    io.run();
+    const auto& st = server.stats();
+    logger->info(
+        "stopped connections={} stored={} duplicate={} refused_over_cap={} handshake_failures={}",
+        st.connections.load(), st.buckets_stored.load(), st.buckets_duplicate.load(),
+        st.refused_over_cap.load(), st.handshake_failures.load());
+  } catch (const std::exception& e) {
+    logger->error("{}", e.what());
+    return 1;
+  }
+  return 0;
+}

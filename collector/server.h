@@ -1,0 +1,55 @@
+#pragma once
+
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "collector/collector_config.h"
+#include "collector/storage.h"
+
+namespace teiten::collector {
+
+/// Counters of the HTTPS server (I/O thread writes, any thread reads).
+struct ServerStats {
+  std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> refused_over_cap{0};
+  std::atomic<std::uint64_t> handshake_failures{0};
+  std::atomic<std::uint64_t> unknown_identity{0};
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> bad_requests{0};
+  std::atomic<std::uint64_t> timeouts{0};
+  std::atomic<std::uint64_t> buckets_stored{0};
+  std::atomic<std::uint64_t> buckets_duplicate{0};
+  std::atomic<std::uint64_t> identity_mismatches{0};
+};
+
+/// Builds the server's TLS context: TLS 1.2 minimum, client certificate required and
+/// verified against the CA. Throws std::runtime_error naming the file that failed.
+boost::asio::ssl::context make_server_tls(const CollectorConfig& config);
+
+/// The collector's HTTPS API on Boost.Beast (docs/collector-api.md). Runs on the
+/// io_context's thread; storage is used from that thread only.
+class Server {
+ public:
+  Server(boost::asio::io_context& io, const CollectorConfig& config, Storage& storage);
+  ~Server();
+
+  /// Binds and starts accepting. Throws std::runtime_error if the address cannot be bound.
+  void start();
+  /// The port actually bound (useful with port 0 in tests).
+  std::uint16_t port() const;
+  const ServerStats& stats() const { return stats_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  ServerStats stats_;
+};
+
+}  // namespace teiten::collector

@@ -1,0 +1,330 @@
+#include "collector/storage.h"
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace teiten::collector {
+namespace {
+
+constexpr const char* kSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS buckets (
+  id INTEGER PRIMARY KEY,
+  sensor TEXT NOT NULL,
+  boot_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  start INTEGER NOT NULL,
+  width_s INTEGER NOT NULL,
+  observed_packets INTEGER NOT NULL,
+  observed_bytes INTEGER NOT NULL,
+  not_for_sensor INTEGER NOT NULL,
+  late_packets INTEGER NOT NULL,
+  ring_drops INTEGER NOT NULL,
+  kernel_drops INTEGER NOT NULL,
+  interface_drops INTEGER NOT NULL,
+  malformed INTEGER NOT NULL,
+  malformed_by_reason TEXT NOT NULL,
+  overflow_packets INTEGER NOT NULL,
+  overflow_bytes INTEGER NOT NULL,
+  provenance TEXT NOT NULL,
+  detail_pruned INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (sensor, boot_id, seq)
+);
+CREATE INDEX IF NOT EXISTS buckets_by_time ON buckets (start, sensor);
+CREATE TABLE IF NOT EXISTS bucket_rows (
+  bucket_id INTEGER NOT NULL REFERENCES buckets (id),
+  proto TEXT NOT NULL,
+  port INTEGER NOT NULL,          -- -1: no port
+  country TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  packets INTEGER NOT NULL,
+  bytes INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bucket_rows_by_bucket ON bucket_rows (bucket_id);
+CREATE TABLE IF NOT EXISTS hourly (
+  sensor TEXT NOT NULL,
+  hour INTEGER NOT NULL,          -- start of the UTC hour, seconds since 1970
+  proto TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  country TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  packets INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (sensor, hour, proto, port, country, fingerprint, kind)
+) WITHOUT ROWID;
+)SQL";
+
+struct Stmt {
+  sqlite3_stmt* s = nullptr;
+  Stmt(sqlite3* db, const std::string& sql) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
+      throw std::runtime_error(std::string{"sqlite prepare: "} + sqlite3_errmsg(db));
+    }
+  }
+  ~Stmt() { sqlite3_finalize(s); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  void bind(int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
+  void bind(int i, std::uint64_t v) { sqlite3_bind_int64(s, i, static_cast<std::int64_t>(v)); }
+  void bind(int i, const std::string& v) {
+    sqlite3_bind_text(s, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void bind(int i, std::string_view v) {
+    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  int step(sqlite3* db) {
+    const int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      throw std::runtime_error(std::string{"sqlite step: "} + sqlite3_errmsg(db));
+    }
+    return rc;
+  }
+  void reset() {
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+  }
+};
+
+std::string malformed_json(const bucket::Loss& loss) {
+  nlohmann::json j = nlohmann::json::object();
+  for (std::size_t i = 1; i < loss.malformed.size(); ++i) {
+    if (loss.malformed[i])
+      j[std::string{to_string(static_cast<decode::DecodeStatus>(i))}] = loss.malformed[i];
+  }
+  return j.dump();
+}
+
+std::string provenance_json(const bucket::Provenance& p) {
+  return nlohmann::json{{"software", p.software_version},
+                        {"config_sha256", p.config_hash},
+                        {"geoip_build_epoch", p.geoip_build_epoch},
+                        {"clock_synced", p.clock_synced}}
+      .dump();
+}
+
+bool valid_dimension(const std::string& d) {
+  return d == "sensor" || d == "proto" || d == "port" || d == "country" || d == "fingerprint" ||
+         d == "kind";
+}
+
+}  // namespace
+
+Storage::Storage(const std::string& path) : path_(path) {
+  if (sqlite3_open_v2(path.c_str(), &db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw std::runtime_error("cannot open database " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=FULL");
+  exec("PRAGMA foreign_keys=ON");
+  exec(kSchema);
+}
+
+Storage::~Storage() {
+  sqlite3_close(db_);
+}
+
+void Storage::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    const std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw std::runtime_error("database " + path_ + ": " + msg);
+  }
+}
+
+std::vector<IngestResult> Storage::ingest(const std::vector<bucket::SealedBucket>& batch) {
+  std::vector<IngestResult> out;
+  out.reserve(batch.size());
+  exec("BEGIN IMMEDIATE");
+  try {
+    Stmt ins(
+        db_,
+        "INSERT OR IGNORE INTO buckets (sensor, boot_id, seq, start, width_s, observed_packets, "
+        "observed_bytes, not_for_sensor, late_packets, ring_drops, kernel_drops, interface_drops, "
+        "malformed, malformed_by_reason, overflow_packets, overflow_bytes, provenance) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    Stmt row(db_,
+             "INSERT INTO bucket_rows (bucket_id, proto, port, country, fingerprint, kind, "
+             "packets, bytes) "
+             "VALUES (?,?,?,?,?,?,?,?)");
+    Stmt hour(db_,
+              "INSERT INTO hourly (sensor, hour, proto, port, country, fingerprint, kind, packets, "
+              "bytes) "
+              "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET packets = packets + "
+              "excluded.packets, "
+              "bytes = bytes + excluded.bytes");
+    for (const auto& b : batch) {
+      ins.bind(1, b.sensor_id);
+      ins.bind(2, b.boot_id);
+      ins.bind(3, b.seq);
+      ins.bind(4, b.start);
+      ins.bind(5, std::int64_t{b.width_s});
+      ins.bind(6, b.observed_packets());
+      ins.bind(7, b.observed_bytes());
+      ins.bind(8, b.not_for_sensor);
+      ins.bind(9, b.late_packets);
+      ins.bind(10, b.loss.ring_drops);
+      ins.bind(11, b.loss.kernel_drops);
+      ins.bind(12, b.loss.interface_drops);
+      ins.bind(13, b.loss.malformed_total());
+      ins.bind(14, malformed_json(b.loss));
+      ins.bind(15, b.loss.overflow_packets);
+      ins.bind(16, b.loss.overflow_bytes);
+      ins.bind(17, provenance_json(b.provenance));
+      ins.step(db_);
+      ins.reset();
+      if (sqlite3_changes(db_) == 0) {
+        out.push_back(IngestResult::duplicate);
+        continue;
+      }
+      const std::int64_t id = sqlite3_last_insert_rowid(db_);
+      const std::int64_t hour_start = b.start - (((b.start % 3600) + 3600) % 3600);
+      for (const auto& r : b.rows) {
+        const std::int64_t port = r.key.has_port ? r.key.port : -1;
+        const std::string country = classify::country_to_string(r.key.country);
+        row.bind(1, id);
+        row.bind(2, to_string(r.key.proto));
+        row.bind(3, port);
+        row.bind(4, country);
+        row.bind(5, to_string(r.key.fingerprint));
+        row.bind(6, to_string(r.key.kind));
+        row.bind(7, r.packets);
+        row.bind(8, r.bytes);
+        row.step(db_);
+        row.reset();
+        hour.bind(1, b.sensor_id);
+        hour.bind(2, hour_start);
+        hour.bind(3, to_string(r.key.proto));
+        hour.bind(4, port);
+        hour.bind(5, country);
+        hour.bind(6, to_string(r.key.fingerprint));
+        hour.bind(7, to_string(r.key.kind));
+        hour.bind(8, r.packets);
+        hour.bind(9, r.bytes);
+        hour.step(db_);
+        hour.reset();
+      }
+      out.push_back(IngestResult::stored);
+    }
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  return out;
+}
+
+std::vector<QueryRow> Storage::query(const Query& q) {
+  for (const auto& d : q.group_by) {
+    if (!valid_dimension(d)) throw std::invalid_argument("cannot group by '" + d + "'");
+  }
+  std::string select, group;
+  for (const auto& d : q.group_by) {
+    const std::string col = d == "sensor" ? "b.sensor" : "r." + d;
+    select += col + ", ";
+    group += (group.empty() ? "" : ", ") + col;
+  }
+  std::string sql =
+      "SELECT " + select +
+      "SUM(r.packets), SUM(r.bytes) FROM bucket_rows r JOIN buckets b ON b.id = r.bucket_id "
+      "WHERE b.start >= ?1 AND b.start < ?2";
+  if (!q.sensors.empty()) {
+    sql += " AND b.sensor IN (";
+    for (std::size_t i = 0; i < q.sensors.size(); ++i)
+      sql += (i ? ",?" : "?") + std::to_string(10 + i);
+    sql += ")";
+  }
+  if (q.proto) sql += " AND r.proto = ?3";
+  if (q.port) sql += " AND r.port = ?4";
+  if (q.country) sql += " AND r.country = ?5";
+  if (q.fingerprint) sql += " AND r.fingerprint = ?6";
+  if (q.kind) sql += " AND r.kind = ?7";
+  if (!group.empty()) sql += " GROUP BY " + group;
+  sql += " ORDER BY SUM(r.packets) DESC";
+  if (!group.empty()) sql += ", " + group;
+  Stmt st(db_, sql);
+  st.bind(1, q.from);
+  st.bind(2, q.to);
+  if (q.proto) st.bind(3, *q.proto);
+  if (q.port) st.bind(4, std::int64_t{*q.port});
+  if (q.country) st.bind(5, *q.country);
+  if (q.fingerprint) st.bind(6, *q.fingerprint);
+  if (q.kind) st.bind(7, *q.kind);
+  for (std::size_t i = 0; i < q.sensors.size(); ++i)
+    st.bind(static_cast<int>(10 + i), q.sensors[i]);
+  std::vector<QueryRow> out;
+  while (st.step(db_) == SQLITE_ROW) {
+    QueryRow r;
+    const int n = static_cast<int>(q.group_by.size());
+    for (int i = 0; i < n; ++i) {
+      const unsigned char* t = sqlite3_column_text(st.s, i);
+      r.group.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
+    }
+    if (sqlite3_column_type(st.s, n) == SQLITE_NULL) continue;  // no rows matched
+    r.packets = static_cast<std::uint64_t>(sqlite3_column_int64(st.s, n));
+    r.bytes = static_cast<std::uint64_t>(sqlite3_column_int64(st.s, n + 1));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Accounting Storage::accounting(const Query& q) {
+  std::string sql =
+      "SELECT COUNT(*), COALESCE(SUM(observed_packets), 0), COALESCE(SUM(not_for_sensor), 0), "
+      "COALESCE(SUM(malformed), 0), COALESCE(SUM(ring_drops), 0), COALESCE(SUM(kernel_drops), 0), "
+      "COALESCE(SUM(interface_drops), 0), COALESCE(SUM(overflow_packets), 0) FROM buckets "
+      "WHERE start >= ?1 AND start < ?2";
+  if (!q.sensors.empty()) {
+    sql += " AND sensor IN (";
+    for (std::size_t i = 0; i < q.sensors.size(); ++i)
+      sql += (i ? ",?" : "?") + std::to_string(10 + i);
+    sql += ")";
+  }
+  Stmt st(db_, sql);
+  st.bind(1, q.from);
+  st.bind(2, q.to);
+  for (std::size_t i = 0; i < q.sensors.size(); ++i)
+    st.bind(static_cast<int>(10 + i), q.sensors[i]);
+  Accounting a;
+  if (st.step(db_) == SQLITE_ROW) {
+    auto col = [&](int i) { return static_cast<std::uint64_t>(sqlite3_column_int64(st.s, i)); };
+    a.buckets = static_cast<std::uint64_t>(sqlite3_column_int64(st.s, 0));
+    a.observed_packets = col(1);
+    a.not_for_sensor = col(2);
+    a.malformed = col(3);
+    a.ring_drops = col(4);
+    a.kernel_drops = col(5);
+    a.interface_drops = col(6);
+    a.overflow_packets = col(7);
+  }
+  return a;
+}
+
+std::uint64_t Storage::prune_detail(std::int64_t cutoff) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    Stmt del(db_,
+             "DELETE FROM bucket_rows WHERE bucket_id IN "
+             "(SELECT id FROM buckets WHERE start < ?1 AND detail_pruned = 0)");
+    del.bind(1, cutoff);
+    del.step(db_);
+    Stmt mark(db_, "UPDATE buckets SET detail_pruned = 1 WHERE start < ?1 AND detail_pruned = 0");
+    mark.bind(1, cutoff);
+    mark.step(db_);
+    const auto n = static_cast<std::uint64_t>(sqlite3_changes(db_));
+    exec("COMMIT");
+    return n;
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+}  // namespace teiten::collector

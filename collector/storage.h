@@ -1,0 +1,80 @@
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/bucket/sealed_bucket.h"
+
+namespace teiten::collector {
+
+/// Outcome of ingesting one bucket.
+enum class IngestResult { stored, duplicate };
+
+/// Filters and grouping of a totals query. Empty filters match everything.
+struct Query {
+  std::vector<std::string> sensors;
+  std::int64_t from = 0;        ///< bucket start >= from (seconds since 1970)
+  std::int64_t to = INT64_MAX;  ///< bucket start < to
+  std::optional<std::string> proto, country, fingerprint, kind;
+  std::optional<int> port;  ///< -1: rows without a port
+  /// Dimensions to group by, any of: sensor, proto, port, country, fingerprint, kind.
+  std::vector<std::string> group_by;
+};
+
+/// One result row: the group's dimension values (in group_by order) and its totals.
+struct QueryRow {
+  std::vector<std::string> group;
+  std::uint64_t packets = 0;
+  std::uint64_t bytes = 0;
+};
+
+/// Bucket-level accounting over a range (rows excluded): for reconciliation.
+struct Accounting {
+  std::uint64_t buckets = 0;
+  std::uint64_t observed_packets = 0;
+  std::uint64_t not_for_sensor = 0;
+  std::uint64_t malformed = 0;
+  std::uint64_t ring_drops = 0;
+  std::uint64_t kernel_drops = 0;
+  std::uint64_t interface_drops = 0;
+  std::uint64_t overflow_packets = 0;
+};
+
+/// The collector's SQLite store (WAL mode, synchronous=FULL: an acknowledged batch is on
+/// disk). Ingest is idempotent on (sensor, boot id, seq). Per-bucket detail (rows) is kept
+/// for `detail_retention_s`; hourly rollups per (sensor, hour, key) are kept for ever.
+/// One Storage per thread (a SQLite connection is not shared).
+class Storage {
+ public:
+  /// Opens or creates the database. Throws std::runtime_error naming the file.
+  explicit Storage(const std::string& path);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  /// Stores a batch in one transaction: every bucket whole, or none of them (on error,
+  /// which throws). Returns, per bucket, whether it was new or already stored.
+  std::vector<IngestResult> ingest(const std::vector<bucket::SealedBucket>& batch);
+
+  /// Totals of the rows matching `q`, grouped, largest first.
+  std::vector<QueryRow> query(const Query& q);
+
+  /// Bucket-level totals over the sensors and range of `q` (other filters ignored).
+  Accounting accounting(const Query& q);
+
+  /// Deletes per-bucket detail rows of buckets that started before `cutoff` (rollups stay).
+  /// Returns the number of buckets pruned.
+  std::uint64_t prune_detail(std::int64_t cutoff);
+
+ private:
+  void exec(const char* sql);
+  sqlite3* db_ = nullptr;
+  std::string path_;
+};
+
+}  // namespace teiten::collector

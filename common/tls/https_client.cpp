@@ -1,0 +1,123 @@
+#include "common/tls/https_client.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <future>
+#include <stdexcept>
+
+#include "common/version.h"
+
+namespace teiten::tls {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::use_awaitable;
+
+asio::ssl::context make_client_tls(const ClientTlsFiles& files) {
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+  boost::system::error_code ec;
+  ctx.load_verify_file(files.ca, ec);
+  if (ec) throw std::runtime_error("cannot load CA " + files.ca + ": " + ec.message());
+  if (!files.cert.empty()) {
+    ctx.use_certificate_chain_file(files.cert, ec);
+    if (ec) throw std::runtime_error("cannot load certificate " + files.cert + ": " + ec.message());
+    ctx.use_private_key_file(files.key, asio::ssl::context::pem, ec);
+    if (ec) throw std::runtime_error("cannot load private key " + files.key + ": " + ec.message());
+  }
+  ctx.set_verify_mode(asio::ssl::verify_peer);
+  return ctx;
+}
+
+asio::awaitable<HttpResponse> https_request(asio::ssl::context& tls, std::string host,
+                                            std::string port, std::string method,
+                                            std::string target, std::string body,
+                                            std::chrono::seconds deadline) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::ip::tcp::resolver resolver(ex);
+  beast::ssl_stream<beast::tcp_stream> stream(ex, tls);
+  // SNI, and the name the server's certificate must carry (RFC 6125 checks by OpenSSL).
+  // (SSL_set_tlsext_host_name without its C-style cast.)
+  if (!SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                host.data())) {
+    throw boost::system::system_error(boost::system::error_code(static_cast<int>(::ERR_get_error()),
+                                                                asio::error::get_ssl_category()),
+                                      "sni");
+  }
+  stream.set_verify_callback(asio::ssl::host_name_verification(host));
+
+  beast::get_lowest_layer(stream).expires_after(deadline);
+  asio::ip::tcp::resolver::results_type endpoints;
+  try {
+    endpoints = co_await resolver.async_resolve(host, port, use_awaitable);
+  } catch (const boost::system::system_error& e) {
+    throw boost::system::system_error(e.code(), "resolve");
+  }
+  try {
+    co_await beast::get_lowest_layer(stream).async_connect(endpoints, use_awaitable);
+  } catch (const boost::system::system_error& e) {
+    throw boost::system::system_error(e.code(), "connect");
+  }
+  beast::get_lowest_layer(stream).expires_after(deadline);
+  try {
+    co_await stream.async_handshake(asio::ssl::stream_base::client, use_awaitable);
+  } catch (const boost::system::system_error& e) {
+    throw boost::system::system_error(e.code(), "handshake");
+  }
+  http::request<http::string_body> req{method == "POST" ? http::verb::post : http::verb::get,
+                                       target, 11};
+  req.set(http::field::host, host);
+  req.set(http::field::user_agent, std::string{"teiten/"} + kVersion);
+  if (!body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = std::move(body);
+  }
+  req.keep_alive(false);
+  req.prepare_payload();
+  beast::get_lowest_layer(stream).expires_after(deadline);
+  try {
+    co_await http::async_write(stream, req, use_awaitable);
+  } catch (const boost::system::system_error& e) {
+    throw boost::system::system_error(e.code(), "write");
+  }
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(256ULL << 20);
+  beast::get_lowest_layer(stream).expires_after(deadline);
+  try {
+    co_await http::async_read(stream, buffer, parser, use_awaitable);
+  } catch (const boost::system::system_error& e) {
+    throw boost::system::system_error(e.code(), "read");
+  }
+  HttpResponse out;
+  out.status = parser.get().result_int();
+  out.body = std::move(parser.get().body());
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+  beast::error_code ignored;
+  co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ignored));  // best effort
+  co_return out;
+}
+
+HttpResponse https_request_sync(asio::ssl::context& tls, const std::string& host,
+                                const std::string& port, const std::string& method,
+                                const std::string& target, const std::string& body,
+                                std::chrono::seconds deadline) {
+  asio::io_context io(1);
+  auto fut = asio::co_spawn(io, https_request(tls, host, port, method, target, body, deadline),
+                            asio::use_future);
+  io.run();
+  return fut.get();
+}
+
+}  // namespace teiten::tls

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <utility>  // before Asio (Boost 1.74 with C++20)
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <chrono>
+#include <string>
+
+namespace teiten::tls {
+
+/// Client credentials and the CA that the server's certificate must chain to.
+struct ClientTlsFiles {
+  std::string ca;
+  std::string cert;
+  std::string key;
+};
+
+/// A TLS 1.2+ client context: verifies the server against `ca`, presents `cert`/`key`.
+/// Reads the files now (call again to pick up renewed certificates). Throws
+/// std::runtime_error naming the file that failed.
+boost::asio::ssl::context make_client_tls(const ClientTlsFiles& files);
+
+/// One HTTP response.
+struct HttpResponse {
+  unsigned status = 0;
+  std::string body;
+};
+
+/// Sends one HTTPS request (a fresh connection) to host:port, verifying the server's
+/// certificate against the context's CA and `host` (with SNI). Every step has `deadline`.
+/// Throws boost::system::system_error naming the stage that failed
+/// ("resolve", "connect", "handshake", "write", "read").
+boost::asio::awaitable<HttpResponse> https_request(boost::asio::ssl::context& tls, std::string host,
+                                                   std::string port, std::string method,
+                                                   std::string target, std::string body,
+                                                   std::chrono::seconds deadline);
+
+/// Blocking convenience wrapper for command-line tools.
+HttpResponse https_request_sync(boost::asio::ssl::context& tls, const std::string& host,
+                                const std::string& port, const std::string& method,
+                                const std::string& target, const std::string& body,
+                                std::chrono::seconds deadline);
+
+}  // namespace teiten::tls

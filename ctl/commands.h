@@ -1,0 +1,17 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace teiten::ctl {
+
+/// `teitenctl pki ...`: CA, collector, sensor and operator certificates. Returns the exit code.
+int cmd_pki(const std::vector<std::string>& args);
+
+/// `teitenctl query ...`: totals from a collector over mutual TLS. Returns the exit code.
+int cmd_query(const std::vector<std::string>& args);
+
+/// Prints "teitenctl: <msg> (see teitenctl help)" and returns 2.
+int fail_usage(const std::string& msg);
+
+}  // namespace teiten::ctl
