@@ -295,7 +295,8 @@ struct Server::Impl {
                               {"ring_drops", a.ring_drops},
                               {"kernel_drops", a.kernel_drops},
                               {"interface_drops", a.interface_drops},
-                              {"overflow_packets", a.overflow_packets}}}},
+                              {"overflow_packets", a.overflow_packets},
+                              {"spool_dropped", a.spool_dropped}}}},
                            keep);
     } catch (const std::invalid_argument& e) {
       return error_response(http::status::bad_request, e.what(), keep);

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS buckets (
   ring_drops INTEGER NOT NULL,
   kernel_drops INTEGER NOT NULL,
   interface_drops INTEGER NOT NULL,
+  spool_dropped INTEGER NOT NULL,
   malformed INTEGER NOT NULL,
   malformed_by_reason TEXT NOT NULL,
   overflow_packets INTEGER NOT NULL,
@@ -146,10 +147,14 @@ std::vector<IngestResult> Storage::ingest(const std::vector<bucket::SealedBucket
   try {
     Stmt ins(
         db_,
-        "INSERT OR IGNORE INTO buckets (sensor, boot_id, seq, start, width_s, observed_packets, "
+        // Only the (sensor, boot_id, seq) uniqueness conflict means "already stored"; any
+        // other constraint failure is an error (OR IGNORE would hide it as a duplicate).
+        "INSERT INTO buckets (sensor, boot_id, seq, start, width_s, observed_packets, "
         "observed_bytes, not_for_sensor, late_packets, ring_drops, kernel_drops, interface_drops, "
-        "malformed, malformed_by_reason, overflow_packets, overflow_bytes, provenance) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        "malformed, malformed_by_reason, overflow_packets, overflow_bytes, provenance, "
+        "spool_dropped) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (sensor, boot_id, seq) DO "
+        "NOTHING");
     Stmt row(db_,
              "INSERT INTO bucket_rows (bucket_id, proto, port, country, fingerprint, kind, "
              "packets, bytes) "
@@ -178,6 +183,7 @@ std::vector<IngestResult> Storage::ingest(const std::vector<bucket::SealedBucket
       ins.bind(15, b.loss.overflow_packets);
       ins.bind(16, b.loss.overflow_bytes);
       ins.bind(17, provenance_json(b.provenance));
+      ins.bind(18, b.loss.spool_dropped);
       ins.step(db_);
       ins.reset();
       if (sqlite3_changes(db_) == 0) {
@@ -279,7 +285,9 @@ Accounting Storage::accounting(const Query& q) {
   std::string sql =
       "SELECT COUNT(*), COALESCE(SUM(observed_packets), 0), COALESCE(SUM(not_for_sensor), 0), "
       "COALESCE(SUM(malformed), 0), COALESCE(SUM(ring_drops), 0), COALESCE(SUM(kernel_drops), 0), "
-      "COALESCE(SUM(interface_drops), 0), COALESCE(SUM(overflow_packets), 0) FROM buckets "
+      "COALESCE(SUM(interface_drops), 0), COALESCE(SUM(overflow_packets), 0), "
+      "COALESCE(SUM(spool_dropped), 0) "
+      "FROM buckets "
       "WHERE start >= ?1 AND start < ?2";
   if (!q.sensors.empty()) {
     sql += " AND sensor IN (";
@@ -303,6 +311,7 @@ Accounting Storage::accounting(const Query& q) {
     a.kernel_drops = col(5);
     a.interface_drops = col(6);
     a.overflow_packets = col(7);
+    a.spool_dropped = col(8);
   }
   return a;
 }

@@ -43,6 +43,7 @@ struct Accounting {
   std::uint64_t kernel_drops = 0;
   std::uint64_t interface_drops = 0;
   std::uint64_t overflow_packets = 0;
+  std::uint64_t spool_dropped = 0;
 };
 
 /// The collector's SQLite store (WAL mode, synchronous=FULL: an acknowledged batch is on

@@ -1,6 +1,17 @@
 // teiten-sensord: the Teiten sensor daemon. This version replays capture files through
 // the sensor pipeline and writes the sealed buckets as JSON lines.
+#include <utility>  // before Asio (Boost 1.74 with C++20)
+
+#include <openssl/rand.h>
 #include <pcap/pcap.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include <cerrno>
 #include <csignal>
@@ -17,6 +28,8 @@
 #include "common/log/log.h"
 #include "common/version.h"
 #include "daemon/pipeline/pipeline.h"
+#include "daemon/spool/spool.h"
+#include "daemon/upload/uploader.h"
 
 namespace {
 
@@ -41,6 +54,13 @@ Options:
                             the default). Schema: docs/bucket-format.md
       --boot-id ID          boot id written into the buckets (replay default: all zeros,
                             so the same input always yields the same output)
+      --upload              deliver the sealed buckets to upload.collector instead of
+                            writing them: each is spooled durably (state.dir), sent over
+                            mutual TLS and removed when acknowledged; the replay resumes
+                            where a killed or stopped run left off; exits when all is
+                            delivered (docs/spool.md)
+      --replay-rate PPS     pace the replay at PPS packets per second (default: as fast
+                            as the pipeline goes)
       --check-config        validate the configuration (and GeoIP database), then exit
       --print-example-config
                             print a commented configuration with every default, then exit
@@ -59,6 +79,8 @@ struct Args {
   std::string log_level;
   bool check_config = false;
   bool print_example = false;
+  bool upload = false;
+  std::uint64_t replay_rate = 0;
 };
 
 sensor::Pipeline* g_pipeline = nullptr;
@@ -95,6 +117,18 @@ int parse_args(int argc, char** argv, Args& a) {
       if (!value(a.boot_id)) return kExitUsage;
     } else if (s == "--log-level") {
       if (!value(a.log_level)) return kExitUsage;
+    } else if (s == "--upload") {
+      a.upload = true;
+    } else if (s == "--replay-rate") {
+      std::string v;
+      if (!value(v)) return kExitUsage;
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 9 ||
+          std::stoull(v) == 0) {
+        std::cerr << "teiten-sensord: --replay-rate: '" << v
+                  << "' is not a positive number of packets per second\n";
+        return kExitUsage;
+      }
+      a.replay_rate = std::stoull(v);
     } else if (s == "--check-config") {
       a.check_config = true;
     } else if (s == "--print-example-config") {
@@ -105,6 +139,131 @@ int parse_args(int argc, char** argv, Args& a) {
     }
   }
   return -1;
+}
+
+std::string random_uuid() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("RAND_bytes failed");
+  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);  // version 4
+  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);  // RFC 4122 variant
+  char out[37];
+  std::snprintf(out, sizeof out,
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                b[15]);
+  return out;
+}
+
+// Replays a capture and delivers every sealed bucket to the collector (docs/spool.md).
+int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::GeoIpDatabase> db,
+               const Args& args, pcap_t* handle, decode::LinkType link) {
+  std::unique_ptr<pcap_t, decltype(&pcap_close)> handle_guard(handle, &pcap_close);
+  auto logger = log::get("sensord");
+  if (cfg.upload_collector.empty()) {
+    std::cerr << args.config << ": upload.collector: --upload needs a collector to deliver to\n";
+    return kExitUsage;
+  }
+  const auto colon = cfg.upload_collector.rfind(':');
+  sensor::UploadOptions up_opts;
+  up_opts.host = cfg.upload_collector.substr(0, colon);
+  up_opts.port = cfg.upload_collector.substr(colon + 1);
+  up_opts.tls = {cfg.upload_ca, cfg.upload_cert, cfg.upload_key};
+  up_opts.batch = cfg.upload_batch;
+  up_opts.deadline = std::chrono::seconds(cfg.upload_timeout_s);
+
+  std::unique_ptr<sensor::Spool> spool;
+  try {
+    spool = std::make_unique<sensor::Spool>(cfg.state_dir + "/spool", cfg.spool_max_bytes);
+  } catch (const std::exception& e) {
+    logger->error("{}", e.what());
+    return kExitRuntime;
+  }
+  // The spool's resume token counts packets of this capture already in sealed buckets;
+  // it only means something for the same capture.
+  std::error_code ec;
+  const std::string replay_id = std::filesystem::absolute(args.read, ec).string() + " " +
+                                std::to_string(std::filesystem::file_size(args.read, ec));
+  const std::string id_path = cfg.state_dir + "/replay";
+  std::string previous;
+  {
+    std::ifstream in(id_path);
+    std::getline(in, previous);
+  }
+  if (!previous.empty() && previous != replay_id) {
+    std::cerr << "teiten-sensord: " << cfg.state_dir << " holds the progress of another capture ("
+              << previous << "); use another state.dir\n";
+    return kExitUsage;
+  }
+  if (previous.empty()) {
+    std::ofstream(id_path + ".tmp") << replay_id << "\n";
+    std::filesystem::rename(id_path + ".tmp", id_path, ec);
+  }
+  const auto spool_stats = spool->stats();
+  sensor::PipelineOptions opts;
+  opts.boot_id = random_uuid();
+  opts.first_seq = spool->next_seq();
+  opts.skip_packets = spool->resume_token();
+  opts.ring_full = config::RingFullPolicy::wait;
+  opts.replay_pps = args.replay_rate;
+  logger->info(
+      "upload replay start file={} boot_id={} first_seq={} resume_at_packet={} spooled={} "
+      "corrupt_records={}",
+      args.read, opts.boot_id, opts.first_seq, opts.skip_packets, spool_stats.pending,
+      spool_stats.corrupt_records);
+
+  boost::asio::io_context io(1);
+  auto work = boost::asio::make_work_guard(io);
+  sensor::Uploader uploader(io, *spool, up_opts);
+  std::atomic<bool> stopping{false};
+  sensor::Pipeline* pipeline_ptr = nullptr;
+  sensor::Pipeline pipeline(
+      cfg, db, opts, [&](bucket::SealedBucket&& b, std::uint64_t packets_done) {
+        // Durable before anything else: a full disk is retried until space returns.
+        bool logged = false;
+        while (!spool->append(b, packets_done)) {
+          if (!logged) logger->error("spool write failed (disk full?) seq={}: retrying", b.seq);
+          logged = true;
+          if (stopping.load()) {
+            logger->error("bucket seq={} start={} lost at stop: {} packets", b.seq, b.start,
+                          b.accounted_packets());
+            return;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        if (logged) logger->info("spool write recovered seq={}", b.seq);
+        pipeline_ptr->charge_spool_dropped(spool->take_dropped_packets());
+        uploader.notify();
+      });
+  pipeline_ptr = &pipeline;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code e, int sig) {
+    if (e) return;
+    logger->info("signal {}: sealing the open bucket and stopping", sig);
+    stopping = true;
+    pipeline.request_stop();
+  });
+  uploader.start();
+  std::thread io_thread([&] { io.run(); });
+
+  const std::string failure = pipeline.run(handle_guard.get(), link);
+  // Deliver what is spooled, unless told to stop (it stays spooled for the next start).
+  while (!stopping.load() && spool->stats().pending > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  uploader.stop();
+  work.reset();
+  io.stop();
+  io_thread.join();
+  const auto st = spool->stats();
+  logger->info(
+      "upload replay done packets={} buckets={} delivered={} pending={} spool_dropped_packets={} "
+      "spool_write_errors={}",
+      pipeline.stats().captured.load(), pipeline.stats().buckets_sealed.load(),
+      uploader.stats().buckets_acked.load(), st.pending, st.dropped_packets, st.write_errors);
+  if (!failure.empty()) {
+    logger->error("replay failed: {}", failure);
+    return kExitRuntime;
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -180,7 +339,11 @@ int main(int argc, char** argv) {
   sensor::PipelineOptions opts;
   opts.boot_id = args.boot_id;
   opts.ring_full = cfg.replay_ring_full;
-  sensor::Pipeline pipeline(cfg, db, opts, [out](bucket::SealedBucket&& b) {
+  if (args.upload) {
+    handle_guard.release();
+    return run_upload(cfg, db, args, handle, link);
+  }
+  sensor::Pipeline pipeline(cfg, db, opts, [out](bucket::SealedBucket&& b, std::uint64_t) {
     const std::string line = bucket::to_json_line(b) + "\n";
     if (std::fwrite(line.data(), 1, line.size(), out) != line.size()) {
       throw std::runtime_error(std::string{"write failed: "} + std::strerror(errno));

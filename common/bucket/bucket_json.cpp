@@ -215,6 +215,7 @@ std::string to_json_line(const SealedBucket& b) {
   w.raw(",\"loss\":{\"ring_drops\":").num(b.loss.ring_drops);
   w.raw(",\"kernel_drops\":").num(b.loss.kernel_drops);
   w.raw(",\"interface_drops\":").num(b.loss.interface_drops);
+  w.raw(",\"spool_dropped\":").num(b.loss.spool_dropped);
   w.raw(",\"malformed\":{");
   first = true;
   for (std::size_t i = 1; i < decode::kDecodeStatusCount; ++i) {
@@ -318,6 +319,7 @@ std::optional<SealedBucket> decode_object(const nlohmann::json& j, std::string& 
   b.loss.ring_drops = rd.u64(*loss, "ring_drops", "loss.");
   b.loss.kernel_drops = rd.u64(*loss, "kernel_drops", "loss.");
   b.loss.interface_drops = rd.u64(*loss, "interface_drops", "loss.");
+  b.loss.spool_dropped = rd.u64(*loss, "spool_dropped", "loss.");
   const auto* malformed = rd.field(*loss, "malformed", "loss.");
   const auto* overflow = rd.field(*loss, "overflow", "loss.");
   if (!rd.ok) return std::nullopt;

@@ -23,6 +23,7 @@ struct Loss {
   std::uint64_t kernel_drops = 0;      ///< pcap_stats ps_drop delta (live capture only)
   std::uint64_t interface_drops = 0;   ///< pcap_stats ps_ifdrop / rx_dropped delta (live)
   decode::DecodeCounters malformed{};  ///< undecodable packets by reason (index: DecodeStatus)
+  std::uint64_t spool_dropped = 0;     ///< packets of earlier buckets dropped at the spool bound
   std::uint64_t overflow_packets = 0;  ///< counted, but folded into the overflow row
   std::uint64_t overflow_bytes = 0;    ///< (the bucket's distinct-key cap was reached)
   friend bool operator==(const Loss&, const Loss&) = default;

@@ -158,6 +158,104 @@ const std::vector<F> kSchema = {
            std::get<std::string>(v) == "drop" ? RingFullPolicy::drop : RingFullPolicy::wait;
      },
      {}},
+    {"state",
+     "dir",
+     FieldType::string,
+     "/var/lib/teiten/sensor",
+     false,
+     0,
+     0,
+     {},
+     "Folder for the spool and the sequence number (relative: to this file).",
+     [](SensorConfig& c, const Value& v) { c.state_dir = std::get<std::string>(v); },
+     {}},
+    {"spool",
+     "max_bytes",
+     FieldType::uint,
+     "67108864",
+     false,
+     4194304,
+     1ULL << 40,
+     {},
+     "Bound of the spool of sealed buckets awaiting delivery; the oldest are dropped (and counted) "
+     "beyond it.",
+     [](SensorConfig& c, const Value& v) { c.spool_max_bytes = std::get<std::uint64_t>(v); },
+     {}},
+    {"upload",
+     "collector",
+     FieldType::string,
+     "",
+     false,
+     0,
+     0,
+     {},
+     "Collector to deliver to, HOST:PORT (HOST is checked against its certificate); \"\" for none.",
+     [](SensorConfig& c, const Value& v) { c.upload_collector = std::get<std::string>(v); },
+     [](const Value& v) -> std::string {
+       const auto& s = std::get<std::string>(v);
+       if (s.empty()) return {};
+       const auto colon = s.rfind(':');
+       if (colon == std::string::npos || colon == 0 || colon + 1 == s.size() ||
+           s.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
+         return "'" + s + "' is not HOST:PORT";
+       }
+       return {};
+     }},
+    {"upload",
+     "ca",
+     FieldType::file_path,
+     "",
+     false,
+     0,
+     0,
+     {},
+     "CA certificate the collector's certificate must chain to.",
+     [](SensorConfig& c, const Value& v) { c.upload_ca = std::get<std::string>(v); },
+     {}},
+    {"upload",
+     "cert",
+     FieldType::file_path,
+     "",
+     false,
+     0,
+     0,
+     {},
+     "This sensor's client certificate (commonName = sensor.id).",
+     [](SensorConfig& c, const Value& v) { c.upload_cert = std::get<std::string>(v); },
+     {}},
+    {"upload",
+     "key",
+     FieldType::file_path,
+     "",
+     false,
+     0,
+     0,
+     {},
+     "This sensor's private key.",
+     [](SensorConfig& c, const Value& v) { c.upload_key = std::get<std::string>(v); },
+     {}},
+    {"upload",
+     "batch",
+     FieldType::uint,
+     "100",
+     false,
+     1,
+     10000,
+     {},
+     "Buckets per request.",
+     [](SensorConfig& c, const Value& v) { c.upload_batch = std::get<std::uint64_t>(v); },
+     {}},
+    {"upload",
+     "timeout",
+     FieldType::duration,
+     "15",
+     false,
+     1,
+     600,
+     {},
+     "Deadline of each step of an upload.",
+     [](SensorConfig& c, const Value& v) { c.upload_timeout_s = std::get<std::uint64_t>(v); },
+     {}},
     {"log",
      "level",
      FieldType::choice,
@@ -183,7 +281,16 @@ std::variant<SensorConfig, std::vector<ConfigError>> parse_sensor_config(const s
   c.path = path;
   c.sha256 = sha256_hex(text);
   auto errors = load_yaml(path, text, kSchema, c);
+  if (errors.empty() && !c.upload_collector.empty() &&
+      (c.upload_ca.empty() || c.upload_cert.empty() || c.upload_key.empty())) {
+    errors.push_back(
+        ConfigError{path, 1, 1, "upload", "collector is set, so ca, cert and key are required"});
+  }
   if (!errors.empty()) return errors;
+  if (!c.state_dir.empty() && c.state_dir.front() != '/') {
+    const auto slash = path.rfind('/');
+    if (slash != std::string::npos) c.state_dir = path.substr(0, slash + 1) + c.state_dir;
+  }
   return c;
 }
 

@@ -33,6 +33,14 @@ struct SensorConfig {
   RingFullPolicy replay_ring_full = RingFullPolicy::wait;
 
   std::string log_level = "info";
+
+  std::string state_dir = "/var/lib/teiten/sensor";
+  std::uint64_t spool_max_bytes = 64ULL << 20;
+
+  std::string upload_collector;  ///< "host:port"; "" = no delivery
+  std::string upload_ca, upload_cert, upload_key;
+  std::uint64_t upload_batch = 100;
+  std::uint64_t upload_timeout_s = 15;
 };
 
 /// The schema of sensor.yaml: one table drives parsing, checks and the example file.

@@ -17,9 +17,10 @@ enum class SlotType : std::uint8_t {
 /// two VLAN tags, IPv6 with several extension headers, TCP). The capture thread fills it
 /// in place, the classifier thread reads it in place.
 struct PacketSlot {
-  static constexpr std::size_t kDataBytes = 232;
+  static constexpr std::size_t kDataBytes = 224;
   std::int64_t ts_sec = 0;
   std::uint64_t drops_before = 0;  ///< packets dropped (ring full) since the previous slot
+  std::uint64_t index = 0;         ///< position in the capture (packets before this one)
   std::uint32_t wire_len = 0;      ///< length on the wire
   std::uint16_t caplen = 0;        ///< bytes in `data` (<= kDataBytes)
   SlotType type = SlotType::packet;

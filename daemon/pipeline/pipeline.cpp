@@ -71,7 +71,7 @@ pcap_t* open_savefile(const std::string& path, decode::LinkType& link, std::stri
 
 Pipeline::Pipeline(const config::SensorConfig& config,
                    std::shared_ptr<const classify::GeoIpDatabase> db, PipelineOptions options,
-                   counters::BucketRoller::Sink sink)
+                   BucketSink sink)
     : config_(config),
       options_(std::move(options)),
       ring_(config.ring_slots),
@@ -84,7 +84,9 @@ Pipeline::Pipeline(const config::SensorConfig& config,
                                  db ? db->build_epoch() : 0, false}},
           [this, sink = std::move(sink)](bucket::SealedBucket&& b) {
             bump(stats_.buckets_sealed);
-            sink(std::move(b));
+            // The slot being processed belongs to a later bucket (or is the end marker):
+            // every packet before it is in a sealed bucket now.
+            sink(std::move(b), current_index_);
           }) {}
 
 Pipeline::~Pipeline() = default;
@@ -127,6 +129,17 @@ PacketSlot* Pipeline::claim_waiting() noexcept {
 }
 
 void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
+  const std::uint64_t index = read_index_++;
+  if (index < options_.skip_packets) return;  // resumed replay: already in sealed buckets
+  if (options_.replay_pps) {
+    // Paced replay: packet n leaves no earlier than n / pps after the first.
+    if (index == options_.skip_packets) pace_start_ = std::chrono::steady_clock::now();
+    const auto due = pace_start_ + std::chrono::microseconds((index - options_.skip_packets) *
+                                                             1000000 / options_.replay_pps);
+    while (!stop_.load(std::memory_order_relaxed) && std::chrono::steady_clock::now() < due) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
   bump(stats_.captured);
   PacketSlot* slot = ring_.try_claim();
   if (!slot) {
@@ -151,6 +164,7 @@ void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
   slot->caplen = static_cast<std::uint16_t>(n);
   std::memcpy(slot->data, bytes, n);
   slot->drops_before = pending_drops_;
+  slot->index = index;
   pending_drops_ = 0;
   last_ts_ = h->ts.tv_sec;
   ring_.commit();
@@ -164,6 +178,7 @@ void Pipeline::push_control(SlotType type, std::int64_t ts) noexcept {
   slot->wire_len = 0;
   slot->caplen = 0;
   slot->drops_before = pending_drops_;
+  slot->index = read_index_;
   pending_drops_ = 0;
   ring_.commit();
 }
@@ -195,6 +210,7 @@ void Pipeline::classifier_loop() noexcept {
 }
 
 void Pipeline::process(const PacketSlot& slot) {
+  current_index_ = slot.index;
   if (slot.drops_before) roller_.add_ring_drops(slot.ts_sec, slot.drops_before);
   switch (slot.type) {
     case SlotType::eof:

@@ -3,7 +3,9 @@
 #include <pcap/pcap.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -37,7 +39,13 @@ struct PipelineOptions {
   std::string boot_id;
   std::uint64_t first_seq = 0;
   config::RingFullPolicy ring_full = config::RingFullPolicy::drop;
+  std::uint64_t skip_packets = 0;  ///< replay: packets already in sealed buckets (resume)
+  std::uint64_t replay_pps = 0;    ///< replay: packets per second, 0 = as fast as possible
 };
+
+/// Receives each sealed bucket on the classifier thread, with the number of capture
+/// packets (from the start of the capture) that are now in sealed buckets.
+using BucketSink = std::function<void(bucket::SealedBucket&&, std::uint64_t packets_done)>;
 
 /// The sensor's packet path: a capture thread reads libpcap into a lock-free SPSC ring of
 /// preallocated slots; a classifier thread decodes, classifies and counts into rolling
@@ -46,7 +54,7 @@ struct PipelineOptions {
 class Pipeline {
  public:
   Pipeline(const config::SensorConfig& config, std::shared_ptr<const classify::GeoIpDatabase> db,
-           PipelineOptions options, counters::BucketRoller::Sink sink);
+           PipelineOptions options, BucketSink sink);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -61,6 +69,10 @@ class Pipeline {
   const PipelineStats& stats() const noexcept { return stats_; }
   /// Malformed packets by reason so far (valid after run() returns).
   const decode::DecodeCounters& malformed_by_reason() const noexcept { return malformed_; }
+  /// Charges packets that the spool dropped to the open bucket (classifier thread only,
+  /// e.g. from within the sink).
+  void charge_spool_dropped(std::uint64_t n) { roller_.add_spool_dropped(n); }
+
   const classify::CountryCache::Stats& geoip_stats() const noexcept {
     return classifier_.geoip_stats();
   }
@@ -89,6 +101,10 @@ class Pipeline {
   // Capture-thread state.
   std::uint64_t pending_drops_ = 0;
   std::int64_t last_ts_ = 0;
+  std::uint64_t read_index_ = 0;  // packets read from the capture, skipped ones included
+  std::chrono::steady_clock::time_point pace_start_{};
+  // Classifier-thread state: capture position of the slot being processed.
+  std::uint64_t current_index_ = 0;
 };
 
 /// Opens a savefile (pcap or pcapng) and checks its link type. Returns nullptr with

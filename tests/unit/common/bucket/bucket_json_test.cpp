@@ -36,7 +36,7 @@ TEST_CASE("a bucket encodes to the documented JSON line", "[bucket][json]") {
       R"("rows":[{"proto":"tcp","port":23,"country":"JP","fingerprint":"mirai","kind":"scan","packets":10,"bytes":400},)"
       R"({"proto":"udp","port":null,"country":"--","fingerprint":"none","kind":"other","packets":1,"bytes":84}],)"
       R"("observed":{"packets":16,"bytes":684},"not_for_sensor":3,"late_packets":0,)"
-      R"("loss":{"ring_drops":2,"kernel_drops":0,"interface_drops":0,"malformed":{"tcp_truncated":4},)"
+      R"("loss":{"ring_drops":2,"kernel_drops":0,"interface_drops":0,"spool_dropped":0,"malformed":{"tcp_truncated":4},)"
       R"("overflow":{"packets":5,"bytes":200}},)"
       R"("provenance":{"software":"teiten 0.1.0","config_sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",)"
       R"("geoip_build_epoch":1700000000,"clock_synced":false}})");

@@ -1,0 +1,113 @@
+#include "daemon/upload/uploader.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "common/bucket/bucket_json.h"
+#include "common/log/log.h"
+
+namespace teiten::sensor {
+
+namespace asio = boost::asio;
+using asio::use_awaitable;
+
+Uploader::Uploader(asio::io_context& io, Spool& spool, UploadOptions options)
+    : io_(io),
+      spool_(spool),
+      options_(std::move(options)),
+      wake_(io),
+      rng_(std::random_device{}()) {}
+
+void Uploader::start() {
+  asio::co_spawn(io_, loop(), asio::detached);
+}
+
+void Uploader::notify() {
+  asio::post(io_, [this] { wake_.cancel(); });
+}
+
+void Uploader::stop() {
+  stopping_ = true;
+  asio::post(io_, [this] { wake_.cancel(); });
+}
+
+asio::awaitable<void> Uploader::loop() {
+  auto logger = log::get("upload");
+  auto backoff = options_.backoff_min;
+  bool failing = false;
+  while (!stopping_) {
+    bool sent = false;
+    std::string failure;
+    try {
+      sent = co_await send_once();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!failure.empty()) {
+      stats_.failures.fetch_add(1, std::memory_order_relaxed);
+      // One line when delivery starts failing, then quiet until it recovers (the
+      // failures counter keeps counting).
+      if (!failing) logger->warn("upload failed host={}: {}", options_.host, failure);
+      failing = true;
+      // Full jitter (AWS architecture blog, "Exponential Backoff And Jitter").
+      const auto cap = std::min(backoff * 2, options_.backoff_max);
+      backoff = cap;
+      std::uniform_int_distribution<std::int64_t> d(options_.backoff_min.count(), cap.count());
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(d(rng_));
+      // notify() cancels the timer; a wake-up must not cut the backoff short.
+      while (!stopping_ && std::chrono::steady_clock::now() < until) {
+        wake_.expires_at(until);
+        boost::system::error_code ec;
+        co_await wake_.async_wait(asio::redirect_error(use_awaitable, ec));
+      }
+      continue;
+    }
+    if (failing) logger->info("upload recovered host={}", options_.host);
+    failing = false;
+    backoff = options_.backoff_min;
+    if (!sent) {
+      wake_.expires_after(std::chrono::seconds(1));
+      boost::system::error_code ec;
+      co_await wake_.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+  }
+}
+
+asio::awaitable<bool> Uploader::send_once() {
+  const auto batch = spool_.peek(options_.batch);
+  if (batch.empty()) co_return false;
+  auto ctx = tls::make_client_tls(options_.tls);  // re-read: renewed certificates apply
+  const auto res =
+      co_await tls::https_request(ctx, options_.host, options_.port, "POST", "/v1/buckets",
+                                  bucket::to_batch_json(batch), options_.deadline);
+  if (res.status != 200) {
+    throw std::runtime_error("collector answered " + std::to_string(res.status) + ": " +
+                             res.body.substr(0, 300));
+  }
+  const auto body = nlohmann::json::parse(res.body, nullptr, false);
+  if (body.is_discarded() || !body.contains("stored") || !body.contains("duplicate")) {
+    throw std::runtime_error("collector's answer is not an acknowledgement");
+  }
+  std::vector<std::pair<std::string, std::uint64_t>> acked;
+  for (const char* field : {"stored", "duplicate"}) {
+    for (const auto& id : body[field]) {
+      if (!id.is_object() || !id.contains("boot_id") || !id.contains("seq") ||
+          !id["boot_id"].is_string() || !id["seq"].is_number_unsigned()) {
+        throw std::runtime_error("collector's acknowledgement is malformed");
+      }
+      acked.emplace_back(id["boot_id"].get<std::string>(), id["seq"].get<std::uint64_t>());
+    }
+  }
+  spool_.ack(acked);
+  stats_.batches_ok.fetch_add(1, std::memory_order_relaxed);
+  stats_.buckets_acked.fetch_add(acked.size(), std::memory_order_relaxed);
+  stats_.last_success.store(std::time(nullptr), std::memory_order_relaxed);
+  co_return true;
+}
+
+}  // namespace teiten::sensor

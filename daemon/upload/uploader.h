@@ -1,0 +1,69 @@
+#pragma once
+
+#include <utility>  // before Asio (Boost 1.74 with C++20)
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <string>
+
+#include "common/tls/https_client.h"
+#include "daemon/spool/spool.h"
+
+namespace teiten::sensor {
+
+/// Where and how the uploader delivers.
+struct UploadOptions {
+  std::string host;  ///< collector name: connected to, sent as SNI, checked in its certificate
+  std::string port = "8443";
+  tls::ClientTlsFiles tls;
+  std::size_t batch = 100;
+  std::chrono::seconds deadline{15};
+  std::chrono::milliseconds backoff_min{500};
+  std::chrono::milliseconds backoff_max{60000};
+};
+
+/// Counters (I/O thread writes, any thread reads).
+struct UploadStats {
+  std::atomic<std::uint64_t> batches_ok{0};
+  std::atomic<std::uint64_t> failures{0};
+  std::atomic<std::uint64_t> buckets_acked{0};
+  std::atomic<std::int64_t> last_success{0};  ///< seconds since 1970, 0: never
+};
+
+/// Sends the spool's buckets to the collector in order, in batches, over HTTPS with mutual
+/// TLS, and removes them from the spool only when the collector acknowledged them (stored
+/// or already seen). Failures back off exponentially with full jitter. Certificates are
+/// read again for every connection, so renewed files take effect without a restart.
+/// Runs on one io_context thread.
+class Uploader {
+ public:
+  Uploader(boost::asio::io_context& io, Spool& spool, UploadOptions options);
+
+  /// Starts the upload loop on the io_context.
+  void start();
+  /// Wakes the loop (a bucket was spooled). Any thread.
+  void notify();
+  /// Stops after the current attempt.
+  void stop();
+
+  const UploadStats& stats() const { return stats_; }
+
+ private:
+  boost::asio::awaitable<void> loop();
+  boost::asio::awaitable<bool> send_once();
+
+  boost::asio::io_context& io_;
+  Spool& spool_;
+  UploadOptions options_;
+  boost::asio::steady_timer wake_;
+  std::atomic<bool> stopping_{false};
+  std::mt19937_64 rng_;
+  UploadStats stats_;
+};
+
+}  // namespace teiten::sensor
