@@ -68,10 +68,10 @@ const std::vector<Field<CollectorConfig>> kSchema = {
      FieldType::uint,
      "8443",
      false,
-     1,
+     0,
      65535,
      {},
-     "TCP port of the HTTPS API.",
+     "TCP port of the HTTPS API (0: any free port, logged at start).",
      [](CollectorConfig& c, const Value& v) {
        c.port = static_cast<std::uint16_t>(std::get<std::uint64_t>(v));
      },

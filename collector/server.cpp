@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <charconv>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "common/bucket/bucket_json.h"
@@ -280,7 +281,15 @@ struct Server::Impl {
       nlohmann::json out_rows = nlohmann::json::array();
       for (const auto& r : rows) {
         nlohmann::json row;
-        for (std::size_t i = 0; i < q.group_by.size(); ++i) row[q.group_by[i]] = r.group[i];
+        for (std::size_t i = 0; i < q.group_by.size(); ++i) {
+          if (q.group_by[i] == "port") {
+            // As in sealed buckets: a number, or null for packets without a port.
+            const int port = std::atoi(r.group[i].c_str());
+            row["port"] = port < 0 ? nlohmann::json(nullptr) : nlohmann::json(port);
+          } else {
+            row[q.group_by[i]] = r.group[i];
+          }
+        }
         row["packets"] = r.packets;
         row["bytes"] = r.bytes;
         out_rows.push_back(std::move(row));

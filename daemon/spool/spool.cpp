@@ -266,20 +266,19 @@ void Spool::ack(const std::vector<std::pair<std::string, std::uint64_t>>& ids) {
 }
 
 void Spool::delete_done_segments_locked() {
+  // A segment with nothing unacknowledged goes, the one being written included (the next
+  // append starts a new one): a small disk must get its space back.
   std::set<std::string> live;
   for (const auto& e : entries_) live.insert(e.segment);
   std::error_code ec;
   for (const auto& f : fs::directory_iterator(dir_, ec)) {
-    const std::string path = f.path().string();
     const std::string name = f.path().filename().string();
     if (name.rfind("seg-", 0) != 0) continue;
-    // The segment being written stays while it can take more records.
-    if (path == current_segment_ && current_size_ < kSpoolSegmentBytes && current_size_ > 0)
-      continue;
-    if (!live.count(path)) fs::remove(f.path(), ec);
+    const std::string path = f.path().string();
+    if (live.count(path)) continue;
+    fs::remove(f.path(), ec);
+    if (path == current_segment_) current_segment_.clear();
   }
-  if (!live.count(current_segment_) && current_size_ >= kSpoolSegmentBytes)
-    current_segment_.clear();
 }
 
 bool Spool::write_state_locked() {
