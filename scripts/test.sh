@@ -35,7 +35,7 @@ for preset in $presets; do
       stage "libFuzzer: short runs from the committed corpora"
       cmake --preset fuzz >/dev/null
       cmake --build --preset fuzz -j "$jobs"
-      for target in decode_classify bucket_json; do
+      for target in decode_classify bucket_json batch_json; do
         work="$(mktemp -d)"
         cp -r "tests/fuzz/corpus/$target/." "$work/"
         "build/fuzz/tests/fuzz_$target" -max_total_time="${TEITEN_FUZZ_SECONDS:-20}" \

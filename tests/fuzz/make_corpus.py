@@ -3,7 +3,8 @@
 
 decode_classify/: frames from a generated capture (teitenctl generate), prefixed with the
 link-type byte the fuzz target reads (0: Ethernet), plus the same IP packets under every
-other link type. bucket_json/: sealed-bucket lines from replaying that capture.
+other link type. bucket_json/: sealed-bucket lines from replaying that capture;
+batch_json/: batches of those lines, as the collector receives them.
 Usage: make_corpus.py TEITENCTL TEITEN_SENSORD
 """
 import hashlib, os, struct, subprocess, sys, tempfile
@@ -12,6 +13,8 @@ ctl, sensord = sys.argv[1], sys.argv[2]
 here = os.path.dirname(os.path.abspath(__file__))
 out_dc = os.path.join(here, "corpus", "decode_classify")
 out_bj = os.path.join(here, "corpus", "bucket_json")
+out_batch = os.path.join(here, "corpus", "batch_json")
+os.makedirs(out_batch, exist_ok=True)
 os.makedirs(out_dc, exist_ok=True)
 os.makedirs(out_bj, exist_ok=True)
 
@@ -47,5 +50,10 @@ with tempfile.TemporaryDirectory() as tmp:
     open(cfg, "w").write('sensor:\n  id: fuzz\n  addresses: [203.0.113.7, "2001:db8:7::7"]\n'
                          'geoip:\n  database: ""\nbuckets:\n  width: 10\n')
     out = subprocess.run([sensord, "-c", cfg, "-r", pcap], check=True, capture_output=True).stdout
-    for line in out.splitlines()[:20]:
+    lines = out.splitlines()[:20]
+    for line in lines:
         save(out_bj, line)
+    for i in range(0, len(lines), 3):
+        save(out_batch, b'{"buckets":[' + b",".join(lines[i:i + 3]) + b"]}")
+    for extra in (b'{"buckets":[]}', b'{"buckets":{}}', b"[]"):
+        save(out_batch, extra)

@@ -1,0 +1,83 @@
+#include "collector/storage.h"
+
+#include <catch2/catch.hpp>
+
+#include "tests/integration/test_support.h"
+
+using namespace teiten;
+using namespace teiten::collector;
+
+namespace {
+bucket::SealedBucket make(const std::string& boot, std::uint64_t seq, std::int64_t start,
+                          std::uint16_t port, std::uint64_t packets) {
+  bucket::SealedBucket b;
+  b.sensor_id = "s1";
+  b.boot_id = boot;
+  b.seq = seq;
+  b.start = start;
+  b.width_s = 60;
+  b.rows.push_back(
+      {classify::Key{classify::Proto::tcp, true, port, classify::make_country('J', 'P'),
+                     classify::Fingerprint::mirai, classify::Kind::scan},
+       packets, packets * 40});
+  b.not_for_sensor = 1;
+  return b;
+}
+}  // namespace
+
+TEST_CASE("storage ingests idempotently on sensor, boot id and sequence", "[collector][storage]") {
+  test::TempDir dir;
+  Storage s(dir / "c.sqlite");
+  const std::vector<bucket::SealedBucket> batch = {make("a", 0, 0, 23, 5), make("a", 1, 60, 23, 7)};
+  CHECK(s.ingest(batch) == std::vector<IngestResult>{IngestResult::stored, IngestResult::stored});
+  CHECK(s.ingest(batch) ==
+        std::vector<IngestResult>{IngestResult::duplicate, IngestResult::duplicate});
+  // Same seq after a restart (new boot id) is a different bucket.
+  CHECK(s.ingest({make("b", 0, 120, 22, 3)}) == std::vector<IngestResult>{IngestResult::stored});
+  Query q;
+  q.group_by = {"port"};
+  const auto rows = s.query(q);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].group == std::vector<std::string>{"23"});
+  CHECK(rows[0].packets == 12);
+  CHECK(rows[0].bytes == 480);
+  CHECK(rows[1].packets == 3);
+  const Accounting a = s.accounting(q);
+  CHECK(a.buckets == 3);
+  CHECK(a.observed_packets == 15);
+  CHECK(a.not_for_sensor == 3);
+}
+
+TEST_CASE("storage filters by time range, sensor and key fields", "[collector][storage]") {
+  test::TempDir dir;
+  Storage s(dir / "c.sqlite");
+  s.ingest({make("a", 0, 0, 23, 5), make("a", 1, 60, 22, 7), make("a", 2, 3600, 23, 11)});
+  Query q;
+  q.from = 60;
+  q.to = 3601;
+  CHECK(s.query(q).at(0).packets == 18);
+  q.port = 23;
+  CHECK(s.query(q).at(0).packets == 11);
+  q = Query{};
+  q.sensors = {"nobody"};
+  CHECK(s.query(q).empty());
+  q = Query{};
+  q.group_by = {"sensor; DROP TABLE buckets"};
+  CHECK_THROWS_AS(s.query(q), std::invalid_argument);
+}
+
+TEST_CASE("storage keeps data across reopening and prunes detail, not accounting",
+          "[collector][storage]") {
+  test::TempDir dir;
+  {
+    Storage s(dir / "c.sqlite");
+    s.ingest({make("a", 0, 0, 23, 5), make("a", 1, 86400, 23, 7)});
+  }
+  Storage s(dir / "c.sqlite");
+  CHECK(s.ingest({make("a", 0, 0, 23, 5)}) == std::vector<IngestResult>{IngestResult::duplicate});
+  CHECK(s.prune_detail(3600) == 1);
+  Query q;
+  CHECK(s.query(q).at(0).packets == 7);
+  CHECK(s.accounting(q).buckets == 2);
+  CHECK_THROWS(Storage("/nonexistent/folder/c.sqlite"));
+}
