@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "common/bucket/bucket_json.h"
+#include "common/log/log.h"
 
 namespace teiten::sensor {
 namespace fs = std::filesystem;
@@ -85,13 +86,26 @@ Spool::Spool(std::string dir, std::uint64_t max_bytes)
       resume_token_ = token;
     }
   }
+  const std::uint64_t state_seq = next_seq_, state_token = resume_token_;
   for (const auto& name : segments) {
     segment_counter_ =
         std::max<std::uint64_t>(segment_counter_, std::stoull(name.substr(4, 20)) + 1);
     load_segment(dir_ + "/" + name);
   }
   std::lock_guard lock(mu_);
+  // Records written after the state file's last update (a kill in between) advanced the
+  // sequence and resume token: persist that now, before any of those records can be
+  // acknowledged and deleted, or a later start would fall back to the stale state.
+  if ((next_seq_ != state_seq || resume_token_ != state_token) && !write_state_locked()) {
+    throw std::runtime_error("cannot write the spool state in " + dir_ + ": " +
+                             std::strerror(errno));
+  }
   delete_done_segments_locked();
+  log::get("spool")->info(
+      "spool open dir={} segments={} records={} corrupt={} state_next_seq={} "
+      "state_resume_token={} next_seq={} resume_token={}",
+      dir_, segments.size(), entries_.size(), stats_.corrupt_records, state_seq, state_token,
+      next_seq_, resume_token_);
 }
 
 void Spool::load_segment(const std::string& path) {

@@ -128,7 +128,8 @@ TEST_CASE("a sensor killed at random moments 50 times still delivers everything 
   int kills = 0;
   for (int i = 0; i < 50; ++i) {
     Process sensor(sensord(n, "gen-1", {"--replay-rate", "5000"}), n.dir / "sensor.log");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 60));
+    // From the first milliseconds (start-up, spool recovery) to well into delivery.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 250));
     if (!sensor.running()) break;  // finished early: nothing left to kill
     sensor.kill(SIGKILL);
     CHECK(sensor.wait() == 128 + SIGKILL);

@@ -113,3 +113,25 @@ TEST_CASE("thousands of leftover segments open in bounded time and memory", "[sp
   CHECK(s.stats().pending == 3000);
   CHECK(s.peek(5).size() == 5);
 }
+
+TEST_CASE("a state file older than the records is repaired before records can go", "[spool]") {
+  // A kill between writing a record and updating the state file leaves the state behind.
+  // If the next run delivered that record and died before appending anything, a third run
+  // must still resume after it, not from the stale state (it would seal the bucket again).
+  test::TempDir dir;
+  {
+    Spool s(dir / "spool", 1 << 22);
+    REQUIRE(s.append(make(0), 100));
+    REQUIRE(s.append(make(1), 200));
+  }
+  test::write_file(dir / "spool/state", "next_seq 1\nresume_token 100\n");  // as if killed
+  {
+    Spool s(dir / "spool", 1 << 22);
+    CHECK(s.next_seq() == 2);
+    s.ack({{"boot", 0}, {"boot", 1}});  // delivered, segment deleted
+    CHECK(segments(dir / "spool").empty());
+  }
+  Spool s(dir / "spool", 1 << 22);
+  CHECK(s.next_seq() == 2);
+  CHECK(s.resume_token() == 200);
+}
