@@ -64,8 +64,8 @@ void fsync_dir(const std::string& dir) {
 
 }  // namespace
 
-Spool::Spool(std::string dir, std::uint64_t max_bytes)
-    : dir_(std::move(dir)), max_bytes_(max_bytes) {
+Spool::Spool(std::string dir, std::uint64_t max_bytes, std::uint64_t segment_bytes)
+    : dir_(std::move(dir)), max_bytes_(max_bytes), segment_bytes_(segment_bytes) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) throw std::runtime_error("cannot create spool folder " + dir_ + ": " + ec.message());
@@ -153,7 +153,7 @@ void Spool::load_segment(const std::string& path) {
 }
 
 bool Spool::write_record(const std::string& payload) {
-  if (current_segment_.empty() || current_size_ >= kSpoolSegmentBytes) {
+  if (current_segment_.empty() || current_size_ >= segment_bytes_) {
     char name[40];
     std::snprintf(name, sizeof name, "seg-%020llu.log",
                   static_cast<unsigned long long>(segment_counter_++));

@@ -33,7 +33,7 @@ class Spool {
   /// Opens (creating) the spool in `dir`, reading what a previous run left: corrupt or
   /// truncated records are skipped and counted. Throws std::runtime_error if `dir` cannot
   /// be used at all.
-  Spool(std::string dir, std::uint64_t max_bytes);
+  Spool(std::string dir, std::uint64_t max_bytes, std::uint64_t segment_bytes = 1 << 20);
 
   /// Appends a bucket durably, with the caller's resume token (e.g. how many packets of a
   /// replayed capture are in sealed buckets now), and then records next_seq = b.seq + 1 and
@@ -81,6 +81,7 @@ class Spool {
   std::mutex mu_;
   std::string dir_;
   std::uint64_t max_bytes_;
+  std::uint64_t segment_bytes_;
   std::deque<Entry> entries_;
   std::string current_segment_;
   std::uint64_t current_size_ = 0;
@@ -90,8 +91,5 @@ class Spool {
   std::uint64_t resume_token_ = 0;
   SpoolStats stats_;
 };
-
-/// Largest segment file before a new one is started.
-inline constexpr std::uint64_t kSpoolSegmentBytes = 1 << 20;
 
 }  // namespace teiten::sensor
