@@ -10,6 +10,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <thread>
 
@@ -242,6 +243,17 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
     stopping = true;
     pipeline.request_stop();
   });
+  // Certificates and key are read again for every connection; SIGHUP only says so (the
+  // full reload of configuration and GeoIP database comes with the service issue).
+  boost::asio::signal_set hup(io, SIGHUP);
+  std::function<void()> arm_hup = [&] {
+    hup.async_wait([&](boost::system::error_code e, int) {
+      if (e) return;
+      logger->info("SIGHUP: client certificate and key will be read again at the next connection");
+      arm_hup();
+    });
+  };
+  arm_hup();
   uploader.start();
   std::thread io_thread([&] { io.run(); });
 
