@@ -36,11 +36,12 @@ bucket::SealedBucket make_bucket(const std::string& sensor, std::uint64_t seq) {
   b.seq = seq;
   b.start = 1656633600 + static_cast<std::int64_t>(seq) * 60;
   for (std::uint16_t i = 0; i < 50; ++i) {
-    b.rows.push_back({classify::Key{classify::Proto::tcp, true, static_cast<std::uint16_t>(i * 37 + 1),
-                                    classify::make_country('J', static_cast<char>('A' + i % 26)),
-                                    i % 3 ? classify::Fingerprint::none : classify::Fingerprint::mirai,
-                                    classify::Kind::scan},
-                      100u + i, 4000u + i});
+    b.rows.push_back(
+        {classify::Key{classify::Proto::tcp, true, static_cast<std::uint16_t>(i * 37 + 1),
+                       classify::make_country('J', static_cast<char>('A' + i % 26)),
+                       i % 3 ? classify::Fingerprint::none : classify::Fingerprint::mirai,
+                       classify::Kind::scan},
+         100u + i, 4000u + i});
   }
   return b;
 }
@@ -51,27 +52,35 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     const int v = std::stoi(argv[i + 1]);
-    if (a == "--sensors") sensors = v;
-    else if (a == "--batches") batches = v;
-    else if (a == "--batch") batch_size = v;
+    if (a == "--sensors")
+      sensors = v;
+    else if (a == "--batches")
+      batches = v;
+    else if (a == "--batch")
+      batch_size = v;
   }
   const std::string dir = "/tmp/teiten-collector-bench";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const std::int64_t now = std::time(nullptr);
-  const tls::Credential ca = tls::make_ca({"Bench CA", tls::CertRole::ca, {}, {}, now - 60, now + 86400});
+  const tls::Credential ca =
+      tls::make_ca({"Bench CA", tls::CertRole::ca, {}, {}, now - 60, now + 86400});
   tls::write_credential(ca, dir + "/ca.pem", dir + "/ca.key");
-  tls::write_credential(tls::issue(ca, {"localhost", tls::CertRole::server, {"localhost"}, {}, now - 60, now + 86400}),
-                        dir + "/collector.pem", dir + "/collector.key");
+  tls::write_credential(
+      tls::issue(ca,
+                 {"localhost", tls::CertRole::server, {"localhost"}, {}, now - 60, now + 86400}),
+      dir + "/collector.pem", dir + "/collector.key");
   std::string registry;
   for (int s = 0; s < sensors; ++s) {
     const std::string id = "bench-" + std::to_string(s);
-    tls::write_credential(tls::issue(ca, {id, tls::CertRole::client, {}, {}, now - 60, now + 86400}),
-                          dir + "/" + id + ".pem", dir + "/" + id + ".key");
+    tls::write_credential(
+        tls::issue(ca, {id, tls::CertRole::client, {}, {}, now - 60, now + 86400}),
+        dir + "/" + id + ".pem", dir + "/" + id + ".key");
     registry += "  - id: " + id + "\n    region: domestic\n    active_from: 2022-01-01\n";
   }
   std::ofstream(dir + "/collector.yaml")
-      << "collector:\n  port: 18999\n  database: collector.sqlite\ntls:\n  ca: ca.pem\n  cert: collector.pem\n"
+      << "collector:\n  port: 18999\n  database: collector.sqlite\ntls:\n  ca: ca.pem\n  cert: "
+         "collector.pem\n"
          "  key: collector.key\nsensors:\n"
       << registry;
   std::string exe = TEITEN_BENCH_COLLECTORD;
@@ -86,7 +95,8 @@ int main(int argc, char** argv) {
     for (int b = 0; b < batches; ++b) {
       std::vector<bucket::SealedBucket> batch;
       for (int i = 0; i < batch_size; ++i) {
-        batch.push_back(make_bucket("bench-" + std::to_string(s), static_cast<std::uint64_t>(b * batch_size + i)));
+        batch.push_back(make_bucket("bench-" + std::to_string(s),
+                                    static_cast<std::uint64_t>(b * batch_size + i)));
       }
       bodies[s].push_back(bucket::to_batch_json(batch));
     }
@@ -98,12 +108,13 @@ int main(int argc, char** argv) {
   for (int s = 0; s < sensors; ++s) {
     threads.emplace_back([&, s] {
       const std::string id = "bench-" + std::to_string(s);
-      auto ctx = tls::make_client_tls({dir + "/ca.pem", dir + "/" + id + ".pem", dir + "/" + id + ".key"});
+      auto ctx =
+          tls::make_client_tls({dir + "/ca.pem", dir + "/" + id + ".pem", dir + "/" + id + ".key"});
       for (const auto& body : bodies[s]) {
         const auto a = Clock::now();
         try {
-          const auto r = tls::https_request_sync(ctx, "localhost", "18999", "POST", "/v1/buckets", body,
-                                                 std::chrono::seconds(60));
+          const auto r = tls::https_request_sync(ctx, "localhost", "18999", "POST", "/v1/buckets",
+                                                 body, std::chrono::seconds(60));
           if (r.status != 200) ++failures[s];
         } catch (const std::exception& e) {
           ++failures[s];
@@ -124,13 +135,15 @@ int main(int argc, char** argv) {
   }
   std::sort(all.begin(), all.end());
   const double buckets = static_cast<double>(sensors) * batches * batch_size;
-  std::printf("collector ingest: %d sensors x %d batches x %d buckets of 50 rows, mutual TLS, one connection "
-              "per batch, SQLite WAL synchronous=FULL\n",
-              sensors, batches, batch_size);
-  std::printf("  %.0f buckets/s, %.0f rows/s (%.0f buckets in %.2f s), failed requests: %d\n", buckets / secs,
-              buckets * 50 / secs, buckets, secs, failed);
-  std::printf("  acknowledgement latency per batch: p50 %.1f ms, p99 %.1f ms\n", all[all.size() / 2],
-              all[std::min(all.size() - 1, all.size() * 99 / 100)]);
+  std::printf(
+      "collector ingest: %d sensors x %d batches x %d buckets of 50 rows, mutual TLS, one "
+      "connection "
+      "per batch, SQLite WAL synchronous=FULL\n",
+      sensors, batches, batch_size);
+  std::printf("  %.0f buckets/s, %.0f rows/s (%.0f buckets in %.2f s), failed requests: %d\n",
+              buckets / secs, buckets * 50 / secs, buckets, secs, failed);
+  std::printf("  acknowledgement latency per batch: p50 %.1f ms, p99 %.1f ms\n",
+              all[all.size() / 2], all[std::min(all.size() - 1, all.size() * 99 / 100)]);
   std::printf("  target >= 2000 buckets/s: %s\n", buckets / secs >= 2000 ? "met" : "NOT met");
   return failed ? 1 : 0;
 }

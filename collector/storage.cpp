@@ -193,27 +193,23 @@ std::vector<IngestResult> Storage::ingest(const std::vector<bucket::SealedBucket
       const std::int64_t id = sqlite3_last_insert_rowid(db_);
       const std::int64_t hour_start = b.start - (((b.start % 3600) + 3600) % 3600);
       for (const auto& r : b.rows) {
-        const std::int64_t port = r.key.has_port ? r.key.port : -1;
-        const std::string country = classify::country_to_string(r.key.country);
+        // The same key columns go to the detail row (from column 2) and the rollup (3).
+        auto bind_key = [&](Stmt& st, int first) {
+          st.bind(first, to_string(r.key.proto));
+          st.bind(first + 1, r.key.has_port ? std::int64_t{r.key.port} : std::int64_t{-1});
+          st.bind(first + 2, classify::country_to_string(r.key.country));
+          st.bind(first + 3, to_string(r.key.fingerprint));
+          st.bind(first + 4, to_string(r.key.kind));
+          st.bind(first + 5, r.packets);
+          st.bind(first + 6, r.bytes);
+        };
         row.bind(1, id);
-        row.bind(2, to_string(r.key.proto));
-        row.bind(3, port);
-        row.bind(4, country);
-        row.bind(5, to_string(r.key.fingerprint));
-        row.bind(6, to_string(r.key.kind));
-        row.bind(7, r.packets);
-        row.bind(8, r.bytes);
+        bind_key(row, 2);
         row.step(db_);
         row.reset();
         hour.bind(1, b.sensor_id);
         hour.bind(2, hour_start);
-        hour.bind(3, to_string(r.key.proto));
-        hour.bind(4, port);
-        hour.bind(5, country);
-        hour.bind(6, to_string(r.key.fingerprint));
-        hour.bind(7, to_string(r.key.kind));
-        hour.bind(8, r.packets);
-        hour.bind(9, r.bytes);
+        bind_key(hour, 3);
         hour.step(db_);
         hour.reset();
       }

@@ -10,8 +10,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <chrono>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include <cerrno>

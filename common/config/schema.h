@@ -70,6 +70,22 @@ struct Field {
   std::vector<SubField> subfields;  ///< record_list only
 };
 
+/// The `log.level` key that every Teiten program's configuration has.
+template <typename Target>
+Field<Target> log_level_field(std::string Target::*member) {
+  return {"log",
+          "level",
+          FieldType::choice,
+          "info",
+          false,
+          0,
+          0,
+          {"trace", "debug", "info", "warn", "error", "critical", "off"},
+          "Log level.",
+          [member](Target& c, const Value& v) { c.*member = std::get<std::string>(v); },
+          {}};
+}
+
 /// Closest candidate within edit distance 2 (for "did you mean"), or "".
 std::string closest_name(std::string_view word, const std::vector<std::string_view>& candidates);
 

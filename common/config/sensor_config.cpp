@@ -256,17 +256,7 @@ const std::vector<F> kSchema = {
      "Deadline of each step of an upload.",
      [](SensorConfig& c, const Value& v) { c.upload_timeout_s = std::get<std::uint64_t>(v); },
      {}},
-    {"log",
-     "level",
-     FieldType::choice,
-     "info",
-     false,
-     0,
-     0,
-     {"trace", "debug", "info", "warn", "error", "critical", "off"},
-     "Log level.",
-     [](SensorConfig& c, const Value& v) { c.log_level = std::get<std::string>(v); },
-     {}},
+    log_level_field(&SensorConfig::log_level),
 };
 
 }  // namespace
