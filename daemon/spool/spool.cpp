@@ -80,10 +80,12 @@ Spool::Spool(std::string dir, std::uint64_t max_bytes, std::uint64_t segment_byt
   if (ec) throw std::runtime_error("cannot read spool folder " + dir_ + ": " + ec.message());
   {
     const std::string state = read_all(dir_ + "/state");
-    unsigned long long seq = 0, token = 0;
-    if (std::sscanf(state.c_str(), "next_seq %llu\nresume_token %llu", &seq, &token) == 2) {
+    unsigned long long seq = 0, token = 0, acked = 0;
+    if (std::sscanf(state.c_str(), "next_seq %llu\nresume_token %llu\nacked_below %llu", &seq, &token, &acked) ==
+        3) {
       next_seq_ = seq;
       resume_token_ = token;
+      acked_below_ = acked;
     }
   }
   const std::uint64_t state_seq = next_seq_, state_token = resume_token_;
@@ -146,6 +148,12 @@ void Spool::load_segment(const std::string& path) {
       token = (token << 8) | static_cast<std::uint8_t>(payload[static_cast<std::size_t>(i)]);
     resume_token_ = std::max(resume_token_, token);
     next_seq_ = std::max(next_seq_, b->seq + 1);
+    // Delivery is in order, so everything below acked_below was acknowledged: such a record
+    // only waits for its segment to be deleted.
+    if (b->seq < acked_below_) {
+      off += kHeader + len;
+      continue;
+    }
     entries_.push_back(Entry{b->boot_id, b->seq, b->accounted_packets(), path, off + kHeader, len});
     off += kHeader + len;
   }
@@ -276,6 +284,13 @@ void Spool::ack(const std::vector<std::pair<std::string, std::uint64_t>>& ids) {
   }
   entries_ = std::move(keep);
   stats_.pending = entries_.size();
+  // Record how far delivery got before deleting anything, so that acknowledged buckets
+  // left in a segment that is still needed do not come back after a restart.
+  const std::uint64_t below = entries_.empty() ? next_seq_ : entries_.front().seq;
+  if (below > acked_below_) {
+    acked_below_ = below;
+    if (!write_state_locked()) ++stats_.write_errors;
+  }
   delete_done_segments_locked();
 }
 
@@ -298,7 +313,7 @@ void Spool::delete_done_segments_locked() {
 bool Spool::write_state_locked() {
   const std::string path = dir_ + "/state", tmp = dir_ + "/state.tmp";
   const std::string text = "next_seq " + std::to_string(next_seq_) + "\nresume_token " +
-                           std::to_string(resume_token_) + "\n";
+                           std::to_string(resume_token_) + "\nacked_below " + std::to_string(acked_below_) + "\n";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return false;
   const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&

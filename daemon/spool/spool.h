@@ -89,6 +89,7 @@ class Spool {
   std::uint64_t undelivered_drops_ = 0;
   std::uint64_t next_seq_ = 0;
   std::uint64_t resume_token_ = 0;
+  std::uint64_t acked_below_ = 0;  ///< every bucket with a lower seq was acknowledged
   SpoolStats stats_;
 };
 
