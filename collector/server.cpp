@@ -276,6 +276,7 @@ struct Server::Impl {
       }
     }
     try {
+      const bool hourly = storage.needs_rollups(q);
       const auto rows = storage.query(q);
       const Accounting a = storage.accounting(q);
       nlohmann::json out_rows = nlohmann::json::array();
@@ -295,7 +296,8 @@ struct Server::Impl {
         out_rows.push_back(std::move(row));
       }
       return json_response(http::status::ok,
-                           {{"rows", out_rows},
+                           {{"source", hourly ? "hourly" : "detail"},
+                            {"rows", out_rows},
                             {"accounting",
                              {{"buckets", a.buckets},
                               {"observed_packets", a.observed_packets},

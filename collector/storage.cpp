@@ -223,22 +223,44 @@ std::vector<IngestResult> Storage::ingest(const std::vector<bucket::SealedBucket
   return out;
 }
 
+bool Storage::needs_rollups(const Query& q) {
+  std::string sql =
+      "SELECT EXISTS (SELECT 1 FROM buckets WHERE start >= ?1 AND start < ?2 AND detail_pruned = 1";
+  if (!q.sensors.empty()) {
+    sql += " AND sensor IN (";
+    for (std::size_t i = 0; i < q.sensors.size(); ++i)
+      sql += (i ? ",?" : "?") + std::to_string(10 + i);
+    sql += ")";
+  }
+  sql += ")";
+  Stmt st(db_, sql);
+  st.bind(1, q.from);
+  st.bind(2, q.to);
+  for (std::size_t i = 0; i < q.sensors.size(); ++i)
+    st.bind(static_cast<int>(10 + i), q.sensors[i]);
+  return st.step(db_) == SQLITE_ROW && sqlite3_column_int(st.s, 0) != 0;
+}
+
 std::vector<QueryRow> Storage::query(const Query& q) {
   for (const auto& d : q.group_by) {
     if (!valid_dimension(d)) throw std::invalid_argument("cannot group by '" + d + "'");
   }
+  // Per-bucket detail while it is kept; once part of the range was pruned, the hourly
+  // rollups (whole UTC hours starting in [from, to)).
+  const bool hourly = needs_rollups(q);
+  const std::string sensor_col = hourly ? "r.sensor" : "b.sensor";
   std::string select, group;
   for (const auto& d : q.group_by) {
-    const std::string col = d == "sensor" ? "b.sensor" : "r." + d;
+    const std::string col = d == "sensor" ? sensor_col : "r." + d;
     select += col + ", ";
     group += (group.empty() ? "" : ", ") + col;
   }
-  std::string sql =
-      "SELECT " + select +
-      "SUM(r.packets), SUM(r.bytes) FROM bucket_rows r JOIN buckets b ON b.id = r.bucket_id "
-      "WHERE b.start >= ?1 AND b.start < ?2";
+  std::string sql = "SELECT " + select + "SUM(r.packets), SUM(r.bytes) FROM " +
+                    (hourly ? std::string{"hourly r WHERE r.hour >= ?1 AND r.hour < ?2"}
+                            : std::string{"bucket_rows r JOIN buckets b ON b.id = r.bucket_id "
+                                          "WHERE b.start >= ?1 AND b.start < ?2"});
   if (!q.sensors.empty()) {
-    sql += " AND b.sensor IN (";
+    sql += " AND " + sensor_col + " IN (";
     for (std::size_t i = 0; i < q.sensors.size(); ++i)
       sql += (i ? ",?" : "?") + std::to_string(10 + i);
     sql += ")";

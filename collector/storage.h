@@ -62,7 +62,13 @@ class Storage {
   /// which throws). Returns, per bucket, whether it was new or already stored.
   std::vector<IngestResult> ingest(const std::vector<bucket::SealedBucket>& batch);
 
-  /// Totals of the rows matching `q`, grouped, largest first.
+  /// Whether part of `q`'s range has had its detail pruned, so query() answers from the
+  /// hourly rollups.
+  bool needs_rollups(const Query& q);
+
+  /// Totals of the rows matching `q`, grouped, largest first: from per-bucket detail, or
+  /// from the hourly rollups (whole UTC hours starting in [from, to)) when part of the
+  /// range is older than the detail retention.
   std::vector<QueryRow> query(const Query& q);
 
   /// Bucket-level totals over the sensors and range of `q` (other filters ignored).

@@ -34,7 +34,7 @@ for preset in $presets; do
     fuzz)
       stage "libFuzzer: short runs from the committed corpora"
       cmake --preset fuzz >/dev/null
-      cmake --build --preset fuzz -j "$jobs"
+      cmake --build --preset fuzz -j "$jobs" --target fuzz_decode_classify fuzz_bucket_json fuzz_batch_json
       for target in decode_classify bucket_json batch_json; do
         work="$(mktemp -d)"
         cp -r "tests/fuzz/corpus/$target/." "$work/"

@@ -81,8 +81,8 @@ Spool::Spool(std::string dir, std::uint64_t max_bytes, std::uint64_t segment_byt
   {
     const std::string state = read_all(dir_ + "/state");
     unsigned long long seq = 0, token = 0, acked = 0;
-    if (std::sscanf(state.c_str(), "next_seq %llu\nresume_token %llu\nacked_below %llu", &seq, &token, &acked) ==
-        3) {
+    if (std::sscanf(state.c_str(), "next_seq %llu\nresume_token %llu\nacked_below %llu", &seq,
+                    &token, &acked) == 3) {
       next_seq_ = seq;
       resume_token_ = token;
       acked_below_ = acked;
@@ -313,7 +313,8 @@ void Spool::delete_done_segments_locked() {
 bool Spool::write_state_locked() {
   const std::string path = dir_ + "/state", tmp = dir_ + "/state.tmp";
   const std::string text = "next_seq " + std::to_string(next_seq_) + "\nresume_token " +
-                           std::to_string(resume_token_) + "\nacked_below " + std::to_string(acked_below_) + "\n";
+                           std::to_string(resume_token_) + "\nacked_below " +
+                           std::to_string(acked_below_) + "\n";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return false;
   const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&

@@ -77,7 +77,13 @@ TEST_CASE("storage keeps data across reopening and prunes detail, not accounting
   CHECK(s.ingest({make("a", 0, 0, 23, 5)}) == std::vector<IngestResult>{IngestResult::duplicate});
   CHECK(s.prune_detail(3600) == 1);
   Query q;
-  CHECK(s.query(q).at(0).packets == 7);
+  // The range holds a pruned bucket: the answer comes from the hourly rollups, whole.
+  CHECK(s.needs_rollups(q));
+  CHECK(s.query(q).at(0).packets == 12);
   CHECK(s.accounting(q).buckets == 2);
+  // A range of kept detail only still comes from the detail.
+  q.from = 3600;
+  CHECK_FALSE(s.needs_rollups(q));
+  CHECK(s.query(q).at(0).packets == 7);
   CHECK_THROWS(Storage("/nonexistent/folder/c.sqlite"));
 }
