@@ -19,6 +19,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
 
 stage() { printf '\n=== %s ===\n' "$*"; }
+passed=0
 
 for preset in $presets; do
   case "$preset" in
@@ -29,7 +30,11 @@ for preset in $presets; do
       runner=()
       # ThreadSanitizer needs a mapping layout that recent kernels' ASLR can break.
       [[ "$preset" == tsan ]] && command -v setarch >/dev/null && runner=(setarch "$(uname -m)" -R)
-      "${runner[@]}" ctest --preset "$preset" -j "$jobs"
+      out="$(mktemp)"
+      "${runner[@]}" ctest --preset "$preset" -j "$jobs" | tee "$out"
+      n="$(sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$out")"
+      passed=$((passed + ${n:-0}))
+      rm -f "$out"
       ;;
     fuzz)
       stage "libFuzzer: short runs from the committed corpora"
@@ -56,3 +61,5 @@ for preset in $presets; do
   esac
 done
 stage "all stages passed: $presets"
+# One closing line for the whole suite (every ctest run above, added up).
+echo "$passed passed, 0 failed"
