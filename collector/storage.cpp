@@ -104,6 +104,19 @@ std::string provenance_json(const bucket::Provenance& p) {
       .dump();
 }
 
+// " AND <column> IN (?10,?11,...)" for the query's sensors (none: no condition); the
+// sensors bind from parameter 10 on (bind_sensors).
+std::string sensor_filter(const std::string& column, const std::vector<std::string>& sensors) {
+  if (sensors.empty()) return {};
+  std::string sql = " AND " + column + " IN (";
+  for (std::size_t i = 0; i < sensors.size(); ++i) sql += (i ? ",?" : "?") + std::to_string(10 + i);
+  return sql + ")";
+}
+
+void bind_sensors(Stmt& st, const std::vector<std::string>& sensors) {
+  for (std::size_t i = 0; i < sensors.size(); ++i) st.bind(static_cast<int>(10 + i), sensors[i]);
+}
+
 bool valid_dimension(const std::string& d) {
   return d == "sensor" || d == "proto" || d == "port" || d == "country" || d == "fingerprint" ||
          d == "kind";
@@ -226,18 +239,12 @@ std::vector<IngestResult> Storage::ingest(const std::vector<bucket::SealedBucket
 bool Storage::needs_rollups(const Query& q) {
   std::string sql =
       "SELECT EXISTS (SELECT 1 FROM buckets WHERE start >= ?1 AND start < ?2 AND detail_pruned = 1";
-  if (!q.sensors.empty()) {
-    sql += " AND sensor IN (";
-    for (std::size_t i = 0; i < q.sensors.size(); ++i)
-      sql += (i ? ",?" : "?") + std::to_string(10 + i);
-    sql += ")";
-  }
+  sql += sensor_filter("sensor", q.sensors);
   sql += ")";
   Stmt st(db_, sql);
   st.bind(1, q.from);
   st.bind(2, q.to);
-  for (std::size_t i = 0; i < q.sensors.size(); ++i)
-    st.bind(static_cast<int>(10 + i), q.sensors[i]);
+  bind_sensors(st, q.sensors);
   return st.step(db_) == SQLITE_ROW && sqlite3_column_int(st.s, 0) != 0;
 }
 
@@ -259,12 +266,7 @@ std::vector<QueryRow> Storage::query(const Query& q) {
                     (hourly ? std::string{"hourly r WHERE r.hour >= ?1 AND r.hour < ?2"}
                             : std::string{"bucket_rows r JOIN buckets b ON b.id = r.bucket_id "
                                           "WHERE b.start >= ?1 AND b.start < ?2"});
-  if (!q.sensors.empty()) {
-    sql += " AND " + sensor_col + " IN (";
-    for (std::size_t i = 0; i < q.sensors.size(); ++i)
-      sql += (i ? ",?" : "?") + std::to_string(10 + i);
-    sql += ")";
-  }
+  sql += sensor_filter(sensor_col, q.sensors);
   if (q.proto) sql += " AND r.proto = ?3";
   if (q.port) sql += " AND r.port = ?4";
   if (q.country) sql += " AND r.country = ?5";
@@ -281,8 +283,7 @@ std::vector<QueryRow> Storage::query(const Query& q) {
   if (q.country) st.bind(5, *q.country);
   if (q.fingerprint) st.bind(6, *q.fingerprint);
   if (q.kind) st.bind(7, *q.kind);
-  for (std::size_t i = 0; i < q.sensors.size(); ++i)
-    st.bind(static_cast<int>(10 + i), q.sensors[i]);
+  bind_sensors(st, q.sensors);
   std::vector<QueryRow> out;
   while (st.step(db_) == SQLITE_ROW) {
     QueryRow r;
@@ -307,17 +308,11 @@ Accounting Storage::accounting(const Query& q) {
       "COALESCE(SUM(spool_dropped), 0) "
       "FROM buckets "
       "WHERE start >= ?1 AND start < ?2";
-  if (!q.sensors.empty()) {
-    sql += " AND sensor IN (";
-    for (std::size_t i = 0; i < q.sensors.size(); ++i)
-      sql += (i ? ",?" : "?") + std::to_string(10 + i);
-    sql += ")";
-  }
+  sql += sensor_filter("sensor", q.sensors);
   Stmt st(db_, sql);
   st.bind(1, q.from);
   st.bind(2, q.to);
-  for (std::size_t i = 0; i < q.sensors.size(); ++i)
-    st.bind(static_cast<int>(10 + i), q.sensors[i]);
+  bind_sensors(st, q.sensors);
   Accounting a;
   if (st.step(db_) == SQLITE_ROW) {
     auto col = [&](int i) { return static_cast<std::uint64_t>(sqlite3_column_int64(st.s, i)); };
