@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -100,7 +101,16 @@ struct Server::Impl {
 
   awaitable<void> accept_loop() {
     for (;;) {
-      tcp::socket socket = co_await acceptor.async_accept(use_awaitable);
+      boost::system::error_code ec;
+      tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+      if (ec == asio::error::operation_aborted) co_return;
+      if (ec) {
+        // EMFILE, ENFILE, ENOBUFS...: say so, wait a little, keep accepting.
+        log::get("collectord")->warn("accept failed: {}", ec.message());
+        asio::steady_timer pause(io, std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+        continue;
+      }
       if (active >= config.max_connections) {
         bump(stats.refused_over_cap);
         boost::system::error_code ignored;

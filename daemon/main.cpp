@@ -216,17 +216,24 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
   auto work = boost::asio::make_work_guard(io);
   sensor::Uploader uploader(io, *spool, up_opts);
   std::atomic<bool> stopping{false};
+  bool abandoned = false;  // classifier thread only
   sensor::Pipeline* pipeline_ptr = nullptr;
   sensor::Pipeline pipeline(
       cfg, db, opts, [&](bucket::SealedBucket&& b, std::uint64_t packets_done) {
+        // Once a bucket was not spooled at stop, spool nothing more: a later bucket's resume
+        // token would skip that bucket's packets for good; the next start replays them.
+        if (abandoned) return;
         // Durable before anything else: a full disk is retried until space returns.
         bool logged = false;
         while (!spool->append(b, packets_done)) {
           if (!logged) logger->error("spool write failed (disk full?) seq={}: retrying", b.seq);
           logged = true;
           if (stopping.load()) {
-            logger->error("bucket seq={} start={} lost at stop: {} packets", b.seq, b.start,
-                          b.accounted_packets());
+            logger->error(
+                "bucket seq={} start={} not spooled at stop: its {} packets are replayed at the "
+                "next start",
+                b.seq, b.start, b.accounted_packets());
+            abandoned = true;
             return;
           }
           std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -142,7 +142,6 @@ void Spool::load_segment(const std::string& path) {
       off += kHeader + len;
       continue;
     }
-    stats_.bytes += kHeader + len;
     std::uint64_t token = 0;
     for (int i = 7; i >= 0; --i)
       token = (token << 8) | static_cast<std::uint8_t>(payload[static_cast<std::size_t>(i)]);
@@ -154,6 +153,7 @@ void Spool::load_segment(const std::string& path) {
       off += kHeader + len;
       continue;
     }
+    stats_.bytes += kHeader + len;
     entries_.push_back(Entry{b->boot_id, b->seq, b->accounted_packets(), path, off + kHeader, len});
     off += kHeader + len;
   }
@@ -190,6 +190,11 @@ bool Spool::write_record(const std::string& payload) {
     done += static_cast<std::size_t>(n);
   }
   const bool synced = ::fdatasync(fd) == 0;
+  if (!synced && ::ftruncate(fd, static_cast<off_t>(current_size_)) != 0) {
+    // Cannot cut it back: start a new segment, so offsets stay right; the reader skips a
+    // duplicate tail by its CRC and the collector deduplicates a record read back twice.
+    current_segment_.clear();
+  }
   ::close(fd);
   if (!synced) return false;
   if (created) fsync_dir(dir_);
@@ -235,6 +240,7 @@ bool Spool::append(const bucket::SealedBucket& b, std::uint64_t resume_token) {
   resume_token_ = std::max(resume_token_, resume_token);
   // The record is durable; the state file only has to catch up (a crash in between is
   // repaired at start from the records themselves). Failure here is counted, not fatal.
+  state_dirty_ = true;
   if (!write_state_locked()) ++stats_.write_errors;
   // write_record may have started a new segment: the record is the last one written.
   entries_.push_back(Entry{b.boot_id, b.seq, b.accounted_packets(), current_segment_,
@@ -289,7 +295,14 @@ void Spool::ack(const std::vector<std::pair<std::string, std::uint64_t>>& ids) {
   const std::uint64_t below = entries_.empty() ? next_seq_ : entries_.front().seq;
   if (below > acked_below_) {
     acked_below_ = below;
-    if (!write_state_locked()) ++stats_.write_errors;
+    state_dirty_ = true;
+  }
+  if (state_dirty_ && !write_state_locked()) {
+    // The state on disk is behind (e.g. the disk is full): deleting records now could let
+    // a later start resume from it and seal delivered packets again. Keep the files; the
+    // next ack retries.
+    ++stats_.write_errors;
+    return;
   }
   delete_done_segments_locked();
 }
@@ -322,6 +335,7 @@ bool Spool::write_state_locked() {
   ::close(fd);
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) return false;
   fsync_dir(dir_);
+  state_dirty_ = false;
   return true;
 }
 

@@ -90,6 +90,7 @@ class Spool {
   std::uint64_t next_seq_ = 0;
   std::uint64_t resume_token_ = 0;
   std::uint64_t acked_below_ = 0;  ///< every bucket with a lower seq was acknowledged
+  bool state_dirty_ = false;       ///< the state file is behind the values above
   SpoolStats stats_;
 };
 

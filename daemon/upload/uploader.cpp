@@ -20,6 +20,7 @@ Uploader::Uploader(asio::io_context& io, Spool& spool, UploadOptions options)
     : io_(io),
       spool_(spool),
       options_(std::move(options)),
+      batch_(options_.batch),
       wake_(io),
       rng_(std::random_device{}()) {}
 
@@ -79,12 +80,19 @@ asio::awaitable<void> Uploader::loop() {
 }
 
 asio::awaitable<bool> Uploader::send_once() {
-  const auto batch = spool_.peek(options_.batch);
+  const auto batch = spool_.peek(batch_);
   if (batch.empty()) co_return false;
   auto ctx = tls::make_client_tls(options_.tls);  // re-read: renewed certificates apply
   const auto res =
       co_await tls::https_request(ctx, options_.host, options_.port, "POST", "/v1/buckets",
                                   bucket::to_batch_json(batch), options_.deadline);
+  if (res.status == 413 && batch_ > 1) {
+    // The collector's body limit is smaller than this batch: send fewer at a time.
+    batch_ = std::max<std::size_t>(1, batch_ / 2);
+    log::get("upload")->warn("collector refused a batch as too large; batches of {} buckets now",
+                             batch_);
+    co_return true;  // retry at once with the smaller batch
+  }
   if (res.status != 200) {
     throw std::runtime_error("collector answered " + std::to_string(res.status) + ": " +
                              res.body.substr(0, 300));

@@ -60,6 +60,7 @@ class Uploader {
   boost::asio::io_context& io_;
   Spool& spool_;
   UploadOptions options_;
+  std::size_t batch_;  ///< buckets per request; halved when the collector answers 413
   boost::asio::steady_timer wake_;
   std::atomic<bool> stopping_{false};
   std::mt19937_64 rng_;

@@ -178,3 +178,17 @@ TEST_CASE("a full disk under the spool is counted and recovered from", "[deliver
   CHECK(read_file(n.dir / "sensor.log").find("spool write recovered") != std::string::npos);
   CHECK(diff(n.totals("gen-1"), truth_totals(truth)) == "");
 }
+
+TEST_CASE("batches larger than the collector's body limit are split, not retried for ever",
+          "[delivery]") {
+  Network n;
+  // 60 buckets of 10 s (about 330 packets, a few kB each): 100 of them exceed 64 KiB.
+  const auto truth = generate(n.dir, 20000, 600, 10);
+  auto collector = n.start_collector("limits:\n  max_body_bytes: 65536\n");
+  n.write_sensor_config("gen-1", make_mmdb(n.dir), "buckets:\n  width: 10\n");
+  const RunResult r = run(sensord(n, "gen-1"), n.dir);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("refused a batch as too large") != std::string::npos);
+  CHECK(diff(n.totals("gen-1"), truth_totals(truth)) == "");
+}
