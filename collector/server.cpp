@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -162,6 +163,10 @@ struct Server::Impl {
             too_large ? "request too large" : "malformed request: " + ec.message(), false);
         beast::get_lowest_layer(stream).expires_after(timeout);
         co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+        // Lingering close (RFC 9112 9.6): a client still sending the body it announced
+        // would get a reset instead of this answer if the socket closed under it. Read and
+        // discard until it stops, within the deadline and a byte bound.
+        if (!ec && too_large) co_await linger(stream, timeout);
         break;
       }
       bump(stats.requests);
@@ -175,6 +180,20 @@ struct Server::Impl {
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
     beast::error_code ignored;
     co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ignored));
+  }
+
+  static awaitable<void> linger(beast::ssl_stream<beast::tcp_stream>& stream,
+                                std::chrono::seconds timeout) {
+    constexpr std::size_t kMaxDiscard = 256ULL << 20;
+    std::array<char, 16384> sink;
+    std::size_t discarded = 0;
+    beast::get_lowest_layer(stream).expires_after(timeout);
+    while (discarded < kMaxDiscard) {
+      beast::error_code ec;
+      discarded += co_await stream.async_read_some(asio::buffer(sink),
+                                                   asio::redirect_error(use_awaitable, ec));
+      if (ec) break;
+    }
   }
 
   http::response<http::string_body> handle(const http::request<http::string_body>& req,

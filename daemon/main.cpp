@@ -217,7 +217,6 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
   sensor::Uploader uploader(io, *spool, up_opts);
   std::atomic<bool> stopping{false};
   bool abandoned = false;  // classifier thread only
-  sensor::Pipeline* pipeline_ptr = nullptr;
   sensor::Pipeline pipeline(
       cfg, db, opts, [&](bucket::SealedBucket&& b, std::uint64_t packets_done) {
         // Once a bucket was not spooled at stop, spool nothing more: a later bucket's resume
@@ -239,10 +238,8 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
           std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
         if (logged) logger->info("spool write recovered seq={}", b.seq);
-        pipeline_ptr->charge_spool_dropped(spool->take_dropped_packets());
         uploader.notify();
       });
-  pipeline_ptr = &pipeline;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code e, int sig) {
     if (e) return;

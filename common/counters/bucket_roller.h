@@ -54,8 +54,6 @@ class BucketRoller {
     advance(ts, n);
     loss_.ring_drops += n;
   }
-  /// Packets of earlier buckets the spool dropped, reported in the open bucket.
-  void add_spool_dropped(std::uint64_t n) { loss_.spool_dropped += n; }
   void add_capture_drops(std::int64_t ts, std::uint64_t kernel, std::uint64_t interface) {
     advance(ts, kernel + interface);
     loss_.kernel_drops += kernel;

@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -86,19 +87,20 @@ asio::awaitable<HttpResponse> https_request(asio::ssl::context& tls, std::string
   req.keep_alive(false);
   req.prepare_payload();
   beast::get_lowest_layer(stream).expires_after(deadline);
-  try {
-    co_await http::async_write(stream, req, use_awaitable);
-  } catch (const boost::system::system_error& e) {
-    throw boost::system::system_error(e.code(), "write");
-  }
+  beast::error_code write_ec;
+  co_await http::async_write(stream, req, asio::redirect_error(use_awaitable, write_ec));
+  // A server may answer before it has read the whole body (413) and close; its answer can
+  // still be waiting to be read, so try before reporting the failed write.
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(256ULL << 20);
-  beast::get_lowest_layer(stream).expires_after(deadline);
-  try {
-    co_await http::async_read(stream, buffer, parser, use_awaitable);
-  } catch (const boost::system::system_error& e) {
-    throw boost::system::system_error(e.code(), "read");
+  beast::get_lowest_layer(stream).expires_after(
+      write_ec ? std::min(deadline, std::chrono::seconds(2)) : deadline);
+  beast::error_code read_ec;
+  co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, read_ec));
+  if (read_ec) {
+    if (write_ec) throw boost::system::system_error(write_ec, "write");
+    throw boost::system::system_error(read_ec, "read");
   }
   HttpResponse out;
   out.status = parser.get().result_int();

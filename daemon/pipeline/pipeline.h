@@ -71,7 +71,6 @@ class Pipeline {
   const decode::DecodeCounters& malformed_by_reason() const noexcept { return malformed_; }
   /// Charges packets that the spool dropped to the open bucket (classifier thread only,
   /// e.g. from within the sink).
-  void charge_spool_dropped(std::uint64_t n) { roller_.add_spool_dropped(n); }
 
   const classify::CountryCache::Stats& geoip_stats() const noexcept {
     return classifier_.geoip_stats();

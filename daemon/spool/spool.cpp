@@ -9,35 +9,42 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <stdexcept>
+#include <tuple>
 
 #include "common/bucket/bucket_json.h"
+#include "common/bucket/merge.h"
 #include "common/log/log.h"
 
 namespace teiten::sensor {
 namespace fs = std::filesystem;
 namespace {
 
-// Record framing: magic "TSP1", payload length (u32 LE), CRC-32 of the payload (u32 LE),
-// payload (one bucket as a JSON line). The magic lets a reader resynchronise after a torn
+// Record framing: magic, payload length (u32 LE), CRC-32 of the payload (u32 LE), payload.
+// "TSP1": resume token (u64 LE) + one bucket as a JSON line. "TSP2", written by a merge:
+// resume token + count (u32 LE) + count x (n (u32 LE) + n x (first, last seq covered, u64
+// LE each) + length (u32 LE) + JSON line). The magic lets a reader resynchronise after a torn
 // write; the CRC catches bit rot and half-written payloads.
-constexpr std::uint8_t kMagic[4] = {'T', 'S', 'P', '1'};
+constexpr char kPlain[] = "TSP1";
+constexpr char kMerged[] = "TSP2";
 constexpr std::size_t kHeader = 12;
 constexpr std::uint32_t kMaxRecord = 64u << 20;
 
-std::uint32_t crc32(const std::string& s) {
+std::uint32_t crc32(std::string_view s) {
   boost::crc_32_type crc;
   crc.process_bytes(s.data(), s.size());
   return crc.checksum();
 }
 
-void put_le32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xFF);
+void put_le(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xFF);
 }
-std::uint32_t get_le32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) |
-         (std::uint32_t{p[3]} << 24);
+std::uint64_t get_le(const char* p, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
+  return v;
 }
 
 std::string read_all(const std::string& path) {
@@ -78,23 +85,37 @@ Spool::Spool(std::string dir, std::uint64_t max_bytes, std::uint64_t segment_byt
       segments.insert(name);
   }
   if (ec) throw std::runtime_error("cannot read spool folder " + dir_ + ": " + ec.message());
-  {
-    const std::string state = read_all(dir_ + "/state");
-    unsigned long long seq = 0, token = 0, acked = 0;
-    if (std::sscanf(state.c_str(), "next_seq %llu\nresume_token %llu\nacked_below %llu", &seq,
-                    &token, &acked) == 3) {
-      next_seq_ = seq;
-      resume_token_ = token;
-      acked_below_ = acked;
-    }
-  }
+  open_state();
   const std::uint64_t state_seq = next_seq_, state_token = resume_token_;
+  std::vector<Entry> loaded;  // in write order
   for (const auto& name : segments) {
     segment_counter_ =
         std::max<std::uint64_t>(segment_counter_, std::stoull(name.substr(4, 20)) + 1);
-    load_segment(dir_ + "/" + name);
+    load_segment(dir_ + "/" + name, loaded);
   }
+  // A merge writes its coarser buckets before it deletes what they replace, so a kill in
+  // between leaves both: the later record covering a sequence number wins. (Acknowledged
+  // merged buckets still cover: their parts may be on disk.)
+  std::map<std::uint64_t, std::uint64_t> covered;  // first -> last seq, of kept merged buckets
+  std::vector<Entry> kept;
+  for (auto it = loaded.rbegin(); it != loaded.rend(); ++it) {
+    auto c = covered.upper_bound(it->seq);
+    if (c != covered.begin() && it->seq <= std::prev(c)->second) continue;
+    for (const auto& [lo, hi] : it->covers) covered[lo] = hi;
+    // Delivery is in order: below acked_below only segment deletion was still pending.
+    if (it->seq < acked_below_) continue;
+    kept.push_back(std::move(*it));
+  }
+  std::stable_sort(kept.begin(), kept.end(),
+                   [](const Entry& a, const Entry& b) { return a.seq < b.seq; });
+  for (auto& e : kept) {
+    stats_.bytes += e.bytes;
+    entries_.push_back(std::move(e));
+  }
+  stats_.pending = entries_.size();
   std::lock_guard lock(mu_);
+  // A bucket appended after the state file's last update took the unreported drops with it.
+  if (next_seq_ != state_seq) unreported_drops_ = 0;
   // Records written after the state file's last update (a kill in between) advanced the
   // sequence and resume token: persist that now, before any of those records can be
   // acknowledged and deleted, or a later start would fall back to the stale state.
@@ -105,62 +126,101 @@ Spool::Spool(std::string dir, std::uint64_t max_bytes, std::uint64_t segment_byt
   delete_done_segments_locked();
   log::get("spool")->info(
       "spool open dir={} segments={} records={} corrupt={} state_next_seq={} "
-      "state_resume_token={} next_seq={} resume_token={}",
+      "state_resume_token={} next_seq={} resume_token={} unreported_dropped_packets={}",
       dir_, segments.size(), entries_.size(), stats_.corrupt_records, state_seq, state_token,
-      next_seq_, resume_token_);
+      next_seq_, resume_token_, unreported_drops_);
 }
 
-void Spool::load_segment(const std::string& path) {
+void Spool::load_segment(const std::string& path, std::vector<Entry>& out) {
   const std::string data = read_all(path);
-  const auto* p = reinterpret_cast<const std::uint8_t*>(data.data());
+  const char* p = data.data();
   std::size_t off = 0;
+  // Torn or garbled: count it once and look for the next record's magic.
+  auto resync = [&] {
+    ++stats_.corrupt_records;
+    const auto a = data.find(kPlain, off + 1), b = data.find(kMerged, off + 1);
+    off = std::min(a, b);
+  };
   while (off < data.size()) {
-    if (data.size() - off < kHeader || std::memcmp(p + off, kMagic, 4) != 0) {
-      // Torn or garbled: count it once and look for the next record's magic.
-      ++stats_.corrupt_records;
-      const auto next = data.find("TSP1", off + 1);
-      if (next == std::string::npos) break;
-      off = next;
+    const bool plain = data.size() - off >= kHeader && std::memcmp(p + off, kPlain, 4) == 0;
+    const bool merged = data.size() - off >= kHeader && std::memcmp(p + off, kMerged, 4) == 0;
+    if (!plain && !merged) {
+      resync();
       continue;
     }
-    const std::uint32_t len = get_le32(p + off + 4);
-    const std::uint32_t crc = get_le32(p + off + 8);
+    const std::uint64_t len = get_le(p + off + 4, 4);
+    const std::uint64_t crc = get_le(p + off + 8, 4);
     if (len > kMaxRecord || len > data.size() - off - kHeader) {
+      resync();
+      continue;
+    }
+    const std::size_t at = off + kHeader;
+    const std::string_view payload(p + at, len);
+    off = at + len;
+    if (len < 8 || crc32(payload) != crc) {
       ++stats_.corrupt_records;
-      const auto next = data.find("TSP1", off + 1);
-      if (next == std::string::npos) break;
-      off = next;
       continue;
     }
-    const std::string payload = data.substr(off + kHeader, len);
-    std::string error;
-    std::optional<bucket::SealedBucket> b;
-    if (crc32(payload) == crc && payload.size() > 8)
-      b = bucket::from_json_line(std::string_view(payload).substr(8), error);
-    if (!b) {
+    resume_token_ = std::max(resume_token_, get_le(payload.data(), 8));
+    // (covers, offset, length) of each bucket in the record, checked before use.
+    struct Part {
+      std::vector<std::pair<std::uint64_t, std::uint64_t>> covers;
+      std::size_t from, n;
+    };
+    std::vector<Part> parts;
+    bool ok = true;
+    if (plain) {
+      parts.push_back(Part{{}, 8, len - 8});
+    } else {
+      std::size_t q = 12;
+      const std::uint64_t count = len >= 12 ? get_le(payload.data() + 8, 4) : 0;
+      for (std::uint64_t i = 0; ok && i < count; ++i) {
+        Part part;
+        const std::uint64_t ranges = q + 4 <= len ? get_le(payload.data() + q, 4) : 0;
+        ok = ranges > 0 && ranges <= (len - q - 4) / 16;
+        q += 4;
+        for (std::uint64_t r = 0; ok && r < ranges; ++r, q += 16) {
+          part.covers.emplace_back(get_le(payload.data() + q, 8),
+                                   get_le(payload.data() + q + 8, 8));
+          ok = part.covers.back().first <= part.covers.back().second;
+        }
+        ok = ok && q + 4 <= len;
+        if (!ok) break;
+        part.n = get_le(payload.data() + q, 4);
+        part.from = q + 4;
+        ok = part.n <= len - part.from;
+        q = part.from + part.n;
+        parts.push_back(std::move(part));
+      }
+      ok = ok && len >= 12 && parts.size() == count && q == len;
+    }
+    if (!ok) {
       ++stats_.corrupt_records;
-      off += kHeader + len;
       continue;
     }
-    std::uint64_t token = 0;
-    for (int i = 7; i >= 0; --i)
-      token = (token << 8) | static_cast<std::uint8_t>(payload[static_cast<std::size_t>(i)]);
-    resume_token_ = std::max(resume_token_, token);
-    next_seq_ = std::max(next_seq_, b->seq + 1);
-    // Delivery is in order, so everything below acked_below was acknowledged: such a record
-    // only waits for its segment to be deleted.
-    if (b->seq < acked_below_) {
-      off += kHeader + len;
-      continue;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      auto& part = parts[i];
+      std::string error;
+      const auto b = bucket::from_json_line(payload.substr(part.from, part.n), error);
+      if (!b || (!plain && part.covers.front().first != b->seq)) {
+        ++stats_.corrupt_records;
+        continue;
+      }
+      std::uint64_t last = b->seq;
+      for (const auto& c : part.covers) last = std::max(last, c.second);
+      next_seq_ = std::max(next_seq_, last + 1);
+      // The record's framing is charged to its first bucket.
+      const std::uint64_t bytes =
+          plain ? len + kHeader
+                : part.n + 8 + 16 * part.covers.size() + (i == 0 ? kHeader + 12 : 0);
+      out.push_back(Entry{b->boot_id, b->seq, std::move(part.covers), b->accounted_packets(),
+                          b->loss.spool_dropped, path, at + part.from,
+                          static_cast<std::uint32_t>(part.n), bytes});
     }
-    stats_.bytes += kHeader + len;
-    entries_.push_back(Entry{b->boot_id, b->seq, b->accounted_packets(), path, off + kHeader, len});
-    off += kHeader + len;
   }
-  stats_.pending = entries_.size();
 }
 
-bool Spool::write_record(const std::string& payload) {
+std::optional<std::uint64_t> Spool::write_record(const char* magic, const std::string& payload) {
   if (current_segment_.empty() || current_size_ >= segment_bytes_) {
     char name[40];
     std::snprintf(name, sizeof name, "seg-%020llu.log",
@@ -168,13 +228,13 @@ bool Spool::write_record(const std::string& payload) {
     current_segment_ = dir_ + "/" + name;
     current_size_ = 0;
   }
-  std::string rec(reinterpret_cast<const char*>(kMagic), 4);
-  put_le32(rec, static_cast<std::uint32_t>(payload.size()));
-  put_le32(rec, crc32(payload));
+  std::string rec(magic, 4);
+  put_le(rec, payload.size(), 4);
+  put_le(rec, crc32(payload), 4);
   rec += payload;
   const bool created = current_size_ == 0;
   const int fd = ::open(current_segment_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (fd < 0) return false;
+  if (fd < 0) return std::nullopt;
   std::size_t done = 0;
   while (done < rec.size()) {
     const ssize_t n = ::write(fd, rec.data() + done, rec.size() - done);
@@ -185,7 +245,7 @@ bool Spool::write_record(const std::string& payload) {
         // A torn tail is still detected by the reader (magic + CRC).
       }
       ::close(fd);
-      return false;
+      return std::nullopt;
     }
     done += static_cast<std::size_t>(n);
   }
@@ -196,82 +256,266 @@ bool Spool::write_record(const std::string& payload) {
     current_segment_.clear();
   }
   ::close(fd);
-  if (!synced) return false;
+  if (!synced) return std::nullopt;
   if (created) fsync_dir(dir_);
+  const std::uint64_t payload_at = current_size_ + kHeader;
   current_size_ += rec.size();
+  return payload_at;
+}
+
+std::string Spool::oldest_unpinned_segment_locked() const {
+  // Segments by name (write order), each pinned if it holds a bucket that may have been
+  // sent: that one must reach the collector as it is, or be acknowledged.
+  std::map<std::string, bool> pinned;
+  for (const auto& e : entries_) {
+    bool& p = pinned[e.segment];
+    p = p || e.seq < sent_below_;
+  }
+  for (const auto& [segment, p] : pinned) {
+    if (!p) return segment;
+  }
+  return {};
+}
+
+void Spool::insert_sorted_locked(Entry e) {
+  const auto at = std::upper_bound(entries_.begin(), entries_.end(), e.seq,
+                                   [](std::uint64_t s, const Entry& x) { return s < x.seq; });
+  entries_.insert(at, std::move(e));
+}
+
+bool Spool::merge_segment_locked(const std::string& segment) {
+  std::vector<const Entry*> members;
+  std::uint64_t old_bytes = 0;
+  for (const auto& e : entries_) {
+    if (e.segment == segment) {
+      members.push_back(&e);
+      old_bytes += e.bytes;
+    }
+  }
+  std::vector<bucket::SealedBucket> parts;
+  for (const Entry* e : members) {
+    auto b = read_locked(*e);
+    if (!b) return false;  // unreadable: dropping accounts for it by the index
+    parts.push_back(std::move(*b));
+  }
+  auto target = [](const bucket::SealedBucket& b) {
+    const std::uint32_t w = bucket::coarser_width(b.width_s);
+    return w ? w : b.width_s;
+  };
+  // Groups: same sensor, boot, provenance and coarser window, in order of their first part.
+  struct Group {
+    std::vector<const bucket::SealedBucket*> parts;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> covers;
+  };
+  std::vector<Group> groups;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const auto& b = parts[i];
+    const std::uint32_t w = target(b);
+    Group* into = nullptr;
+    for (auto& g : groups) {
+      const auto& f = *g.parts.front();
+      if (f.sensor_id == b.sensor_id && f.boot_id == b.boot_id && target(f) == w &&
+          f.start / w == b.start / w &&
+          f.provenance.software_version == b.provenance.software_version &&
+          f.provenance.config_hash == b.provenance.config_hash &&
+          f.provenance.geoip_build_epoch == b.provenance.geoip_build_epoch) {
+        into = &g;
+        break;
+      }
+    }
+    if (!into) into = &groups.emplace_back();
+    into->parts.push_back(&b);
+    if (members[i]->covers.empty()) {
+      into->covers.emplace_back(members[i]->seq, members[i]->seq);
+    } else {
+      into->covers.insert(into->covers.end(), members[i]->covers.begin(), members[i]->covers.end());
+    }
+  }
+  std::string payload;
+  put_le(payload, 0, 8);
+  put_le(payload, groups.size(), 4);
+  std::vector<bucket::SealedBucket> merged;
+  std::vector<std::size_t> json_at, json_len;
+  for (auto& g : groups) {
+    // Adjacent ranges join, so a bucket standing for a day of one boot carries few.
+    std::sort(g.covers.begin(), g.covers.end());
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> joined;
+    for (const auto& c : g.covers) {
+      if (!joined.empty() && c.first <= joined.back().second + 1) {
+        joined.back().second = std::max(joined.back().second, c.second);
+      } else {
+        joined.push_back(c);
+      }
+    }
+    g.covers = std::move(joined);
+    std::sort(g.parts.begin(), g.parts.end(),
+              [](const auto* a, const auto* b) { return a->seq < b->seq; });
+    merged.push_back(bucket::merge_buckets(g.parts, target(*g.parts.front())));
+    const std::string json = bucket::to_json_line(merged.back());
+    put_le(payload, g.covers.size(), 4);
+    for (const auto& [lo, hi] : g.covers) {
+      put_le(payload, lo, 8);
+      put_le(payload, hi, 8);
+    }
+    put_le(payload, json.size(), 4);
+    json_at.push_back(payload.size());
+    json_len.push_back(json.size());
+    payload += json;
+  }
+  // Worth it only if it gives back a tenth of the segment; otherwise the caller drops.
+  log::get("spool")->debug("merge {} buckets={} into={} bytes={} -> {}", segment, parts.size(),
+                           groups.size(), old_bytes, payload.size() + kHeader);
+  if ((kHeader + payload.size()) * 10 > old_bytes * 9 || payload.size() > kMaxRecord) return false;
+  if (segment == current_segment_) current_segment_.clear();  // write the result elsewhere
+  const auto at = write_record(kMerged, payload);
+  if (!at) return false;
+  // Durable: the coarser buckets replace the segment's (a kill before the segment is
+  // deleted leaves both, and the start keeps the later record).
+  std::erase_if(entries_, [&](const Entry& e) { return e.segment == segment; });
+  stats_.merged_buckets += parts.size();
+  stats_.merges += merged.size();
+  stats_.bytes -= old_bytes;
+  for (std::size_t i = 0; i < merged.size(); ++i) {
+    const std::uint64_t bytes =
+        json_len[i] + 8 + 16 * groups[i].covers.size() + (i == 0 ? kHeader + 12 : 0);
+    stats_.bytes += bytes;
+    insert_sorted_locked(Entry{merged[i].boot_id, merged[i].seq, std::move(groups[i].covers),
+                               merged[i].accounted_packets(), merged[i].loss.spool_dropped,
+                               current_segment_, *at + json_at[i],
+                               static_cast<std::uint32_t>(json_len[i]), bytes});
+  }
+  stats_.pending = entries_.size();
+  std::error_code ec;
+  fs::remove(segment, ec);
+  fsync_dir(dir_);
   return true;
 }
 
-void Spool::drop_oldest_locked() {
+bool Spool::drop_segment_locked(const std::string& segment) {
   // Whole segments go, so that what was dropped (and counted) cannot come back from disk
-  // after a restart.
-  const std::string segment = entries_.front().segment;
-  while (!entries_.empty() && entries_.front().segment == segment) {
-    const Entry& e = entries_.front();
-    ++stats_.dropped_buckets;
-    stats_.dropped_packets += e.packets;
-    undelivered_drops_ += e.packets;
-    stats_.bytes -= kHeader + e.length;
-    entries_.pop_front();
+  // after a restart; the count is durable before the file goes.
+  std::uint64_t packets = 0, carried = 0;
+  for (const auto& e : entries_) {
+    if (e.segment != segment) continue;
+    packets += e.packets;
+    carried += e.carried;
   }
+  unreported_drops_ += packets + carried;
+  state_dirty_ = true;
+  if (!write_state_locked()) {
+    unreported_drops_ -= packets + carried;
+    return false;
+  }
+  std::erase_if(entries_, [&](const Entry& e) {
+    if (e.segment != segment) return false;
+    ++stats_.dropped_buckets;
+    stats_.bytes -= e.bytes;
+    return true;
+  });
+  stats_.dropped_packets += packets;
   stats_.pending = entries_.size();
   if (segment == current_segment_) current_segment_.clear();
   std::error_code ec;
   fs::remove(segment, ec);
+  fsync_dir(dir_);
+  return true;
 }
 
-bool Spool::append(const bucket::SealedBucket& b, std::uint64_t resume_token) {
-  std::string payload;
-  for (int i = 0; i < 8; ++i) payload += static_cast<char>((resume_token >> (8 * i)) & 0xFF);
-  payload += bucket::to_json_line(b);
+bool Spool::append(const bucket::SealedBucket& in, std::uint64_t resume_token) {
   std::lock_guard lock(mu_);
-  const std::uint64_t bytes = kHeader + payload.size();
-  // At the bound, the oldest buckets make room (their packets are counted as dropped and
-  // reported in a later bucket's loss.spool_dropped).
-  while (!entries_.empty() && stats_.bytes + bytes > max_bytes_) drop_oldest_locked();
-  if (!write_record(payload)) {
+  bucket::SealedBucket b = in;
+  std::string payload;
+  // At the bound, make room: merge the oldest segment's buckets into coarser ones, or,
+  // when that saves too little, drop them (their packets go into this bucket's
+  // loss.spool_dropped). Buckets that may have been sent stay: the bound can be exceeded
+  // by at most what is in flight (docs/spool.md).
+  for (;;) {
+    b.loss.spool_dropped = in.loss.spool_dropped + unreported_drops_;
+    payload.clear();
+    put_le(payload, resume_token, 8);
+    payload += bucket::to_json_line(b);
+    if (stats_.bytes + kHeader + payload.size() <= max_bytes_) break;
+    const std::string oldest = oldest_unpinned_segment_locked();
+    if (oldest.empty()) break;
+    if (merge_segment_locked(oldest)) continue;
+    if (!drop_segment_locked(oldest)) {
+      ++stats_.write_errors;
+      return false;
+    }
+  }
+  const auto at = write_record(kPlain, payload);
+  if (!at) {
     ++stats_.write_errors;
     delete_done_segments_locked();
     return false;
   }
   ++stats_.appended;
+  const std::uint64_t bytes = kHeader + payload.size();
   stats_.bytes += bytes;
+  unreported_drops_ = 0;
   next_seq_ = std::max(next_seq_, b.seq + 1);
   resume_token_ = std::max(resume_token_, resume_token);
+  insert_sorted_locked(Entry{b.boot_id,
+                             b.seq,
+                             {},
+                             b.accounted_packets(),
+                             b.loss.spool_dropped,
+                             current_segment_,
+                             *at + 8,
+                             static_cast<std::uint32_t>(payload.size() - 8),
+                             bytes});
+  stats_.pending = entries_.size();
   // The record is durable; the state file only has to catch up (a crash in between is
   // repaired at start from the records themselves). Failure here is counted, not fatal.
   state_dirty_ = true;
   if (!write_state_locked()) ++stats_.write_errors;
-  // write_record may have started a new segment: the record is the last one written.
-  entries_.push_back(Entry{b.boot_id, b.seq, b.accounted_packets(), current_segment_,
-                           current_size_ - payload.size(),
-                           static_cast<std::uint32_t>(payload.size())});
-
-  stats_.pending = entries_.size();
   delete_done_segments_locked();
   return true;
+}
+
+std::optional<bucket::SealedBucket> Spool::read_locked(const Entry& e) {
+  std::string json(e.length, '\0');
+  const int fd = ::open(e.segment.c_str(), O_RDONLY | O_CLOEXEC);
+  const ssize_t n = fd < 0 ? -1 : ::pread(fd, json.data(), e.length, static_cast<off_t>(e.offset));
+  if (fd >= 0) ::close(fd);
+  std::string error;
+  if (n != static_cast<ssize_t>(e.length)) return std::nullopt;
+  return bucket::from_json_line(json, error);
 }
 
 std::vector<bucket::SealedBucket> Spool::peek(std::size_t max) {
   std::lock_guard lock(mu_);
   std::vector<bucket::SealedBucket> out;
-  for (std::size_t i = 0; i < entries_.size() && out.size() < max; ++i) {
+  std::uint64_t sent_below = sent_below_;
+  for (std::size_t i = 0; i < entries_.size() && out.size() < max;) {
     const Entry& e = entries_[i];
-    std::string payload(e.length, '\0');
-    const int fd = ::open(e.segment.c_str(), O_RDONLY | O_CLOEXEC);
-    const ssize_t n =
-        fd < 0 ? -1 : ::pread(fd, payload.data(), e.length, static_cast<off_t>(e.offset));
-    if (fd >= 0) ::close(fd);
-    std::string error;
-    auto b = n == static_cast<ssize_t>(e.length) && e.length > 8
-                 ? bucket::from_json_line(std::string_view(payload).substr(8), error)
-                 : std::nullopt;
+    auto b = read_locked(e);
     if (!b) {
       // Verified when written or loaded; unreadable now means the disk changed under us.
+      // Its packets are known from the index: counted as dropped, like the bound does.
       ++stats_.corrupt_records;
+      ++stats_.dropped_buckets;
+      stats_.dropped_packets += e.packets;
+      unreported_drops_ += e.packets + e.carried;
+      stats_.bytes -= e.bytes;
+      entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(i));
+      stats_.pending = entries_.size();
+      state_dirty_ = true;
       continue;
     }
+    sent_below = std::max(sent_below, e.seq + 1);
     out.push_back(std::move(*b));
+    ++i;
+  }
+  if (sent_below != sent_below_) {
+    sent_below_ = sent_below;
+    state_dirty_ = true;
+  }
+  // What leaves here may be stored by the collector even if no acknowledgement comes
+  // back: say so durably first, so that it is never merged or dropped (counted twice).
+  if (state_dirty_ && !write_state_locked()) {
+    ++stats_.write_errors;
+    return {};
   }
   return out;
 }
@@ -283,7 +527,7 @@ void Spool::ack(const std::vector<std::pair<std::string, std::uint64_t>>& ids) {
   for (auto& e : entries_) {
     if (done.count({e.boot_id, e.seq})) {
       ++stats_.acked;
-      stats_.bytes -= kHeader + e.length;
+      stats_.bytes -= e.bytes;
     } else {
       keep.push_back(std::move(e));
     }
@@ -323,18 +567,76 @@ void Spool::delete_done_segments_locked() {
   }
 }
 
-bool Spool::write_state_locked() {
-  const std::string path = dir_ + "/state", tmp = dir_ + "/state.tmp";
-  const std::string text = "next_seq " + std::to_string(next_seq_) + "\nresume_token " +
-                           std::to_string(resume_token_) + "\nacked_below " +
-                           std::to_string(acked_below_) + "\n";
+// The state file: two slots, written alternately in place (a torn write spoils at most
+// the slot being written; the other still holds the previous state), so that updating it
+// never needs free space: delivery must go on when the disk is full. A slot is "TSS1",
+// generation, next_seq, resume_token, acked_below, sent_below, unreported_drops (u64 LE
+// each), CRC-32 of all that (u32 LE).
+namespace {
+constexpr std::size_t kSlotBytes = 4 + 6 * 8 + 4;
+constexpr off_t kSlotStride = 512;
+}  // namespace
+
+void Spool::open_state() {
+  const std::string path = dir_ + "/state";
+  const std::string data = read_all(path);
+  bool found = false;
+  for (int slot = 0; slot < 2; ++slot) {
+    const std::size_t at = static_cast<std::size_t>(slot * kSlotStride);
+    if (data.size() < at + kSlotBytes || data.compare(at, 4, "TSS1") != 0) continue;
+    const char* p = data.data() + at;
+    if (crc32(std::string_view(p, kSlotBytes - 4)) != get_le(p + kSlotBytes - 4, 4)) continue;
+    const std::uint64_t generation = get_le(p + 4, 8);
+    if (found && generation < state_generation_) continue;
+    found = true;
+    state_generation_ = generation;
+    next_seq_ = get_le(p + 12, 8);
+    resume_token_ = get_le(p + 20, 8);
+    acked_below_ = get_le(p + 28, 8);
+    sent_below_ = get_le(p + 36, 8);
+    unreported_drops_ = get_le(p + 44, 8);
+  }
+  state_fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (state_fd_ >= 0 && data.size() >= static_cast<std::size_t>(2 * kSlotStride)) return;
+  // New (or unusable): write the whole file once, so that its blocks exist from now on.
+  if (state_fd_ >= 0) ::close(state_fd_);
+  const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return false;
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+  const std::string zeros(2 * kSlotStride, '\0');
+  const bool ok = fd >= 0 &&
+                  ::write(fd, zeros.data(), zeros.size()) == static_cast<ssize_t>(zeros.size()) &&
                   ::fdatasync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) return false;
+  if (fd >= 0) ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    throw std::runtime_error("cannot create the spool state file " + path + ": " +
+                             std::strerror(errno));
+  }
   fsync_dir(dir_);
+  state_fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (state_fd_ < 0 || (found && !write_state_locked())) {
+    throw std::runtime_error("cannot write the spool state file " + path + ": " +
+                             std::strerror(errno));
+  }
+}
+
+Spool::~Spool() {
+  if (state_fd_ >= 0) ::close(state_fd_);
+}
+
+bool Spool::write_state_locked() {
+  std::string slot = "TSS1";
+  put_le(slot, state_generation_ + 1, 8);
+  for (const std::uint64_t v :
+       {next_seq_, resume_token_, acked_below_, sent_below_, unreported_drops_})
+    put_le(slot, v, 8);
+  put_le(slot, crc32(slot), 4);
+  const off_t at = static_cast<off_t>((state_generation_ + 1) % 2) * kSlotStride;
+  if (state_fd_ < 0 ||
+      ::pwrite(state_fd_, slot.data(), slot.size(), at) != static_cast<ssize_t>(slot.size()) ||
+      ::fdatasync(state_fd_) != 0) {
+    return false;
+  }
+  ++state_generation_;
   state_dirty_ = false;
   return true;
 }
@@ -349,16 +651,9 @@ std::uint64_t Spool::resume_token() {
   return resume_token_;
 }
 
-std::uint64_t Spool::take_dropped_packets() {
+std::uint64_t Spool::unreported_dropped_packets() {
   std::lock_guard lock(mu_);
-  return std::exchange(undelivered_drops_, 0);
-}
-
-std::optional<std::uint64_t> Spool::max_seq() {
-  std::lock_guard lock(mu_);
-  std::optional<std::uint64_t> m;
-  for (const auto& e : entries_) m = std::max(m.value_or(0), e.seq);
-  return m;
+  return unreported_drops_;
 }
 
 SpoolStats Spool::stats() {

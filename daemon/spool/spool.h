@@ -16,6 +16,8 @@ struct SpoolStats {
   std::uint64_t appended = 0;
   std::uint64_t acked = 0;
   std::uint64_t corrupt_records = 0;  ///< CRC or framing errors skipped at start
+  std::uint64_t merged_buckets = 0;   ///< buckets merged into coarser ones at the byte bound
+  std::uint64_t merges = 0;           ///< coarser buckets those merges wrote
   std::uint64_t dropped_buckets = 0;  ///< oldest buckets dropped at the byte bound
   std::uint64_t dropped_packets = 0;  ///< packets those buckets accounted for
   std::uint64_t write_errors = 0;     ///< appends that failed (disk full, I/O error)
@@ -24,21 +26,29 @@ struct SpoolStats {
 };
 
 /// The sensor's durable queue of sealed buckets (docs/spool.md). Append-only segment
-/// files of CRC-framed records, fsync'd before append() returns; bounded in bytes (the
-/// oldest buckets are dropped, and counted, when a new one would not fit); a bucket leaves
-/// only when the collector acknowledged it. Thread-safe: the classifier thread appends,
-/// the I/O thread reads and acknowledges.
+/// files of CRC-framed records, fsync'd before append() returns; bounded in bytes: at the
+/// bound the oldest buckets are merged into coarser ones (counts preserved), and when that
+/// saves too little the oldest are dropped and their packets charged to the next appended
+/// bucket's loss.spool_dropped. Buckets that may already be at the collector (handed out
+/// by peek() and not acknowledged) are never merged or dropped. A bucket leaves only when
+/// the collector acknowledged it. Thread-safe: the classifier thread appends, the I/O
+/// thread reads and acknowledges.
 class Spool {
  public:
   /// Opens (creating) the spool in `dir`, reading what a previous run left: corrupt or
   /// truncated records are skipped and counted. Throws std::runtime_error if `dir` cannot
   /// be used at all.
   Spool(std::string dir, std::uint64_t max_bytes, std::uint64_t segment_bytes = 1 << 20);
+  ~Spool();
+  Spool(const Spool&) = delete;
+  Spool& operator=(const Spool&) = delete;
 
   /// Appends a bucket durably, with the caller's resume token (e.g. how many packets of a
   /// replayed capture are in sealed buckets now), and then records next_seq = b.seq + 1 and
-  /// the token in the spool's state file. Returns false (counted in write_errors) if it
-  /// could not be written, e.g. the disk is full; the caller keeps the bucket and retries.
+  /// the token in the spool's state file. Packets of buckets dropped at the bound and not
+  /// yet reported are added to the stored copy's loss.spool_dropped. Returns false
+  /// (counted in write_errors) if it could not be written, e.g. the disk is full; the
+  /// caller keeps the bucket and retries.
   bool append(const bucket::SealedBucket& b, std::uint64_t resume_token = 0);
 
   /// What the last successful append recorded, surviving restarts and kills: the next
@@ -46,19 +56,17 @@ class Spool {
   std::uint64_t next_seq();
   std::uint64_t resume_token();
 
-  /// Up to `max` unacknowledged buckets, oldest first.
+  /// Up to `max` unacknowledged buckets, oldest first, to be sent. From now on they count
+  /// as possibly delivered (recorded durably before they are returned): they are kept
+  /// as they are until acknowledged. Empty if that record cannot be written.
   std::vector<bucket::SealedBucket> peek(std::size_t max);
 
   /// Removes the acknowledged buckets (by boot id and seq) and deletes segment files that
   /// hold nothing unacknowledged any more.
   void ack(const std::vector<std::pair<std::string, std::uint64_t>>& ids);
 
-  /// Packets of buckets dropped at the bound since the last call (charged by the caller to
-  /// a bucket that will reach the collector).
-  std::uint64_t take_dropped_packets();
-
-  /// Highest sequence number in the spool, if any (for resuming the sequence).
-  std::optional<std::uint64_t> max_seq();
+  /// Packets of dropped buckets not yet charged to an appended bucket.
+  std::uint64_t unreported_dropped_packets();
 
   SpoolStats stats();
 
@@ -67,30 +75,42 @@ class Spool {
   struct Entry {
     std::string boot_id;
     std::uint64_t seq;
-    std::uint64_t packets;  ///< accounted packets, for drop accounting
+    /// Sequence numbers a merged bucket stands for (ranges, inclusive); empty: just seq.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> covers;
+    std::uint64_t packets;  ///< accounted packets
+    std::uint64_t carried;  ///< its loss.spool_dropped, passed on if it is dropped too
     std::string segment;
-    std::uint64_t offset;  ///< of the payload in the segment
-    std::uint32_t length;  ///< of the payload
+    std::uint64_t offset;  ///< of the bucket's JSON in the segment
+    std::uint32_t length;  ///< of the JSON
+    std::uint64_t bytes;   ///< disk bytes it stands for
   };
-  void load_segment(const std::string& path);
-  bool write_record(const std::string& payload);
+  void load_segment(const std::string& path, std::vector<Entry>& out);
+  std::optional<std::uint64_t> write_record(const char* magic, const std::string& payload);
+  void open_state();
   bool write_state_locked();
-  void drop_oldest_locked();
+  std::optional<bucket::SealedBucket> read_locked(const Entry& e);
+  std::string oldest_unpinned_segment_locked() const;
+  bool merge_segment_locked(const std::string& segment);
+  bool drop_segment_locked(const std::string& segment);
+  void insert_sorted_locked(Entry e);
   void delete_done_segments_locked();
 
   std::mutex mu_;
   std::string dir_;
   std::uint64_t max_bytes_;
   std::uint64_t segment_bytes_;
-  std::deque<Entry> entries_;
+  std::deque<Entry> entries_;  ///< sorted by seq
   std::string current_segment_;
   std::uint64_t current_size_ = 0;
   std::uint64_t segment_counter_ = 0;
-  std::uint64_t undelivered_drops_ = 0;
+  std::uint64_t unreported_drops_ = 0;  ///< persisted in the state file
   std::uint64_t next_seq_ = 0;
   std::uint64_t resume_token_ = 0;
   std::uint64_t acked_below_ = 0;  ///< every bucket with a lower seq was acknowledged
+  std::uint64_t sent_below_ = 0;   ///< no bucket with this seq or above was handed out
   bool state_dirty_ = false;       ///< the state file is behind the values above
+  int state_fd_ = -1;
+  std::uint64_t state_generation_ = 0;
   SpoolStats stats_;
 };
 

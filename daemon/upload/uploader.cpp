@@ -83,15 +83,22 @@ asio::awaitable<bool> Uploader::send_once() {
   const auto batch = spool_.peek(batch_);
   if (batch.empty()) co_return false;
   auto ctx = tls::make_client_tls(options_.tls);  // re-read: renewed certificates apply
+  auto request = bucket::to_batch_json(batch);
+  const std::size_t body_bytes = request.size();
   const auto res =
       co_await tls::https_request(ctx, options_.host, options_.port, "POST", "/v1/buckets",
-                                  bucket::to_batch_json(batch), options_.deadline);
+                                  std::move(request), options_.deadline);
   if (res.status == 413 && batch_ > 1) {
     // The collector's body limit is smaller than this batch: send fewer at a time.
     batch_ = std::max<std::size_t>(1, batch_ / 2);
     log::get("upload")->warn("collector refused a batch as too large; batches of {} buckets now",
                              batch_);
     co_return true;  // retry at once with the smaller batch
+  }
+  if (res.status == 413) {
+    // Kept and retried: nothing is dropped for a limit an operator can raise.
+    throw std::runtime_error("collector refused one bucket of " + std::to_string(body_bytes) +
+                             " bytes as too large; raise its limits.max_body_bytes");
   }
   if (res.status != 200) {
     throw std::runtime_error("collector answered " + std::to_string(res.status) + ": " +

@@ -190,5 +190,7 @@ TEST_CASE("batches larger than the collector's body limit are split, not retried
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(r.err.find("refused a batch as too large") != std::string::npos);
+  // The refusal arrives as an answer, not as a reset connection retried with backoff.
+  CHECK(r.err.find("upload failed") == std::string::npos);
   CHECK(diff(n.totals("gen-1"), truth_totals(truth)) == "");
 }
