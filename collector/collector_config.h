@@ -31,6 +31,7 @@ struct CollectorConfig {
   std::uint64_t max_header_bytes = 8192;
   std::uint64_t io_timeout_s = 15;
   std::uint64_t max_connections = 256;
+  std::uint64_t max_inflight_bytes = 256ULL << 20;
   std::vector<RegisteredSensor> sensors;
   std::string log_level = "info";
 

@@ -96,6 +96,27 @@ asio::ssl::context make_server_tls(const CollectorConfig& config) {
   return ctx;
 }
 
+// Bytes of request bodies being held, shared by all connections.
+class Reservation {
+ public:
+  explicit Reservation(std::atomic<std::uint64_t>& pool) : pool_(pool) {}
+  ~Reservation() { pool_.fetch_sub(held_, std::memory_order_relaxed); }
+  Reservation(const Reservation&) = delete;
+  Reservation& operator=(const Reservation&) = delete;
+  bool take(std::uint64_t n, std::uint64_t limit) {
+    std::uint64_t now = pool_.load(std::memory_order_relaxed);
+    do {
+      if (n > limit || now > limit - n) return false;
+    } while (!pool_.compare_exchange_weak(now, now + n, std::memory_order_relaxed));
+    held_ += n;
+    return true;
+  }
+
+ private:
+  std::atomic<std::uint64_t>& pool_;
+  std::uint64_t held_ = 0;
+};
+
 struct Server::Impl {
   Impl(asio::io_context& io_, const CollectorConfig& c, Storage& s, ServerStats& st)
       : io(io_), config(c), storage(s), stats(st), tls(make_server_tls(c)), acceptor(io_) {}
@@ -149,7 +170,24 @@ struct Server::Impl {
       beast::error_code ec;
       // One deadline for the whole request: a client sending a byte a second is cut off.
       beast::get_lowest_layer(stream).expires_after(timeout);
-      co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      co_await http::async_read_header(stream, buffer, parser,
+                                       asio::redirect_error(use_awaitable, ec));
+      // The body is held in memory: all connections together stay within
+      // max_inflight_bytes (256 connections x 16 MiB would not fit a small collector).
+      Reservation reserved(inflight);
+      if (!ec && !parser.is_done()) {
+        const std::uint64_t need = parser.content_length().value_or(config.max_body_bytes);
+        if (!reserved.take(need, config.max_inflight_bytes)) {
+          bump(stats.refused_busy);
+          auto res = error_response(http::status::service_unavailable,
+                                    "busy: too many request bodies in memory; retry", false);
+          res.set(http::field::retry_after, "1");
+          co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+          if (!ec) co_await linger(stream, timeout);
+          break;
+        }
+        co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      }
       if (ec == http::error::end_of_stream || ec == asio::ssl::error::stream_truncated) break;
       if (ec == beast::error::timeout) {
         bump(stats.timeouts);
@@ -238,6 +276,20 @@ struct Server::Impl {
                               "batch holds buckets of sensor '" + b.sensor_id +
                                   "' but the certificate is '" + sensor.id + "': nothing stored",
                               keep);
+      }
+      // The registry says when a sensor observed for the network; buckets from outside
+      // that period (a box tested before it was commissioned, or still running after it
+      // was retired) would distort every report.
+      if (b.start < sensor.active_from || (sensor.active_to && b.start >= *sensor.active_to)) {
+        bump(stats.outside_active_period);
+        return error_response(
+            http::status::forbidden,
+            "bucket seq " + std::to_string(b.seq) + " starts at " +
+                bucket::format_rfc3339(b.start) + ", outside sensor '" + sensor.id +
+                "''s active period (from " + bucket::format_rfc3339(sensor.active_from) +
+                (sensor.active_to ? ", to " + bucket::format_rfc3339(*sensor.active_to) : "") +
+                "): nothing stored",
+            keep);
       }
     }
     std::vector<IngestResult> results;
@@ -350,6 +402,7 @@ struct Server::Impl {
   asio::ssl::context tls;
   tcp::acceptor acceptor;
   std::uint64_t active = 0;
+  std::atomic<std::uint64_t> inflight{0};  ///< request body bytes reserved
 };
 
 Server::Server(asio::io_context& io, const CollectorConfig& config, Storage& storage)

@@ -27,6 +27,8 @@ struct ServerStats {
   std::atomic<std::uint64_t> buckets_stored{0};
   std::atomic<std::uint64_t> buckets_duplicate{0};
   std::atomic<std::uint64_t> identity_mismatches{0};
+  std::atomic<std::uint64_t> outside_active_period{0};
+  std::atomic<std::uint64_t> refused_busy{0};  ///< bodies beyond limits.max_inflight_bytes
 };
 
 /// Builds the server's TLS context: TLS 1.2 minimum, client certificate required and

@@ -53,7 +53,9 @@ class Network {
             extra +
             "sensors:\n  - id: gen-1\n    region: domestic\n    label: Tokyo 1\n    active_from: "
             "2022-01-01\n"
-            "  - id: gen-2\n    region: overseas\n    active_from: 2022-01-01\n");
+            "  - id: gen-2\n    region: overseas\n    active_from: 2022-01-01\n"
+            "  - id: retired-1\n    region: domestic\n    active_from: 2022-01-01\n"
+            "    active_to: 2022-06-01\n");
     const std::string log = dir / ("collector-" + std::to_string(++starts) + ".log");
     auto p = std::make_unique<Process>(
         std::vector<std::string>{collector_path(), "-c", dir / "collector.yaml"}, log);

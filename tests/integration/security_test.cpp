@@ -6,6 +6,7 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
@@ -94,6 +95,13 @@ TEST_CASE(
     const auto res = n.request("sensor-stranger", "POST", "/v1/buckets", one_batch(n, "stranger"));
     CHECK(res.status == 403);
   }
+  SECTION("buckets from outside the sensor's active period in the registry") {
+    n.ctl({"pki", "sensor", "--dir", pki, "--id", "retired-1"});
+    const auto res =
+        n.request("sensor-retired-1", "POST", "/v1/buckets", one_batch(n, "retired-1"));
+    CHECK(res.status == 403);
+    CHECK(res.body.find("outside sensor 'retired-1''s active period") != std::string::npos);
+  }
   SECTION("a client that offers only TLS 1.0") {
     auto ctx = tls::make_client_tls(
         {pki + "/ca.pem", pki + "/sensor-gen-1.pem", pki + "/sensor-gen-1.key"});
@@ -112,7 +120,8 @@ TEST_CASE(
 TEST_CASE("oversized bodies, slow clients and garbage are bounded while others are served",
           "[security]") {
   Network n;
-  auto collector = n.start_collector("limits:\n  max_body_bytes: 65536\n  io_timeout: 2\n");
+  auto collector = n.start_collector(
+      "limits:\n  max_body_bytes: 65536\n  io_timeout: 2\n  max_inflight_bytes: 100000\n");
   const std::string body = one_batch(n, "gen-1");
   asio::io_context io;
   asio::ip::tcp::resolver resolver(io);
@@ -157,5 +166,29 @@ TEST_CASE("oversized bodies, slow clients and garbage are bounded while others a
   char buf[256];
   for (int i = 0; i < 100 && !ec; ++i) garbage.read_some(asio::buffer(buf), ec);
   CHECK(ec == asio::error::eof);
+  // A client that announces a 60,000-byte body and stalls holds that much of the 100,000
+  // bytes of bodies in memory; a 50,000-byte request meanwhile is told to come back
+  // later (503) before its body is read, a small one is served.
+  const std::string pki = n.pki();
+  asio::ssl::context ctx =
+      tls::make_client_tls({pki + "/ca.pem", pki + "/sensor-gen-1.pem", pki + "/sensor-gen-1.key"});
+  asio::ssl::stream<asio::ip::tcp::socket> stall(io, ctx);
+  asio::connect(stall.next_layer(), endpoints);
+  stall.handshake(asio::ssl::stream_base::client);
+  asio::write(stall, asio::buffer(std::string("POST /v1/buckets HTTP/1.1\r\nHost: localhost\r\n"
+                                              "Content-Length: 60000\r\n\r\n{")));
+  const std::string half = "{\"buckets\":[" + std::string(50000, ' ') + "]}";
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto busy = n.request("sensor-gen-1", "POST", "/v1/buckets", half);
+  CHECK(busy.status == 503);
+  const auto small = n.request("sensor-gen-1", "POST", "/v1/buckets", "{\"buckets\":[]}");
+  INFO(small.body);
+  CHECK(small.status == 200);
+  // Once the stalled client is cut off at the deadline, the same request is read and
+  // answered (it holds no buckets).
+  CHECK(eventually(
+      [&] { return n.request("sensor-gen-1", "POST", "/v1/buckets", half).status == 200; },
+      std::chrono::seconds(10)));
+
   CHECK(n.request("sensor-gen-1", "GET", "/v1/healthz").status == 200);
 }
