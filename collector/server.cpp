@@ -383,6 +383,7 @@ struct Server::Impl {
                              {{"buckets", a.buckets},
                               {"observed_packets", a.observed_packets},
                               {"not_for_sensor", a.not_for_sensor},
+                              {"self_traffic", a.self_traffic},
                               {"malformed", a.malformed},
                               {"ring_drops", a.ring_drops},
                               {"kernel_drops", a.kernel_drops},

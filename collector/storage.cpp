@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS buckets (
   observed_packets INTEGER NOT NULL,
   observed_bytes INTEGER NOT NULL,
   not_for_sensor INTEGER NOT NULL,
+  self_traffic INTEGER NOT NULL DEFAULT 0,
   late_packets INTEGER NOT NULL,
   ring_drops INTEGER NOT NULL,
   kernel_drops INTEGER NOT NULL,
@@ -165,8 +166,8 @@ std::vector<IngestResult> Storage::ingest(const std::vector<bucket::SealedBucket
         "INSERT INTO buckets (sensor, boot_id, seq, start, width_s, observed_packets, "
         "observed_bytes, not_for_sensor, late_packets, ring_drops, kernel_drops, interface_drops, "
         "malformed, malformed_by_reason, overflow_packets, overflow_bytes, provenance, "
-        "spool_dropped) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (sensor, boot_id, seq) DO "
+        "spool_dropped, self_traffic) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (sensor, boot_id, seq) DO "
         "NOTHING");
     Stmt row(db_,
              "INSERT INTO bucket_rows (bucket_id, proto, port, country, fingerprint, kind, "
@@ -197,6 +198,7 @@ std::vector<IngestResult> Storage::ingest(const std::vector<bucket::SealedBucket
       ins.bind(16, b.loss.overflow_bytes);
       ins.bind(17, provenance_json(b.provenance));
       ins.bind(18, b.loss.spool_dropped);
+      ins.bind(19, b.self_traffic);
       ins.step(db_);
       ins.reset();
       if (sqlite3_changes(db_) == 0) {
@@ -305,7 +307,7 @@ Accounting Storage::accounting(const Query& q) {
       "SELECT COUNT(*), COALESCE(SUM(observed_packets), 0), COALESCE(SUM(not_for_sensor), 0), "
       "COALESCE(SUM(malformed), 0), COALESCE(SUM(ring_drops), 0), COALESCE(SUM(kernel_drops), 0), "
       "COALESCE(SUM(interface_drops), 0), COALESCE(SUM(overflow_packets), 0), "
-      "COALESCE(SUM(spool_dropped), 0) "
+      "COALESCE(SUM(spool_dropped), 0), COALESCE(SUM(self_traffic), 0) "
       "FROM buckets "
       "WHERE start >= ?1 AND start < ?2";
   sql += sensor_filter("sensor", q.sensors);
@@ -325,6 +327,7 @@ Accounting Storage::accounting(const Query& q) {
     a.interface_drops = col(6);
     a.overflow_packets = col(7);
     a.spool_dropped = col(8);
+    a.self_traffic = col(9);
   }
   return a;
 }

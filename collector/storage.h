@@ -38,6 +38,7 @@ struct Accounting {
   std::uint64_t buckets = 0;
   std::uint64_t observed_packets = 0;
   std::uint64_t not_for_sensor = 0;
+  std::uint64_t self_traffic = 0;
   std::uint64_t malformed = 0;
   std::uint64_t ring_drops = 0;
   std::uint64_t kernel_drops = 0;

@@ -89,10 +89,12 @@ int cmd_query(const std::vector<std::string>& args) {
     }
     const auto& acc = body["accounting"];
     std::printf(
-        "\nbuckets %llu, observed %llu, not for sensor %llu, malformed %llu, ring drops %llu\n",
+        "\nbuckets %llu, observed %llu, not for sensor %llu, self traffic %llu, malformed %llu, "
+        "ring drops %llu\n",
         static_cast<unsigned long long>(acc["buckets"].get<std::uint64_t>()),
         static_cast<unsigned long long>(acc["observed_packets"].get<std::uint64_t>()),
         static_cast<unsigned long long>(acc["not_for_sensor"].get<std::uint64_t>()),
+        static_cast<unsigned long long>(acc["self_traffic"].get<std::uint64_t>()),
         static_cast<unsigned long long>(acc["malformed"].get<std::uint64_t>()),
         static_cast<unsigned long long>(acc["ring_drops"].get<std::uint64_t>()));
     return 0;

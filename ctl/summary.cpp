@@ -59,7 +59,7 @@ void print_summary(std::ostream& out, const std::vector<bucket::SealedBucket>& b
   std::map<std::string, std::uint64_t> by_country;
   std::set<std::string> sensors;
   bucket::Loss loss;
-  std::uint64_t observed = 0, not_for_sensor = 0, late = 0;
+  std::uint64_t observed = 0, not_for_sensor = 0, self = 0, late = 0;
   std::int64_t first = buckets.front().start, last = buckets.front().start;
   std::uint32_t width = buckets.front().width_s;
   std::size_t empty = 0;
@@ -69,6 +69,7 @@ void print_summary(std::ostream& out, const std::vector<bucket::SealedBucket>& b
     last = std::max(last, b.start + b.width_s);
     observed += b.observed_packets();
     not_for_sensor += b.not_for_sensor;
+    self += b.self_traffic;
     late += b.late_packets;
     loss.ring_drops += b.loss.ring_drops;
     loss.kernel_drops += b.loss.kernel_drops;
@@ -92,11 +93,12 @@ void print_summary(std::ostream& out, const std::vector<bucket::SealedBucket>& b
       << "  period      " << bucket::format_rfc3339(first) << " .. " << bucket::format_rfc3339(last)
       << " (" << buckets.size() << " buckets of " << width << " s, " << empty << " empty)\n"
       << "  packets     "
-      << observed + not_for_sensor + loss.malformed_total() + loss.ring_drops + loss.kernel_drops +
-             loss.interface_drops
-      << " = observed " << observed << " + not for sensor " << not_for_sensor << " + malformed "
-      << loss.malformed_total() << " + ring drops " << loss.ring_drops << " + kernel drops "
-      << loss.kernel_drops << " + interface drops " << loss.interface_drops << "\n\n";
+      << observed + not_for_sensor + self + loss.malformed_total() + loss.ring_drops +
+             loss.kernel_drops + loss.interface_drops
+      << " = observed " << observed << " + not for sensor " << not_for_sensor << " + self traffic "
+      << self << " + malformed " << loss.malformed_total() << " + ring drops " << loss.ring_drops
+      << " + kernel drops " << loss.kernel_drops << " + interface drops " << loss.interface_drops
+      << "\n\n";
 
   std::vector<std::pair<std::string, AllMirai>> dests(by_dest.begin(), by_dest.end());
   std::sort(dests.begin(), dests.end(), [](const auto& a, const auto& b) {

@@ -1,13 +1,16 @@
-// teiten-sensord: the Teiten sensor daemon. This version replays capture files through
-// the sensor pipeline and writes the sealed buckets as JSON lines.
+// teiten-sensord: the Teiten sensor daemon. Captures live on an interface (or replays a
+// capture file) through the sensor pipeline; delivers sealed buckets to the collector or
+// writes them as JSON lines.
 #include <utility>  // before Asio (Boost 1.74 with C++20)
 
 #include <openssl/rand.h>
 #include <pcap/pcap.h>
+#include <systemd/sd-daemon.h>
 
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +20,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -28,6 +32,8 @@
 #include "common/config/sensor_config.h"
 #include "common/log/log.h"
 #include "common/version.h"
+#include "daemon/capture/live_capture.h"
+#include "daemon/capture/privileges.h"
 #include "daemon/pipeline/pipeline.h"
 #include "daemon/spool/spool.h"
 #include "daemon/upload/uploader.h"
@@ -41,7 +47,8 @@ constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;  // also: configuration errors
 
 constexpr const char* kUsage =
-    R"(Usage: teiten-sensord --config FILE --read CAPTURE [--output OUT.jsonl]
+    R"(Usage: teiten-sensord --config FILE [--output OUT.jsonl]
+       teiten-sensord --config FILE --read CAPTURE [--output OUT.jsonl]
        teiten-sensord --config FILE --check-config
        teiten-sensord --print-example-config
 
@@ -50,6 +57,9 @@ into UTC-aligned buckets (proto, port, source country, scanner fingerprint, kind
 
 Options:
   -c, --config FILE         sensor configuration (YAML), e.g. /etc/teiten/sensor.yaml
+                            Without --read: live capture on capture.interface until
+                            SIGTERM; buckets go to upload.collector if set (spooled in
+                            state.dir), else to --output (docs/live-capture.md)
   -r, --read CAPTURE        replay a capture file (pcap or pcapng) through the pipeline
   -o, --output FILE         where sealed buckets go, one JSON object a line ("-": stdout,
                             the default). Schema: docs/bucket-format.md
@@ -155,6 +165,34 @@ std::string random_uuid() {
   return out;
 }
 
+sensor::UploadOptions upload_options(const config::SensorConfig& cfg) {
+  const auto colon = cfg.upload_collector.rfind(':');
+  sensor::UploadOptions o;
+  o.host = cfg.upload_collector.substr(0, colon);
+  o.port = cfg.upload_collector.substr(colon + 1);
+  o.tls = {cfg.upload_ca, cfg.upload_cert, cfg.upload_key};
+  o.batch = cfg.upload_batch;
+  o.deadline = std::chrono::seconds(cfg.upload_timeout_s);
+  return o;
+}
+
+// Spools a sealed bucket durably before anything else happens to it; a full disk is
+// retried every 200 ms until space returns or `stopping` is set. Returns false if the
+// bucket was not spooled (stopping).
+bool spool_bucket(sensor::Spool& spool, const bucket::SealedBucket& b, std::uint64_t token,
+                  const std::atomic<bool>& stopping) {
+  auto logger = log::get("sensord");
+  bool logged = false;
+  while (!spool.append(b, token)) {
+    if (!logged) logger->error("spool write failed (disk full?) seq={}: retrying", b.seq);
+    logged = true;
+    if (stopping.load()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (logged) logger->info("spool write recovered seq={}", b.seq);
+  return true;
+}
+
 // Replays a capture and delivers every sealed bucket to the collector (docs/spool.md).
 int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::GeoIpDatabase> db,
                const Args& args, pcap_t* handle, decode::LinkType link) {
@@ -164,13 +202,7 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
     std::cerr << args.config << ": upload.collector: --upload needs a collector to deliver to\n";
     return kExitUsage;
   }
-  const auto colon = cfg.upload_collector.rfind(':');
-  sensor::UploadOptions up_opts;
-  up_opts.host = cfg.upload_collector.substr(0, colon);
-  up_opts.port = cfg.upload_collector.substr(colon + 1);
-  up_opts.tls = {cfg.upload_ca, cfg.upload_cert, cfg.upload_key};
-  up_opts.batch = cfg.upload_batch;
-  up_opts.deadline = std::chrono::seconds(cfg.upload_timeout_s);
+  const sensor::UploadOptions up_opts = upload_options(cfg);
 
   std::unique_ptr<sensor::Spool> spool;
   try {
@@ -222,22 +254,14 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
         // Once a bucket was not spooled at stop, spool nothing more: a later bucket's resume
         // token would skip that bucket's packets for good; the next start replays them.
         if (abandoned) return;
-        // Durable before anything else: a full disk is retried until space returns.
-        bool logged = false;
-        while (!spool->append(b, packets_done)) {
-          if (!logged) logger->error("spool write failed (disk full?) seq={}: retrying", b.seq);
-          logged = true;
-          if (stopping.load()) {
-            logger->error(
-                "bucket seq={} start={} not spooled at stop: its {} packets are replayed at the "
-                "next start",
-                b.seq, b.start, b.accounted_packets());
-            abandoned = true;
-            return;
-          }
-          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        if (!spool_bucket(*spool, b, packets_done, stopping)) {
+          logger->error(
+              "bucket seq={} start={} not spooled at stop: its {} packets are replayed at the "
+              "next start",
+              b.seq, b.start, b.accounted_packets());
+          abandoned = true;
+          return;
         }
-        if (logged) logger->info("spool write recovered seq={}", b.seq);
         uploader.notify();
       });
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -277,6 +301,188 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
       uploader.stats().buckets_acked.load(), st.pending, st.dropped_packets, st.write_errors);
   if (!failure.empty()) {
     logger->error("replay failed: {}", failure);
+    return kExitRuntime;
+  }
+  return kExitOk;
+}
+
+// Feeds systemd: WATCHDOG=1 only while both pipeline threads make progress, and a STATUS=
+// line a person can read. On the I/O thread.
+class ServiceNotifier {
+ public:
+  ServiceNotifier(boost::asio::io_context& io, const sensor::Pipeline& pipeline,
+                  std::string interface, sensor::Spool* spool, sensor::Uploader* uploader)
+      : timer_(io),
+        pipeline_(pipeline),
+        interface_(std::move(interface)),
+        spool_(spool),
+        uploader_(uploader) {
+    std::uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) > 0) period_ = std::chrono::microseconds(usec / 2);
+  }
+  void start() { arm(); }
+  std::string status() const {
+    const auto& st = pipeline_.stats();
+    std::string s = (st.capture_active.load() ? "capturing on " : "waiting for ") + interface_ +
+                    ": " + std::to_string(st.captured.load()) + " packets, " +
+                    std::to_string(st.buckets_sealed.load()) + " buckets, " +
+                    std::to_string(st.ring_drops.load() + st.kernel_drops.load()) + " dropped";
+    if (spool_) s += ", " + std::to_string(spool_->stats().pending) + " awaiting delivery";
+    if (uploader_) {
+      const auto last = uploader_->stats().last_success.load();
+      s += last ? ", last upload " + bucket::format_rfc3339(last) : ", nothing delivered yet";
+    }
+    return s;
+  }
+
+ private:
+  void arm() {
+    timer_.expires_after(period_);
+    timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      const auto& st = pipeline_.stats();
+      const std::uint64_t c = st.capture_beats.load(), k = st.classifier_beats.load();
+      const bool progress = c != last_capture_ && k != last_classifier_;
+      last_capture_ = c;
+      last_classifier_ = k;
+      const std::string line = (progress ? "WATCHDOG=1\nSTATUS=" : "STATUS=") + status();
+      sd_notify(0, line.c_str());
+      if (!progress) log::get("sensord")->warn("pipeline stalled: no watchdog ping");
+      arm();
+    });
+  }
+  boost::asio::steady_timer timer_;
+  const sensor::Pipeline& pipeline_;
+  std::string interface_;
+  sensor::Spool* spool_;
+  sensor::Uploader* uploader_;
+  std::chrono::microseconds period_{std::chrono::seconds(5)};
+  std::uint64_t last_capture_ = ~0ULL, last_classifier_ = ~0ULL;
+};
+
+// Live capture on capture.interface until SIGTERM/SIGINT (docs/live-capture.md).
+int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::GeoIpDatabase> db,
+             const Args& args) {
+  auto logger = log::get("sensord");
+  if (cfg.capture_interface.empty()) {
+    std::cerr << args.config
+              << ": capture.interface: not set; set it for live capture, or give --read "
+                 "CAPTURE to replay a file\n";
+    return kExitUsage;
+  }
+  sensor::LiveOptions lo;
+  lo.interface = cfg.capture_interface;
+  lo.snaplen = static_cast<std::uint32_t>(cfg.capture_snaplen);
+  lo.buffer_bytes = cfg.capture_buffer_bytes;
+  lo.timeout_ms = static_cast<std::uint32_t>(cfg.capture_timeout_ms);
+  lo.immediate = cfg.capture_immediate;
+  lo.promiscuous = cfg.capture_promiscuous;
+  lo.filter = sensor::bpf_filter_for(cfg.addresses, cfg.capture_filter);
+  sensor::LiveCapture capture(lo);
+  if (const std::string error = capture.open(); !error.empty()) {
+    logger->error("cannot start capture: {}", error);
+    return kExitRuntime;
+  }
+  // The capture is open: from here on nothing needs root.
+  if (!cfg.service_user.empty()) {
+    if (const std::string error = sensor::drop_privileges(cfg.service_user, {cfg.state_dir});
+        !error.empty()) {
+      logger->error("cannot drop privileges: {}", error);
+      return kExitRuntime;
+    }
+  }
+  std::unique_ptr<sensor::Spool> spool;
+  if (!cfg.upload_collector.empty()) {
+    try {
+      spool = std::make_unique<sensor::Spool>(cfg.state_dir + "/spool", cfg.spool_max_bytes);
+    } catch (const std::exception& e) {
+      logger->error("{}", e.what());
+      return kExitRuntime;
+    }
+  }
+  FILE* out = nullptr;
+  std::unique_ptr<FILE, int (*)(FILE*)> out_guard(nullptr, &std::fclose);
+  if (!spool) {
+    out = stdout;
+    if (args.output != "-") {
+      out = std::fopen(args.output.c_str(), "a");
+      if (!out) {
+        logger->error("open output failed path={}: {}", args.output, std::strerror(errno));
+        return kExitRuntime;
+      }
+      out_guard.reset(out);
+    }
+  }
+  sensor::PipelineOptions opts;
+  opts.boot_id = random_uuid();
+  opts.first_seq = spool ? spool->next_seq() : 0;
+  opts.ring_full = config::RingFullPolicy::drop;
+
+  boost::asio::io_context io(1);
+  auto work = boost::asio::make_work_guard(io);
+  std::unique_ptr<sensor::Uploader> uploader;
+  if (spool) uploader = std::make_unique<sensor::Uploader>(io, *spool, upload_options(cfg));
+  std::atomic<bool> stopping{false};
+  sensor::Pipeline pipeline(cfg, db, opts, [&](bucket::SealedBucket&& b, std::uint64_t) {
+    if (!spool) {
+      const std::string line = bucket::to_json_line(b) + "\n";
+      if (std::fwrite(line.data(), 1, line.size(), out) != line.size() || std::fflush(out) != 0)
+        throw std::runtime_error(std::string{"write failed: "} + std::strerror(errno));
+      return;
+    }
+    if (!spool_bucket(*spool, b, 0, stopping)) {
+      logger->error("bucket seq={} start={} not spooled at stop: {} packets lost", b.seq, b.start,
+                    b.accounted_packets());
+      return;
+    }
+    uploader->notify();
+  });
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code e, int sig) {
+    if (e) return;
+    logger->info("signal {}: sealing the open bucket and stopping", sig);
+    sd_notify(0, "STOPPING=1");
+    stopping = true;
+    pipeline.request_stop();
+  });
+  // Test hook: SIGUSR1 stalls the classifier thread, SIGUSR2 lets it go (watchdog tests).
+  boost::asio::signal_set hooks(io);
+  if (const char* h = std::getenv("TEITEN_TEST_HOOKS"); h && std::string{h} == "1") {
+    hooks.add(SIGUSR1);
+    hooks.add(SIGUSR2);
+    std::function<void()> arm_hooks = [&] {
+      hooks.async_wait([&](boost::system::error_code e, int sig) {
+        if (e) return;
+        logger->warn("test hook: classifier {}", sig == SIGUSR1 ? "stalled" : "released");
+        pipeline.stall_classifier(sig == SIGUSR1);
+        arm_hooks();
+      });
+    };
+    arm_hooks();
+  }
+  ServiceNotifier notifier(io, pipeline, cfg.capture_interface, spool.get(), uploader.get());
+  notifier.start();
+  if (uploader) uploader->start();
+  std::thread io_thread([&] { io.run(); });
+  logger->info("capture active interface={} link={} filter=\"{}\" boot_id={} first_seq={} {}",
+               cfg.capture_interface, decode::to_string(capture.link()), lo.filter, opts.boot_id,
+               opts.first_seq, sensor::describe_privileges());
+  sd_notify(0, ("READY=1\nSTATUS=" + notifier.status()).c_str());
+
+  const std::string failure = pipeline.run_live(capture);
+  if (uploader) uploader->stop();
+  work.reset();
+  io.stop();
+  io_thread.join();
+  const auto& st = pipeline.stats();
+  logger->info(
+      "capture done packets={} observed={} self={} not_for_sensor={} malformed={} ring_drops={} "
+      "kernel_drops={} interface_drops={} buckets={}",
+      st.captured.load(), st.observed.load(), st.self_traffic.load(), st.not_for_sensor.load(),
+      st.malformed.load(), st.ring_drops.load(), st.kernel_drops.load(), st.interface_drops.load(),
+      st.buckets_sealed.load());
+  if (!failure.empty()) {
+    logger->error("capture failed: {}", failure);
     return kExitRuntime;
   }
   return kExitOk;
@@ -326,11 +532,7 @@ int main(int argc, char** argv) {
               << (db ? ", GeoIP " + db->database_type() : ", no GeoIP database") << ")\n";
     return kExitOk;
   }
-  if (args.read.empty()) {
-    std::cerr << "teiten-sensord: --read CAPTURE is required: this version replays capture "
-                 "files; live capture is not available yet\n";
-    return kExitUsage;
-  }
+  if (args.read.empty()) return run_live(cfg, db, args);
 
   decode::LinkType link{};
   std::string error;

@@ -11,7 +11,7 @@ packages=(
   libpcap-dev libboost-dev libboost-system-dev libspdlog-dev libfmt-dev
   libyaml-cpp-dev nlohmann-json3-dev libmaxminddb-dev mmdb-bin
   catch2 libmaxmind-db-writer-perl libssl-dev libsqlite3-dev sqlite3 openssl
-  tcpdump
+  tcpdump tcpreplay libsystemd-dev libcap-dev iproute2 systemd
 )
 
 missing=()

@@ -211,6 +211,7 @@ std::string to_json_line(const SealedBucket& b) {
   w.raw("],\"observed\":{\"packets\":").num(b.observed_packets());
   w.raw(",\"bytes\":").num(b.observed_bytes()).raw("}");
   w.raw(",\"not_for_sensor\":").num(b.not_for_sensor);
+  w.raw(",\"self_traffic\":").num(b.self_traffic);
   w.raw(",\"late_packets\":").num(b.late_packets);
   w.raw(",\"loss\":{\"ring_drops\":").num(b.loss.ring_drops);
   w.raw(",\"kernel_drops\":").num(b.loss.kernel_drops);
@@ -310,6 +311,7 @@ std::optional<SealedBucket> decode_object(const nlohmann::json& j, std::string& 
     b.rows.push_back(row);
   }
   b.not_for_sensor = rd.u64(j, "not_for_sensor", "");
+  b.self_traffic = rd.u64(j, "self_traffic", "");
   b.late_packets = rd.u64(j, "late_packets", "");
   const auto* loss = rd.field(j, "loss", "");
   if (!loss || !loss->is_object()) {

@@ -28,6 +28,7 @@ SealedBucket merge_buckets(const std::vector<const SealedBucket*>& parts, std::u
       acc.bytes += r.bytes;
     }
     out.not_for_sensor += p->not_for_sensor;
+    out.self_traffic += p->self_traffic;
     out.late_packets += p->late_packets;
     out.loss.ring_drops += p->loss.ring_drops;
     out.loss.kernel_drops += p->loss.kernel_drops;

@@ -54,6 +54,7 @@ struct SealedBucket {
   std::uint32_t width_s = 60;
   std::vector<Row> rows;             ///< sorted by Key::pack(), no duplicates
   std::uint64_t not_for_sensor = 0;  ///< decoded, but addressed to someone else
+  std::uint64_t self_traffic = 0;    ///< the sensor's own traffic (uploads, pulls, DNS...)
   std::uint64_t late_packets = 0;    ///< timestamp before this bucket: counted here
   Loss loss;
   Provenance provenance;
@@ -63,7 +64,8 @@ struct SealedBucket {
   std::uint64_t observed_packets() const noexcept;
   std::uint64_t observed_bytes() const noexcept;
   /// Every packet the classifier saw for this bucket, plus those dropped before it:
-  /// observed + not_for_sensor + malformed + ring drops (+ kernel/interface drops).
+  /// observed + not_for_sensor + self_traffic + malformed + ring drops (+ kernel/interface
+  /// drops).
   std::uint64_t accounted_packets() const noexcept;
 };
 

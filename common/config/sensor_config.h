@@ -29,6 +29,16 @@ struct SensorConfig {
   std::uint64_t bucket_max_keys = 10000;
   std::uint32_t bucket_max_gap_fill = 1440;
 
+  std::string capture_interface;  ///< live capture; "" = none (replay only)
+  std::uint64_t capture_snaplen = 256;
+  std::uint64_t capture_buffer_bytes = 8ULL << 20;
+  std::uint64_t capture_timeout_ms = 50;
+  bool capture_immediate = false;
+  bool capture_promiscuous = false;
+  std::string capture_filter;  ///< operator's BPF, ANDed with the generated one
+
+  std::string service_user;  ///< "" = keep the user it was started as
+
   std::uint64_t ring_slots = 32768;
   RingFullPolicy replay_ring_full = RingFullPolicy::wait;
 

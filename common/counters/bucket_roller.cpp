@@ -68,11 +68,13 @@ void BucketRoller::seal_open() {
   std::sort(b.rows.begin(), b.rows.end(),
             [](const bucket::Row& x, const bucket::Row& y) { return x.key.pack() < y.key.pack(); });
   b.not_for_sensor = not_for_sensor_;
+  b.self_traffic = self_traffic_;
   b.late_packets = late_;
   b.loss = loss_;
   b.provenance = options_.provenance;
   table_.clear();
   not_for_sensor_ = 0;
+  self_traffic_ = 0;
   late_ = 0;
   loss_ = bucket::Loss{};
   sink_(std::move(b));

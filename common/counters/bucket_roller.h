@@ -45,6 +45,11 @@ class BucketRoller {
     advance(ts);
     ++not_for_sensor_;
   }
+  /// The sensor's own traffic (uploads, pulls, name lookups): counted, never observed.
+  void add_self(std::int64_t ts) {
+    advance(ts);
+    ++self_traffic_;
+  }
   void add_malformed(std::int64_t ts, decode::DecodeStatus reason) {
     advance(ts);
     ++loss_.malformed[static_cast<std::size_t>(reason)];
@@ -95,6 +100,7 @@ class BucketRoller {
   std::int64_t start_ = 0;
   std::uint64_t seq_;
   std::uint64_t not_for_sensor_ = 0;
+  std::uint64_t self_traffic_ = 0;
   std::uint64_t late_ = 0;
   bucket::Loss loss_;
 };

@@ -76,6 +76,7 @@ Pipeline::Pipeline(const config::SensorConfig& config,
       options_(std::move(options)),
       ring_(config.ring_slots),
       classifier_(config.address_set, db, config.geoip_cache_entries),
+      self_(config.address_set, options_.control_ports),
       roller_(
           counters::RollerOptions{
               config.sensor_id, options_.boot_id, options_.first_seq, config.bucket_width_s,
@@ -113,6 +114,98 @@ void Pipeline::capture_loop(pcap_t* handle) {
     }
   }
   push_control(SlotType::eof, last_ts_);
+}
+
+std::string Pipeline::run_live(LiveCapture& capture) {
+  link_ = capture.link();
+  std::thread classifier([this] { classifier_loop(); });
+  live_loop(capture);
+  classifier.join();
+  return classifier_error_;
+}
+
+void Pipeline::live_loop(LiveCapture& capture) {
+  auto logger = log::get("capture");
+  const std::string& ifname = capture.options().interface;
+  using clock = std::chrono::steady_clock;
+  auto next_second = clock::now() + std::chrono::seconds(1);
+  auto next_open = clock::now();
+  bool down_logged = false;
+  auto realtime = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  stats_.capture_active.store(capture.is_open(), std::memory_order_relaxed);
+  if (capture.is_open()) bump(stats_.capture_opens);
+  while (!stop_.load(std::memory_order_relaxed)) {
+    bump(stats_.capture_beats);
+    if (!capture.is_open()) {
+      if (clock::now() >= next_open) {
+        const std::string error = capture.open();
+        if (error.empty() && capture.link() == link_) {
+          bump(stats_.capture_opens);
+          stats_.capture_active.store(true, std::memory_order_relaxed);
+          logger->info("capture re-opened interface={}", ifname);
+          down_logged = false;
+        } else {
+          if (error.empty()) capture.close();  // another link type: not this interface
+          if (!down_logged) {
+            logger->warn("capture cannot be re-opened interface={}: {} (retrying each second)",
+                         ifname, error.empty() ? "the link type changed" : error);
+          }
+          down_logged = true;
+          next_open = clock::now() + std::chrono::seconds(1);
+        }
+      }
+      if (!capture.is_open()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } else {
+      std::string error = capture.wait(std::chrono::milliseconds(100));
+      if (error.empty()) {
+        const int n = pcap_dispatch(capture.handle(), 4096, &Pipeline::on_packet,
+                                    reinterpret_cast<u_char*>(this));
+        if (n == PCAP_ERROR) error = pcap_geterr(capture.handle());
+      }
+      if (!error.empty()) {
+        // Down or gone: what the kernel counted so far is charged, then reopen.
+        push_drops(realtime(), capture.take_drops());
+        capture.close();
+        bump(stats_.capture_errors);
+        stats_.capture_active.store(false, std::memory_order_relaxed);
+        logger->warn("capture lost interface={}: {}", ifname, error);
+        down_logged = false;
+        next_open = clock::now() + std::chrono::seconds(1);
+      }
+    }
+    if (clock::now() >= next_second) {
+      next_second += std::chrono::seconds(1);
+      if (next_second < clock::now()) next_second = clock::now() + std::chrono::seconds(1);
+      const std::int64_t now = realtime();
+      push_drops(now, capture.take_drops());
+      // One second of grace for packets still in the kernel's buffer.
+      push_control(SlotType::tick, now - 1);
+    }
+  }
+  push_drops(realtime(), capture.take_drops());
+  push_control(SlotType::eof, realtime());
+}
+
+void Pipeline::push_drops(std::int64_t ts, const CaptureDrops& d) noexcept {
+  if (d.kernel == 0 && d.interface == 0) return;
+  bump(stats_.kernel_drops, d.kernel);
+  bump(stats_.interface_drops, d.interface);
+  PacketSlot* slot = claim_waiting();
+  if (!slot) return;
+  slot->type = SlotType::drops;
+  slot->ts_sec = ts;
+  slot->wire_len = 0;
+  slot->caplen = 0;
+  std::memcpy(slot->data, &d.kernel, 8);
+  std::memcpy(slot->data + 8, &d.interface, 8);
+  slot->drops_before = pending_drops_;
+  slot->index = read_index_;
+  pending_drops_ = 0;
+  ring_.commit();
 }
 
 void Pipeline::on_packet(u_char* user, const pcap_pkthdr* h, const u_char* bytes) {
@@ -186,6 +279,9 @@ void Pipeline::push_control(SlotType type, std::int64_t ts) noexcept {
 void Pipeline::classifier_loop() noexcept {
   Backoff backoff;
   for (;;) {
+    bump(stats_.classifier_beats);
+    while (stalled_.load(std::memory_order_relaxed))
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const PacketSlot* slot = ring_.peek();
     if (!slot) {
       backoff.pause();
@@ -220,6 +316,13 @@ void Pipeline::process(const PacketSlot& slot) {
     case SlotType::tick:
       roller_.tick(slot.ts_sec);
       return;
+    case SlotType::drops: {
+      std::uint64_t kernel = 0, interface = 0;
+      std::memcpy(&kernel, slot.data, 8);
+      std::memcpy(&interface, slot.data + 8, 8);
+      roller_.add_capture_drops(slot.ts_sec, kernel, interface);
+      return;
+    }
     case SlotType::packet:
       break;
   }
@@ -231,6 +334,11 @@ void Pipeline::process(const PacketSlot& slot) {
     ++malformed_[static_cast<std::size_t>(st)];
     bump(stats_.malformed);
     roller_.add_malformed(slot.ts_sec, st);
+    return;
+  }
+  if (self_.is_self(p, slot.ts_sec)) {
+    bump(stats_.self_traffic);
+    roller_.add_self(slot.ts_sec);
     return;
   }
   classify::Key key;

@@ -8,14 +8,17 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/bucket/sealed_bucket.h"
 #include "common/classify/classifier.h"
+#include "common/classify/self_traffic.h"
 #include "common/config/sensor_config.h"
 #include "common/counters/bucket_roller.h"
 #include "common/decode/decode_status.h"
 #include "common/decode/link.h"
 #include "common/ring/spsc_ring.h"
+#include "daemon/capture/live_capture.h"
 #include "daemon/pipeline/packet_slot.h"
 
 namespace teiten::sensor {
@@ -32,6 +35,15 @@ struct PipelineStats {
   std::atomic<std::uint64_t> malformed{0};
   std::atomic<std::uint64_t> buckets_sealed{0};
   std::atomic<std::uint64_t> geoip_errors{0};
+  std::atomic<std::uint64_t> self_traffic{0};
+  std::atomic<std::uint64_t> kernel_drops{0};
+  std::atomic<std::uint64_t> interface_drops{0};
+  std::atomic<std::uint64_t> capture_errors{0};  ///< live: interface went down or vanished
+  std::atomic<std::uint64_t> capture_opens{0};   ///< live: successful (re)opens
+  std::atomic<bool> capture_active{false};       ///< live: the capture is open now
+  /// Heartbeats: each thread's loop count, for the systemd watchdog.
+  std::atomic<std::uint64_t> capture_beats{0};
+  std::atomic<std::uint64_t> classifier_beats{0};
 };
 
 /// Options of one pipeline run beyond the configuration file.
@@ -41,6 +53,7 @@ struct PipelineOptions {
   config::RingFullPolicy ring_full = config::RingFullPolicy::drop;
   std::uint64_t skip_packets = 0;  ///< replay: packets already in sealed buckets (resume)
   std::uint64_t replay_pps = 0;    ///< replay: packets per second, 0 = as fast as possible
+  std::vector<std::uint16_t> control_ports;  ///< inbound TCP to these is self traffic
 };
 
 /// Receives each sealed bucket on the classifier thread, with the number of capture
@@ -63,6 +76,14 @@ class Pipeline {
   /// bucket. Blocks until done. Returns "" or a message naming what failed.
   std::string run(pcap_t* handle, decode::LinkType link);
 
+  /// Captures live until request_stop(), re-opening the capture whenever the interface
+  /// goes down or vanishes; a tick each second closes quiet buckets and charges the
+  /// capture's drop counters. `capture` must be open. Then seals the open bucket.
+  std::string run_live(LiveCapture& capture);
+
+  /// Test hook (TEITEN_TEST_HOOKS): the classifier thread stops making progress while set.
+  void stall_classifier(bool on) noexcept { stalled_.store(on, std::memory_order_relaxed); }
+
   /// Asks a running pipeline to stop (any thread, async-signal-safe).
   void request_stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
 
@@ -78,6 +99,8 @@ class Pipeline {
 
  private:
   void capture_loop(pcap_t* handle);
+  void live_loop(LiveCapture& capture);
+  void push_drops(std::int64_t ts, const CaptureDrops& d) noexcept;
   static void on_packet(u_char* user, const pcap_pkthdr* h, const u_char* bytes);
   void push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept;
   void push_control(SlotType type, std::int64_t ts) noexcept;
@@ -90,11 +113,13 @@ class Pipeline {
   decode::LinkType link_ = decode::LinkType::ethernet;
   ring::SpscRing<PacketSlot> ring_;
   classify::Classifier classifier_;
+  classify::SelfTraffic self_;
   counters::BucketRoller roller_;
   PipelineStats stats_;
   decode::DecodeCounters malformed_{};
   std::atomic<bool> stop_{false};
   std::atomic<bool> classifier_done_{false};
+  std::atomic<bool> stalled_{false};
   std::string capture_error_;
   std::string classifier_error_;
   // Capture-thread state.

@@ -106,9 +106,13 @@ inline std::vector<bucket::SealedBucket> read_buckets(const std::string& path) {
 /// scope exit if still running.
 class Process {
  public:
-  Process(const std::vector<std::string>& argv, const std::string& log) : log_(log) {
+  /// `env`: NAME=VALUE entries added to the child's environment.
+  Process(const std::vector<std::string>& argv, const std::string& log,
+          const std::vector<std::string>& env = {})
+      : log_(log) {
     pid_ = fork();
     if (pid_ == 0) {
+      for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
       const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       if (fd >= 0) {
         dup2(fd, 1);
@@ -141,6 +145,7 @@ class Process {
     return true;
   }
   void kill(int sig) { ::kill(pid_, sig); }
+  pid_t pid() const noexcept { return pid_; }
   /// Waits for the exit; returns the exit code (128 + signal when killed).
   int wait() {
     if (!exited_) {

@@ -21,6 +21,7 @@ bucket::SealedBucket make(const std::string& boot, std::uint64_t seq, std::int64
                      classify::Fingerprint::mirai, classify::Kind::scan},
        packets, packets * 40});
   b.not_for_sensor = 1;
+  b.self_traffic = 2;
   return b;
 }
 }  // namespace
@@ -46,6 +47,7 @@ TEST_CASE("storage ingests idempotently on sensor, boot id and sequence", "[coll
   CHECK(a.buckets == 3);
   CHECK(a.observed_packets == 15);
   CHECK(a.not_for_sensor == 3);
+  CHECK(a.self_traffic == 6);
 }
 
 TEST_CASE("storage filters by time range, sensor and key fields", "[collector][storage]") {

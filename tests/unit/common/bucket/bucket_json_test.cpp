@@ -20,6 +20,7 @@ SealedBucket sample() {
                                   classify::Fingerprint::none, classify::Kind::other},
                     1, 84});
   b.not_for_sensor = 3;
+  b.self_traffic = 6;
   b.loss.ring_drops = 2;
   b.loss.malformed[static_cast<std::size_t>(decode::DecodeStatus::tcp_truncated)] = 4;
   b.loss.overflow_packets = 5;
@@ -35,7 +36,7 @@ TEST_CASE("a bucket encodes to the documented JSON line", "[bucket][json]") {
       R"({"sensor":"tokyo-1","boot_id":"0f0e","seq":42,"start":"2022-07-01T00:00:00Z","width_s":60,)"
       R"("rows":[{"proto":"tcp","port":23,"country":"JP","fingerprint":"mirai","kind":"scan","packets":10,"bytes":400},)"
       R"({"proto":"udp","port":null,"country":"--","fingerprint":"none","kind":"other","packets":1,"bytes":84}],)"
-      R"("observed":{"packets":16,"bytes":684},"not_for_sensor":3,"late_packets":0,)"
+      R"("observed":{"packets":16,"bytes":684},"not_for_sensor":3,"self_traffic":6,"late_packets":0,)"
       R"("loss":{"ring_drops":2,"kernel_drops":0,"interface_drops":0,"spool_dropped":0,"malformed":{"tcp_truncated":4},)"
       R"("overflow":{"packets":5,"bytes":200}},)"
       R"("provenance":{"software":"teiten 0.1.0","config_sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",)"

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <pcap/pcap.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/decode/link.h"
+
+namespace teiten::sensor {
+
+/// How to open the live capture (sensor.yaml `capture:`).
+struct LiveOptions {
+  std::string interface;
+  std::uint32_t snaplen = 256;
+  std::uint64_t buffer_bytes = 8ULL << 20;
+  std::uint32_t timeout_ms = 50;
+  bool immediate = false;
+  bool promiscuous = false;
+  std::string filter;  ///< BPF, see bpf_filter_for()
+};
+
+/// The BPF filter for a sensor: IPv4/IPv6 packets to or from one of its addresses or
+/// prefixes (from: to recognise its own traffic), and the operator's filter if any.
+std::string bpf_filter_for(const std::vector<std::string>& addresses, const std::string& extra);
+
+/// Loss counters of the capture, as deltas since the previous call.
+struct CaptureDrops {
+  std::uint64_t kernel = 0;     ///< pcap_stats ps_drop: the socket's buffer was full
+  std::uint64_t interface = 0;  ///< the interface's rx_dropped (sysfs)
+};
+
+/// A libpcap live capture on one interface that survives the interface going down,
+/// vanishing and coming back: after a capture error it is closed, and reopen() is tried
+/// until it succeeds. Capture thread only.
+class LiveCapture {
+ public:
+  explicit LiveCapture(LiveOptions options);
+  ~LiveCapture();
+  LiveCapture(const LiveCapture&) = delete;
+  LiveCapture& operator=(const LiveCapture&) = delete;
+
+  /// Opens the capture (needs CAP_NET_RAW). Returns "" or what failed.
+  std::string open();
+  void close();
+  bool is_open() const noexcept { return handle_ != nullptr; }
+  pcap_t* handle() const noexcept { return handle_; }
+  decode::LinkType link() const noexcept { return link_; }
+  const LiveOptions& options() const noexcept { return options_; }
+
+  /// Waits until packets can be read or `timeout` passes. Returns "" or the socket's error
+  /// (the interface went down or vanished): then the caller closes and reopens.
+  std::string wait(std::chrono::milliseconds timeout);
+
+  /// Drops since the previous call. pcap_stats counters are 32-bit on Linux and wrap;
+  /// sysfs counters restart when the interface is re-created: both handled.
+  CaptureDrops take_drops();
+
+ private:
+  std::optional<std::uint64_t> read_rx_dropped() const;
+
+  LiveOptions options_;
+  pcap_t* handle_ = nullptr;
+  decode::LinkType link_ = decode::LinkType::ethernet;
+  std::uint32_t last_ps_drop_ = 0;
+  std::optional<std::uint64_t> last_rx_dropped_;
+};
+
+}  // namespace teiten::sensor
