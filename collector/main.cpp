@@ -114,10 +114,11 @@ int main(int argc, char** argv) {
                  server.port(), cfg.sensors.size(), cfg.database);
     io.run();
     const auto& st = server.stats();
+    const auto& hs = server.http_stats();
     logger->info(
         "stopped connections={} stored={} duplicate={} refused_over_cap={} handshake_failures={}",
-        st.connections.load(), st.buckets_stored.load(), st.buckets_duplicate.load(),
-        st.refused_over_cap.load(), st.handshake_failures.load());
+        hs.connections.load(), st.buckets_stored.load(), st.buckets_duplicate.load(),
+        hs.refused_over_cap.load(), hs.handshake_failures.load());
   } catch (const std::exception& e) {
     logger->error("{}", e.what());
     return 1;

@@ -1,24 +1,15 @@
 #include "collector/server.h"
 
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
-#include <array>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <charconv>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "common/bucket/bucket_json.h"
 #include "common/log/log.h"
+#include "common/tls/https_server.h"
 #include "common/tls/pki.h"
 #include "common/version.h"
 
@@ -27,13 +18,11 @@ namespace teiten::collector {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using tcp = asio::ip::tcp;
-using asio::awaitable;
-using asio::use_awaitable;
 
 namespace {
 
 constexpr std::size_t kMaxBatchBuckets = 10000;
+const std::string kServerName = std::string{"teiten-collectord/"} + kVersion;
 
 void bump(std::atomic<std::uint64_t>& c) {
   c.fetch_add(1, std::memory_order_relaxed);
@@ -41,202 +30,39 @@ void bump(std::atomic<std::uint64_t>& c) {
 
 http::response<http::string_body> json_response(http::status status, const nlohmann::json& body,
                                                 bool keep_alive) {
-  http::response<http::string_body> res{status, 11};
-  res.set(http::field::server, std::string{"teiten-collectord/"} + kVersion);
-  res.set(http::field::content_type, "application/json");
-  res.keep_alive(keep_alive);
-  res.body() = body.dump();
-  res.prepare_payload();
-  return res;
+  return tls::json_response(static_cast<unsigned>(status), body.dump(), keep_alive, kServerName);
 }
 
 http::response<http::string_body> error_response(http::status status, const std::string& message,
                                                  bool keep_alive) {
-  return json_response(status, nlohmann::json{{"error", message}}, keep_alive);
-}
-
-// Splits a query string into key=value pairs (values are not percent-decoded: the API's
-// values are identifiers, numbers and RFC 3339 times, which need no escaping).
-std::vector<std::pair<std::string, std::string>> query_params(std::string_view target) {
-  std::vector<std::pair<std::string, std::string>> out;
-  const auto q = target.find('?');
-  if (q == std::string_view::npos) return out;
-  std::string_view rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    const auto amp = rest.find('&');
-    const std::string_view kv = rest.substr(0, amp);
-    const auto eq = kv.find('=');
-    out.emplace_back(std::string{kv.substr(0, eq)},
-                     eq == std::string_view::npos ? "" : std::string{kv.substr(eq + 1)});
-    if (amp == std::string_view::npos) break;
-    rest.remove_prefix(amp + 1);
-  }
-  return out;
+  return tls::error_response(static_cast<unsigned>(status), message, keep_alive, kServerName);
 }
 
 }  // namespace
 
 asio::ssl::context make_server_tls(const CollectorConfig& config) {
-  asio::ssl::context ctx(asio::ssl::context::tls_server);
-  SSL_CTX* native = ctx.native_handle();
-  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-  ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                  asio::ssl::context::no_sslv3 | asio::ssl::context::single_dh_use);
-  boost::system::error_code ec;
-  ctx.use_certificate_chain_file(config.tls_cert, ec);
-  if (ec)
-    throw std::runtime_error("tls.cert: cannot load " + config.tls_cert + ": " + ec.message());
-  ctx.use_private_key_file(config.tls_key, asio::ssl::context::pem, ec);
-  if (ec) throw std::runtime_error("tls.key: cannot load " + config.tls_key + ": " + ec.message());
-  ctx.load_verify_file(config.tls_ca, ec);
-  if (ec) throw std::runtime_error("tls.ca: cannot load " + config.tls_ca + ": " + ec.message());
-  ctx.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
-  // Only certificates issued for TLS clients (extendedKeyUsage clientAuth) identify sensors.
-  SSL_CTX_set_purpose(native, X509_PURPOSE_SSL_CLIENT);
-  return ctx;
+  return tls::make_server_tls({config.tls_ca, config.tls_cert, config.tls_key}, "tls");
 }
-
-// Bytes of request bodies being held, shared by all connections.
-class Reservation {
- public:
-  explicit Reservation(std::atomic<std::uint64_t>& pool) : pool_(pool) {}
-  ~Reservation() { pool_.fetch_sub(held_, std::memory_order_relaxed); }
-  Reservation(const Reservation&) = delete;
-  Reservation& operator=(const Reservation&) = delete;
-  bool take(std::uint64_t n, std::uint64_t limit) {
-    std::uint64_t now = pool_.load(std::memory_order_relaxed);
-    do {
-      if (n > limit || now > limit - n) return false;
-    } while (!pool_.compare_exchange_weak(now, now + n, std::memory_order_relaxed));
-    held_ += n;
-    return true;
-  }
-
- private:
-  std::atomic<std::uint64_t>& pool_;
-  std::uint64_t held_ = 0;
-};
 
 struct Server::Impl {
   Impl(asio::io_context& io_, const CollectorConfig& c, Storage& s, ServerStats& st)
-      : io(io_), config(c), storage(s), stats(st), tls(make_server_tls(c)), acceptor(io_) {}
-
-  awaitable<void> accept_loop() {
-    for (;;) {
-      boost::system::error_code ec;
-      tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
-      if (ec == asio::error::operation_aborted) co_return;
-      if (ec) {
-        // EMFILE, ENFILE, ENOBUFS...: say so, wait a little, keep accepting.
-        log::get("collectord")->warn("accept failed: {}", ec.message());
-        asio::steady_timer pause(io, std::chrono::milliseconds(100));
-        co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
-        continue;
-      }
-      if (active >= config.max_connections) {
-        bump(stats.refused_over_cap);
-        boost::system::error_code ignored;
-        socket.close(ignored);
-        continue;
-      }
-      ++active;
-      bump(stats.connections);
-      asio::co_spawn(io, session(std::move(socket)), [this](std::exception_ptr) { --active; });
-    }
-  }
-
-  awaitable<void> session(tcp::socket socket) {
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), tls);
-    const auto timeout = std::chrono::seconds(config.io_timeout_s);
-    try {
-      beast::get_lowest_layer(stream).expires_after(timeout);
-      co_await stream.async_handshake(asio::ssl::stream_base::server, use_awaitable);
-    } catch (const std::exception& e) {
-      bump(stats.handshake_failures);
-      log::get("collectord")->debug("handshake failed: {}", e.what());
-      co_return;
-    }
-    // The chain was verified in the handshake; the identity is the leaf's commonName.
-    X509* peer = SSL_get0_peer_certificate(stream.native_handle());
-    const std::string identity = tls::common_name(peer);
-    const RegisteredSensor* sensor = config.find_sensor(identity);
-    if (!sensor) bump(stats.unknown_identity);
-
-    beast::flat_buffer buffer;
-    for (;;) {
-      http::request_parser<http::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(config.max_header_bytes));
-      parser.body_limit(config.max_body_bytes);
-      beast::error_code ec;
-      // One deadline for the whole request: a client sending a byte a second is cut off.
-      beast::get_lowest_layer(stream).expires_after(timeout);
-      co_await http::async_read_header(stream, buffer, parser,
-                                       asio::redirect_error(use_awaitable, ec));
-      // The body is held in memory: all connections together stay within
-      // max_inflight_bytes (256 connections x 16 MiB would not fit a small collector).
-      Reservation reserved(inflight);
-      if (!ec && !parser.is_done()) {
-        const std::uint64_t need = parser.content_length().value_or(config.max_body_bytes);
-        if (!reserved.take(need, config.max_inflight_bytes)) {
-          bump(stats.refused_busy);
-          auto res = error_response(http::status::service_unavailable,
-                                    "busy: too many request bodies in memory; retry", false);
-          res.set(http::field::retry_after, "1");
-          co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
-          if (!ec) co_await linger(stream, timeout);
-          break;
-        }
-        co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
-      }
-      if (ec == http::error::end_of_stream || ec == asio::ssl::error::stream_truncated) break;
-      if (ec == beast::error::timeout) {
-        bump(stats.timeouts);
-        break;
-      }
-      if (ec) {
-        bump(stats.bad_requests);
-        const bool too_large = ec == http::error::body_limit || ec == http::error::header_limit;
-        auto res = error_response(
-            too_large ? http::status::payload_too_large : http::status::bad_request,
-            too_large ? "request too large" : "malformed request: " + ec.message(), false);
-        beast::get_lowest_layer(stream).expires_after(timeout);
-        co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
-        // Lingering close (RFC 9112 9.6): a client still sending the body it announced
-        // would get a reset instead of this answer if the socket closed under it. Read and
-        // discard until it stops, within the deadline and a byte bound.
-        if (!ec && too_large) co_await linger(stream, timeout);
-        break;
-      }
-      bump(stats.requests);
-      auto req = parser.release();
-      auto res = handle(req, identity, sensor);
-      const bool keep = res.keep_alive();
-      beast::get_lowest_layer(stream).expires_after(timeout);
-      co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
-      if (ec || !keep) break;
-    }
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
-    beast::error_code ignored;
-    co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ignored));
-  }
-
-  static awaitable<void> linger(beast::ssl_stream<beast::tcp_stream>& stream,
-                                std::chrono::seconds timeout) {
-    constexpr std::size_t kMaxDiscard = 256ULL << 20;
-    std::array<char, 16384> sink;
-    std::size_t discarded = 0;
-    beast::get_lowest_layer(stream).expires_after(timeout);
-    while (discarded < kMaxDiscard) {
-      beast::error_code ec;
-      discarded += co_await stream.async_read_some(asio::buffer(sink),
-                                                   asio::redirect_error(use_awaitable, ec));
-      if (ec) break;
-    }
-  }
+      : io(io_),
+        config(c),
+        storage(s),
+        stats(st),
+        http(
+            io_, make_server_tls(c),
+            tls::ServerLimits{c.max_body_bytes, c.max_header_bytes, c.io_timeout_s,
+                              c.max_connections, c.max_inflight_bytes},
+            [this](const tls::Request& req, const std::string& identity) {
+              return handle(req, identity);
+            },
+            kServerName) {}
 
   http::response<http::string_body> handle(const http::request<http::string_body>& req,
-                                           const std::string& identity,
-                                           const RegisteredSensor* sensor) {
+                                           const std::string& identity) {
+    const RegisteredSensor* sensor = config.find_sensor(identity);
+    if (!sensor) bump(stats.unknown_identity);
     const bool keep = req.keep_alive();
     const std::string_view target{req.target().data(), req.target().size()};
     const std::string_view path = target.substr(0, target.find('?'));
@@ -266,7 +92,7 @@ struct Server::Impl {
     std::string error;
     auto batch = bucket::from_batch_json(body, kMaxBatchBuckets, error);
     if (!batch) {
-      bump(stats.bad_requests);
+      bump(stats.bad_batches);
       return error_response(http::status::bad_request, error, keep);
     }
     for (const auto& b : *batch) {
@@ -315,7 +141,7 @@ struct Server::Impl {
 
   http::response<http::string_body> query(std::string_view target, bool keep) {
     Query q;
-    for (const auto& [k, v] : query_params(target)) {
+    for (const auto& [k, v] : tls::query_params(target)) {
       auto time_of = [&](std::int64_t& out) -> bool {
         const auto t = bucket::parse_rfc3339(v);
         if (!t) return false;
@@ -400,10 +226,7 @@ struct Server::Impl {
   const CollectorConfig& config;
   Storage& storage;
   ServerStats& stats;
-  asio::ssl::context tls;
-  tcp::acceptor acceptor;
-  std::uint64_t active = 0;
-  std::atomic<std::uint64_t> inflight{0};  ///< request body bytes reserved
+  tls::HttpsServer http;
 };
 
 Server::Server(asio::io_context& io, const CollectorConfig& config, Storage& storage)
@@ -412,23 +235,15 @@ Server::Server(asio::io_context& io, const CollectorConfig& config, Storage& sto
 Server::~Server() = default;
 
 void Server::start() {
-  boost::system::error_code ec;
-  const auto address = asio::ip::make_address(impl_->config.listen_address, ec);
-  if (ec) throw std::runtime_error("collector.listen: " + ec.message());
-  const tcp::endpoint ep(address, impl_->config.port);
-  impl_->acceptor.open(ep.protocol(), ec);
-  if (!ec) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) impl_->acceptor.bind(ep, ec);
-  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    throw std::runtime_error("cannot listen on " + impl_->config.listen_address + ":" +
-                             std::to_string(impl_->config.port) + ": " + ec.message());
-  }
-  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  impl_->http.listen(impl_->config.listen_address, impl_->config.port);
 }
 
 std::uint16_t Server::port() const {
-  return impl_->acceptor.local_endpoint().port();
+  return impl_->http.port();
+}
+
+const tls::HttpServerStats& Server::http_stats() const {
+  return impl_->http.stats();
 }
 
 }  // namespace teiten::collector

@@ -12,23 +12,18 @@
 
 #include "collector/collector_config.h"
 #include "collector/storage.h"
+#include "common/tls/https_server.h"
 
 namespace teiten::collector {
 
-/// Counters of the HTTPS server (I/O thread writes, any thread reads).
+/// Counters of the collector's API (I/O thread writes, any thread reads).
 struct ServerStats {
-  std::atomic<std::uint64_t> connections{0};
-  std::atomic<std::uint64_t> refused_over_cap{0};
-  std::atomic<std::uint64_t> handshake_failures{0};
   std::atomic<std::uint64_t> unknown_identity{0};
-  std::atomic<std::uint64_t> requests{0};
-  std::atomic<std::uint64_t> bad_requests{0};
-  std::atomic<std::uint64_t> timeouts{0};
+  std::atomic<std::uint64_t> bad_batches{0};
   std::atomic<std::uint64_t> buckets_stored{0};
   std::atomic<std::uint64_t> buckets_duplicate{0};
   std::atomic<std::uint64_t> identity_mismatches{0};
   std::atomic<std::uint64_t> outside_active_period{0};
-  std::atomic<std::uint64_t> refused_busy{0};  ///< bodies beyond limits.max_inflight_bytes
 };
 
 /// Builds the server's TLS context: TLS 1.2 minimum, client certificate required and
@@ -47,6 +42,7 @@ class Server {
   /// The port actually bound (useful with port 0 in tests).
   std::uint16_t port() const;
   const ServerStats& stats() const { return stats_; }
+  const tls::HttpServerStats& http_stats() const;
 
  private:
   struct Impl;

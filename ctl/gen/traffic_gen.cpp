@@ -206,7 +206,12 @@ std::uint16_t ip_checksum(const std::uint8_t* p, std::size_t n) {
 
 // What one generated packet is, for the ground truth.
 struct Intent {
-  enum class Outcome { observed, not_for_sensor, malformed } outcome = Outcome::observed;
+  enum class Outcome {
+    observed,
+    not_for_sensor,
+    self_traffic,
+    malformed
+  } outcome = Outcome::observed;
   Key key;
   std::uint32_t ip_length = 0;
   DecodeStatus reason = DecodeStatus::ok;
@@ -231,9 +236,9 @@ class Generator {
     }
   }
 
-  Intent next(Frame& f) {
+  Intent next(Frame& f, std::int64_t ts) {
     if (rng_.chance(o_.malformed_share)) return malformed(f);
-    if (rng_.chance(o_.not_for_sensor_share)) return not_for_sensor(f);
+    if (rng_.chance(o_.not_for_sensor_share)) return not_for_sensor(f, ts);
     Host h;
     if (hosts_.empty() || rng_.chance(o_.one_off_share)) {
       h = make_host();
@@ -519,7 +524,7 @@ class Generator {
     return in;
   }
 
-  Intent not_for_sensor(Frame& f) {
+  Intent not_for_sensor(Frame& f, std::int64_t ts) {
     Intent in;
     in.outcome = Intent::Outcome::not_for_sensor;
     f.start(false, 0x0800);
@@ -527,8 +532,16 @@ class Generator {
       // To the neighbouring address (a shared segment, a misrouted scan).
       ipv4_header(f, random_in(rng_, p4_[0]), sensor4_ + 1, 6, rng_.u16(), 40);
       tcp_header(f, 40000, 23, rng_.u32(), 0x02, false);
+    } else if (last_upload_ && ts - *last_upload_ <= 60 && rng_.chance(0.5)) {
+      // The collector's answer on the sensor's own upload connection: self traffic too,
+      // though addressed to the sensor (docs/live-capture.md).
+      in.outcome = Intent::Outcome::self_traffic;
+      ipv4_header(f, 0xC6336401 /* 198.51.100.1 */, sensor4_, 6, rng_.u16(), 40);
+      tcp_header(f, 443, 51000, rng_.u32(), 0x10, false);
     } else {
       // The sensor's own outbound traffic (an upload to its collector).
+      in.outcome = Intent::Outcome::self_traffic;
+      last_upload_ = ts;
       ipv4_header(f, sensor4_, 0xC6336401 /* 198.51.100.1 */, 6, rng_.u16(), 40);
       tcp_header(f, 51000, 443, rng_.u32(), 0x10, false);
     }
@@ -616,6 +629,7 @@ class Generator {
   std::vector<std::optional<Prefix6>> p6_;
   std::vector<Weighted<unsigned>> country_weights_;
   std::vector<Host> hosts_;
+  std::optional<std::int64_t> last_upload_;  ///< time of the sensor's last upload packet
   std::vector<double> zipf_cum_;
 };
 
@@ -658,8 +672,8 @@ GroundTruth generate(const GenOptions& opts, const std::string& pcap_path) {
   const double step_us = static_cast<double>(opts.duration_s) * 1e6 /
                          static_cast<double>(std::max<std::uint64_t>(opts.packets, 1));
   for (std::uint64_t i = 0; i < opts.packets; ++i) {
-    const Intent in = g.next(f);
     const auto offset_us = static_cast<std::int64_t>(static_cast<double>(i) * step_us);
+    const Intent in = g.next(f, opts.start + offset_us / 1000000);
     pcap_pkthdr h{};
     h.ts.tv_sec = static_cast<time_t>(opts.start + offset_us / 1000000);
     h.ts.tv_usec = static_cast<suseconds_t>(offset_us % 1000000);
@@ -681,6 +695,9 @@ GroundTruth generate(const GenOptions& opts, const std::string& pcap_path) {
       }
       case Intent::Outcome::not_for_sensor:
         ++b.not_for_sensor;
+        break;
+      case Intent::Outcome::self_traffic:
+        ++b.self_traffic;
         break;
       case Intent::Outcome::malformed:
         ++b.malformed[static_cast<std::size_t>(in.reason)];
@@ -714,6 +731,7 @@ std::string GroundTruth::to_json() const {
     }
     jb["rows"] = std::move(rows);
     jb["not_for_sensor"] = b.not_for_sensor;
+    jb["self_traffic"] = b.self_traffic;
     nlohmann::ordered_json mal = nlohmann::ordered_json::object();
     for (std::size_t i = 1; i < b.malformed.size(); ++i) {
       if (b.malformed[i])

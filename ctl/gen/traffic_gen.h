@@ -34,6 +34,7 @@ struct GenOptions {
 struct BucketTruth {
   std::map<std::uint64_t, counters::CounterValue> rows;  ///< by classify::Key::pack()
   std::uint64_t not_for_sensor = 0;
+  std::uint64_t self_traffic = 0;  ///< the sensor's own upload and its answers
   decode::DecodeCounters malformed{};
 };
 

@@ -11,6 +11,7 @@ enum class SlotType : std::uint8_t {
   tick,    ///< no packet: time passed (live mode timer), `ts_sec` is the time
   eof,     ///< end of the capture: seal the open bucket and stop
   drops,   ///< capture losses: kernel and interface drops (two u64 in `data`)
+  learn,   ///< a packet already counted before a resume: only teaches the self-traffic flows
 };
 
 /// One preallocated ring slot, 256 bytes: a packet's timestamp, lengths and its first

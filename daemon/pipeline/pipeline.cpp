@@ -223,8 +223,10 @@ PacketSlot* Pipeline::claim_waiting() noexcept {
 
 void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
   const std::uint64_t index = read_index_++;
-  if (index < options_.skip_packets) return;  // resumed replay: already in sealed buckets
-  if (options_.replay_pps) {
+  // Resumed replay: already in sealed buckets, but the sensor's own connections they
+  // opened must still be known (their answers are self traffic, not observations).
+  const bool learn = index < options_.skip_packets;
+  if (!learn && options_.replay_pps) {
     // Paced replay: packet n leaves no earlier than n / pps after the first.
     if (index == options_.skip_packets) pace_start_ = std::chrono::steady_clock::now();
     const auto due = pace_start_ + std::chrono::microseconds((index - options_.skip_packets) *
@@ -233,8 +235,10 @@ void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
-  bump(stats_.captured);
+  if (!learn) bump(stats_.captured);
   PacketSlot* slot = ring_.try_claim();
+  if (!slot && learn) slot = claim_waiting();
+  if (!slot && learn) return;
   if (!slot) {
     if (options_.ring_full == config::RingFullPolicy::drop) {
       ++pending_drops_;
@@ -250,7 +254,7 @@ void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
       return;
     }
   }
-  slot->type = SlotType::packet;
+  slot->type = learn ? SlotType::learn : SlotType::packet;
   slot->ts_sec = h->ts.tv_sec;
   slot->wire_len = h->len;
   const std::size_t n = std::min<std::size_t>(h->caplen, PacketSlot::kDataBytes);
@@ -321,6 +325,13 @@ void Pipeline::process(const PacketSlot& slot) {
       std::memcpy(&kernel, slot.data, 8);
       std::memcpy(&interface, slot.data + 8, 8);
       roller_.add_capture_drops(slot.ts_sec, kernel, interface);
+      return;
+    }
+    case SlotType::learn: {
+      decode::DecodedPacket p;
+      if (decode::decode_packet(link_, slot.data, slot.caplen, slot.wire_len, p) ==
+          decode::DecodeStatus::ok)
+        self_.is_self(p, slot.ts_sec);
       return;
     }
     case SlotType::packet:

@@ -32,9 +32,14 @@ TEST_CASE("generated traffic reaches the collector exactly: totals equal the gro
   CHECK(diff(n.totals("gen-1"), truth_totals(truth)) == "");
   const auto acc = n.accounting("gen-1");
   CHECK(acc["buckets"] == truth.buckets.size());
-  std::uint64_t nfs = 0;
-  for (const auto& [s, b] : truth.buckets) nfs += b.not_for_sensor;
+  std::uint64_t nfs = 0, self = 0;
+  for (const auto& [s, b] : truth.buckets) {
+    nfs += b.not_for_sensor;
+    self += b.self_traffic;
+  }
   CHECK(acc["not_for_sensor"] == nfs);
+  CHECK(acc["self_traffic"] == self);
+  CHECK(self > 0);
   // teitenctl query shows the same through the CLI.
   const RunResult q =
       run({teitenctl_path(), "query", "--collector", "localhost:" + std::to_string(n.port), "--ca",

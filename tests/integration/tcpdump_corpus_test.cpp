@@ -70,7 +70,7 @@ TEST_CASE("every tcpdump regression capture is classified or counted by reason",
     std::uint64_t accounted = 0;
     for (const auto& b : read_buckets(dir / "out.jsonl")) {
       accounted += b.accounted_packets();
-      classified += b.observed_packets() + b.not_for_sensor;
+      classified += b.observed_packets() + b.not_for_sensor + b.self_traffic;
       counted += b.loss.malformed_total();
     }
     CHECK(accounted == static_cast<std::uint64_t>(packets));

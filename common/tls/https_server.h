@@ -1,0 +1,92 @@
+#pragma once
+
+#include <utility>  // before Asio (Boost 1.74 with C++20)
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace teiten::tls {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+/// Server credentials and the CA that clients' certificates must chain to.
+struct ServerTlsFiles {
+  std::string ca;
+  std::string cert;
+  std::string key;
+};
+
+/// A TLS 1.2+ server context requiring a client certificate (extendedKeyUsage clientAuth)
+/// that chains to `ca`. Throws std::runtime_error naming `what`.key that failed to load.
+boost::asio::ssl::context make_server_tls(const ServerTlsFiles& files, const std::string& what);
+
+/// Bounds that keep one slow or hostile client from starving the others.
+struct ServerLimits {
+  std::uint64_t max_body_bytes = 16ULL << 20;
+  std::uint64_t max_header_bytes = 8192;
+  std::uint64_t io_timeout_s = 15;  ///< handshake; reading a whole request; writing a response
+  std::uint64_t max_connections = 256;
+  std::uint64_t max_inflight_bytes = 256ULL << 20;  ///< bodies in memory, all connections
+};
+
+/// Counters of an HTTPS server (I/O thread writes, any thread reads).
+struct HttpServerStats {
+  std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> refused_over_cap{0};
+  std::atomic<std::uint64_t> handshake_failures{0};
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> bad_requests{0};
+  std::atomic<std::uint64_t> timeouts{0};
+  std::atomic<std::uint64_t> refused_busy{0};  ///< bodies beyond max_inflight_bytes
+};
+
+/// Answers one request; `identity` is the commonName of the client's verified certificate.
+/// Runs on the I/O thread.
+using Handler = std::function<Response(const Request&, const std::string& identity)>;
+
+/// A JSON response (Server header `server_name`).
+Response json_response(unsigned status, std::string body, bool keep_alive,
+                       std::string_view server_name);
+/// {"error": message}.
+Response error_response(unsigned status, const std::string& message, bool keep_alive,
+                        std::string_view server_name);
+
+/// key=value pairs of a request target's query string (not percent-decoded: the APIs'
+/// values are identifiers, numbers and RFC 3339 times).
+std::vector<std::pair<std::string, std::string>> query_params(std::string_view target);
+
+/// An HTTPS/1.1 server with mutual TLS on Boost.Beast coroutines: a cap on connections,
+/// one deadline per request, bounded headers and bodies (413 read out before closing so
+/// that the client sees it), bodies in memory bounded over all connections (503).
+class HttpsServer {
+ public:
+  HttpsServer(boost::asio::io_context& io, boost::asio::ssl::context tls, ServerLimits limits,
+              Handler handler, std::string server_name);
+  ~HttpsServer();
+  HttpsServer(const HttpsServer&) = delete;
+  HttpsServer& operator=(const HttpsServer&) = delete;
+
+  /// Binds and starts accepting. Throws std::runtime_error naming address:port.
+  void listen(const std::string& address, std::uint16_t port);
+  /// The port bound (port 0 picks one).
+  std::uint16_t port() const;
+  /// Stops accepting (open connections finish). I/O thread or before run().
+  void close();
+  const HttpServerStats& stats() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace teiten::tls
