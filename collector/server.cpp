@@ -9,6 +9,7 @@
 
 #include "common/bucket/bucket_json.h"
 #include "common/log/log.h"
+#include "common/metrics/prometheus.h"
 #include "common/tls/https_server.h"
 #include "common/tls/pki.h"
 #include "common/version.h"
@@ -78,6 +79,15 @@ struct Server::Impl {
                               keep);
       }
       return ingest(req.body(), *sensor, keep);
+    }
+    if (path == "/metrics" && req.method() == http::verb::get) {
+      http::response<http::string_body> res{http::status::ok, 11};
+      res.set(http::field::server, kServerName);
+      res.set(http::field::content_type, std::string{metrics::PromText::kContentType});
+      res.keep_alive(keep);
+      res.body() = metrics_text();
+      res.prepare_payload();
+      return res;
     }
     if (path == "/v1/query") {
       if (req.method() != http::verb::get)
@@ -220,6 +230,39 @@ struct Server::Impl {
     } catch (const std::invalid_argument& e) {
       return error_response(http::status::bad_request, e.what(), keep);
     }
+  }
+
+  std::string metrics_text() const {
+    metrics::PromText m;
+    m.gauge("build_info", "Version of teiten-collectord.", 1,
+            std::string{"version=\""} + kVersion + "\"");
+    m.gauge("collector_sensors_registered", "Sensors in the registry.",
+            static_cast<double>(config.sensors.size()));
+    m.counter("collector_buckets_stored_total", "Buckets stored.", stats.buckets_stored.load());
+    m.counter("collector_buckets_duplicate_total", "Buckets received again (acknowledged).",
+              stats.buckets_duplicate.load());
+    m.counter("collector_batches_refused_total", "Batches refused as malformed.",
+              stats.bad_batches.load());
+    m.counter("collector_identity_mismatches_total",
+              "Batches refused: buckets of another sensor than the certificate's.",
+              stats.identity_mismatches.load());
+    m.counter("collector_outside_active_period_total",
+              "Batches refused: buckets outside the sensor's registry period.",
+              stats.outside_active_period.load());
+    m.counter("collector_unknown_identity_total", "Connections from unregistered identities.",
+              stats.unknown_identity.load());
+    const auto& h = http.stats();
+    m.counter("http_connections_total", "Connections accepted.", h.connections.load());
+    m.counter("http_refused_over_cap_total", "Connections closed over the cap.",
+              h.refused_over_cap.load());
+    m.counter("http_handshake_failures_total", "TLS handshakes that failed.",
+              h.handshake_failures.load());
+    m.counter("http_requests_total", "Requests answered.", h.requests.load());
+    m.counter("http_bad_requests_total", "Malformed or oversized requests.", h.bad_requests.load());
+    m.counter("http_timeouts_total", "Requests cut off at the deadline.", h.timeouts.load());
+    m.counter("http_refused_busy_total", "Requests refused: bodies in memory at the bound.",
+              h.refused_busy.load());
+    return m.text();
   }
 
   asio::io_context& io;

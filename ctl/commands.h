@@ -11,6 +11,12 @@ int cmd_pki(const std::vector<std::string>& args);
 /// `teitenctl query ...`: totals from a collector over mutual TLS. Returns the exit code.
 int cmd_query(const std::vector<std::string>& args);
 
+/// `teitenctl status ...`: a sensor's state from its control server. Returns the exit code.
+int cmd_status(const std::vector<std::string>& args);
+
+/// `teitenctl pull ...`: a sensor's recent buckets (and the open one). Returns the exit code.
+int cmd_pull(const std::vector<std::string>& args);
+
 /// Prints "teitenctl: <msg> (see teitenctl help)" and returns 2.
 int fail_usage(const std::string& msg);
 

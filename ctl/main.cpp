@@ -22,6 +22,8 @@ Commands:
   summary    print a summary of sealed buckets (JSON lines from teiten-sensord)
   pki        create the CA and the collector, sensor and operator certificates
   query      totals from a collector (mutual TLS)
+  status     a sensor's state from its control server (mutual TLS)
+  pull       a sensor's recent buckets and its open one (mutual TLS)
   help       this text
 
 teitenctl generate --out CAPTURE.pcap [--truth TRUTH.json] [--prefixes PREFIXES.tsv]
@@ -34,7 +36,7 @@ teitenctl generate --out CAPTURE.pcap [--truth TRUTH.json] [--prefixes PREFIXES.
 
 teitenctl pki init --dir DIR [--days N]
 teitenctl pki collector --dir DIR --name HOST [--dns NAME]... [--ip ADDR]... [--days N]
-teitenctl pki sensor --dir DIR --id SENSOR_ID [--days N]
+teitenctl pki sensor --dir DIR --id SENSOR_ID [--dns NAME]... [--ip ADDR]... [--days N]
 teitenctl pki operator --dir DIR --name NAME [--days N]
   EC P-256 keys (mode 0600) and certificates signed by DIR/ca.pem. Sensor certificates
   carry the sensor id as their commonName: the collector takes the identity from it.
@@ -44,6 +46,13 @@ teitenctl query --collector HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
                 [--from T] [--to T] [--sensor ID] [--proto P] [--port N] [--country CC]
                 [--fingerprint F] [--kind K] [--group-by proto,port] [--json]
   Totals per group over bucket starts in [from, to), with the buckets' accounting.
+
+teitenctl status --sensor HOST:PORT --ca CA.pem --cert OP.pem --key OP.key [--json]
+teitenctl pull --sensor HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
+               [--since RFC3339] [--json]
+  From a sensor's control server (control: in sensor.yaml; the operator's certificate
+  name must be in control.allowed). pull: buckets sealed since --since (default: the
+  last hour), then the open bucket.
 
 teitenctl summary [--top N] FILE.jsonl|-
   Totals and accounting, TOP-N destinations with ALL vs Mirai-type, top source
@@ -187,5 +196,7 @@ int main(int argc, char** argv) {
   if (cmd == "summary") return cmd_summary(args);
   if (cmd == "pki") return ctl::cmd_pki(args);
   if (cmd == "query") return ctl::cmd_query(args);
+  if (cmd == "status") return ctl::cmd_status(args);
+  if (cmd == "pull") return ctl::cmd_pull(args);
   return fail_usage("unknown command '" + cmd + "'");
 }

@@ -82,7 +82,13 @@ int cmd_pki(const std::vector<std::string>& args) {
           .insert((is_ip ? spec.ip_addresses : spec.dns_names).begin(), name);
       base = dir + "/collector";
     } else if (what == "sensor") {
-      spec.role = tls::CertRole::client;
+      // Also the control server's certificate: names operators reach it by go in
+      // subjectAltName (--dns, --ip; "localhost" and 127.0.0.1 by default).
+      spec.role = tls::CertRole::client_server;
+      if (spec.dns_names.empty() && spec.ip_addresses.empty()) {
+        spec.dns_names = {"localhost"};
+        spec.ip_addresses = {"127.0.0.1"};
+      }
       base = dir + "/sensor-" + name;
     } else if (what == "operator") {
       spec.role = tls::CertRole::client;

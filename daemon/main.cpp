@@ -12,6 +12,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -31,9 +32,12 @@
 #include "common/classify/geoip.h"
 #include "common/config/sensor_config.h"
 #include "common/log/log.h"
+#include "common/tls/pki.h"
 #include "common/version.h"
 #include "daemon/capture/live_capture.h"
 #include "daemon/capture/privileges.h"
+#include "daemon/control/control_server.h"
+#include "daemon/control/recent_buckets.h"
 #include "daemon/pipeline/pipeline.h"
 #include "daemon/spool/spool.h"
 #include "daemon/upload/uploader.h"
@@ -360,6 +364,97 @@ class ServiceNotifier {
   std::uint64_t last_capture_ = ~0ULL, last_classifier_ = ~0ULL;
 };
 
+std::int64_t certificate_expiry(const std::string& path) {
+  if (path.empty()) return 0;
+  try {
+    auto cert = tls::read_certificate(path);
+    return tls::not_after(cert.get()).value_or(0);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+// SIGHUP (I/O thread). Settings that shape the capture or the buckets need a restart: said
+// in the log, not applied.
+void reload(const std::string& path, config::SensorConfig& running, sensor::Pipeline& pipeline,
+            sensor::Uploader* uploader, sensor::ControlServer* control,
+            sensor::ControlSources& sources) {
+  auto logger = log::get("sensord");
+  auto loaded = config::load_sensor_config(path);
+  if (auto* errors = std::get_if<std::vector<config::ConfigError>>(&loaded)) {
+    for (const auto& e : *errors) logger->error("reload: {}", e.format());
+    logger->error(
+        "reload refused: {} configuration error(s) in {}; the running configuration "
+        "stays",
+        errors->size(), path);
+    return;
+  }
+  auto& next = std::get<config::SensorConfig>(loaded);
+  std::shared_ptr<const classify::GeoIpDatabase> db;
+  if (!next.geoip_database.empty()) {
+    std::string error;
+    db = classify::GeoIpDatabase::open(next.geoip_database, error);
+    if (!db) {
+      logger->error(
+          "reload refused: geoip.database: {}; the running configuration and "
+          "database stay",
+          error);
+      return;
+    }
+  }
+  if (control && next.control_cert.empty()) {
+    logger->error(
+        "reload refused: control.cert removed; the control server needs a restart "
+        "to stop");
+    return;
+  }
+  if (control) {
+    const auto keep = running;
+    running.control_ca = next.control_ca;
+    running.control_cert = next.control_cert;
+    running.control_key = next.control_key;
+    try {
+      control->reload_tls();
+    } catch (const std::exception& e) {
+      running = keep;
+      logger->error("reload refused: {}; the running configuration stays", e.what());
+      return;
+    }
+  }
+  const bool restart = next.sensor_id != running.sensor_id || next.addresses != running.addresses ||
+                       next.bucket_width_s != running.bucket_width_s ||
+                       next.capture_interface != running.capture_interface ||
+                       next.capture_filter != running.capture_filter ||
+                       next.state_dir != running.state_dir ||
+                       next.control_port != running.control_port ||
+                       next.control_address != running.control_address ||
+                       next.upload_collector.empty() != running.upload_collector.empty();
+  if (restart) {
+    logger->warn(
+        "reload: sensor, addresses, buckets, capture, state, control.listen or "
+        "enabling/disabling upload changed: those take effect at the next start");
+  }
+  log::set_level(next.log_level);
+  pipeline.replace_geoip(db);
+  sources.geoip_build = db ? static_cast<std::int64_t>(db->build_epoch()) : 0;
+  if (uploader && !next.upload_collector.empty()) uploader->update(upload_options(next));
+  sources.certificate_expiry = certificate_expiry(next.upload_cert);
+  running.log_level = next.log_level;
+  running.geoip_database = next.geoip_database;
+  running.upload_collector = next.upload_collector;
+  running.upload_ca = next.upload_ca;
+  running.upload_cert = next.upload_cert;
+  running.upload_key = next.upload_key;
+  running.upload_batch = next.upload_batch;
+  running.upload_timeout_s = next.upload_timeout_s;
+  running.control_allowed = next.control_allowed;
+  logger->info("reloaded {}: log level {}, GeoIP {}, upload {}", path, next.log_level,
+               db ? db->database_type() + " built " +
+                        bucket::format_rfc3339(static_cast<std::int64_t>(db->build_epoch()))
+                  : std::string{"none"},
+               next.upload_collector.empty() ? std::string{"off"} : next.upload_collector);
+}
+
 // Live capture on capture.interface until SIGTERM/SIGINT (docs/live-capture.md).
 int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::GeoIpDatabase> db,
              const Args& args) {
@@ -417,6 +512,11 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
   opts.boot_id = random_uuid();
   opts.first_seq = spool ? spool->next_seq() : 0;
   opts.ring_full = config::RingFullPolicy::drop;
+  const bool control = !cfg.control_cert.empty();
+  if (control) opts.control_ports = {cfg.control_port};
+  // What SIGHUP may change while running; the rest needs a restart.
+  config::SensorConfig running = cfg;
+  sensor::RecentBuckets recent;
 
   boost::asio::io_context io(1);
   auto work = boost::asio::make_work_guard(io);
@@ -424,6 +524,7 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
   if (spool) uploader = std::make_unique<sensor::Uploader>(io, *spool, upload_options(cfg));
   std::atomic<bool> stopping{false};
   sensor::Pipeline pipeline(cfg, db, opts, [&](bucket::SealedBucket&& b, std::uint64_t) {
+    recent.add(b);
     if (!spool) {
       const std::string line = bucket::to_json_line(b) + "\n";
       if (std::fwrite(line.data(), 1, line.size(), out) != line.size() || std::fflush(out) != 0)
@@ -447,10 +548,11 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
   });
   // Test hook: SIGUSR1 stalls the classifier thread, SIGUSR2 lets it go (watchdog tests).
   boost::asio::signal_set hooks(io);
+  std::function<void()> arm_hooks;
   if (const char* h = std::getenv("TEITEN_TEST_HOOKS"); h && std::string{h} == "1") {
     hooks.add(SIGUSR1);
     hooks.add(SIGUSR2);
-    std::function<void()> arm_hooks = [&] {
+    arm_hooks = [&] {
       hooks.async_wait([&](boost::system::error_code e, int sig) {
         if (e) return;
         logger->warn("test hook: classifier {}", sig == SIGUSR1 ? "stalled" : "released");
@@ -460,6 +562,38 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
     };
     arm_hooks();
   }
+  sensor::ControlSources sources;
+  sources.pipeline = &pipeline;
+  sources.spool = spool.get();
+  sources.uploader = uploader.get();
+  sources.recent = &recent;
+  sources.boot_id = opts.boot_id;
+  sources.started = std::time(nullptr);
+  sources.certificate_expiry = certificate_expiry(cfg.upload_cert);
+  sources.geoip_build = db ? static_cast<std::int64_t>(db->build_epoch()) : 0;
+  std::unique_ptr<sensor::ControlServer> control_server;
+  if (control) {
+    try {
+      control_server = std::make_unique<sensor::ControlServer>(io, running, sources);
+      control_server->start();
+    } catch (const std::exception& e) {
+      logger->error("{}", e.what());
+      return kExitRuntime;
+    }
+    logger->info("control server listening address={} port={} allowed={}", cfg.control_address,
+                 control_server->port(), fmt::join(cfg.control_allowed, ","));
+  }
+  // SIGHUP: certificates, GeoIP database, log level, upload settings, allowed clients. A
+  // configuration or database that does not load is refused; the running one stays.
+  boost::asio::signal_set hup(io, SIGHUP);
+  std::function<void()> arm_hup = [&] {
+    hup.async_wait([&](boost::system::error_code e, int) {
+      if (e) return;
+      reload(args.config, running, pipeline, uploader.get(), control_server.get(), sources);
+      arm_hup();
+    });
+  };
+  arm_hup();
   ServiceNotifier notifier(io, pipeline, cfg.capture_interface, spool.get(), uploader.get());
   notifier.start();
   if (uploader) uploader->start();

@@ -69,7 +69,18 @@ bool SelfTraffic::is_self(const decode::DecodedPacket& p, std::int64_t ts) {
     auto it = flows_.find(f);
     if (it != flows_.end()) {
       it->second = ts;
-    } else {
+      return true;
+    }
+    // Only what the box starts opens a flow. Its kernel's answers to scanners (RST,
+    // SYN-ACK, echo replies, ICMP errors) are self traffic too, but must not make that
+    // scanner's later packets look like answers to the box.
+    bool opens = true;
+    if (p.ip_proto == kTcp) {
+      opens = p.has_transport && (p.tcp_flags & 0x12) == 0x02;  // SYN without ACK
+    } else if (p.ip_proto == 1 || p.ip_proto == 58) {
+      opens = p.has_transport && (p.icmp_type == (p.ip_proto == 1 ? 8 : 128));  // echo request
+    }
+    if (opens) {
       if (flows_.size() >= max_flows_) expire(ts);
       flows_.emplace(f, ts);
     }

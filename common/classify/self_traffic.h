@@ -13,11 +13,11 @@ namespace teiten::classify {
 /// Recognises the sensor's own traffic, which must never count as an observation: a box
 /// with one global address uploads, resolves names, syncs time and answers operators from
 /// that address, so those replies arrive on the captured interface addressed to it.
-/// Its own outbound packets (source = one of its addresses) are self traffic and open a
-/// flow; inbound packets of such a flow (same protocol, peer address and both ports) are
-/// self traffic for `idle_s` after the flow's last packet; so is inbound TCP to one of
-/// `local_tcp_ports` (the control server). Bounded: at most `max_flows` flows, the idle
-/// ones forgotten first. One thread (the classifier's).
+/// Its own outbound packets (source = one of its addresses) are self traffic; those that
+/// start something (TCP SYN, UDP, ICMP echo request) open a flow; inbound packets of such a flow
+/// (same protocol, peer address and both ports) are self traffic for `idle_s` after the flow's last
+/// packet; so is inbound TCP to one of `local_tcp_ports` (the control server). Bounded: at most
+/// `max_flows` flows, the idle ones forgotten first. One thread (the classifier's).
 class SelfTraffic {
  public:
   SelfTraffic(AddressSet own, std::vector<std::uint16_t> local_tcp_ports,

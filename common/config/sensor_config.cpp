@@ -345,6 +345,82 @@ const std::vector<F> kSchema = {
      "(\"\": stay). Under systemd the unit sets the user instead.",
      [](SensorConfig& c, const Value& v) { c.service_user = std::get<std::string>(v); },
      {}},
+    {"control",
+     "listen",
+     FieldType::string,
+     "127.0.0.1:9443",
+     false,
+     0,
+     0,
+     {},
+     "Control server (pull, status, metrics over mutual TLS): ADDRESS:PORT to bind.",
+     [](SensorConfig& c, const Value& v) {
+       const auto& s = std::get<std::string>(v);
+       const auto colon = s.rfind(':');
+       std::string host = s.substr(0, colon);
+       if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+         host = host.substr(1, host.size() - 2);
+       c.control_address = host;
+       c.control_port = static_cast<std::uint16_t>(std::stoul(s.substr(colon + 1)));
+     },
+     [](const Value& v) -> std::string {
+       const auto& s = std::get<std::string>(v);
+       const auto colon = s.rfind(':');
+       if (colon == std::string::npos || colon == 0 || colon + 1 == s.size() ||
+           s.size() - colon > 6 ||
+           s.find_first_not_of("0123456789", colon + 1) != std::string::npos ||
+           std::stoul(s.substr(colon + 1)) > 65535) {
+         return "'" + s + "' is not ADDRESS:PORT (e.g. 127.0.0.1:9443, [::1]:9443)";
+       }
+       return {};
+     }},
+    {"control",
+     "ca",
+     FieldType::file_path,
+     "",
+     false,
+     0,
+     0,
+     {},
+     "CA that operators' client certificates must chain to.",
+     [](SensorConfig& c, const Value& v) { c.control_ca = std::get<std::string>(v); },
+     {}},
+    {"control",
+     "cert",
+     FieldType::file_path,
+     "",
+     false,
+     0,
+     0,
+     {},
+     "The control server's certificate (teitenctl pki sensor issues one for both uses); \"\": "
+     "no control server.",
+     [](SensorConfig& c, const Value& v) { c.control_cert = std::get<std::string>(v); },
+     {}},
+    {"control",
+     "key",
+     FieldType::file_path,
+     "",
+     false,
+     0,
+     0,
+     {},
+     "Its private key.",
+     [](SensorConfig& c, const Value& v) { c.control_key = std::get<std::string>(v); },
+     {}},
+    {"control",
+     "allowed",
+     FieldType::string_list,
+     "",
+     false,
+     0,
+     0,
+     {},
+     "Client identities (certificate commonName) allowed to pull, e.g. [operator-1].",
+     [](SensorConfig& c, const Value& v) {
+       c.control_allowed = std::get<std::vector<std::string>>(v);
+     },
+     {}},
     log_level_field(&SensorConfig::log_level),
 };
 
@@ -364,6 +440,14 @@ std::variant<SensorConfig, std::vector<ConfigError>> parse_sensor_config(const s
       (c.upload_ca.empty() || c.upload_cert.empty() || c.upload_key.empty())) {
     errors.push_back(
         ConfigError{path, 1, 1, "upload", "collector is set, so ca, cert and key are required"});
+  }
+  const bool control = !c.control_ca.empty() || !c.control_cert.empty() || !c.control_key.empty();
+  if (errors.empty() && control &&
+      (c.control_ca.empty() || c.control_cert.empty() || c.control_key.empty() ||
+       c.control_allowed.empty())) {
+    errors.push_back(ConfigError{path, 1, 1, "control",
+                                 "ca, cert, key and allowed go together: set all four for a "
+                                 "control server, or none"});
   }
   if (!errors.empty()) return errors;
   if (!c.state_dir.empty() && c.state_dir.front() != '/') {
@@ -406,6 +490,8 @@ std::string sensor_config_example() {
       out << "  " << f.key << ": sensor-1\n";
     } else if (f.required && f.type == FieldType::string_list) {
       out << "  " << f.key << ":\n    - 192.0.2.10\n    - 2001:db8::10\n";
+    } else if (f.type == FieldType::string_list) {
+      out << "  " << f.key << ": []\n";
     } else if (f.type == FieldType::file_path || f.type == FieldType::string) {
       out << "  " << f.key << ": \"" << f.default_text << "\"\n";
     } else {

@@ -39,6 +39,11 @@ struct SensorConfig {
 
   std::string service_user;  ///< "" = keep the user it was started as
 
+  std::string control_address = "127.0.0.1";  ///< control server (pull, status, metrics)
+  std::uint16_t control_port = 9443;
+  std::string control_ca, control_cert, control_key;  ///< cert "" = no control server
+  std::vector<std::string> control_allowed;           ///< client identities (commonName)
+
   std::uint64_t ring_slots = 32768;
   RingFullPolicy replay_ring_full = RingFullPolicy::wait;
 

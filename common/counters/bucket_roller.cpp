@@ -55,10 +55,26 @@ void BucketRoller::flush() {
 }
 
 void BucketRoller::seal_open() {
+  bucket::SealedBucket b = build_open();
+  ++seq_;
+  table_.clear();
+  not_for_sensor_ = 0;
+  self_traffic_ = 0;
+  late_ = 0;
+  loss_ = bucket::Loss{};
+  sink_(std::move(b));
+}
+
+std::optional<bucket::SealedBucket> BucketRoller::snapshot() const {
+  if (!open_) return std::nullopt;
+  return build_open();
+}
+
+bucket::SealedBucket BucketRoller::build_open() const {
   bucket::SealedBucket b;
   b.sensor_id = options_.sensor_id;
   b.boot_id = options_.boot_id;
-  b.seq = seq_++;
+  b.seq = seq_;
   b.start = start_;
   b.width_s = options_.width_s;
   b.rows.reserve(table_.size());
@@ -72,12 +88,7 @@ void BucketRoller::seal_open() {
   b.late_packets = late_;
   b.loss = loss_;
   b.provenance = options_.provenance;
-  table_.clear();
-  not_for_sensor_ = 0;
-  self_traffic_ = 0;
-  late_ = 0;
-  loss_ = bucket::Loss{};
-  sink_(std::move(b));
+  return b;
 }
 
 }  // namespace teiten::counters

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "common/bucket/sealed_bucket.h"
@@ -72,6 +73,12 @@ class BucketRoller {
   /// Seals the open bucket, if any (end of a replay, SIGTERM).
   void flush();
 
+  /// A new GeoIP database is in use from now on (reload): said in later buckets' provenance.
+  void set_geoip_build_epoch(std::uint64_t epoch) { options_.provenance.geoip_build_epoch = epoch; }
+
+  /// The open bucket as it would be sealed now (its counts so far), if one is open.
+  std::optional<bucket::SealedBucket> snapshot() const;
+
   /// Sequence number the next sealed bucket gets.
   std::uint64_t next_seq() const noexcept { return seq_; }
   bool has_open_bucket() const noexcept { return open_; }
@@ -91,6 +98,7 @@ class BucketRoller {
   }
   void advance_slow(std::int64_t now, std::uint64_t packets);
   void seal_open();
+  bucket::SealedBucket build_open() const;
 
   RollerOptions options_;
   Sink sink_;

@@ -271,6 +271,15 @@ std::uint16_t HttpsServer::port() const {
   return impl_->acceptor.local_endpoint(ec).port();
 }
 
+void HttpsServer::reload_tls(const ServerTlsFiles& files, const std::string& what) {
+  (void)make_server_tls(files, what);  // throws, naming the file, if anything is wrong
+  boost::system::error_code ec;
+  impl_->tls.use_certificate_chain_file(files.cert, ec);
+  if (!ec) impl_->tls.use_private_key_file(files.key, asio::ssl::context::pem, ec);
+  if (!ec) impl_->tls.load_verify_file(files.ca, ec);
+  if (ec) throw std::runtime_error(what + ": reload failed: " + ec.message());
+}
+
 void HttpsServer::close() {
   boost::system::error_code ec;
   impl_->acceptor.close(ec);

@@ -89,6 +89,11 @@ X509Ptr build(const CertSpec& spec, EVP_PKEY* subject_key, X509* issuer_cert,
       add_ext(cert.get(), issuer, NID_key_usage, "critical,digitalSignature");
       add_ext(cert.get(), issuer, NID_ext_key_usage, "clientAuth");
       break;
+    case CertRole::client_server:
+      add_ext(cert.get(), issuer, NID_basic_constraints, "critical,CA:FALSE");
+      add_ext(cert.get(), issuer, NID_key_usage, "critical,digitalSignature");
+      add_ext(cert.get(), issuer, NID_ext_key_usage, "clientAuth,serverAuth");
+      break;
   }
   add_ext(cert.get(), issuer, NID_subject_key_identifier, "hash");
   if (issuer_cert) add_ext(cert.get(), issuer, NID_authority_key_identifier, "keyid:always");

@@ -22,7 +22,12 @@ using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using X509Ptr = std::unique_ptr<X509, X509Free>;
 
 /// What a certificate is for.
-enum class CertRole { ca, server, client };
+enum class CertRole {
+  ca,
+  server,
+  client,
+  client_server,  ///< a sensor: a client of the collector, a server to operators' pulls
+};
 
 /// A certificate to issue. Times are seconds since 1970 (UTC).
 struct CertSpec {

@@ -539,11 +539,13 @@ class Generator {
       ipv4_header(f, 0xC6336401 /* 198.51.100.1 */, sensor4_, 6, rng_.u16(), 40);
       tcp_header(f, 443, 51000, rng_.u32(), 0x10, false);
     } else {
-      // The sensor's own outbound traffic (an upload to its collector).
+      // The sensor's own outbound traffic (an upload to its collector): a connection
+      // starts with a SYN.
       in.outcome = Intent::Outcome::self_traffic;
+      const bool fresh = !last_upload_ || ts - *last_upload_ > 60;
       last_upload_ = ts;
       ipv4_header(f, sensor4_, 0xC6336401 /* 198.51.100.1 */, 6, rng_.u16(), 40);
-      tcp_header(f, 51000, 443, rng_.u32(), 0x10, false);
+      tcp_header(f, 51000, 443, rng_.u32(), fresh ? 0x02 : 0x10, false);
     }
     return in;
   }

@@ -317,9 +317,18 @@ void Pipeline::process(const PacketSlot& slot) {
       roller_.flush();
       stats_.geoip_errors.store(classifier_.geoip_stats().errors, std::memory_order_relaxed);
       return;
-    case SlotType::tick:
+    case SlotType::tick: {
+      if (geoip_pending_.exchange(false, std::memory_order_acquire)) {
+        std::lock_guard lock(geoip_mu_);
+        roller_.set_geoip_build_epoch(pending_geoip_ ? pending_geoip_->build_epoch() : 0);
+        classifier_.set_database(std::move(pending_geoip_));
+      }
       roller_.tick(slot.ts_sec);
+      auto snapshot = roller_.snapshot();
+      std::lock_guard lock(open_mu_);
+      open_snapshot_ = std::move(snapshot);
       return;
+    }
     case SlotType::drops: {
       std::uint64_t kernel = 0, interface = 0;
       std::memcpy(&kernel, slot.data, 8);

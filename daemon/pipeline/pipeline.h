@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,6 +83,14 @@ class Pipeline {
   /// capture's drop counters. `capture` must be open. Then seals the open bucket.
   std::string run_live(LiveCapture& capture);
 
+  /// Replaces the GeoIP database (reload; any thread). The classifier thread takes it at
+  /// its next tick, between two packets: none is lost or counted twice.
+  void replace_geoip(std::shared_ptr<const classify::GeoIpDatabase> db) {
+    std::lock_guard lock(geoip_mu_);
+    pending_geoip_ = std::move(db);
+    geoip_pending_.store(true, std::memory_order_release);
+  }
+
   /// Test hook (TEITEN_TEST_HOOKS): the classifier thread stops making progress while set.
   void stall_classifier(bool on) noexcept { stalled_.store(on, std::memory_order_relaxed); }
 
@@ -88,6 +98,12 @@ class Pipeline {
   void request_stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
 
   const PipelineStats& stats() const noexcept { return stats_; }
+
+  /// The open bucket as of the last tick (live capture: at most a second old). Any thread.
+  std::optional<bucket::SealedBucket> open_bucket() const {
+    std::lock_guard lock(open_mu_);
+    return open_snapshot_;
+  }
   /// Malformed packets by reason so far (valid after run() returns).
   const decode::DecodeCounters& malformed_by_reason() const noexcept { return malformed_; }
   /// Charges packets that the spool dropped to the open bucket (classifier thread only,
@@ -120,6 +136,11 @@ class Pipeline {
   std::atomic<bool> stop_{false};
   std::atomic<bool> classifier_done_{false};
   std::atomic<bool> stalled_{false};
+  std::mutex geoip_mu_;
+  std::shared_ptr<const classify::GeoIpDatabase> pending_geoip_;
+  std::atomic<bool> geoip_pending_{false};
+  mutable std::mutex open_mu_;
+  std::optional<bucket::SealedBucket> open_snapshot_;
   std::string capture_error_;
   std::string classifier_error_;
   // Capture-thread state.

@@ -53,6 +53,12 @@ class Uploader {
 
   const UploadStats& stats() const { return stats_; }
 
+  /// New settings (reload), from the next request on. I/O thread only.
+  void update(UploadOptions options) {
+    options_ = std::move(options);
+    batch_ = options_.batch;
+  }
+
  private:
   boost::asio::awaitable<void> loop();
   boost::asio::awaitable<bool> send_once();

@@ -7,8 +7,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <mutex>
+#include <regex>
+#include <thread>
 
 #include "tests/integration/network_fixture.h"
 
@@ -21,43 +26,52 @@ bool sh(const std::string& cmd) {
   return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0;
 }
 
-/// A network namespace with a veth pair: `outer` in the test's namespace (the sensor's
-/// interface, 203.0.113.7/24), `inner` in the namespace (203.0.113.1/24). Removed at
-/// scope exit. `ok` is false (with `why`) where namespaces cannot be made.
+/// Two network namespaces joined by a veth pair, so that tests running side by side do
+/// not share addresses or routes: the sensor's side `sns` (interface `sif`, 203.0.113.7/24)
+/// and the peer's side `pns` (interface `pif`, 203.0.113.1/24), from which tcpreplay sends.
+/// Removed at scope exit. `ok` is false (with `why`) where namespaces cannot be made.
 struct Veth {
-  std::string ns, outer, inner, why;
+  std::string sns, pns, sif, pif, why;
   bool ok = false;
   Veth() {
     const std::string id = std::to_string(::getpid() % 100000);
-    ns = "teiten-t" + id;
-    outer = "tto" + id;
-    inner = "tti" + id;
+    sns = "teiten-s" + id;
+    pns = "teiten-p" + id;
+    sif = "ts" + id;
+    pif = "tp" + id;
     if (::geteuid() != 0) {
-      why = "needs root to create a network namespace";
+      why = "needs root to create network namespaces";
       return;
     }
     if (!sh("command -v tcpreplay")) {
       why = "tcpreplay is not installed (scripts/install-deps.sh installs it)";
       return;
     }
-    ok = sh("ip netns add " + ns) && create();
-    if (!ok) why = "cannot create a network namespace with a veth pair here";
+    ok = sh("ip netns add " + sns) && sh("ip netns add " + pns) &&
+         sh("ip -n " + sns + " link set lo up") && sh("ip -n " + pns + " link set lo up") &&
+         create();
+    if (!ok) why = "cannot create network namespaces with a veth pair here";
   }
   bool create() {
-    return sh("ip link add " + outer + " type veth peer name " + inner) &&
-           sh("ip link set " + inner + " netns " + ns) &&
-           sh("ip addr add 203.0.113.7/24 dev " + outer) && sh("ip link set " + outer + " up") &&
-           sh("ip netns exec " + ns + " ip addr add 203.0.113.1/24 dev " + inner) &&
-           sh("ip netns exec " + ns + " ip link set " + inner + " up") &&
-           sh("ip netns exec " + ns + " ip link set lo up");
+    return sh("ip -n " + sns + " link add " + sif + " type veth peer name " + pif + " netns " +
+              pns) &&
+           sh("ip -n " + sns + " addr add 203.0.113.7/24 dev " + sif) &&
+           sh("ip -n " + sns + " link set " + sif + " up") &&
+           sh("ip -n " + pns + " addr add 203.0.113.1/24 dev " + pif) &&
+           sh("ip -n " + pns + " link set " + pif + " up");
   }
   ~Veth() {
-    sh("ip link del " + outer);
-    sh("ip netns del " + ns);
+    sh("ip netns del " + sns);
+    sh("ip netns del " + pns);
   }
-  /// Sends `pcap` from the namespace's end at `pps` packets per second.
+  /// `argv` run in namespace `ns`.
+  static std::vector<std::string> in(const std::string& ns, std::vector<std::string> argv) {
+    argv.insert(argv.begin(), {"/usr/sbin/ip", "netns", "exec", ns});
+    return argv;
+  }
+  /// Sends `pcap` from the peer's side at `pps` packets per second.
   bool replay(const std::string& pcap, int pps = 4000) {
-    return sh("ip netns exec " + ns + " tcpreplay --pps=" + std::to_string(pps) + " -i " + inner +
+    return sh("ip netns exec " + pns + " tcpreplay --pps=" + std::to_string(pps) + " -i " + pif +
               " " + pcap);
   }
 };
@@ -97,14 +111,17 @@ TEST_CASE("live capture over veth equals the ground truth, and survives the inte
     return;
   }
   Network n;
+  // Sensor and collector (on its loopback) in the sensor's namespace.
+  n.wrap = {"/usr/sbin/ip", "netns", "exec", veth.sns};
+  n.netns = veth.sns;
   const auto truth = truth_totals(generate(n.dir, 6000, 600, 10));
   auto collector = n.start_collector();
-  n.write_sensor_config("gen-1", make_mmdb(n.dir),
-                        "buckets:\n  width: 10\ncapture:\n  interface: " + veth.outer +
-                            "\nservice:\n  user: nobody\n");
+  n.write_sensor_config(
+      "gen-1", make_mmdb(n.dir),
+      "buckets:\n  width: 10\ncapture:\n  interface: " + veth.sif + "\nservice:\n  user: nobody\n");
   chown_tree(n.dir.path(), "nobody");
   const std::string log = n.dir / "sensor.log";
-  Process sensor({sensord_path(), "-c", n.dir / "gen-1.yaml"}, log);
+  Process sensor(Veth::in(veth.sns, {sensord_path(), "-c", n.dir / "gen-1.yaml"}), log);
   REQUIRE(eventually([&] { return read_file(log).find("capture active") != std::string::npos; },
                      std::chrono::seconds(20)));
   INFO(read_file(log));
@@ -124,10 +141,10 @@ TEST_CASE("live capture over veth equals the ground truth, and survives the inte
   CHECK(diff(n.totals("gen-1"), truth) == "");
 
   // Down and up: counted, logged, re-opened without a restart.
-  REQUIRE(sh("ip link set " + veth.outer + " down"));
+  REQUIRE(sh("ip -n " + veth.sns + " link set " + veth.sif + " down"));
   CHECK(eventually([&] { return read_file(log).find("capture lost") != std::string::npos; },
                    std::chrono::seconds(10)));
-  REQUIRE(sh("ip link set " + veth.outer + " up"));
+  REQUIRE(sh("ip -n " + veth.sns + " link set " + veth.sif + " up"));
   CHECK(eventually([&] { return read_file(log).find("capture re-opened") != std::string::npos; },
                    std::chrono::seconds(10)));
   std::this_thread::sleep_for(std::chrono::seconds(1));  // carrier up on both ends
@@ -136,7 +153,7 @@ TEST_CASE("live capture over veth equals the ground truth, and survives the inte
                    std::chrono::seconds(40)));
 
   // Vanishes and comes back (a new interface of the same name).
-  REQUIRE(sh("ip link del " + veth.outer));
+  REQUIRE(sh("ip -n " + veth.sns + " link del " + veth.sif));
   std::this_thread::sleep_for(std::chrono::seconds(2));
   REQUIRE(veth.create());
   const auto reopened = [&] {
@@ -158,11 +175,221 @@ TEST_CASE("live capture over veth equals the ground truth, and survives the inte
   const auto rc = sensor.wait_for(std::chrono::seconds(30));
   REQUIRE(rc.has_value());
   CHECK(*rc == 0);
-  Process again({sensord_path(), "-c", n.dir / "gen-1.yaml"}, n.dir / "sensor-2.log");
+  Process again(Veth::in(veth.sns, {sensord_path(), "-c", n.dir / "gen-1.yaml"}),
+                n.dir / "sensor-2.log");
   CHECK(eventually([&] { return diff(n.totals("gen-1"), times(truth, 3)).empty(); },
                    std::chrono::seconds(40)));
   CHECK(diff(n.totals("gen-1"), times(truth, 3)) == "");
   const auto acc = n.accounting("gen-1");
   INFO(acc.dump());
   CHECK(acc["kernel_drops"].get<std::uint64_t>() == 0);
+}
+
+namespace {
+
+/// A datagram socket standing in for systemd's NOTIFY_SOCKET, read all the time by a
+/// thread (as systemd does: a full queue would block the sender).
+class NotifySocket {
+ public:
+  explicit NotifySocket(const std::string& path) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    ::chmod(path.c_str(), 0777);  // the sensor writes to it after dropping root
+    timeval tv{0, 50000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    reader_ = std::thread([this] {
+      while (!stop_) {
+        char buf[4096];
+        const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+        if (n <= 0) continue;
+        std::lock_guard lock(mu_);
+        msgs_.emplace_back(buf, static_cast<std::size_t>(n));
+      }
+    });
+  }
+  ~NotifySocket() {
+    stop_ = true;
+    reader_.join();
+    ::close(fd_);
+  }
+  /// Messages that arrive within `wait` from now.
+  std::vector<std::string> read_for(std::chrono::milliseconds wait) {
+    std::size_t from;
+    {
+      std::lock_guard lock(mu_);
+      from = msgs_.size();
+    }
+    std::this_thread::sleep_for(wait);
+    std::lock_guard lock(mu_);
+    return {msgs_.begin() + static_cast<std::ptrdiff_t>(from), msgs_.end()};
+  }
+  /// Every message so far.
+  std::vector<std::string> all() {
+    std::lock_guard lock(mu_);
+    return msgs_;
+  }
+  static std::size_t count(const std::vector<std::string>& msgs, const std::string& what) {
+    std::size_t n = 0;
+    for (const auto& m : msgs) n += m.find(what) != std::string::npos;
+    return n;
+  }
+
+ private:
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<std::string> msgs_;
+  std::thread reader_;
+};
+
+}  // namespace
+
+TEST_CASE(
+    "over the captured interface: uploads and pulls are self traffic; pull, metrics, reload "
+    "and the watchdog",
+    "[live][control]") {
+  Veth veth;
+  if (!veth.ok) {
+    WARN("SKIPPED: " << veth.why);
+    return;
+  }
+  Network n;
+  // The collector sits in the namespace, reached through the captured interface.
+  n.listen = "203.0.113.1";
+  n.host = "203.0.113.1";
+  n.wrap = {"/usr/sbin/ip", "netns", "exec", veth.pns};
+  n.netns = veth.pns;
+  n.ctl({"pki", "collector", "--dir", n.pki(), "--name", "203.0.113.1"});
+  n.ctl({"pki", "sensor", "--dir", n.pki(), "--id", "gen-1", "--ip", "203.0.113.7"});
+  const auto truth = truth_totals(generate(n.dir, 6000, 600, 10));
+  auto collector = n.start_collector();
+  const std::string control_port = std::to_string(20000 + ::getpid() % 10000);
+  const std::string base_config =
+      "buckets:\n  width: 10\ncapture:\n  interface: " + veth.sif +
+      "\nservice:\n  user: nobody\nlog:\n  level: debug\ncontrol:\n  listen: 203.0.113.7:" +
+      control_port +
+      "\n  ca: pki/ca.pem\n  cert: pki/sensor-gen-1.pem\n  key: pki/sensor-gen-1.key\n";
+  const std::string mmdb = make_mmdb(n.dir);
+  n.write_sensor_config("gen-1", mmdb, base_config + "  allowed:\n    - op\n");
+  chown_tree(n.dir.path(), "nobody");
+  NotifySocket notify(n.dir / "notify.sock");
+  const std::string log = n.dir / "sensor.log";
+  Process sensor(
+      Veth::in(veth.sns, {sensord_path(), "-c", n.dir / "gen-1.yaml"}), log,
+      {"NOTIFY_SOCKET=" + n.dir / "notify.sock", "WATCHDOG_USEC=1000000", "TEITEN_TEST_HOOKS=1"});
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  auto msgs = notify.all();
+  INFO(read_file(log));
+  REQUIRE(NotifySocket::count(msgs, "READY=1") == 1);
+  CHECK(NotifySocket::count(msgs, "WATCHDOG=1") >= 2);  // every half second
+  CHECK(NotifySocket::count(msgs, "STATUS=capturing on " + veth.sif) >= 1);
+
+  REQUIRE(veth.replay(n.dir / "in.pcap"));
+  CHECK(
+      eventually([&] { return diff(n.totals("gen-1"), truth).empty(); }, std::chrono::seconds(40)));
+  CHECK(diff(n.totals("gen-1"), truth) == "");
+  INFO(read_file(log));
+
+  // Pulls from the namespace, i.e. arriving over the captured interface.
+  const std::vector<std::string> op = {
+      "--sensor", "203.0.113.7:" + control_port, "--ca",  n.pki() + "/ca.pem",
+      "--cert",   n.pki() + "/operator-op.pem",  "--key", n.pki() + "/operator-op.key"};
+  auto in_ns = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/sbin/ip", "netns", "exec", veth.pns, teitenctl_path()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, n.dir);
+  };
+  std::vector<std::string> pull = {"pull"};
+  pull.insert(pull.end(), op.begin(), op.end());
+  pull.insert(pull.end(), {"--since", "2000-01-01T00:00:00Z", "--json"});
+  const RunResult pulled = in_ns(pull);
+  INFO(pulled.err);
+  REQUIRE(pulled.exit_code == 0);
+  INFO(pulled.out.substr(0, 3000));
+  const auto pj = nlohmann::json::parse(pulled.out);
+  std::uint64_t pulled_observed = 0;
+  for (const auto& b : pj["buckets"])
+    pulled_observed += b["observed"]["packets"].get<std::uint64_t>();
+  if (pj["open"].is_object())
+    pulled_observed += pj["open"]["observed"]["packets"].get<std::uint64_t>();
+  std::uint64_t truth_observed = 0;
+  for (const auto& [k, v] : truth) truth_observed += v;
+  CHECK(pulled_observed == truth_observed);
+  std::vector<std::string> status = {"status"};
+  status.insert(status.end(), op.begin(), op.end());
+  const RunResult st = in_ns(status);
+  CHECK(st.exit_code == 0);
+  CHECK(st.out.find("capture       active on " + veth.sif) != std::string::npos);
+
+  // All of it (uploads, the collector's answers, the pulls) was self traffic, none an
+  // observation: the totals above are still exact.
+  CHECK(diff(n.totals("gen-1"), truth) == "");
+  CHECK(eventually([&] { return n.accounting("gen-1")["self_traffic"].get<std::uint64_t>() > 0; },
+                   std::chrono::seconds(20)));
+
+  // Metrics over mutual TLS; refused without a certificate, and for one not allowed.
+  auto control_get = [&](const std::string& who, const std::string& path) {
+    auto ctx = who.empty()
+                   ? tls::make_client_tls({n.pki() + "/ca.pem", "", ""})
+                   : tls::make_client_tls({n.pki() + "/ca.pem", n.pki() + "/" + who + ".pem",
+                                           n.pki() + "/" + who + ".key"});
+    return in_netns(veth.pns, [&] {
+      return tls::https_request_sync(ctx, "203.0.113.7", control_port, "GET", path, "",
+                                     std::chrono::seconds(10));
+    });
+  };
+  const auto metrics = control_get("operator-op", "/metrics");
+  CHECK(metrics.status == 200);
+  CHECK(metrics.body.find("# TYPE teiten_packets_observed_total counter") != std::string::npos);
+  CHECK(metrics.body.find("teiten_packets_observed_total " + std::to_string(truth_observed)) !=
+        std::string::npos);
+  CHECK(metrics.body.find("teiten_capture_active 1") != std::string::npos);
+  CHECK_THROWS(control_get("", "/v1/status"));
+  CHECK(control_get("sensor-gen-2", "/v1/status").status == 403);
+  const auto cmetrics = n.request("operator-op", "GET", "/metrics");
+  CHECK(cmetrics.status == 200);
+  CHECK(cmetrics.body.find("teiten_collector_buckets_stored_total") != std::string::npos);
+
+  // SIGHUP with a changed configuration: gen-2 (a certificate of the same CA) becomes
+  // allowed.
+  write_file(n.dir / "gen-1.yaml", read_file(n.dir / "gen-1.yaml") + "    - gen-2\n");
+  sensor.kill(SIGHUP);
+  CHECK(eventually([&] { return control_get("sensor-gen-2", "/v1/status").status == 200; },
+                   std::chrono::seconds(10)));
+  // SIGHUP with a broken one, and with a broken GeoIP database: refused, the running
+  // configuration stays.
+  const std::string good = read_file(n.dir / "gen-1.yaml");
+  write_file(n.dir / "gen-1.yaml", good + "buckets:\n  width: 7\n");
+  sensor.kill(SIGHUP);
+  CHECK(eventually([&] { return read_file(log).find("reload refused") != std::string::npos; },
+                   std::chrono::seconds(10)));
+  write_file(n.dir / "broken.mmdb", std::string(4096, 'x'));
+  write_file(n.dir / "gen-1.yaml",
+             std::regex_replace(good, std::regex("database: \"[^\"]*\""),
+                                "database: \"" + n.dir / "broken.mmdb" + "\""));
+  sensor.kill(SIGHUP);
+  CHECK(eventually(
+      [&] { return read_file(log).find("reload refused: geoip.database") != std::string::npos; },
+      std::chrono::seconds(10)));
+  CHECK(sensor.running());
+  CHECK(control_get("sensor-gen-2", "/v1/status").status == 200);
+  // The old database is still in use: the same traffic again counts exactly as before.
+  REQUIRE(veth.replay(n.dir / "in.pcap"));
+  CHECK(eventually([&] { return diff(n.totals("gen-1"), times(truth, 2)).empty(); },
+                   std::chrono::seconds(40)));
+
+  // The watchdog pings stop while the pipeline is stalled, and come back after.
+  sensor.kill(SIGUSR1);
+  notify.read_for(std::chrono::milliseconds(1200));  // pings already on their way
+  CHECK(NotifySocket::count(notify.read_for(std::chrono::seconds(2)), "WATCHDOG=1") == 0);
+  sensor.kill(SIGUSR2);
+  CHECK(NotifySocket::count(notify.read_for(std::chrono::seconds(2)), "WATCHDOG=1") >= 1);
+
+  sensor.kill(SIGTERM);
+  const auto rc = sensor.wait_for(std::chrono::seconds(30));
+  REQUIRE(rc.has_value());
+  CHECK(*rc == 0);
 }

@@ -5,10 +5,14 @@
 // traffic generator's ground truth.
 #include <utility>  // before Asio
 
+#include <fcntl.h>
+#include <sched.h>
 #include <catch2/catch.hpp>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
+#include <thread>
 
 #include "common/tls/https_client.h"
 #include "ctl/gen/traffic_gen.h"
@@ -22,6 +26,29 @@ using Totals = std::map<std::string, std::uint64_t>;
 inline std::string collector_path() {
   std::string s = sensord_path();
   return s.substr(0, s.rfind("/daemon/")) + "/collector/teiten-collectord";
+}
+
+/// Runs `fn` in network namespace `ns` ("" = here) on a thread of its own (setns changes
+/// only the calling thread), returning its result or rethrowing its exception.
+template <typename F>
+auto in_netns(const std::string& ns, F fn) -> decltype(fn()) {
+  if (ns.empty()) return fn();
+  std::optional<decltype(fn())> result;
+  std::exception_ptr error;
+  std::thread t([&] {
+    try {
+      const int fd = ::open(("/var/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0)
+        throw std::runtime_error("cannot enter network namespace " + ns);
+      ::close(fd);
+      result.emplace(fn());
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  t.join();
+  if (error) std::rethrow_exception(error);
+  return std::move(*result);
 }
 
 /// A CA, a collector and sensors with certificates, in a temporary folder.
@@ -47,7 +74,7 @@ class Network {
   std::unique_ptr<Process> start_collector(const std::string& extra = "") {
     write_file(
         dir / "collector.yaml",
-        "collector:\n  listen: 127.0.0.1\n  port: " + std::to_string(port ? port : 0) +
+        "collector:\n  listen: " + listen + "\n  port: " + std::to_string(port ? port : 0) +
             "\n  database: collector.sqlite\ntls:\n  ca: pki/ca.pem\n  cert: pki/collector.pem\n"
             "  key: pki/collector.key\n" +
             extra +
@@ -57,8 +84,9 @@ class Network {
             "  - id: retired-1\n    region: domestic\n    active_from: 2022-01-01\n"
             "    active_to: 2022-06-01\n");
     const std::string log = dir / ("collector-" + std::to_string(++starts) + ".log");
-    auto p = std::make_unique<Process>(
-        std::vector<std::string>{collector_path(), "-c", dir / "collector.yaml"}, log);
+    std::vector<std::string> argv = wrap;
+    argv.insert(argv.end(), {collector_path(), "-c", dir / "collector.yaml"});
+    auto p = std::make_unique<Process>(argv, log);
     std::smatch m;
     const std::regex re("listening address=\\S+ port=(\\d+)");
     REQUIRE(eventually(
@@ -77,17 +105,19 @@ class Network {
     write_file(dir / (id + ".yaml"),
                "sensor:\n  id: " + id +
                    "\n  addresses: [203.0.113.7, \"2001:db8:7::7\"]\ngeoip:\n  database: \"" +
-                   mmdb + "\"\nstate:\n  dir: state-" + id + "\nupload:\n  collector: localhost:" +
-                   std::to_string(port) + "\n  ca: pki/ca.pem\n  cert: pki/sensor-" + id +
+                   mmdb + "\"\nstate:\n  dir: state-" + id + "\nupload:\n  collector: " + host +
+                   ":" + std::to_string(port) + "\n  ca: pki/ca.pem\n  cert: pki/sensor-" + id +
                    ".pem\n  key: pki/sensor-" + id + ".key\n" + extra);
   }
 
   tls::HttpResponse request(const std::string& who, const std::string& method,
                             const std::string& target, const std::string& body = "") {
-    auto ctx = tls::make_client_tls(
-        {pki() + "/ca.pem", pki() + "/" + who + ".pem", pki() + "/" + who + ".key"});
-    return tls::https_request_sync(ctx, "localhost", std::to_string(port), method, target, body,
-                                   std::chrono::seconds(20));
+    return in_netns(netns, [&] {
+      auto ctx = tls::make_client_tls(
+          {pki() + "/ca.pem", pki() + "/" + who + ".pem", pki() + "/" + who + ".key"});
+      return tls::https_request_sync(ctx, host, std::to_string(port), method, target, body,
+                                     std::chrono::seconds(20));
+    });
   }
 
   /// The collector's totals per (proto, port, country, fingerprint, kind) for one sensor.
@@ -114,6 +144,11 @@ class Network {
 
   TempDir dir;
   std::uint16_t port = 0;
+  std::string listen = "127.0.0.1";  ///< the collector's address
+  std::string host = "localhost";    ///< the name sensors and requests use for it
+  std::vector<std::string> wrap;     ///< prefix of the collector's command line
+                                     ///< (e.g. ip netns exec NS)
+  std::string netns;                 ///< where requests to it are made from ("": here)
   int starts = 0;
 };
 

@@ -1,0 +1,48 @@
+#include "common/metrics/prometheus.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace teiten::metrics {
+
+void PromText::head(std::string_view name, std::string_view help, std::string_view type) {
+  out_ += "# HELP teiten_";
+  out_ += name;
+  out_ += ' ';
+  out_ += help;
+  out_ += "\n# TYPE teiten_";
+  out_ += name;
+  out_ += ' ';
+  out_ += type;
+  out_ += '\n';
+}
+
+void PromText::counter(std::string_view name, std::string_view help, std::uint64_t value) {
+  head(name, help, "counter");
+  out_ += "teiten_";
+  out_ += name;
+  out_ += ' ';
+  out_ += std::to_string(value);
+  out_ += '\n';
+}
+
+void PromText::gauge(std::string_view name, std::string_view help, double value,
+                     std::string_view labels) {
+  head(name, help, "gauge");
+  out_ += "teiten_";
+  out_ += name;
+  if (!labels.empty()) {
+    out_ += '{';
+    out_ += labels;
+    out_ += '}';
+  }
+  char buf[64];
+  if (std::floor(value) == value && std::fabs(value) < 1e15) {
+    std::snprintf(buf, sizeof buf, " %.0f\n", value);
+  } else {
+    std::snprintf(buf, sizeof buf, " %.6g\n", value);
+  }
+  out_ += buf;
+}
+
+}  // namespace teiten::metrics

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace teiten::metrics {
+
+/// Builds a Prometheus text exposition (format 0.0.4): each metric with its HELP and TYPE
+/// lines. Names get the `teiten_` prefix. Labels are fixed strings chosen by the caller
+/// (never a source address: one series per address would grow without bound).
+class PromText {
+ public:
+  void counter(std::string_view name, std::string_view help, std::uint64_t value);
+  void gauge(std::string_view name, std::string_view help, double value,
+             std::string_view labels = {});
+  const std::string& text() const noexcept { return out_; }
+
+  /// The Content-Type of the format.
+  static constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+ private:
+  void head(std::string_view name, std::string_view help, std::string_view type);
+  std::string out_;
+};
+
+}  // namespace teiten::metrics

@@ -1,0 +1,151 @@
+// teitenctl status / pull: a sensor's control server, over mutual TLS.
+#include <utility>  // before Asio (Boost 1.74 with C++20)
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common/bucket/bucket_json.h"
+#include "common/tls/https_client.h"
+#include "ctl/commands.h"
+
+namespace teiten::ctl {
+
+namespace {
+
+struct Target {
+  std::string sensor;  ///< HOST:PORT
+  tls::ClientTlsFiles files;
+  bool json = false;
+  std::string since;
+};
+
+// Parses the options both commands share. Returns "" or a usage message.
+std::string parse(const std::string& cmd, const std::vector<std::string>& args, Target& t,
+                  bool with_since) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--json") {
+      t.json = true;
+      continue;
+    }
+    if (i + 1 >= args.size()) return cmd + ": " + a + " needs a value";
+    const std::string& v = args[++i];
+    if (a == "--sensor") {
+      t.sensor = v;
+    } else if (a == "--ca") {
+      t.files.ca = v;
+    } else if (a == "--cert") {
+      t.files.cert = v;
+    } else if (a == "--key") {
+      t.files.key = v;
+    } else if (with_since && a == "--since") {
+      if (!bucket::parse_rfc3339(v))
+        return cmd + ": --since: '" + v + "' is not YYYY-MM-DDTHH:MM:SSZ";
+      t.since = v;
+    } else {
+      return cmd + ": unknown option '" + a + "'";
+    }
+  }
+  const auto colon = t.sensor.rfind(':');
+  if (t.sensor.empty() || colon == std::string::npos || t.files.ca.empty() ||
+      t.files.cert.empty() || t.files.key.empty()) {
+    return cmd + ": --sensor HOST:PORT, --ca, --cert and --key are required";
+  }
+  return {};
+}
+
+// GET `path` from the sensor; the parsed JSON body, or nullopt after printing why.
+std::optional<nlohmann::json> get(const std::string& cmd, const Target& t,
+                                  const std::string& path) {
+  try {
+    auto ctx = tls::make_client_tls(t.files);
+    const auto colon = t.sensor.rfind(':');
+    const auto res =
+        tls::https_request_sync(ctx, t.sensor.substr(0, colon), t.sensor.substr(colon + 1), "GET",
+                                path, "", std::chrono::seconds(30));
+    auto body = nlohmann::json::parse(res.body, nullptr, false);
+    if (res.status != 200 || body.is_discarded()) {
+      std::cerr << "teitenctl " << cmd << ": sensor answered " << res.status << ": " << res.body
+                << "\n";
+      return std::nullopt;
+    }
+    return body;
+  } catch (const std::exception& e) {
+    std::cerr << "teitenctl " << cmd << ": " << t.sensor << ": " << e.what() << "\n";
+    return std::nullopt;
+  }
+}
+
+std::string text(const nlohmann::json& v) {
+  return v.is_null() ? "-" : v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+}  // namespace
+
+int cmd_status(const std::vector<std::string>& args) {
+  Target t;
+  if (const auto err = parse("status", args, t, false); !err.empty()) return fail_usage(err);
+  const auto body = get("status", t, "/v1/status");
+  if (!body) return 1;
+  if (t.json) {
+    std::cout << body->dump(1) << "\n";
+    return 0;
+  }
+  const auto& b = *body;
+  std::printf("sensor        %s (teiten %s, boot %s)\n", text(b["sensor"]).c_str(),
+              text(b["version"]).c_str(), text(b["boot_id"]).c_str());
+  std::printf("up since      %s (%s s)\n", text(b["started"]).c_str(), text(b["uptime_s"]).c_str());
+  std::printf("capture       %s on %s (opened %s times, lost %s times)\n",
+              text(b["capture"]["state"]).c_str(), text(b["interface"]).c_str(),
+              text(b["capture"]["opens"]).c_str(), text(b["capture"]["errors"]).c_str());
+  std::printf("packets       %s captured: %s observed, %s self, %s not for sensor, %s malformed\n",
+              text(b["packets"]["captured"]).c_str(), text(b["packets"]["observed"]).c_str(),
+              text(b["packets"]["self_traffic"]).c_str(),
+              text(b["packets"]["not_for_sensor"]).c_str(),
+              text(b["packets"]["malformed"]).c_str());
+  std::printf("drops         ring %s, kernel %s, interface %s\n", text(b["drops"]["ring"]).c_str(),
+              text(b["drops"]["kernel"]).c_str(), text(b["drops"]["interface"]).c_str());
+  std::printf("buckets       %s sealed\n", text(b["buckets_sealed"]).c_str());
+  if (b["spool"].is_object()) {
+    std::printf("spool         %s buckets (%s bytes) awaiting delivery, %s dropped packets\n",
+                text(b["spool"]["pending"]).c_str(), text(b["spool"]["bytes"]).c_str(),
+                text(b["spool"]["dropped_packets"]).c_str());
+  }
+  std::printf("last upload   %s (%s failures)\n", text(b["last_upload"]).c_str(),
+              text(b["upload_failures"]).c_str());
+  std::printf("certificate   expires %s\n", text(b["certificate_expiry"]).c_str());
+  std::printf("GeoIP         built %s\n", text(b["geoip_build"]).c_str());
+  return 0;
+}
+
+int cmd_pull(const std::vector<std::string>& args) {
+  Target t;
+  if (const auto err = parse("pull", args, t, true); !err.empty()) return fail_usage(err);
+  const auto body = get("pull", t, "/v1/buckets" + (t.since.empty() ? "" : "?since=" + t.since));
+  if (!body) return 1;
+  if (t.json) {
+    std::cout << body->dump(1) << "\n";
+    return 0;
+  }
+  std::printf("%-20s %-6s %10s %10s %8s %8s %8s %8s\n", "start", "width", "observed", "self", "nfs",
+              "malform", "drops", "seq");
+  auto row = [](const nlohmann::json& b, const char* mark) {
+    std::uint64_t malformed = 0;
+    for (const auto& [k, v] : b["loss"]["malformed"].items()) malformed += v.get<std::uint64_t>();
+    const auto& l = b["loss"];
+    const std::uint64_t drops = l["ring_drops"].get<std::uint64_t>() +
+                                l["kernel_drops"].get<std::uint64_t>() +
+                                l["interface_drops"].get<std::uint64_t>();
+    std::printf("%-20s %-6s %10s %10s %8s %8llu %8llu %8s%s\n", text(b["start"]).c_str(),
+                text(b["width_s"]).c_str(), text(b["observed"]["packets"]).c_str(),
+                text(b["self_traffic"]).c_str(), text(b["not_for_sensor"]).c_str(),
+                static_cast<unsigned long long>(malformed), static_cast<unsigned long long>(drops),
+                text(b["seq"]).c_str(), mark);
+  };
+  for (const auto& b : (*body)["buckets"]) row(b, "");
+  if ((*body)["open"].is_object()) row((*body)["open"], "  (open)");
+  return 0;
+}
+
+}  // namespace teiten::ctl

@@ -1,0 +1,187 @@
+#include "daemon/control/control_server.h"
+
+#include <algorithm>
+#include <boost/beast/http.hpp>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "common/bucket/bucket_json.h"
+#include "common/metrics/prometheus.h"
+#include "common/version.h"
+
+namespace teiten::sensor {
+
+namespace http = boost::beast::http;
+
+namespace {
+const std::string kServerName = std::string{"teiten-sensord/"} + kVersion;
+
+}  // namespace
+
+ControlServer::ControlServer(boost::asio::io_context& io, const config::SensorConfig& config,
+                             ControlSources& sources)
+    : config_(config),
+      sources_(sources),
+      http_(
+          io,
+          tls::make_server_tls({config.control_ca, config.control_cert, config.control_key},
+                               "control"),
+          tls::ServerLimits{1 << 16, 8192, 15, 32, 1 << 20},
+          [this](const tls::Request& req, const std::string& identity) {
+            return handle(req, identity);
+          },
+          kServerName) {}
+
+void ControlServer::start() {
+  try {
+    http_.listen(config_.control_address, config_.control_port);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string{"control.listen: "} + e.what());
+  }
+}
+
+tls::Response ControlServer::handle(const tls::Request& req, const std::string& identity) {
+  const bool keep = req.keep_alive();
+  if (std::find(config_.control_allowed.begin(), config_.control_allowed.end(), identity) ==
+      config_.control_allowed.end()) {
+    return tls::error_response(403,
+                               "certificate identity '" + identity + "' is not in control.allowed",
+                               keep, kServerName);
+  }
+  if (req.method() != http::verb::get)
+    return tls::error_response(405, "use GET", keep, kServerName);
+  const std::string_view target{req.target().data(), req.target().size()};
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/v1/status") return tls::json_response(200, status_json(), keep, kServerName);
+  if (path == "/metrics") {
+    tls::Response res{http::status::ok, 11};
+    res.set(http::field::server, kServerName);
+    res.set(http::field::content_type, std::string{metrics::PromText::kContentType});
+    res.keep_alive(keep);
+    res.body() = metrics_text();
+    res.prepare_payload();
+    return res;
+  }
+  if (path == "/v1/buckets") {
+    std::int64_t since = std::time(nullptr) - 3600;
+    for (const auto& [k, v] : tls::query_params(target)) {
+      if (k != "since") {
+        return tls::error_response(400, "unknown parameter '" + k + "' (since=RFC 3339 time)", keep,
+                                   kServerName);
+      }
+      const auto t = bucket::parse_rfc3339(v);
+      if (!t) {
+        return tls::error_response(400, "since: '" + v + "' is not YYYY-MM-DDTHH:MM:SSZ", keep,
+                                   kServerName);
+      }
+      since = *t;
+    }
+    std::string body = "{\"sensor\":" + nlohmann::json(config_.sensor_id).dump() + ",\"since\":\"" +
+                       bucket::format_rfc3339(since) + "\",\"buckets\":[";
+    bool first = true;
+    for (const auto& b : sources_.recent->since(since)) {
+      body += (first ? "" : ",") + bucket::to_json_line(b);
+      first = false;
+    }
+    const auto open = sources_.pipeline->open_bucket();
+    body += "],\"open\":" + (open ? bucket::to_json_line(*open) : std::string{"null"}) + "}";
+    return tls::json_response(200, std::move(body), keep, kServerName);
+  }
+  return tls::error_response(404, "no such endpoint (/v1/status, /v1/buckets, /metrics)", keep,
+                             kServerName);
+}
+
+std::string ControlServer::status_json() const {
+  const auto& p = sources_.pipeline->stats();
+  const std::int64_t now = std::time(nullptr);
+  nlohmann::ordered_json j;
+  j["sensor"] = config_.sensor_id;
+  j["version"] = kVersion;
+  j["boot_id"] = sources_.boot_id;
+  j["started"] = bucket::format_rfc3339(sources_.started);
+  j["uptime_s"] = now - sources_.started;
+  j["interface"] = config_.capture_interface;
+  j["capture"] = {{"state", p.capture_active.load() ? "active" : "down"},
+                  {"opens", p.capture_opens.load()},
+                  {"errors", p.capture_errors.load()}};
+  j["packets"] = {{"captured", p.captured.load()},
+                  {"observed", p.observed.load()},
+                  {"self_traffic", p.self_traffic.load()},
+                  {"not_for_sensor", p.not_for_sensor.load()},
+                  {"malformed", p.malformed.load()}};
+  j["drops"] = {{"ring", p.ring_drops.load()},
+                {"kernel", p.kernel_drops.load()},
+                {"interface", p.interface_drops.load()}};
+  j["buckets_sealed"] = p.buckets_sealed.load();
+  if (sources_.spool) {
+    const auto s = sources_.spool->stats();
+    j["spool"] = {{"pending", s.pending},
+                  {"bytes", s.bytes},
+                  {"merged", s.merged_buckets},
+                  {"dropped_buckets", s.dropped_buckets},
+                  {"dropped_packets", s.dropped_packets},
+                  {"write_errors", s.write_errors}};
+  } else {
+    j["spool"] = nullptr;
+  }
+  const std::int64_t last = sources_.uploader ? sources_.uploader->stats().last_success.load() : 0;
+  j["last_upload"] = last > 0 ? nlohmann::ordered_json(bucket::format_rfc3339(last)) : nullptr;
+  j["upload_failures"] = sources_.uploader ? sources_.uploader->stats().failures.load() : 0;
+  const std::int64_t expiry = sources_.certificate_expiry.load();
+  j["certificate_expiry"] =
+      expiry > 0 ? nlohmann::ordered_json(bucket::format_rfc3339(expiry)) : nullptr;
+  const std::int64_t geoip = sources_.geoip_build.load();
+  j["geoip_build"] = geoip > 0 ? nlohmann::ordered_json(bucket::format_rfc3339(geoip)) : nullptr;
+  return j.dump();
+}
+
+std::string ControlServer::metrics_text() const {
+  const auto& p = sources_.pipeline->stats();
+  metrics::PromText m;
+  m.gauge("build_info", "Version of teiten-sensord.", 1,
+          std::string{"version=\""} + kVersion + "\",sensor=\"" + config_.sensor_id + "\"");
+  m.gauge("start_time_seconds", "When the daemon started, seconds since 1970.",
+          static_cast<double>(sources_.started));
+  m.gauge("capture_active", "1 while the live capture is open.", p.capture_active.load() ? 1 : 0);
+  m.counter("capture_errors_total", "Times the capture was lost (interface down or gone).",
+            p.capture_errors.load());
+  m.counter("packets_captured_total", "Packets handed over by libpcap.", p.captured.load());
+  m.counter("packets_observed_total", "Packets counted as observations.", p.observed.load());
+  m.counter("packets_self_total", "The sensor's own traffic, not observations.",
+            p.self_traffic.load());
+  m.counter("packets_not_for_sensor_total", "Packets addressed to someone else.",
+            p.not_for_sensor.load());
+  m.counter("packets_malformed_total", "Packets that did not decode (by reason in buckets).",
+            p.malformed.load());
+  m.counter("ring_drops_total", "Packets dropped because the ring was full.", p.ring_drops.load());
+  m.counter("kernel_drops_total", "Packets the kernel dropped (pcap_stats ps_drop).",
+            p.kernel_drops.load());
+  m.counter("interface_drops_total", "The interface's rx_dropped while capturing.",
+            p.interface_drops.load());
+  m.counter("buckets_sealed_total", "Buckets sealed.", p.buckets_sealed.load());
+  if (sources_.spool) {
+    const auto s = sources_.spool->stats();
+    m.gauge("spool_pending_buckets", "Buckets awaiting delivery.", static_cast<double>(s.pending));
+    m.gauge("spool_bytes", "Bytes of buckets awaiting delivery.", static_cast<double>(s.bytes));
+    m.counter("spool_merged_buckets_total", "Buckets merged into coarser ones at the bound.",
+              s.merged_buckets);
+    m.counter("spool_dropped_packets_total", "Packets of buckets dropped at the bound.",
+              s.dropped_packets);
+    m.counter("spool_write_errors_total", "Failed spool writes (disk full...).", s.write_errors);
+  }
+  if (sources_.uploader) {
+    const auto& u = sources_.uploader->stats();
+    m.counter("upload_buckets_acked_total", "Buckets the collector acknowledged.",
+              u.buckets_acked.load());
+    m.counter("upload_failures_total", "Failed upload attempts.", u.failures.load());
+    m.gauge("upload_last_success_seconds", "Last acknowledged upload, seconds since 1970.",
+            static_cast<double>(u.last_success.load()));
+  }
+  m.gauge("certificate_expiry_seconds", "notAfter of the upload certificate, seconds since 1970.",
+          static_cast<double>(sources_.certificate_expiry.load()));
+  m.gauge("geoip_build_seconds", "Build time of the GeoIP database, seconds since 1970.",
+          static_cast<double>(sources_.geoip_build.load()));
+  return m.text();
+}
+
+}  // namespace teiten::sensor
