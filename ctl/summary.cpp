@@ -94,11 +94,11 @@ void print_summary(std::ostream& out, const std::vector<bucket::SealedBucket>& b
       << " (" << buckets.size() << " buckets of " << width << " s, " << empty << " empty)\n"
       << "  packets     "
       << observed + not_for_sensor + self + loss.malformed_total() + loss.ring_drops +
-             loss.kernel_drops + loss.interface_drops
+             loss.kernel_drops
       << " = observed " << observed << " + not for sensor " << not_for_sensor << " + self traffic "
       << self << " + malformed " << loss.malformed_total() << " + ring drops " << loss.ring_drops
-      << " + kernel drops " << loss.kernel_drops << " + interface drops " << loss.interface_drops
-      << "\n\n";
+      << " + kernel drops " << loss.kernel_drops << " (interface drops " << loss.interface_drops
+      << " beside)\n\n";
 
   std::vector<std::pair<std::string, AllMirai>> dests(by_dest.begin(), by_dest.end());
   std::sort(dests.begin(), dests.end(), [](const auto& a, const auto& b) {

@@ -15,8 +15,8 @@ std::uint64_t SealedBucket::observed_bytes() const noexcept {
 }
 
 std::uint64_t SealedBucket::accounted_packets() const noexcept {
-  return observed_packets() + not_for_sensor + self_traffic + loss.malformed_total() + loss.ring_drops +
-         loss.kernel_drops + loss.interface_drops;
+  return observed_packets() + not_for_sensor + self_traffic + loss.malformed_total() +
+         loss.ring_drops + loss.kernel_drops;
 }
 
 }  // namespace teiten::bucket

@@ -19,9 +19,12 @@ struct Row {
 
 /// Every packet that did not become (or did not stay) a row of its own.
 struct Loss {
-  std::uint64_t ring_drops = 0;        ///< dropped between capture and classifier (ring full)
-  std::uint64_t kernel_drops = 0;      ///< pcap_stats ps_drop delta (live capture only)
-  std::uint64_t interface_drops = 0;   ///< pcap_stats ps_ifdrop / rx_dropped delta (live)
+  std::uint64_t ring_drops = 0;    ///< dropped between capture and classifier (ring full)
+  std::uint64_t kernel_drops = 0;  ///< pcap_stats ps_drop delta (live capture only)
+  /// The interface's rx_dropped delta (live). Reported beside, not added to the packets
+  /// that arrived: Linux also counts there packets the capture did see (no protocol
+  /// handler for them).
+  std::uint64_t interface_drops = 0;
   decode::DecodeCounters malformed{};  ///< undecodable packets by reason (index: DecodeStatus)
   std::uint64_t spool_dropped = 0;     ///< packets of earlier buckets dropped at the spool bound
   std::uint64_t overflow_packets = 0;  ///< counted, but folded into the overflow row
@@ -64,8 +67,7 @@ struct SealedBucket {
   std::uint64_t observed_packets() const noexcept;
   std::uint64_t observed_bytes() const noexcept;
   /// Every packet the classifier saw for this bucket, plus those dropped before it:
-  /// observed + not_for_sensor + self_traffic + malformed + ring drops (+ kernel/interface
-  /// drops).
+  /// observed + not_for_sensor + self_traffic + malformed + ring drops + kernel drops.
   std::uint64_t accounted_packets() const noexcept;
 };
 

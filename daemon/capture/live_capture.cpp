@@ -17,7 +17,9 @@ std::string bpf_filter_for(const std::vector<std::string>& addresses, const std:
   std::string f = "(ip or ip6)";
   if (!hosts.empty()) f += " and (" + hosts + ")";
   if (!extra.empty()) f += " and (" + extra + ")";
-  return f;
+  // 802.1Q-tagged frames on a trunk port (when the NIC does not strip the tag; libpcap's
+  // "vlan" also matches a tag the kernel moved into metadata).
+  return "(" + f + ") or (vlan and " + f + ")";
 }
 
 LiveCapture::LiveCapture(LiveOptions options) : options_(std::move(options)) {}

@@ -24,7 +24,8 @@ struct LiveOptions {
 };
 
 /// The BPF filter for a sensor: IPv4/IPv6 packets to or from one of its addresses or
-/// prefixes (from: to recognise its own traffic), and the operator's filter if any.
+/// prefixes (from: to recognise its own traffic), untagged or with an 802.1Q tag, and the
+/// operator's filter if any.
 std::string bpf_filter_for(const std::vector<std::string>& addresses, const std::string& extra);
 
 /// Loss counters of the capture, as deltas since the previous call.
