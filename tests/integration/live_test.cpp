@@ -95,6 +95,12 @@ std::map<std::string, std::string> proc_status(pid_t pid) {
   return out;
 }
 
+std::size_t count_in(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 Totals times(const Totals& t, std::uint64_t k) {
   Totals out;
   for (const auto& [key, v] : t) out[key] = v * k;
@@ -156,14 +162,7 @@ TEST_CASE("live capture over veth equals the ground truth, and survives the inte
   REQUIRE(sh("ip -n " + veth.sns + " link del " + veth.sif));
   std::this_thread::sleep_for(std::chrono::seconds(2));
   REQUIRE(veth.create());
-  const auto reopened = [&] {
-    const std::string text = read_file(log);
-    std::size_t count = 0;
-    for (auto at = text.find("capture re-opened"); at != std::string::npos;
-         at = text.find("capture re-opened", at + 1))
-      ++count;
-    return count;
-  };
+  const auto reopened = [&] { return count_in(read_file(log), "capture re-opened"); };
   CHECK(eventually([&] { return reopened() >= 2; }, std::chrono::seconds(15)));
   std::this_thread::sleep_for(std::chrono::seconds(1));
   REQUIRE(veth.replay(n.dir / "in.pcap"));
@@ -248,7 +247,7 @@ class NotifySocket {
 }  // namespace
 
 TEST_CASE(
-    "over the captured interface: uploads and pulls are self traffic; pull, metrics, reload "
+    "over the captured interface: uploads and pulls are self traffic, with pull, metrics, reload "
     "and the watchdog",
     "[live][control]") {
   Veth veth;
@@ -380,6 +379,31 @@ TEST_CASE(
   REQUIRE(veth.replay(n.dir / "in.pcap"));
   CHECK(eventually([&] { return diff(n.totals("gen-1"), times(truth, 2)).empty(); },
                    std::chrono::seconds(40)));
+
+  // SIGHUP with a good new database (the other record layout, country.iso_code): swapped
+  // between two packets, nothing lost or counted twice.
+  {
+    std::string text;
+    for (const auto& p : gen::country_prefixes()) text += p.prefix + "\t" + p.country + "\n";
+    write_file(n.dir / "prefixes-iso.tsv", text);
+    REQUIRE(run({"perl", source_dir() + "/tests/tools/write_mmdb.pl", "geoip2",
+                 n.dir / "prefixes-iso.tsv", n.dir / "iso.mmdb"},
+                n.dir)
+                .exit_code == 0);
+    REQUIRE(sh("chown nobody " + n.dir / "iso.mmdb"));
+  }
+  write_file(n.dir / "gen-1.yaml", std::regex_replace(good, std::regex("database: \"[^\"]*\""),
+                                                      "database: \"" + n.dir / "iso.mmdb" + "\""));
+  const auto reloads = [&] { return count_in(read_file(log), "info sensord: reloaded "); };
+  const std::size_t before = reloads();
+  sensor.kill(SIGHUP);
+  CHECK(eventually([&] { return reloads() == before + 1; }, std::chrono::seconds(10)));
+  CHECK(read_file(log).find("GeoIP Teiten-Test-GeoIP2-Country") != std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the next tick takes it
+  REQUIRE(veth.replay(n.dir / "in.pcap"));
+  CHECK(eventually([&] { return diff(n.totals("gen-1"), times(truth, 3)).empty(); },
+                   std::chrono::seconds(40)));
+  CHECK(diff(n.totals("gen-1"), times(truth, 3)) == "");
 
   // The watchdog pings stop while the pipeline is stalled, and come back after.
   sensor.kill(SIGUSR1);

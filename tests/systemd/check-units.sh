@@ -7,8 +7,8 @@
 #
 # Usage: check-units.sh --sensord PATH --collectord PATH [--threshold N]
 #   PATH: the built daemons. verify requires every Exec*= binary to exist and be
-#   executable, and /usr/bin/teiten-* does not exist on a build machine, so each unit is
-#   copied into a temporary folder and /usr/bin/teiten-<name> is rewritten to a symlink
+#   executable, and /usr/sbin/teiten-* does not exist on a build machine, so each unit is
+#   copied into a temporary folder and /usr/sbin/teiten-<name> is rewritten to a symlink
 #   in that folder pointing at PATH (the symlink keeps PATH out of the unit text, so a
 #   build folder with spaces or '%' in its name needs no quoting). Nothing else in the
 #   unit is touched: every other line is checked as shipped. The security review reads
@@ -70,10 +70,10 @@ check_unit() {
     return
   fi
 
-  # 1. verify, on a copy whose /usr/bin/teiten-* point at the built binaries.
-  sed -e "s#/usr/bin/teiten-\(sensord\|collectord\)\b#$tmp/bin/teiten-\1#g" "$src" >"$copy"
+  # 1. verify, on a copy whose /usr/sbin/teiten-* point at the built binaries.
+  sed -e "s#/usr/sbin/teiten-\(sensord\|collectord\)\b#$tmp/bin/teiten-\1#g" "$src" >"$copy"
   if ! grep -q "$tmp/bin/teiten-" "$copy"; then
-    echo "FAIL: $name: no /usr/bin/teiten-* command to rewrite"
+    echo "FAIL: $name: no /usr/sbin/teiten-* command to rewrite"
     failed=1
   fi
   if out="$(systemd-analyze verify --man=no "$copy" 2>&1)" && [[ -z "$out" ]]; then
