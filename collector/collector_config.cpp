@@ -239,6 +239,11 @@ std::variant<CollectorConfig, std::vector<config::ConfigError>> parse_collector_
   CollectorConfig c;
   c.path = path;
   auto errors = config::load_yaml(path, text, kSchema, c);
+  if (errors.empty() && c.max_inflight_bytes < c.max_body_bytes) {
+    // Else a largest allowed body would be answered 503 for ever.
+    errors.push_back(config::ConfigError{path, 1, 1, "limits",
+                                         "max_inflight_bytes must be at least max_body_bytes"});
+  }
   if (!errors.empty()) return errors;
   // The database path, like every path, is relative to the configuration file.
   if (!c.database.empty() && c.database.front() != '/') {

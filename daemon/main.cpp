@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -513,7 +514,17 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
   opts.first_seq = spool ? spool->next_seq() : 0;
   opts.ring_full = config::RingFullPolicy::drop;
   const bool control = !cfg.control_cert.empty();
-  if (control) opts.control_ports = {cfg.control_port};
+  // Connections to the control server cross the captured interface only if it listens on
+  // one of the sensor's addresses (or on all); on loopback, a packet to that port from
+  // outside is a scan like any other.
+  if (control) {
+    boost::system::error_code ec;
+    const auto a = boost::asio::ip::make_address(cfg.control_address, ec);
+    const bool captured = !ec && (a.is_unspecified() ||
+                                  (a.is_v4() ? cfg.address_set.contains_v4(a.to_v4().to_uint())
+                                             : cfg.address_set.contains_v6(a.to_v6().to_bytes())));
+    if (captured) opts.control_ports = {cfg.control_port};
+  }
   // What SIGHUP may change while running; the rest needs a restart.
   config::SensorConfig running = cfg;
   sensor::RecentBuckets recent;

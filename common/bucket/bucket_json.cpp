@@ -311,7 +311,8 @@ std::optional<SealedBucket> decode_object(const nlohmann::json& j, std::string& 
     b.rows.push_back(row);
   }
   b.not_for_sensor = rd.u64(j, "not_for_sensor", "");
-  b.self_traffic = rd.u64(j, "self_traffic", "");
+  // Absent in buckets of sensors older than self-traffic recognition: none counted then.
+  if (j.contains("self_traffic")) b.self_traffic = rd.u64(j, "self_traffic", "");
   b.late_packets = rd.u64(j, "late_packets", "");
   const auto* loss = rd.field(j, "loss", "");
   if (!loss || !loss->is_object()) {

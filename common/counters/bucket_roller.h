@@ -61,7 +61,7 @@ class BucketRoller {
     loss_.ring_drops += n;
   }
   void add_capture_drops(std::int64_t ts, std::uint64_t kernel, std::uint64_t interface) {
-    advance(ts, kernel + interface);
+    advance(ts, kernel);  // interface drops are reported beside, never late packets
     loss_.kernel_drops += kernel;
     loss_.interface_drops += interface;
   }

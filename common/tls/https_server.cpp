@@ -112,7 +112,7 @@ asio::ssl::context make_server_tls(const ServerTlsFiles& files, const std::strin
 struct HttpsServer::Impl {
   Impl(asio::io_context& io_, asio::ssl::context tls_, ServerLimits l, Handler h, std::string n)
       : io(io_),
-        tls(std::move(tls_)),
+        tls(std::make_shared<asio::ssl::context>(std::move(tls_))),
         limits(l),
         handler(std::move(h)),
         name(std::move(n)),
@@ -160,7 +160,9 @@ struct HttpsServer::Impl {
   }
 
   awaitable<void> session(tcp::socket socket) {
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), tls);
+    // The context as of this connection: a reload replaces it for later ones only.
+    const std::shared_ptr<asio::ssl::context> context = tls;
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *context);
     const auto timeout = std::chrono::seconds(limits.io_timeout_s);
     try {
       beast::get_lowest_layer(stream).expires_after(timeout);
@@ -233,7 +235,7 @@ struct HttpsServer::Impl {
   }
 
   asio::io_context& io;
-  asio::ssl::context tls;
+  std::shared_ptr<asio::ssl::context> tls;
   ServerLimits limits;
   Handler handler;
   std::string name;
@@ -272,12 +274,9 @@ std::uint16_t HttpsServer::port() const {
 }
 
 void HttpsServer::reload_tls(const ServerTlsFiles& files, const std::string& what) {
-  (void)make_server_tls(files, what);  // throws, naming the file, if anything is wrong
-  boost::system::error_code ec;
-  impl_->tls.use_certificate_chain_file(files.cert, ec);
-  if (!ec) impl_->tls.use_private_key_file(files.key, asio::ssl::context::pem, ec);
-  if (!ec) impl_->tls.load_verify_file(files.ca, ec);
-  if (ec) throw std::runtime_error(what + ": reload failed: " + ec.message());
+  // A fresh context, not the old one amended: a replaced CA must stop being trusted, and
+  // sessions resumed from before the reload must not skip the new checks.
+  impl_->tls = std::make_shared<asio::ssl::context>(make_server_tls(files, what));
 }
 
 void HttpsServer::close() {

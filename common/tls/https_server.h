@@ -80,9 +80,9 @@ class HttpsServer {
   void listen(const std::string& address, std::uint16_t port);
   /// The port bound (port 0 picks one).
   std::uint16_t port() const;
-  /// Loads new credentials (reload) for the connections accepted from now on; checked in
-  /// a fresh context first, so on failure (thrown, naming the file) the old ones stay.
-  /// I/O thread.
+  /// New credentials (reload) for the connections accepted from now on, in a fresh
+  /// context (the old CA is no longer trusted); on failure (thrown, naming the file) the
+  /// old context stays. I/O thread.
   void reload_tls(const ServerTlsFiles& files, const std::string& what);
   /// Stops accepting (open connections finish). I/O thread or before run().
   void close();

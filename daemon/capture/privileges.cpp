@@ -1,5 +1,6 @@
 #include "daemon/capture/privileges.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/capability.h>
@@ -28,13 +29,16 @@ std::string drop_privileges(const std::string& user, const std::vector<std::stri
   const uid_t uid = pw->pw_uid;
   const gid_t gid = pw->pw_gid;
   for (const auto& path : own) {
+    // Only the folder itself, opened without following a symlink: never a walk through
+    // a tree that the (less trusted) service user can change under us.
     std::error_code ec;
     std::filesystem::create_directories(path, ec);
     if (ec) return "cannot create " + path + ": " + ec.message();
-    if (::chown(path.c_str(), uid, gid) != 0) return err("chown " + path);
-    for (const auto& e : std::filesystem::recursive_directory_iterator(path, ec)) {
-      if (::lchown(e.path().c_str(), uid, gid) != 0) return err("chown " + e.path().string());
-    }
+    const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return err("open " + path);
+    const int rc = ::fchown(fd, uid, gid);
+    ::close(fd);
+    if (rc != 0) return err("chown " + path);
   }
   // Every capability but CAP_NET_RAW leaves the bounding set (needs CAP_SETPCAP: before
   // the user changes).

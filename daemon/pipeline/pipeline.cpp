@@ -187,10 +187,11 @@ void Pipeline::live_loop(LiveCapture& capture) {
     if (clock::now() >= next_second) {
       next_second += std::chrono::seconds(1);
       if (next_second < clock::now()) next_second = clock::now() + std::chrono::seconds(1);
-      const std::int64_t now = realtime();
+      // One second of grace for packets still in the kernel's buffer (drops too: a drop
+      // slot stamped later would close the bucket early).
+      const std::int64_t now = realtime() - 1;
       push_drops(now, capture.take_drops());
-      // One second of grace for packets still in the kernel's buffer.
-      push_control(SlotType::tick, now - 1);
+      push_control(SlotType::tick, now);
     }
   }
   push_drops(realtime(), capture.take_drops());
@@ -325,8 +326,9 @@ void Pipeline::process(const PacketSlot& slot) {
       stats_.geoip_errors.store(classifier_.geoip_stats().errors, std::memory_order_relaxed);
       return;
     case SlotType::tick: {
-      if (geoip_pending_.exchange(false, std::memory_order_acquire)) {
+      if (geoip_pending_.load(std::memory_order_acquire)) {
         std::lock_guard lock(geoip_mu_);
+        geoip_pending_.store(false, std::memory_order_relaxed);
         roller_.set_geoip_build_epoch(pending_geoip_ ? pending_geoip_->build_epoch() : 0);
         classifier_.set_database(std::move(pending_geoip_));
       }

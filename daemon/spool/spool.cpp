@@ -87,6 +87,20 @@ Spool::Spool(std::string dir, std::uint64_t max_bytes, std::uint64_t segment_byt
   if (ec) throw std::runtime_error("cannot read spool folder " + dir_ + ": " + ec.message());
   open_state();
   const std::uint64_t state_seq = next_seq_, state_token = resume_token_;
+  const bool finish_drop = dropping_ != 0;
+  if (finish_drop) {
+    // A kill came while a segment was being dropped: its packets are already counted as
+    // dropped, so it must not be delivered too. Its number is never used again.
+    char name[40];
+    std::snprintf(name, sizeof name, "seg-%020llu.log",
+                  static_cast<unsigned long long>(dropping_ - 1));
+    if (segments.erase(name)) {
+      fs::remove(dir_ + "/" + name, ec);
+      fsync_dir(dir_);
+    }
+    segment_counter_ = std::max(segment_counter_, dropping_);
+    dropping_ = 0;
+  }
   std::vector<Entry> loaded;  // in write order
   for (const auto& name : segments) {
     segment_counter_ =
@@ -119,7 +133,8 @@ Spool::Spool(std::string dir, std::uint64_t max_bytes, std::uint64_t segment_byt
   // Records written after the state file's last update (a kill in between) advanced the
   // sequence and resume token: persist that now, before any of those records can be
   // acknowledged and deleted, or a later start would fall back to the stale state.
-  if ((next_seq_ != state_seq || resume_token_ != state_token) && !write_state_locked()) {
+  if ((next_seq_ != state_seq || resume_token_ != state_token || finish_drop) &&
+      !write_state_locked()) {
     throw std::runtime_error("cannot write the spool state in " + dir_ + ": " +
                              std::strerror(errno));
   }
@@ -400,10 +415,14 @@ bool Spool::drop_segment_locked(const std::string& segment) {
     packets += e.packets;
     carried += e.carried;
   }
+  // The count and the segment's number go to the state file together, before the file
+  // goes: a kill in between is finished at the next start (see the constructor).
   unreported_drops_ += packets + carried;
+  dropping_ = std::stoull(segment.substr(segment.size() - 24, 20)) + 1;
   state_dirty_ = true;
   if (!write_state_locked()) {
     unreported_drops_ -= packets + carried;
+    dropping_ = 0;
     return false;
   }
   std::erase_if(entries_, [&](const Entry& e) {
@@ -418,6 +437,7 @@ bool Spool::drop_segment_locked(const std::string& segment) {
   std::error_code ec;
   fs::remove(segment, ec);
   fsync_dir(dir_);
+  dropping_ = 0;  // written with the next state update
   return true;
 }
 
@@ -573,7 +593,7 @@ void Spool::delete_done_segments_locked() {
 // generation, next_seq, resume_token, acked_below, sent_below, unreported_drops (u64 LE
 // each), CRC-32 of all that (u32 LE).
 namespace {
-constexpr std::size_t kSlotBytes = 4 + 6 * 8 + 4;
+constexpr std::size_t kSlotBytes = 4 + 7 * 8 + 4;
 constexpr off_t kSlotStride = 512;
 }  // namespace
 
@@ -595,6 +615,7 @@ void Spool::open_state() {
     acked_below_ = get_le(p + 28, 8);
     sent_below_ = get_le(p + 36, 8);
     unreported_drops_ = get_le(p + 44, 8);
+    dropping_ = get_le(p + 52, 8);
   }
   state_fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (state_fd_ >= 0 && data.size() >= static_cast<std::size_t>(2 * kSlotStride)) return;
@@ -627,7 +648,7 @@ bool Spool::write_state_locked() {
   std::string slot = "TSS1";
   put_le(slot, state_generation_ + 1, 8);
   for (const std::uint64_t v :
-       {next_seq_, resume_token_, acked_below_, sent_below_, unreported_drops_})
+       {next_seq_, resume_token_, acked_below_, sent_below_, unreported_drops_, dropping_})
     put_le(slot, v, 8);
   put_le(slot, crc32(slot), 4);
   const off_t at = static_cast<off_t>((state_generation_ + 1) % 2) * kSlotStride;

@@ -28,6 +28,7 @@ bucket::SealedBucket make(std::uint64_t seq, std::uint64_t packets = 10) {
 void write_state(const fs::path& path, std::vector<std::uint64_t> values) {
   std::string slot = "TSS1";
   values.insert(values.begin(), 1);  // generation
+  // next_seq, resume_token, acked_below, sent_below, unreported_drops, dropping
   for (const auto v : values) {
     for (int i = 0; i < 8; ++i) slot += static_cast<char>((v >> (8 * i)) & 0xFF);
   }
@@ -212,7 +213,7 @@ TEST_CASE("dropped packets not yet charged survive a restart", "[spool]") {
     REQUIRE(s.append(make(0)));
   }
   // A drop made durable, then a kill before the next bucket was written.
-  write_state(dir / "spool/state", {1, 0, 0, 0, 7});
+  write_state(dir / "spool/state", {1, 0, 0, 0, 7, 0});
   {
     Spool s(dir / "spool", 1 << 22);
     CHECK(s.unreported_dropped_packets() == 7);
@@ -222,7 +223,7 @@ TEST_CASE("dropped packets not yet charged survive a restart", "[spool]") {
   }
   // The bucket carrying them was written but the kill came before the state file caught
   // up: they are not charged again.
-  write_state(dir / "spool/state", {1, 0, 0, 2, 7});
+  write_state(dir / "spool/state", {1, 0, 0, 2, 7, 0});
   Spool s(dir / "spool", 1 << 22);
   CHECK(s.unreported_dropped_packets() == 0);
   CHECK(s.next_seq() == 2);
@@ -261,7 +262,7 @@ TEST_CASE("a state file older than the records is repaired before records can go
     REQUIRE(s.append(make(0), 100));
     REQUIRE(s.append(make(1), 200));
   }
-  write_state(dir / "spool/state", {1, 100, 0, 0, 0});  // as if killed
+  write_state(dir / "spool/state", {1, 100, 0, 0, 0, 0});  // as if killed
   {
     Spool s(dir / "spool", 1 << 22);
     CHECK(s.next_seq() == 2);
@@ -290,4 +291,32 @@ TEST_CASE("a torn write of the state file falls back to its other slot", "[spool
   CHECK(s.next_seq() == 1);
   CHECK(s.resume_token() == 42);
   CHECK(s.stats().pending == 0);
+}
+
+TEST_CASE("a kill while a segment is dropped does not let it be delivered too", "[spool]") {
+  test::TempDir dir;
+  {
+    Spool s(dir / "spool", 1 << 22, 1024);
+    for (std::uint64_t i = 0; i < 6; ++i) REQUIRE(s.append(make(i, 5)));
+  }
+  const auto segs = segments(dir / "spool");
+  REQUIRE(segs.size() >= 2);
+  // The state as the drop of the first segment wrote it; the kill came before the file
+  // was removed.
+  const std::string data = test::read_file(segs.front());
+  std::uint64_t in_first = 0;
+  for (auto at = data.find("TSP1"); at != std::string::npos; at = data.find("TSP1", at + 1))
+    ++in_first;
+  REQUIRE(in_first > 0);
+  const std::uint64_t number = std::stoull(segs.front().filename().string().substr(4, 20));
+  write_state(dir / "spool/state", {6, 0, 0, 0, in_first * 5, number + 1});
+  Spool s(dir / "spool", 1 << 22, 1024);
+  CHECK_FALSE(fs::exists(segs.front()));
+  CHECK(s.unreported_dropped_packets() == in_first * 5);
+  CHECK(s.stats().pending == 6 - in_first);
+  for (const auto& b : s.peek(100)) CHECK(b.seq >= in_first);  // they stay gone
+  // The number is not used again, so a later start cannot remove a new segment by it.
+  REQUIRE(s.append(make(6, 5)));
+  for (const auto& p : segments(dir / "spool"))
+    CHECK(std::stoull(p.filename().string().substr(4, 20)) != number);
 }
