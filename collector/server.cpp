@@ -81,13 +81,8 @@ struct Server::Impl {
       return ingest(req.body(), *sensor, keep);
     }
     if (path == "/metrics" && req.method() == http::verb::get) {
-      http::response<http::string_body> res{http::status::ok, 11};
-      res.set(http::field::server, kServerName);
-      res.set(http::field::content_type, std::string{metrics::PromText::kContentType});
-      res.keep_alive(keep);
-      res.body() = metrics_text();
-      res.prepare_payload();
-      return res;
+      return tls::text_response(200, metrics_text(), metrics::PromText::kContentType, keep,
+                                kServerName);
     }
     if (path == "/v1/query") {
       if (req.method() != http::verb::get)

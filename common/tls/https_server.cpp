@@ -57,15 +57,20 @@ class Reservation {
 
 }  // namespace
 
-Response json_response(unsigned status, std::string body, bool keep_alive,
-                       std::string_view server_name) {
+Response text_response(unsigned status, std::string body, std::string_view content_type,
+                       bool keep_alive, std::string_view server_name) {
   Response res{static_cast<http::status>(status), 11};
   res.set(http::field::server, beast::string_view(server_name.data(), server_name.size()));
-  res.set(http::field::content_type, "application/json");
+  res.set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
   res.keep_alive(keep_alive);
   res.body() = std::move(body);
   res.prepare_payload();
   return res;
+}
+
+Response json_response(unsigned status, std::string body, bool keep_alive,
+                       std::string_view server_name) {
+  return text_response(status, std::move(body), "application/json", keep_alive, server_name);
 }
 
 Response error_response(unsigned status, const std::string& message, bool keep_alive,

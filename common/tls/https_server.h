@@ -54,7 +54,10 @@ struct HttpServerStats {
 /// Runs on the I/O thread.
 using Handler = std::function<Response(const Request&, const std::string& identity)>;
 
-/// A JSON response (Server header `server_name`).
+/// A response with `body` of `content_type` (Server header `server_name`).
+Response text_response(unsigned status, std::string body, std::string_view content_type,
+                       bool keep_alive, std::string_view server_name);
+/// A JSON response.
 Response json_response(unsigned status, std::string body, bool keep_alive,
                        std::string_view server_name);
 /// {"error": message}.

@@ -54,13 +54,8 @@ tls::Response ControlServer::handle(const tls::Request& req, const std::string& 
   const std::string_view path = target.substr(0, target.find('?'));
   if (path == "/v1/status") return tls::json_response(200, status_json(), keep, kServerName);
   if (path == "/metrics") {
-    tls::Response res{http::status::ok, 11};
-    res.set(http::field::server, kServerName);
-    res.set(http::field::content_type, std::string{metrics::PromText::kContentType});
-    res.keep_alive(keep);
-    res.body() = metrics_text();
-    res.prepare_payload();
-    return res;
+    return tls::text_response(200, metrics_text(), metrics::PromText::kContentType, keep,
+                              kServerName);
   }
   if (path == "/v1/buckets") {
     std::int64_t since = std::time(nullptr) - 3600;
