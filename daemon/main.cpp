@@ -170,6 +170,23 @@ std::string random_uuid() {
   return out;
 }
 
+// Where sealed buckets go as JSON lines: stdout for "-", else `path` opened with `mode`.
+// Closing it closes the file, never stdout. Null (errno set) if it cannot be opened.
+using Output = std::unique_ptr<FILE, int (*)(FILE*)>;
+Output open_output(const std::string& path, const char* mode) {
+  if (path == "-") return Output(stdout, [](FILE* f) { return std::fflush(f); });
+  return Output(std::fopen(path.c_str(), mode), [](FILE* f) { return std::fclose(f); });
+}
+
+// One sealed bucket as a line; `flush`: at once (live: a line per bucket as it seals).
+// Throws when the write fails: the pipeline then stops rather than count into the void.
+void write_bucket_line(FILE* out, const bucket::SealedBucket& b, bool flush) {
+  const std::string line = bucket::to_json_line(b) + "\n";
+  if (std::fwrite(line.data(), 1, line.size(), out) != line.size() ||
+      (flush && std::fflush(out) != 0))
+    throw std::runtime_error(std::string{"write failed: "} + std::strerror(errno));
+}
+
 sensor::UploadOptions upload_options(const config::SensorConfig& cfg) {
   const auto colon = cfg.upload_collector.rfind(':');
   sensor::UploadOptions o;
@@ -496,17 +513,12 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
       return kExitRuntime;
     }
   }
-  FILE* out = nullptr;
-  std::unique_ptr<FILE, int (*)(FILE*)> out_guard(nullptr, &std::fclose);
+  Output out(nullptr, nullptr);
   if (!spool) {
-    out = stdout;
-    if (args.output != "-") {
-      out = std::fopen(args.output.c_str(), "a");
-      if (!out) {
-        logger->error("open output failed path={}: {}", args.output, std::strerror(errno));
-        return kExitRuntime;
-      }
-      out_guard.reset(out);
+    out = open_output(args.output, "a");
+    if (!out) {
+      logger->error("open output failed path={}: {}", args.output, std::strerror(errno));
+      return kExitRuntime;
     }
   }
   sensor::PipelineOptions opts;
@@ -536,12 +548,7 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
   std::atomic<bool> stopping{false};
   sensor::Pipeline pipeline(cfg, db, opts, [&](bucket::SealedBucket&& b, std::uint64_t) {
     recent.add(b);
-    if (!spool) {
-      const std::string line = bucket::to_json_line(b) + "\n";
-      if (std::fwrite(line.data(), 1, line.size(), out) != line.size() || std::fflush(out) != 0)
-        throw std::runtime_error(std::string{"write failed: "} + std::strerror(errno));
-      return;
-    }
+    if (!spool) return write_bucket_line(out.get(), b, true);
     if (!spool_bucket(*spool, b, 0, stopping)) {
       logger->error("bucket seq={} start={} not spooled at stop: {} packets lost", b.seq, b.start,
                     b.accounted_packets());
@@ -688,15 +695,10 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<pcap_t, decltype(&pcap_close)> handle_guard(handle, &pcap_close);
 
-  FILE* out = stdout;
-  std::unique_ptr<FILE, int (*)(FILE*)> out_guard(nullptr, &std::fclose);
-  if (args.output != "-") {
-    out = std::fopen(args.output.c_str(), "w");
-    if (!out) {
-      logger->error("open output failed path={}: {}", args.output, std::strerror(errno));
-      return kExitRuntime;
-    }
-    out_guard.reset(out);
+  const Output out = open_output(args.output, "w");
+  if (!out) {
+    logger->error("open output failed path={}: {}", args.output, std::strerror(errno));
+    return kExitRuntime;
   }
 
   sensor::PipelineOptions opts;
@@ -706,11 +708,8 @@ int main(int argc, char** argv) {
     handle_guard.release();
     return run_upload(cfg, db, args, handle, link);
   }
-  sensor::Pipeline pipeline(cfg, db, opts, [out](bucket::SealedBucket&& b, std::uint64_t) {
-    const std::string line = bucket::to_json_line(b) + "\n";
-    if (std::fwrite(line.data(), 1, line.size(), out) != line.size()) {
-      throw std::runtime_error(std::string{"write failed: "} + std::strerror(errno));
-    }
+  sensor::Pipeline pipeline(cfg, db, opts, [&out](bucket::SealedBucket&& b, std::uint64_t) {
+    write_bucket_line(out.get(), b, false);
   });
   g_pipeline = &pipeline;
   std::signal(SIGINT, on_signal);
@@ -720,7 +719,7 @@ int main(int argc, char** argv) {
                cfg.sensor_id);
   const std::string failure = pipeline.run(handle, link);
   g_pipeline = nullptr;
-  if (std::fflush(out) != 0 || std::ferror(out)) {
+  if (std::fflush(out.get()) != 0 || std::ferror(out.get())) {
     logger->error("write output failed path={}: {}", args.output, std::strerror(errno));
     return kExitRuntime;
   }
