@@ -1,0 +1,275 @@
+#include "common/sketch/host_sketch.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+
+namespace teiten::sketch {
+namespace {
+
+// MurmurHash3's 64-bit finalizer: a bijection, so distinct inputs never collide.
+constexpr std::uint64_t fmix64(std::uint64_t h) noexcept {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+constexpr std::uint8_t kVersion = 1;
+constexpr std::uint8_t kSparse = 0;
+constexpr std::uint8_t kDense = 1;
+constexpr std::size_t kMaxTable = 2048;  // sparse slots at kSparseMax (load 3/4)
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+bool get_varint(std::string_view in, std::size_t& pos, std::uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (pos >= in.size()) return false;
+    const auto b = static_cast<std::uint8_t>(in[pos++]);
+    if (shift == 63 && b > 1) return false;  // beyond 64 bits
+    v |= std::uint64_t{b & 0x7Fu} << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+// Ertl, "New cardinality estimation algorithms for HyperLogLog sketches" (2017).
+double sigma(double x) {
+  if (x == 1.0) return std::numeric_limits<double>::infinity();
+  double y = 1.0, z = x, z_old = 0.0;
+  do {
+    x *= x;
+    z_old = z;
+    z += x * y;
+    y += y;
+  } while (z != z_old);
+  return z;
+}
+
+double tau(double x) {
+  if (x == 0.0 || x == 1.0) return 0.0;
+  double y = 1.0, z = 1.0 - x, z_old = 0.0;
+  do {
+    x = std::sqrt(x);
+    z_old = z;
+    y *= 0.5;
+    z -= (1.0 - x) * (1.0 - x) * y;
+  } while (z != z_old);
+  return z / 3.0;
+}
+
+}  // namespace
+
+std::uint64_t hash_ipv4(std::uint32_t addr) noexcept {
+  return fmix64((std::uint64_t{addr} << 8) | 4);
+}
+
+std::uint64_t hash_ipv6(const std::array<std::uint8_t, 16>& addr) noexcept {
+  std::uint64_t hi = 0, lo = 0;
+  for (int i = 0; i < 8; ++i) hi = (hi << 8) | addr[static_cast<std::size_t>(i)];
+  for (int i = 8; i < 16; ++i) lo = (lo << 8) | addr[static_cast<std::size_t>(i)];
+  return fmix64(hi ^ fmix64(lo ^ 0x6666666666666666ULL));
+}
+
+void HostSketch::set_register(std::uint64_t hash) noexcept {
+  const std::size_t idx = static_cast<std::size_t>(hash >> (64 - kPrecision));
+  const std::uint64_t rest = (hash << kPrecision) | (std::uint64_t{1} << (kPrecision - 1));
+  const auto rho = static_cast<std::uint8_t>(std::countl_zero(rest) + 1);
+  if (dense_[idx] < rho) dense_[idx] = rho;
+}
+
+void HostSketch::insert_sparse(std::uint64_t hash) {
+  if (hash == 0) hash = 1;
+  const std::size_t mask = sparse_.size() - 1;
+  std::size_t i = static_cast<std::size_t>(hash) & mask;
+  while (sparse_[i] != 0) i = (i + 1) & mask;
+  sparse_[i] = hash;
+  ++sparse_size_;
+}
+
+bool HostSketch::contains_sparse(std::uint64_t hash) const noexcept {
+  if (sparse_.empty()) return false;
+  if (hash == 0) hash = 1;
+  const std::size_t mask = sparse_.size() - 1;
+  for (std::size_t i = static_cast<std::size_t>(hash) & mask; sparse_[i] != 0; i = (i + 1) & mask)
+    if (sparse_[i] == hash) return true;
+  return false;
+}
+
+bool HostSketch::add_needs_memory(std::uint64_t hash) const noexcept {
+  if (dense() || contains_sparse(hash)) return false;
+  // A new hash grows the table unless it has room; a full table turns dense in place
+  // (kMaxTable slots of 8 bytes hold what kRegisters bytes do).
+  if ((sparse_size_ + 1) * 4 <= sparse_.size() * 3) return false;
+  return sparse_.size() < kMaxTable;
+}
+
+std::size_t HostSketch::add(std::uint64_t hash) {
+  if (dense()) {
+    set_register(hash);
+    return 0;
+  }
+  if (contains_sparse(hash)) return 0;
+  const std::size_t before = memory();
+  if ((sparse_size_ + 1) * 4 > sparse_.size() * 3) {
+    if (sparse_.size() >= kMaxTable) {  // kSparseMax hashes kept: go dense
+      to_dense();
+      set_register(hash);
+      return memory() > before ? memory() - before : 0;
+    }
+    std::vector<std::uint64_t> old = std::move(sparse_);
+    sparse_.assign(old.empty() ? 8 : old.size() * 2, 0);
+    sparse_size_ = 0;
+    for (const std::uint64_t h : old)
+      if (h) insert_sparse(h);
+  }
+  insert_sparse(hash);
+  return memory() - before;
+}
+
+void HostSketch::to_dense() {
+  dense_.assign(kRegisters, 0);
+  for (const std::uint64_t h : sparse_)
+    if (h) set_register(h);
+  sparse_.clear();
+  sparse_.shrink_to_fit();
+  sparse_size_ = 0;
+}
+
+void HostSketch::merge(const HostSketch& other) {
+  if (other.dense()) {
+    if (!dense()) to_dense();
+    for (std::size_t i = 0; i < kRegisters; ++i) dense_[i] = std::max(dense_[i], other.dense_[i]);
+    return;
+  }
+  for (const std::uint64_t h : other.sparse_)
+    if (h) add(h);
+}
+
+double HostSketch::estimate() const {
+  if (!dense()) return static_cast<double>(sparse_size_);
+  constexpr int q = 64 - kPrecision;
+  std::array<double, q + 2> c{};
+  for (const std::uint8_t r : dense_) c[r] += 1.0;
+  constexpr double m = static_cast<double>(kRegisters);
+  double z = m * tau(1.0 - c[q + 1] / m);
+  for (int k = q; k >= 1; --k) z = 0.5 * (z + c[static_cast<std::size_t>(k)]);
+  z += m * sigma(c[0] / m);
+  if (std::isinf(z)) return 0.0;
+  return (0.5 / std::log(2.0)) * m * m / z;
+}
+
+std::uint64_t HostSketch::count() const {
+  return static_cast<std::uint64_t>(std::llround(estimate()));
+}
+
+std::vector<std::uint64_t> HostSketch::sorted_hashes() const {
+  std::vector<std::uint64_t> v;
+  v.reserve(sparse_size_);
+  for (const std::uint64_t h : sparse_)
+    if (h) v.push_back(h);
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+std::string HostSketch::encode() const {
+  std::string out;
+  out.push_back(static_cast<char>(kVersion));
+  if (dense()) {
+    out.push_back(static_cast<char>(kDense));
+    out.append(reinterpret_cast<const char*>(dense_.data()), dense_.size());
+    return out;
+  }
+  out.push_back(static_cast<char>(kSparse));
+  const auto hashes = sorted_hashes();
+  put_varint(out, hashes.size());
+  std::uint64_t prev = 0;
+  for (const std::uint64_t h : hashes) {
+    put_varint(out, h - prev);
+    prev = h;
+  }
+  return out;
+}
+
+std::optional<HostSketch> HostSketch::decode(std::string_view in, std::string* error) {
+  const auto fail = [&](const char* why) -> std::optional<HostSketch> {
+    if (error) *error = why;
+    return std::nullopt;
+  };
+  if (in.size() < 2) return fail("sketch shorter than its header");
+  if (static_cast<std::uint8_t>(in[0]) != kVersion) return fail("unknown sketch version");
+  HostSketch s;
+  if (static_cast<std::uint8_t>(in[1]) == kDense) {
+    if (in.size() != 2 + kRegisters) return fail("dense sketch of the wrong length");
+    s.dense_.assign(in.begin() + 2, in.end());
+    for (const std::uint8_t r : s.dense_)
+      if (r > kMaxRegister) return fail("sketch register out of range");
+    return s;
+  }
+  if (static_cast<std::uint8_t>(in[1]) != kSparse) return fail("unknown sketch mode");
+  std::size_t pos = 2;
+  std::uint64_t n = 0;
+  if (!get_varint(in, pos, n)) return fail("truncated sketch");
+  if (n > kSparseMax) return fail("sparse sketch with too many entries");
+  std::uint64_t prev = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::uint64_t gap = 0;
+    if (!get_varint(in, pos, gap)) return fail("truncated sketch");
+    if ((i > 0 && gap == 0) || gap > std::numeric_limits<std::uint64_t>::max() - prev)
+      return fail("sparse sketch entries not strictly increasing");
+    prev += gap;
+    s.add(prev);
+  }
+  if (pos != in.size()) return fail("trailing bytes after sketch");
+  return s;
+}
+
+std::string HostSketch::to_base64() const {
+  const std::string raw = encode();
+  std::string out(4 * ((raw.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(raw.data()),
+                                static_cast<int>(raw.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::optional<HostSketch> HostSketch::from_base64(std::string_view text, std::string* error) {
+  if (text.empty() || text.size() % 4 != 0 || text.size() > 4 * (kRegisters + 8) / 3 + 4) {
+    if (error) *error = "sketch is not base64 of a plausible length";
+    return std::nullopt;
+  }
+  std::string raw(text.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(raw.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  if (n < 0) {
+    if (error) *error = "sketch is not valid base64";
+    return std::nullopt;
+  }
+  std::size_t len = static_cast<std::size_t>(n);
+  if (text.back() == '=') --len;  // EVP_DecodeBlock counts padding as zero bytes
+  if (text[text.size() - 2] == '=') --len;
+  raw.resize(len);
+  return decode(raw, error);
+}
+
+bool operator==(const HostSketch& a, const HostSketch& b) {
+  if (a.dense() != b.dense()) return false;
+  if (a.dense()) return a.dense_ == b.dense_;
+  return a.sorted_hashes() == b.sorted_hashes();
+}
+
+}  // namespace teiten::sketch

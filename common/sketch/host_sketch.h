@@ -1,0 +1,80 @@
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace teiten::sketch {
+
+/// 64-bit hash of a source address (the value a HostSketch counts). IPv4 and IPv6
+/// addresses never share a hash by construction of the input.
+std::uint64_t hash_ipv4(std::uint32_t addr) noexcept;
+std::uint64_t hash_ipv6(const std::array<std::uint8_t, 16>& addr) noexcept;
+
+/// A mergeable estimate of how many distinct sources were seen: a HyperLogLog sketch
+/// (precision 14: 16,384 registers, standard error 0.81%) that starts sparse, as the
+/// exact set of the sources' 64-bit hashes, while fewer than kSparseMax were seen. The
+/// estimate is exact in sparse mode (up to hash collisions, negligible below 10^9) and
+/// uses Ertl's improved estimator (no bias tables) in dense mode.
+///
+/// Serialised form (`encode`, docs/bucket-format.md): byte 1 (format version), then
+///   byte 0 (sparse), varint n, n varint gaps between the sorted hashes, or
+///   byte 1 (dense), 16,384 register bytes each at most 51.
+/// `decode` checks every byte of it: the form is read from buckets on the wire.
+class HostSketch {
+ public:
+  static constexpr int kPrecision = 14;
+  static constexpr std::size_t kRegisters = std::size_t{1} << kPrecision;
+  static constexpr std::uint8_t kMaxRegister = 64 - kPrecision + 1;
+  /// Distinct hashes kept exactly before the sketch turns dense.
+  static constexpr std::size_t kSparseMax = 1536;
+  /// Bytes a dense sketch holds (the sensor's memory budget counts these).
+  static constexpr std::size_t kDenseBytes = kRegisters;
+
+  HostSketch() = default;
+
+  /// Adds one source hash. Returns the growth of memory() it caused (0 almost always).
+  std::size_t add(std::uint64_t hash);
+  /// Whether add(hash) would need more memory (a new hash at the sparse table's limit).
+  bool add_needs_memory(std::uint64_t hash) const noexcept;
+  /// Adds every source of `other`.
+  void merge(const HostSketch& other);
+
+  /// Distinct sources, estimated (exact while sparse).
+  double estimate() const;
+  /// estimate() rounded to the nearest integer.
+  std::uint64_t count() const;
+
+  bool empty() const noexcept { return dense_.empty() && sparse_size_ == 0; }
+  bool dense() const noexcept { return !dense_.empty(); }
+  /// Heap bytes this sketch holds.
+  std::size_t memory() const noexcept { return dense_.size() + sparse_.size() * 8; }
+
+  std::string encode() const;
+  /// Parses an encoded sketch; nullopt with `error` set when any byte is out of place.
+  static std::optional<HostSketch> decode(std::string_view bytes, std::string* error);
+
+  /// Base64 of encode(), and its inverse (for JSON).
+  std::string to_base64() const;
+  static std::optional<HostSketch> from_base64(std::string_view text, std::string* error);
+
+  friend bool operator==(const HostSketch& a, const HostSketch& b);
+
+ private:
+  std::vector<std::uint64_t> sorted_hashes() const;
+  bool contains_sparse(std::uint64_t hash) const noexcept;
+  void insert_sparse(std::uint64_t hash);
+  void to_dense();
+  void set_register(std::uint64_t hash) noexcept;
+
+  // Sparse: open addressing table of hashes (0 = empty slot; hash 0 is stored as 1).
+  std::vector<std::uint64_t> sparse_;
+  std::size_t sparse_size_ = 0;
+  std::vector<std::uint8_t> dense_;  // kRegisters bytes once dense
+};
+
+}  // namespace teiten::sketch
