@@ -1,9 +1,20 @@
 #include "collector/storage.h"
 
+#include <date/tz.h>
+
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "collector/sqlite_stmt.h"
+#include "common/sketch/host_sketch.h"
+
 namespace teiten::collector {
+
+std::int64_t local_day_in(const date::time_zone* zone, std::int64_t ts) {
+  const auto local = zone->to_local(date::sys_seconds{std::chrono::seconds{ts}});
+  return date::floor<date::days>(local).time_since_epoch().count();
+}
+
 namespace {
 
 constexpr const char* kSchema = R"SQL(
@@ -40,7 +51,8 @@ CREATE TABLE IF NOT EXISTS bucket_rows (
   fingerprint TEXT NOT NULL,
   kind TEXT NOT NULL,
   packets INTEGER NOT NULL,
-  bytes INTEGER NOT NULL
+  bytes INTEGER NOT NULL,
+  hosts BLOB                      -- unique-source sketch (HostSketch::encode), NULL: none
 );
 CREATE INDEX IF NOT EXISTS bucket_rows_by_bucket ON bucket_rows (bucket_id);
 CREATE TABLE IF NOT EXISTS hourly (
@@ -53,40 +65,37 @@ CREATE TABLE IF NOT EXISTS hourly (
   kind TEXT NOT NULL,
   packets INTEGER NOT NULL,
   bytes INTEGER NOT NULL,
+  hosts BLOB,
   PRIMARY KEY (sensor, hour, proto, port, country, fingerprint, kind)
 ) WITHOUT ROWID;
+-- Rollups per day of the reports' time zone (meta 'time_zone'), kept for ever: the
+-- quarterly analyses read these. A bucket counts on the local day its start falls on.
+CREATE TABLE IF NOT EXISTS daily (
+  day INTEGER NOT NULL,           -- local calendar day, days since 1970-01-01
+  sensor TEXT NOT NULL,
+  proto TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  country TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  packets INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  hosts BLOB,
+  PRIMARY KEY (day, sensor, proto, port, country, fingerprint)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS daily_by_port ON daily (country, proto, port, day);
+-- What each sensor covered each local day: seconds of buckets received, and losses.
+CREATE TABLE IF NOT EXISTS sensor_days (
+  sensor TEXT NOT NULL,
+  day INTEGER NOT NULL,
+  covered_s INTEGER NOT NULL,
+  buckets INTEGER NOT NULL,
+  observed_packets INTEGER NOT NULL,
+  lost_packets INTEGER NOT NULL,  -- ring + kernel drops + spool drops
+  last_end INTEGER NOT NULL,      -- end of the latest bucket, seconds since 1970
+  PRIMARY KEY (sensor, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 )SQL";
-
-struct Stmt {
-  sqlite3_stmt* s = nullptr;
-  Stmt(sqlite3* db, const std::string& sql) {
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
-      throw std::runtime_error(std::string{"sqlite prepare: "} + sqlite3_errmsg(db));
-    }
-  }
-  ~Stmt() { sqlite3_finalize(s); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  void bind(int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
-  void bind(int i, std::uint64_t v) { sqlite3_bind_int64(s, i, static_cast<std::int64_t>(v)); }
-  void bind(int i, const std::string& v) {
-    sqlite3_bind_text(s, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  void bind(int i, std::string_view v) {
-    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  int step(sqlite3* db) {
-    const int rc = sqlite3_step(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-      throw std::runtime_error(std::string{"sqlite step: "} + sqlite3_errmsg(db));
-    }
-    return rc;
-  }
-  void reset() {
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-  }
-};
 
 std::string malformed_json(const bucket::Loss& loss) {
   nlohmann::json j = nlohmann::json::object();
@@ -118,6 +127,59 @@ void bind_sensors(Stmt& st, const std::vector<std::string>& sensors) {
   for (std::size_t i = 0; i < sensors.size(); ++i) st.bind(static_cast<int>(10 + i), sensors[i]);
 }
 
+std::optional<sketch::HostSketch> sketch_arg(sqlite3_context* ctx, sqlite3_value* v) {
+  if (sqlite3_value_type(v) == SQLITE_NULL) return sketch::HostSketch{};
+  const auto* p = static_cast<const char*>(sqlite3_value_blob(v));
+  const int n = sqlite3_value_bytes(v);
+  std::string why;
+  auto s = sketch::HostSketch::decode(std::string_view{p ? p : "", static_cast<std::size_t>(n)}, &why);
+  if (!s) sqlite3_result_error(ctx, ("stored host sketch: " + why).c_str(), -1);
+  return s;
+}
+
+void result_sketch(sqlite3_context* ctx, const sketch::HostSketch& s) {
+  if (s.empty()) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  const std::string e = s.encode();
+  sqlite3_result_blob(ctx, e.data(), static_cast<int>(e.size()), SQLITE_TRANSIENT);
+}
+
+// teiten_hosts_union(a, b): the union of two encoded sketches (NULL: empty).
+void hosts_union(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto a = sketch_arg(ctx, argv[0]);
+  if (!a) return;
+  const auto b = sketch_arg(ctx, argv[1]);
+  if (!b) return;
+  a->merge(*b);
+  result_sketch(ctx, *a);
+}
+
+// teiten_hosts_merge(x): aggregate union.
+void hosts_merge_step(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto** acc = static_cast<sketch::HostSketch**>(sqlite3_aggregate_context(ctx, sizeof(void*)));
+  if (!acc) return sqlite3_result_error_nomem(ctx);
+  const auto s = sketch_arg(ctx, argv[0]);
+  if (!s) return;
+  if (!*acc) *acc = new sketch::HostSketch;
+  (*acc)->merge(*s);
+}
+
+void hosts_merge_final(sqlite3_context* ctx) {
+  auto** acc = static_cast<sketch::HostSketch**>(sqlite3_aggregate_context(ctx, 0));
+  if (!acc || !*acc) return sqlite3_result_null(ctx);
+  result_sketch(ctx, **acc);
+  delete *acc;
+  *acc = nullptr;
+}
+
+// teiten_local_day(ts): the local calendar day (days since 1970-01-01) of a UTC time.
+void local_day_fn(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  const auto* zone = static_cast<const date::time_zone*>(sqlite3_user_data(ctx));
+  sqlite3_result_int64(ctx, local_day_in(zone, sqlite3_value_int64(argv[0])));
+}
+
 bool valid_dimension(const std::string& d) {
   return d == "sensor" || d == "proto" || d == "port" || d == "country" || d == "fingerprint" ||
          d == "kind";
@@ -125,7 +187,13 @@ bool valid_dimension(const std::string& d) {
 
 }  // namespace
 
-Storage::Storage(const std::string& path) : path_(path) {
+Storage::Storage(const std::string& path, const std::string& time_zone)
+    : path_(path), time_zone_(time_zone) {
+  try {
+    zone_ = date::locate_zone(time_zone);
+  } catch (const std::exception&) {
+    throw std::runtime_error("unknown time zone '" + time_zone + "' (a tz database name such as Asia/Tokyo)");
+  }
   if (sqlite3_open_v2(path.c_str(), &db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
@@ -139,6 +207,65 @@ Storage::Storage(const std::string& path) : path_(path) {
   exec("PRAGMA synchronous=FULL");
   exec("PRAGMA foreign_keys=ON");
   exec(kSchema);
+  // Databases of collectors before unique-host sketches: add the columns.
+  for (const char* table : {"bucket_rows", "hourly"}) {
+    Stmt info(db_, std::string{"SELECT 1 FROM pragma_table_info('"} + table + "') WHERE name = 'hosts'");
+    if (info.step(db_) != SQLITE_ROW)
+      exec((std::string{"ALTER TABLE "} + table + " ADD COLUMN hosts BLOB").c_str());
+  }
+  sqlite3_create_function_v2(db_, "teiten_hosts_union", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                             nullptr, hosts_union, nullptr, nullptr, nullptr);
+  sqlite3_create_function_v2(db_, "teiten_hosts_merge", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                             nullptr, nullptr, hosts_merge_step, hosts_merge_final, nullptr);
+  sqlite3_create_function_v2(db_, "teiten_local_day", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                             const_cast<date::time_zone*>(zone_), local_day_fn, nullptr, nullptr,
+                             nullptr);
+  rebuild_days_if_needed();
+}
+
+std::int64_t Storage::local_day(std::int64_t ts) const {
+  return local_day_in(zone_, ts);
+}
+
+std::int64_t Storage::day_start(std::int64_t day) const {
+  const date::local_seconds midnight{date::days{day}};
+  // The first instant of the local day (a DST gap at midnight: the instant it ends).
+  const auto info = zone_->get_info(midnight);
+  if (info.result == date::local_info::nonexistent)
+    return info.second.begin.time_since_epoch().count();
+  return (midnight - info.first.offset).time_since_epoch().count();
+}
+
+void Storage::rebuild_days_if_needed() {
+  Stmt get(db_, "SELECT value FROM meta WHERE key = 'time_zone'");
+  if (get.step(db_) == SQLITE_ROW &&
+      reinterpret_cast<const char*>(sqlite3_column_text(get.s, 0)) == time_zone_)
+    return;
+  // First start with this time zone (a new database, an older one, or a changed
+  // reports.time_zone): cut the days again from the hourly rollups and bucket records.
+  exec("BEGIN IMMEDIATE");
+  try {
+    exec("DELETE FROM daily");
+    exec("DELETE FROM sensor_days");
+    exec(
+        "INSERT INTO daily (day, sensor, proto, port, country, fingerprint, packets, bytes, hosts) "
+        "SELECT teiten_local_day(hour), sensor, proto, port, country, fingerprint, SUM(packets), "
+        "SUM(bytes), teiten_hosts_merge(hosts) FROM hourly "
+        "GROUP BY 1, sensor, proto, port, country, fingerprint");
+    exec(
+        "INSERT INTO sensor_days (sensor, day, covered_s, buckets, observed_packets, "
+        "lost_packets, last_end) "
+        "SELECT sensor, teiten_local_day(start), SUM(width_s), COUNT(*), SUM(observed_packets), "
+        "SUM(ring_drops + kernel_drops + spool_dropped), MAX(start + width_s) FROM buckets "
+        "GROUP BY sensor, 2");
+    Stmt put(db_, "INSERT OR REPLACE INTO meta (key, value) VALUES ('time_zone', ?1)");
+    put.bind(1, time_zone_);
+    put.step(db_);
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
 }
 
 Storage::~Storage() {
@@ -171,14 +298,26 @@ std::vector<IngestResult> Storage::ingest(const std::vector<bucket::SealedBucket
         "NOTHING");
     Stmt row(db_,
              "INSERT INTO bucket_rows (bucket_id, proto, port, country, fingerprint, kind, "
-             "packets, bytes) "
-             "VALUES (?,?,?,?,?,?,?,?)");
+             "packets, bytes, hosts) "
+             "VALUES (?,?,?,?,?,?,?,?,?)");
     Stmt hour(db_,
               "INSERT INTO hourly (sensor, hour, proto, port, country, fingerprint, kind, packets, "
-              "bytes) "
-              "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET packets = packets + "
-              "excluded.packets, "
-              "bytes = bytes + excluded.bytes");
+              "bytes, hosts) "
+              "VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET packets = packets + "
+              "excluded.packets, bytes = bytes + excluded.bytes, "
+              "hosts = teiten_hosts_union(hosts, excluded.hosts)");
+    Stmt day(db_,
+             "INSERT INTO daily (day, sensor, proto, port, country, fingerprint, packets, bytes, "
+             "hosts) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET packets = packets + "
+             "excluded.packets, bytes = bytes + excluded.bytes, "
+             "hosts = teiten_hosts_union(hosts, excluded.hosts)");
+    Stmt cover(db_,
+               "INSERT INTO sensor_days (sensor, day, covered_s, buckets, observed_packets, "
+               "lost_packets, last_end) VALUES (?1,?2,?3,1,?4,?5,?6) ON CONFLICT DO UPDATE SET "
+               "covered_s = covered_s + excluded.covered_s, buckets = buckets + 1, "
+               "observed_packets = observed_packets + excluded.observed_packets, "
+               "lost_packets = lost_packets + excluded.lost_packets, "
+               "last_end = MAX(last_end, excluded.last_end)");
     for (const auto& b : batch) {
       ins.bind(1, b.sensor_id);
       ins.bind(2, b.boot_id);
@@ -207,7 +346,17 @@ std::vector<IngestResult> Storage::ingest(const std::vector<bucket::SealedBucket
       }
       const std::int64_t id = sqlite3_last_insert_rowid(db_);
       const std::int64_t hour_start = b.start - (((b.start % 3600) + 3600) % 3600);
+      const std::int64_t local = local_day(b.start);
+      cover.bind(1, b.sensor_id);
+      cover.bind(2, local);
+      cover.bind(3, std::int64_t{b.width_s});
+      cover.bind(4, b.observed_packets());
+      cover.bind(5, b.loss.ring_drops + b.loss.kernel_drops + b.loss.spool_dropped);
+      cover.bind(6, b.start + std::int64_t{b.width_s});
+      cover.step(db_);
+      cover.reset();
       for (const auto& r : b.rows) {
+        const std::string hosts = r.hosts.empty() ? std::string{} : r.hosts.encode();
         // The same key columns go to the detail row (from column 2) and the rollup (3).
         auto bind_key = [&](Stmt& st, int first) {
           st.bind(first, to_string(r.key.proto));
@@ -220,13 +369,26 @@ std::vector<IngestResult> Storage::ingest(const std::vector<bucket::SealedBucket
         };
         row.bind(1, id);
         bind_key(row, 2);
+        row.bind_blob(9, hosts);
         row.step(db_);
         row.reset();
         hour.bind(1, b.sensor_id);
         hour.bind(2, hour_start);
         bind_key(hour, 3);
+        hour.bind_blob(10, hosts);
         hour.step(db_);
         hour.reset();
+        day.bind(1, local);
+        day.bind(2, b.sensor_id);
+        day.bind(3, to_string(r.key.proto));
+        day.bind(4, r.key.has_port ? std::int64_t{r.key.port} : std::int64_t{-1});
+        day.bind(5, classify::country_to_string(r.key.country));
+        day.bind(6, to_string(r.key.fingerprint));
+        day.bind(7, r.packets);
+        day.bind(8, r.bytes);
+        day.bind_blob(9, hosts);
+        day.step(db_);
+        day.reset();
       }
       out.push_back(IngestResult::stored);
     }

@@ -10,7 +10,14 @@
 
 #include "common/bucket/sealed_bucket.h"
 
+namespace date {
+class time_zone;
+}
+
 namespace teiten::collector {
+
+/// The local calendar day (days since 1970-01-01) of UTC time `ts` in `zone`.
+std::int64_t local_day_in(const date::time_zone* zone, std::int64_t ts);
 
 /// Outcome of ingesting one bucket.
 enum class IngestResult { stored, duplicate };
@@ -53,8 +60,9 @@ struct Accounting {
 /// One Storage per thread (a SQLite connection is not shared).
 class Storage {
  public:
-  /// Opens or creates the database. Throws std::runtime_error naming the file.
-  explicit Storage(const std::string& path);
+  /// Opens or creates the database; days of the daily rollups are cut in `time_zone` (a tz
+  /// database name). Throws std::runtime_error naming the file or the zone.
+  explicit Storage(const std::string& path, const std::string& time_zone = "Asia/Tokyo");
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -79,10 +87,21 @@ class Storage {
   /// Returns the number of buckets pruned.
   std::uint64_t prune_detail(std::int64_t cutoff);
 
+  /// The reports' time zone, and its local day of a UTC time / first instant of a day.
+  const std::string& time_zone() const noexcept { return time_zone_; }
+  std::int64_t local_day(std::int64_t ts) const;
+  std::int64_t day_start(std::int64_t day) const;
+
+  /// The connection, for the report queries (collector/report.cpp); same thread only.
+  sqlite3* handle() const noexcept { return db_; }
+
  private:
   void exec(const char* sql);
+  void rebuild_days_if_needed();
   sqlite3* db_ = nullptr;
   std::string path_;
+  std::string time_zone_;
+  const date::time_zone* zone_ = nullptr;
 };
 
 }  // namespace teiten::collector

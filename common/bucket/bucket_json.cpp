@@ -206,13 +206,16 @@ std::string to_json_line(const SealedBucket& b) {
     w.raw(",\"country\":\"").raw(classify::country_to_string(r.key.country));
     w.raw("\",\"fingerprint\":\"").raw(to_string(r.key.fingerprint));
     w.raw("\",\"kind\":\"").raw(to_string(r.key.kind));
-    w.raw("\",\"packets\":").num(r.packets).raw(",\"bytes\":").num(r.bytes).raw("}");
+    w.raw("\",\"packets\":").num(r.packets).raw(",\"bytes\":").num(r.bytes);
+    if (!r.hosts.empty()) w.raw(",\"hosts\":\"").raw(r.hosts.to_base64()).raw("\"");
+    w.raw("}");
   }
   w.raw("],\"observed\":{\"packets\":").num(b.observed_packets());
   w.raw(",\"bytes\":").num(b.observed_bytes()).raw("}");
   w.raw(",\"not_for_sensor\":").num(b.not_for_sensor);
   w.raw(",\"self_traffic\":").num(b.self_traffic);
   w.raw(",\"late_packets\":").num(b.late_packets);
+  w.raw(",\"hosts_unrecorded\":").num(b.hosts_unrecorded);
   w.raw(",\"loss\":{\"ring_drops\":").num(b.loss.ring_drops);
   w.raw(",\"kernel_drops\":").num(b.loss.kernel_drops);
   w.raw(",\"interface_drops\":").num(b.loss.interface_drops);
@@ -302,18 +305,30 @@ std::optional<SealedBucket> decode_object(const nlohmann::json& j, std::string& 
       error = "rows[].port: expected null or an integer in [0, 65535]";
       return std::nullopt;
     }
+    // Absent in buckets of sensors older than unique-host sketches (and in empty rows).
+    if (const auto h = r.find("hosts"); h != r.end()) {
+      std::string why;
+      std::optional<sketch::HostSketch> sk;
+      if (h->is_string()) sk = sketch::HostSketch::from_base64(h->get_ref<const std::string&>(), &why);
+      if (!sk) {
+        error = "rows[].hosts: " + (h->is_string() ? why : std::string{"expected a string"});
+        return std::nullopt;
+      }
+      row.hosts = std::move(*sk);
+    }
     const std::uint64_t packed = row.key.pack();
     if (packed <= prev) {
       error = "rows: not sorted by key, or a key repeats";
       return std::nullopt;
     }
     prev = packed;
-    b.rows.push_back(row);
+    b.rows.push_back(std::move(row));
   }
   b.not_for_sensor = rd.u64(j, "not_for_sensor", "");
   // Absent in buckets of sensors older than self-traffic recognition: none counted then.
   if (j.contains("self_traffic")) b.self_traffic = rd.u64(j, "self_traffic", "");
   b.late_packets = rd.u64(j, "late_packets", "");
+  if (j.contains("hosts_unrecorded")) b.hosts_unrecorded = rd.u64(j, "hosts_unrecorded", "");
   const auto* loss = rd.field(j, "loss", "");
   if (!loss || !loss->is_object()) {
     if (rd.ok) error = "loss: expected an object";

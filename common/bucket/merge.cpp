@@ -23,13 +23,15 @@ SealedBucket merge_buckets(const std::vector<const SealedBucket*>& parts, std::u
   std::map<std::uint64_t, Row> rows;
   for (const SealedBucket* p : parts) {
     for (const Row& r : p->rows) {
-      Row& acc = rows.try_emplace(r.key.pack(), Row{r.key, 0, 0}).first->second;
+      Row& acc = rows.try_emplace(r.key.pack(), Row{r.key, 0, 0, {}}).first->second;
       acc.packets += r.packets;
       acc.bytes += r.bytes;
+      acc.hosts.merge(r.hosts);
     }
     out.not_for_sensor += p->not_for_sensor;
     out.self_traffic += p->self_traffic;
     out.late_packets += p->late_packets;
+    out.hosts_unrecorded += p->hosts_unrecorded;
     out.loss.ring_drops += p->loss.ring_drops;
     out.loss.kernel_drops += p->loss.kernel_drops;
     out.loss.interface_drops += p->loss.interface_drops;

@@ -6,6 +6,7 @@
 
 #include "common/classify/key.h"
 #include "common/decode/decode_status.h"
+#include "common/sketch/host_sketch.h"
 
 namespace teiten::bucket {
 
@@ -14,6 +15,7 @@ struct Row {
   classify::Key key;
   std::uint64_t packets = 0;
   std::uint64_t bytes = 0;
+  sketch::HostSketch hosts;  ///< the row's distinct sources
   friend bool operator==(const Row&, const Row&) = default;
 };
 
@@ -59,6 +61,9 @@ struct SealedBucket {
   std::uint64_t not_for_sensor = 0;  ///< decoded, but addressed to someone else
   std::uint64_t self_traffic = 0;    ///< the sensor's own traffic (uploads, pulls, DNS...)
   std::uint64_t late_packets = 0;    ///< timestamp before this bucket: counted here
+  /// Observed packets whose source the rows' sketches could not record (sketch memory
+  /// bound of the sensor reached): unique-host figures are low by at most these.
+  std::uint64_t hosts_unrecorded = 0;
   Loss loss;
   Provenance provenance;
   friend bool operator==(const SealedBucket&, const SealedBucket&) = default;

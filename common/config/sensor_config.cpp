@@ -133,6 +133,20 @@ const std::vector<F> kSchema = {
        c.bucket_max_gap_fill = static_cast<std::uint32_t>(std::get<std::uint64_t>(v));
      },
      {}},
+    {"buckets",
+     "max_sketch_bytes",
+     FieldType::uint,
+     "33554432",
+     false,
+     1 << 20,
+     1ULL << 32,
+     {},
+     "Memory for the open bucket's unique-source sketches; sources beyond it are counted "
+     "in hosts_unrecorded.",
+     [](SensorConfig& c, const Value& v) {
+       c.bucket_max_sketch_bytes = static_cast<std::size_t>(std::get<std::uint64_t>(v));
+     },
+     {}},
     {"capture",
      "interface",
      FieldType::string,

@@ -10,6 +10,7 @@ BucketRoller::BucketRoller(RollerOptions options, Sink sink)
       sink_(std::move(sink)),
       width_(options_.width_s),
       table_(options_.max_keys),
+      sketches_(options_.max_keys),
       seq_(options_.first_seq) {
   if (options_.width_s == 0 || 86400 % options_.width_s != 0) {
     throw std::invalid_argument("bucket width must divide 86400 seconds");
@@ -57,7 +58,10 @@ void BucketRoller::flush() {
 void BucketRoller::seal_open() {
   bucket::SealedBucket b = build_open();
   ++seq_;
+  for (std::size_t i = 0; i < table_.size(); ++i) sketches_[i] = sketch::HostSketch{};
   table_.clear();
+  sketch_bytes_ = 0;
+  hosts_unrecorded_ = 0;
   not_for_sensor_ = 0;
   self_traffic_ = 0;
   late_ = 0;
@@ -78,14 +82,17 @@ bucket::SealedBucket BucketRoller::build_open() const {
   b.start = start_;
   b.width_s = options_.width_s;
   b.rows.reserve(table_.size());
+  std::size_t ordinal = 0;
   table_.for_each([&](std::uint64_t key, const CounterValue& v) {
-    b.rows.push_back(bucket::Row{classify::Key::unpack(key), v.packets, v.bytes});
+    b.rows.push_back(
+        bucket::Row{classify::Key::unpack(key), v.packets, v.bytes, sketches_[ordinal++]});
   });
   std::sort(b.rows.begin(), b.rows.end(),
             [](const bucket::Row& x, const bucket::Row& y) { return x.key.pack() < y.key.pack(); });
   b.not_for_sensor = not_for_sensor_;
   b.self_traffic = self_traffic_;
   b.late_packets = late_;
+  b.hosts_unrecorded = hosts_unrecorded_;
   b.loss = loss_;
   b.provenance = options_.provenance;
   return b;

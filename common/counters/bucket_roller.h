@@ -9,6 +9,7 @@
 #include "common/classify/key.h"
 #include "common/counters/key_table.h"
 #include "common/decode/decode_status.h"
+#include "common/sketch/host_sketch.h"
 
 namespace teiten::counters {
 
@@ -20,6 +21,9 @@ struct RollerOptions {
   std::uint32_t width_s = 60;         ///< divides 86400, so buckets align to UTC days
   std::size_t max_keys = 10000;       ///< distinct keys per bucket before overflow
   std::uint32_t max_gap_fill = 1440;  ///< most empty buckets sealed for one silent gap
+  /// Heap bytes the open bucket's unique-source sketches may hold; a source that would
+  /// need more is not recorded (counted in the bucket's hosts_unrecorded).
+  std::size_t max_sketch_bytes = std::size_t{32} << 20;
   bucket::Provenance provenance;
 };
 
@@ -34,13 +38,23 @@ class BucketRoller {
   using Sink = std::function<void(bucket::SealedBucket&&)>;
   BucketRoller(RollerOptions options, Sink sink);
 
-  /// One observed packet with its key and IP length.
-  void add(std::int64_t ts, const classify::Key& key, std::uint32_t bytes) {
+  /// One observed packet with its key, IP length and source (sketch::hash_ipv4/6).
+  void add(std::int64_t ts, const classify::Key& key, std::uint32_t bytes,
+           std::uint64_t source_hash) {
     advance(ts);
-    if (!table_.add(key.pack(), bytes)) {
+    const std::uint32_t ordinal = table_.add(key.pack(), bytes);
+    if (ordinal == KeyTable::kFull) {
       ++loss_.overflow_packets;
       loss_.overflow_bytes += bytes;
+      return;
     }
+    sketch::HostSketch& s = sketches_[ordinal];
+    if (sketch_bytes_ + sketch::HostSketch::kDenseBytes > options_.max_sketch_bytes &&
+        s.add_needs_memory(source_hash)) {
+      ++hosts_unrecorded_;
+      return;
+    }
+    sketch_bytes_ += s.add(source_hash);
   }
   void add_not_for_sensor(std::int64_t ts) {
     advance(ts);
@@ -104,6 +118,9 @@ class BucketRoller {
   Sink sink_;
   std::int64_t width_;
   KeyTable table_;
+  std::vector<sketch::HostSketch> sketches_;  ///< by the key's ordinal in table_
+  std::size_t sketch_bytes_ = 0;
+  std::uint64_t hosts_unrecorded_ = 0;
   bool open_ = false;
   std::int64_t start_ = 0;
   std::uint64_t seq_;

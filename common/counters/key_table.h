@@ -19,29 +19,33 @@ class KeyTable {
  public:
   explicit KeyTable(std::size_t max_keys);
 
-  /// Adds one packet of `bytes` under `key`. Returns false, changing nothing, when the key
-  /// is new and the table already holds max_keys keys (the caller folds it into overflow).
-  bool add(std::uint64_t key, std::uint64_t bytes) noexcept {
+  static constexpr std::uint32_t kFull = UINT32_MAX;
+
+  /// Adds one packet of `bytes` under `key`. Returns the key's ordinal (its position in
+  /// insertion order, below max_keys), or kFull, changing nothing, when the key is new and
+  /// the table already holds max_keys keys (the caller folds it into overflow).
+  std::uint32_t add(std::uint64_t key, std::uint64_t bytes) noexcept {
     std::size_t i = index_of(key);
     for (;;) {
       Slot& s = slots_[i];
       if (s.key == key) {
         ++s.value.packets;
         s.value.bytes += bytes;
-        return true;
+        return s.ordinal;
       }
       if (s.key == 0) {
-        if (used_.size() == max_keys_) return false;
+        if (used_.size() == max_keys_) return kFull;
         s.key = key;
         s.value = CounterValue{1, bytes};
+        s.ordinal = static_cast<std::uint32_t>(used_.size());
         used_.push_back(static_cast<std::uint32_t>(i));  // capacity reserved: no allocation
-        return true;
+        return s.ordinal;
       }
       i = (i + 1) & mask_;
     }
   }
 
-  /// Calls f(key, value) for every key in use, in insertion order.
+  /// Calls f(key, value) for every key in use, in insertion order (ordinal 0, 1, ...).
   template <typename F>
   void for_each(F&& f) const {
     for (const std::uint32_t i : used_) f(slots_[i].key, slots_[i].value);
@@ -55,6 +59,7 @@ class KeyTable {
   struct Slot {
     std::uint64_t key = 0;
     CounterValue value;
+    std::uint32_t ordinal = 0;
   };
   std::size_t index_of(std::uint64_t key) const noexcept {
     return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ULL) >> 29) & mask_;

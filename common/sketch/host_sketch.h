@@ -8,12 +8,18 @@
 #include <string_view>
 #include <vector>
 
+#include "common/decode/packet.h"
+
 namespace teiten::sketch {
 
 /// 64-bit hash of a source address (the value a HostSketch counts). IPv4 and IPv6
 /// addresses never share a hash by construction of the input.
 std::uint64_t hash_ipv4(std::uint32_t addr) noexcept;
 std::uint64_t hash_ipv6(const std::array<std::uint8_t, 16>& addr) noexcept;
+/// The hash of a decoded packet's source address.
+inline std::uint64_t hash_source(const decode::DecodedPacket& p) noexcept {
+  return p.ip_version == 4 ? hash_ipv4(p.src4) : hash_ipv6(p.src6);
+}
 
 /// A mergeable estimate of how many distinct sources were seen: a HyperLogLog sketch
 /// (precision 14: 16,384 registers, standard error 0.81%) that starts sparse, as the

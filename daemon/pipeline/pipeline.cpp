@@ -87,7 +87,7 @@ Pipeline::Pipeline(const config::SensorConfig& config,
       roller_(
           counters::RollerOptions{
               config.sensor_id, options_.boot_id, options_.first_seq, config.bucket_width_s,
-              config.bucket_max_keys, config.bucket_max_gap_fill,
+              config.bucket_max_keys, config.bucket_max_gap_fill, config.bucket_max_sketch_bytes,
               bucket::Provenance{std::string{"teiten "} + kVersion, config.sha256,
                                  db ? db->build_epoch() : 0, false}},
           [this, sink = std::move(sink)](bucket::SealedBucket&& b) {
@@ -377,7 +377,7 @@ void Pipeline::process(const PacketSlot& slot) {
     return;
   }
   bump(stats_.observed);
-  roller_.add(slot.ts_sec, key, p.ip_length);
+  roller_.add(slot.ts_sec, key, p.ip_length, sketch::hash_source(p));
 }
 
 }  // namespace teiten::sensor

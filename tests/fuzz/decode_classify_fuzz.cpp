@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }();
   static std::uint64_t sealed = 0;
   static counters::BucketRoller* roller =
-      new counters::BucketRoller(counters::RollerOptions{"fuzz", "0", 0, 60, 64, 4, {}},
+      new counters::BucketRoller(counters::RollerOptions{"fuzz", "0", 0, 60, 64, 4, 1 << 20, {}},
                                  [](bucket::SealedBucket&&) { ++sealed; });
 
   const decode::LinkType link = kLinks[data[0] % 8];
@@ -43,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   classify::Key key;
   if (classifier->classify(p, key)) {
-    roller->add(ts, key, p.ip_length);
+    roller->add(ts, key, p.ip_length, sketch::hash_source(p));
   } else {
     roller->add_not_for_sensor(ts);
   }

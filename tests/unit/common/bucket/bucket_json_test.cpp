@@ -36,7 +36,7 @@ TEST_CASE("a bucket encodes to the documented JSON line", "[bucket][json]") {
       R"({"sensor":"tokyo-1","boot_id":"0f0e","seq":42,"start":"2022-07-01T00:00:00Z","width_s":60,)"
       R"("rows":[{"proto":"tcp","port":23,"country":"JP","fingerprint":"mirai","kind":"scan","packets":10,"bytes":400},)"
       R"({"proto":"udp","port":null,"country":"--","fingerprint":"none","kind":"other","packets":1,"bytes":84}],)"
-      R"("observed":{"packets":16,"bytes":684},"not_for_sensor":3,"self_traffic":6,"late_packets":0,)"
+      R"("observed":{"packets":16,"bytes":684},"not_for_sensor":3,"self_traffic":6,"late_packets":0,"hosts_unrecorded":0,)"
       R"("loss":{"ring_drops":2,"kernel_drops":0,"interface_drops":0,"spool_dropped":0,"malformed":{"tcp_truncated":4},)"
       R"("overflow":{"packets":5,"bytes":200}},)"
       R"("provenance":{"software":"teiten 0.1.0","config_sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",)"
@@ -98,4 +98,30 @@ TEST_CASE("strings are escaped and survive a round trip", "[bucket][json]") {
   const auto back = from_json_line(line, error);
   REQUIRE(back);
   CHECK(back->boot_id == b.boot_id);
+}
+
+TEST_CASE("rows carry their unique-source sketches through JSON", "[bucket][json]") {
+  SealedBucket b = sample();
+  for (std::uint32_t i = 0; i < 7; ++i) b.rows[0].hosts.add(sketch::hash_ipv4(0x7E000000u + i));
+  for (std::uint32_t i = 0; i < 3000; ++i) b.rows[1].hosts.add(sketch::hash_ipv4(i));
+  b.hosts_unrecorded = 2;
+  std::string error;
+  const std::string line = to_json_line(b);
+  CHECK(line.find("\"hosts_unrecorded\":2") != std::string::npos);
+  const auto back = from_json_line(line, error);
+  INFO(error);
+  REQUIRE(back);
+  CHECK(*back == b);
+  CHECK(back->rows[0].hosts.count() == 7);
+
+  // A sketch that does not decode refuses the bucket, naming why.
+  std::string bad = line;
+  const auto at = bad.find("\"hosts\":\"") + 9;
+  bad[at] = 'B';  // version byte 1 -> 5
+  CHECK_FALSE(from_json_line(bad, error));
+  CHECK(error == "rows[].hosts: unknown sketch version");
+  bad = line;
+  bad.replace(bad.find("\"hosts\":\""), 9, "\"hosts\":7,\"x\":\"");
+  CHECK_FALSE(from_json_line(bad, error));
+  CHECK(error == "rows[].hosts: expected a string");
 }

@@ -33,11 +33,11 @@ Key key(std::uint16_t port, Fingerprint fp = Fingerprint::none) {
 TEST_CASE("buckets align to UTC and seal when time passes their end", "[counters][roller]") {
   Fixture f;
   auto r = f.make();
-  r.add(1656633601, key(23), 40);
-  r.add(1656633659, key(23, Fingerprint::mirai), 40);
-  r.add(1656633659, key(22), 44);
+  r.add(1656633601, key(23), 40, 1);
+  r.add(1656633659, key(23, Fingerprint::mirai), 40, 1);
+  r.add(1656633659, key(22), 44, 1);
   CHECK(f.sealed.empty());
-  r.add(1656633660, key(23), 40);
+  r.add(1656633660, key(23), 40, 1);
   REQUIRE(f.sealed.size() == 1);
   const auto& b = f.sealed[0];
   CHECK(b.start == 1656633600);
@@ -60,9 +60,9 @@ TEST_CASE("buckets align to UTC and seal when time passes their end", "[counters
 TEST_CASE("empty buckets in a gap are sealed, up to the fill cap", "[counters][roller]") {
   Fixture f;
   auto r = f.make(60, 100, 3);
-  r.add(0, key(23), 40);
-  r.add(4 * 60, key(23), 40);    // buckets 60, 120, 180 are empty: sealed
-  r.add(100 * 60, key(23), 40);  // 95 empty buckets: more than the cap, left as a gap
+  r.add(0, key(23), 40, 1);
+  r.add(4 * 60, key(23), 40, 1);    // buckets 60, 120, 180 are empty: sealed
+  r.add(100 * 60, key(23), 40, 1);  // 95 empty buckets: more than the cap, left as a gap
   r.flush();
   REQUIRE(f.sealed.size() == 6);
   CHECK(f.sealed[1].start == 60);
@@ -79,10 +79,10 @@ TEST_CASE("the key cap folds new keys into overflow and totals still add up",
   auto r = f.make(60, 16);
   std::uint64_t bytes = 0;
   for (std::uint16_t p = 1; p <= 40; ++p) {
-    r.add(10, key(p), p);
+    r.add(10, key(p), p, 1);
     bytes += p;
   }
-  r.add(10, key(1), 1000);  // a known key still counts in its row
+  r.add(10, key(1), 1000, 1);  // a known key still counts in its row
   bytes += 1000;
   r.flush();
   REQUIRE(f.sealed.size() == 1);
@@ -96,11 +96,11 @@ TEST_CASE("the key cap folds new keys into overflow and totals still add up",
 TEST_CASE("losses and late packets are charged to the bucket in force", "[counters][roller]") {
   Fixture f;
   auto r = f.make();
-  r.add(120, key(23), 40);
+  r.add(120, key(23), 40, 1);
   r.add_malformed(121, decode::DecodeStatus::ipv4_bad_ihl);
   r.add_not_for_sensor(122);
   r.add_ring_drops(123, 5);
-  r.add(30, key(23), 40);  // earlier than the open bucket: counted in it, as late
+  r.add(30, key(23), 40, 1);  // earlier than the open bucket: counted in it, as late
   r.flush();
   REQUIRE(f.sealed.size() == 1);
   const auto& b = f.sealed[0];
