@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <date/tz.h>
+
 #include <set>
 
 #include "common/config/schema_loader.h"
@@ -23,6 +25,16 @@ std::string check_address(const Value& v) {
   if (inet_pton(AF_INET, s.c_str(), &a4) == 1 || inet_pton(AF_INET6, s.c_str(), &a6) == 1)
     return {};
   return "'" + s + "' is not an IPv4 or IPv6 address";
+}
+
+std::string check_time_zone(const Value& v) {
+  const auto& s = std::get<std::string>(v);
+  try {
+    (void)date::locate_zone(s);
+    return {};
+  } catch (const std::exception&) {
+    return "'" + s + "' is not a time zone of the tz database (such as Asia/Tokyo or UTC)";
+  }
 }
 
 std::string check_sensor_id(const Scalar& v) {
@@ -97,6 +109,52 @@ const std::vector<Field<CollectorConfig>> kSchema = {
      {},
      "How long per-bucket detail is kept; hourly rollups are kept for ever.",
      [](CollectorConfig& c, const Value& v) { c.detail_retention_s = std::get<std::uint64_t>(v); },
+     {}},
+    {"reports",
+     "time_zone",
+     FieldType::string,
+     "Asia/Tokyo",
+     false,
+     0,
+     0,
+     {},
+     "Time zone whose calendar days the reports and the dashboard cut (tz database name).",
+     [](CollectorConfig& c, const Value& v) { c.time_zone = std::get<std::string>(v); },
+     check_time_zone},
+    {"dashboard",
+     "enabled",
+     FieldType::boolean,
+     "true",
+     false,
+     0,
+     0,
+     {},
+     "Serve the dashboard (HTTPS with the collector's certificate, no client certificate).",
+     [](CollectorConfig& c, const Value& v) { c.dashboard_enabled = std::get<bool>(v); },
+     {}},
+    {"dashboard",
+     "listen",
+     FieldType::string,
+     "127.0.0.1",
+     false,
+     0,
+     0,
+     {},
+     "Address of the dashboard; it needs no client certificate, so keep it on a trusted network.",
+     [](CollectorConfig& c, const Value& v) { c.dashboard_address = std::get<std::string>(v); },
+     check_address},
+    {"dashboard",
+     "port",
+     FieldType::uint,
+     "8444",
+     false,
+     0,
+     65535,
+     {},
+     "TCP port of the dashboard (0: any free port, logged at start).",
+     [](CollectorConfig& c, const Value& v) {
+       c.dashboard_port = static_cast<std::uint16_t>(std::get<std::uint64_t>(v));
+     },
      {}},
     {"tls",
      "ca",

@@ -26,6 +26,10 @@ struct CollectorConfig {
   std::uint16_t port = 8443;
   std::string database;
   std::uint64_t detail_retention_s = 400ULL * 86400;
+  std::string time_zone = "Asia/Tokyo";  ///< reports.time_zone
+  bool dashboard_enabled = true;
+  std::string dashboard_address = "127.0.0.1";
+  std::uint16_t dashboard_port = 8444;
   std::string tls_ca, tls_cert, tls_key;
   std::uint64_t max_body_bytes = 16ULL << 20;
   std::uint64_t max_header_bytes = 8192;

@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    collector::Storage storage(cfg.database);
+    collector::Storage storage(cfg.database, cfg.time_zone);
     if (check) {
       std::cout << config_path << ": configuration OK (" << cfg.sensors.size()
                 << " sensors, database " << cfg.database << ")\n";
@@ -112,6 +112,12 @@ int main(int argc, char** argv) {
     schedule_prune(prune, storage, cfg.detail_retention_s);
     logger->info("listening address={} port={} sensors={} database={}", cfg.listen_address,
                  server.port(), cfg.sensors.size(), cfg.database);
+    if (const auto board = server.dashboard_port())
+      logger->info("dashboard address={} port={} url=https://{}:{}/", cfg.dashboard_address,
+                   *board, cfg.dashboard_address.find(':') == std::string::npos
+                               ? cfg.dashboard_address
+                               : "[" + cfg.dashboard_address + "]",
+                   *board);
     io.run();
     const auto& st = server.stats();
     const auto& hs = server.http_stats();

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "collector/report.h"
 #include "common/bucket/bucket_json.h"
 #include "common/log/log.h"
 #include "common/metrics/prometheus.h"
@@ -24,6 +25,36 @@ namespace {
 
 constexpr std::size_t kMaxBatchBuckets = 10000;
 const std::string kServerName = std::string{"teiten-collectord/"} + kVersion;
+
+// The dashboard's script: fills the health panel from /api/report.json (the same numbers
+// the API gives) and refreshes it every minute.
+constexpr const char* kDashboardScript = R"JS("use strict";
+async function loadHealth() {
+  const res = await fetch("/api/report.json" + window.location.search);
+  if (!res.ok) throw new Error("report: HTTP " + res.status);
+  const report = await res.json();
+  const body = document.getElementById("health");
+  body.replaceChildren();
+  for (const h of report.health) {
+    const tr = document.createElement("tr");
+    const cells = [["sensor", h.sensor], ["region", h.region],
+                   ["last_bucket_end", h.last_bucket_end === null ? "never" : h.last_bucket_end],
+                   ["days_observed", h.days_observed.toFixed(1)],
+                   ["observed_packets", String(h.observed_packets)],
+                   ["lost_packets", String(h.lost_packets)]];
+    for (const [key, value] of cells) {
+      const td = document.createElement("td");
+      td.dataset.k = "health/" + h.sensor + "/" + key;
+      td.textContent = value;
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
+  document.getElementById("health-updated").textContent = new Date().toISOString();
+}
+loadHealth().catch((e) => console.error(e));
+setInterval(() => loadHealth().catch((e) => console.error(e)), 60000);
+)JS";
 
 void bump(std::atomic<std::uint64_t>& c) {
   c.fetch_add(1, std::memory_order_relaxed);
@@ -89,7 +120,78 @@ struct Server::Impl {
         return error_response(http::status::method_not_allowed, "use GET", keep);
       return query(target, keep);
     }
+    if (path == "/v1/report") {
+      if (req.method() != http::verb::get)
+        return error_response(http::status::method_not_allowed, "use GET", keep);
+      return report(target, keep, false);
+    }
     return error_response(http::status::not_found, "no such endpoint", keep);
+  }
+
+  // GET /v1/report?from=&to=|quarter=&country=&rank=&top=&sensor_top=&format=
+  // (json, markdown, csv, html). The dashboard's /api/report.json is the same JSON.
+  http::response<http::string_body> report(std::string_view target, bool keep, bool dashboard) {
+    auto params = tls::query_params(target);
+    std::string format = "json";
+    for (const auto& [k, v] : params)
+      if (k == "format") format = v;
+    if (dashboard) {
+      // The page opens on the last 91 days of data when no range is given.
+      bool has_range = false;
+      for (const auto& [k, v] : params) has_range = has_range || k == "from" || k == "to" || k == "quarter";
+      if (!has_range) {
+        const std::int64_t last = storage.latest_day().value_or(storage.local_day(std::time(nullptr)));
+        params.emplace_back("from", day_string(last - 90));
+        params.emplace_back("to", day_string(last));
+      }
+    }
+    if (format != "json" && format != "markdown" && format != "csv" && format != "html")
+      return error_response(http::status::bad_request,
+                            "format: '" + format + "' is not json, markdown, csv or html", keep);
+    try {
+      const ReportRequest rq = parse_report_request(params, storage);
+      const Report rep = build_report(storage, config, rq);
+      if (dashboard && format == "html") return page(report_html(rep, true), "text/html; charset=utf-8", keep);
+      if (format == "markdown")
+        return tls::text_response(200, report_markdown(rep), "text/markdown; charset=utf-8", keep, kServerName);
+      if (format == "csv")
+        return tls::text_response(200, report_csv(rep), "text/csv; charset=utf-8", keep, kServerName);
+      if (format == "html")
+        return tls::text_response(200, report_html(rep), "text/html; charset=utf-8", keep, kServerName);
+      return tls::json_response(200, report_json(rep), keep, kServerName);
+    } catch (const std::invalid_argument& e) {
+      return error_response(http::status::bad_request, e.what(), keep);
+    }
+  }
+
+  // A dashboard response: no caching, and a policy that allows this origin's script only.
+  http::response<http::string_body> page(std::string body, std::string_view type, bool keep) {
+    auto res = tls::text_response(200, std::move(body), type, keep, kServerName);
+    res.set(http::field::cache_control, "no-store");
+    res.set("Content-Security-Policy",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; "
+            "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("Referrer-Policy", "no-referrer");
+    return res;
+  }
+
+  // The dashboard's listener: read-only pages for browsers (no client certificate).
+  http::response<http::string_body> dashboard(const http::request<http::string_body>& req) {
+    const bool keep = req.keep_alive();
+    if (req.method() != http::verb::get)
+      return error_response(http::status::method_not_allowed, "use GET", keep);
+    const std::string_view target{req.target().data(), req.target().size()};
+    const std::string_view path = target.substr(0, target.find('?'));
+    const std::string query = path.size() < target.size() ? std::string{target.substr(path.size())} : "";
+    if (path == "/") return report(std::string{"/?format=html"} + (query.empty() ? "" : "&" + query.substr(1)), keep, true);
+    if (path == "/dashboard.js") return page(kDashboardScript, "text/javascript; charset=utf-8", keep);
+    if (path == "/api/report.json") {
+      auto res = report(target, keep, true);
+      if (res.result() == http::status::ok) res.set(http::field::cache_control, "no-store");
+      return res;
+    }
+    return error_response(http::status::not_found, "no such page", keep);
   }
 
   http::response<http::string_body> ingest(const std::string& body, const RegisteredSensor& sensor,
@@ -265,6 +367,7 @@ struct Server::Impl {
   Storage& storage;
   ServerStats& stats;
   tls::HttpsServer http;
+  std::unique_ptr<tls::HttpsServer> board;
 };
 
 Server::Server(asio::io_context& io, const CollectorConfig& config, Storage& storage)
@@ -274,6 +377,21 @@ Server::~Server() = default;
 
 void Server::start() {
   impl_->http.listen(impl_->config.listen_address, impl_->config.port);
+  const CollectorConfig& c = impl_->config;
+  if (!c.dashboard_enabled) return;
+  impl_->board = std::make_unique<tls::HttpsServer>(
+      impl_->io, tls::make_server_tls({c.tls_ca, c.tls_cert, c.tls_key}, "tls", false),
+      tls::ServerLimits{64 * 1024, c.max_header_bytes, c.io_timeout_s, 64, 1 << 20},
+      [impl = impl_.get()](const tls::Request& req, const std::string&) {
+        return impl->dashboard(req);
+      },
+      kServerName);
+  impl_->board->listen(c.dashboard_address, c.dashboard_port);
+}
+
+std::optional<std::uint16_t> Server::dashboard_port() const {
+  if (!impl_->board) return std::nullopt;
+  return impl_->board->port();
 }
 
 std::uint16_t Server::port() const {

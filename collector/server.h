@@ -8,6 +8,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "collector/collector_config.h"
@@ -41,6 +42,8 @@ class Server {
   void start();
   /// The port actually bound (useful with port 0 in tests).
   std::uint16_t port() const;
+  /// The dashboard's port, when it is enabled.
+  std::optional<std::uint16_t> dashboard_port() const;
   const ServerStats& stats() const { return stats_; }
   const tls::HttpServerStats& http_stats() const;
 

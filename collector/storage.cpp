@@ -236,6 +236,12 @@ std::int64_t Storage::day_start(std::int64_t day) const {
   return (midnight - info.first.offset).time_since_epoch().count();
 }
 
+std::optional<std::int64_t> Storage::latest_day() {
+  Stmt st(db_, "SELECT MAX(day) FROM sensor_days");
+  if (st.step(db_) != SQLITE_ROW || sqlite3_column_type(st.s, 0) == SQLITE_NULL) return std::nullopt;
+  return st.i64(0);
+}
+
 void Storage::rebuild_days_if_needed() {
   Stmt get(db_, "SELECT value FROM meta WHERE key = 'time_zone'");
   if (get.step(db_) == SQLITE_ROW &&

@@ -92,6 +92,9 @@ class Storage {
   std::int64_t local_day(std::int64_t ts) const;
   std::int64_t day_start(std::int64_t day) const;
 
+  /// The latest local day any bucket started on (none: no bucket yet).
+  std::optional<std::int64_t> latest_day();
+
   /// The connection, for the report queries (collector/report.cpp); same thread only.
   sqlite3* handle() const noexcept { return db_; }
 

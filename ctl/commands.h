@@ -17,6 +17,12 @@ int cmd_status(const std::vector<std::string>& args);
 /// `teitenctl pull ...`: a sensor's recent buckets (and the open one). Returns the exit code.
 int cmd_pull(const std::vector<std::string>& args);
 
+/// `teitenctl report ...`: the quarterly analyses from a collector. Returns the exit code.
+int cmd_report(const std::vector<std::string>& args);
+
+/// `teitenctl simulate ...`: realistic buckets of many sensors through the ingest API.
+int cmd_simulate(const std::vector<std::string>& args);
+
 /// Prints "teitenctl: <msg> (see teitenctl help)" and returns 2.
 int fail_usage(const std::string& msg);
 

@@ -22,6 +22,8 @@ Commands:
   summary    print a summary of sealed buckets (JSON lines from teiten-sensord)
   pki        create the CA and the collector, sensor and operator certificates
   query      totals from a collector (mutual TLS)
+  report     the quarterly analyses from a collector (mutual TLS)
+  simulate   push a simulated sensor network's buckets to a collector (mutual TLS)
   status     a sensor's state from its control server (mutual TLS)
   pull       a sensor's recent buckets and its open one (mutual TLS)
   help       this text
@@ -46,6 +48,23 @@ teitenctl query --collector HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
                 [--from T] [--to T] [--sensor ID] [--proto P] [--port N] [--country CC]
                 [--fingerprint F] [--kind K] [--group-by proto,port] [--json]
   Totals per group over bucket starts in [from, to), with the buckets' accounting.
+
+teitenctl report --collector HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
+                 (--quarter 2022Q2 | --from YYYY-MM-DD --to YYYY-MM-DD) [--country JP]
+                 [--rank mirai|all|masscan|zmap] [--top 5] [--sensor-top 10]
+                 [--format markdown|csv|json|html] [--output FILE]
+  TOP-N destination ports of a source country (ALL vs Mirai-type, ratio, unique hosts),
+  their daily series, each month's average packets per sensor-day (domestic vs overseas,
+  and a year earlier), per-sensor TOP10, weekly series per port, sensor coverage. Days
+  are cut in the collector's reports.time_zone; --to is the last day included.
+
+teitenctl simulate --collector HOST:PORT --pki DIR [--domestic 3] [--overseas 3]
+                   [--months 15] [--start 2022-01] [--seed 1] [--width 3600|86400]
+                   [--packets-per-day 10000]
+teitenctl simulate --print-registry [same options]
+  Deterministic buckets of simulated sensors (sim-d01..., sim-o01...) posted through the
+  ingest API, each with its own certificate (issued into DIR from DIR/ca.pem if absent).
+  --print-registry prints the collector registry entries of those sensors.
 
 teitenctl status --sensor HOST:PORT --ca CA.pem --cert OP.pem --key OP.key [--json]
 teitenctl pull --sensor HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
@@ -196,6 +215,8 @@ int main(int argc, char** argv) {
   if (cmd == "summary") return cmd_summary(args);
   if (cmd == "pki") return ctl::cmd_pki(args);
   if (cmd == "query") return ctl::cmd_query(args);
+  if (cmd == "report") return ctl::cmd_report(args);
+  if (cmd == "simulate") return ctl::cmd_simulate(args);
   if (cmd == "status") return ctl::cmd_status(args);
   if (cmd == "pull") return ctl::cmd_pull(args);
   return fail_usage("unknown command '" + cmd + "'");

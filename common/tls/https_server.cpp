@@ -95,7 +95,8 @@ std::vector<std::pair<std::string, std::string>> query_params(std::string_view t
   return out;
 }
 
-asio::ssl::context make_server_tls(const ServerTlsFiles& files, const std::string& what) {
+asio::ssl::context make_server_tls(const ServerTlsFiles& files, const std::string& what,
+                                   bool require_client_certificate) {
   asio::ssl::context ctx(asio::ssl::context::tls_server);
   SSL_CTX* native = ctx.native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
@@ -106,6 +107,7 @@ asio::ssl::context make_server_tls(const ServerTlsFiles& files, const std::strin
   if (ec) throw std::runtime_error(what + ".cert: cannot load " + files.cert + ": " + ec.message());
   ctx.use_private_key_file(files.key, asio::ssl::context::pem, ec);
   if (ec) throw std::runtime_error(what + ".key: cannot load " + files.key + ": " + ec.message());
+  if (!require_client_certificate) return ctx;  // browsers: server authentication only
   ctx.load_verify_file(files.ca, ec);
   if (ec) throw std::runtime_error(what + ".ca: cannot load " + files.ca + ": " + ec.message());
   ctx.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);

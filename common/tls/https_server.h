@@ -27,8 +27,10 @@ struct ServerTlsFiles {
 };
 
 /// A TLS 1.2+ server context requiring a client certificate (extendedKeyUsage clientAuth)
-/// that chains to `ca`. Throws std::runtime_error naming `what`.key that failed to load.
-boost::asio::ssl::context make_server_tls(const ServerTlsFiles& files, const std::string& what);
+/// that chains to `ca` (unless `require_client_certificate` is false: then any client, as
+/// for a browser). Throws std::runtime_error naming `what`.key that failed to load.
+boost::asio::ssl::context make_server_tls(const ServerTlsFiles& files, const std::string& what,
+                                          bool require_client_certificate = true);
 
 /// Bounds that keep one slow or hostile client from starving the others.
 struct ServerLimits {

@@ -76,7 +76,7 @@ class Network {
         dir / "collector.yaml",
         "collector:\n  listen: " + listen + "\n  port: " + std::to_string(port ? port : 0) +
             "\n  database: collector.sqlite\ntls:\n  ca: pki/ca.pem\n  cert: pki/collector.pem\n"
-            "  key: pki/collector.key\n" +
+            "  key: pki/collector.key\ndashboard:\n  listen: " + listen + "\n  port: 0\n" +
             extra +
             "sensors:\n  - id: gen-1\n    region: domestic\n    label: Tokyo 1\n    active_from: "
             "2022-01-01\n"
@@ -94,6 +94,9 @@ class Network {
           const std::string text = read_file(log);
           if (!std::regex_search(text, m, re)) return false;
           port = static_cast<std::uint16_t>(std::stoi(m[1]));
+          std::smatch d;
+          if (std::regex_search(text, d, std::regex("dashboard address=\\S+ port=(\\d+)")))
+            dashboard_port = static_cast<std::uint16_t>(std::stoi(d[1]));
           return true;
         },
         std::chrono::seconds(20)));
@@ -144,6 +147,7 @@ class Network {
 
   TempDir dir;
   std::uint16_t port = 0;
+  std::uint16_t dashboard_port = 0;  ///< the dashboard listener (port 0 in the config)
   std::string listen = "127.0.0.1";  ///< the collector's address
   std::string host = "localhost";    ///< the name sensors and requests use for it
   std::vector<std::string> wrap;     ///< prefix of the collector's command line
