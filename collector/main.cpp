@@ -113,10 +113,10 @@ int main(int argc, char** argv) {
     logger->info("listening address={} port={} sensors={} database={}", cfg.listen_address,
                  server.port(), cfg.sensors.size(), cfg.database);
     if (const auto board = server.dashboard_port())
-      logger->info("dashboard address={} port={} url=https://{}:{}/", cfg.dashboard_address,
-                   *board, cfg.dashboard_address.find(':') == std::string::npos
-                               ? cfg.dashboard_address
-                               : "[" + cfg.dashboard_address + "]",
+      logger->info("dashboard address={} port={} url=https://{}:{}/", cfg.dashboard_address, *board,
+                   cfg.dashboard_address.find(':') == std::string::npos
+                       ? cfg.dashboard_address
+                       : "[" + cfg.dashboard_address + "]",
                    *board);
     io.run();
     const auto& st = server.stats();

@@ -138,7 +138,8 @@ ReportRequest parse_report_request(const std::vector<std::pair<std::string, std:
       int y = 0;
       unsigned q = 0;
       char tail = 0;
-      if (v.size() != 6 || std::sscanf(v.c_str(), "%4dQ%1u%c", &y, &q, &tail) != 2 || q < 1 || q > 4)
+      if (v.size() != 6 || std::sscanf(v.c_str(), "%4dQ%1u%c", &y, &q, &tail) != 2 || q < 1 ||
+          q > 4)
         throw std::invalid_argument("quarter: '" + v + "' is not a quarter such as 2022Q2");
       const date::year_month_day first{date::year{y}, date::month{3 * q - 2}, date::day{1}};
       from = days_of(first);
@@ -167,13 +168,15 @@ ReportRequest parse_report_request(const std::vector<std::pair<std::string, std:
   }
   if (!from || !to) throw std::invalid_argument("give from and to (YYYY-MM-DD), or quarter");
   if (*to < *from) throw std::invalid_argument("to is before from");
-  if (*to - *from >= kMaxReportDays) throw std::invalid_argument("a report covers at most 3660 days");
+  if (*to - *from >= kMaxReportDays)
+    throw std::invalid_argument("a report covers at most 3660 days");
   r.day_from = *from;
   r.day_to = *to;
   return r;
 }
 
-Report build_report(const Storage& storage, const CollectorConfig& config, const ReportRequest& req) {
+Report build_report(const Storage& storage, const CollectorConfig& config,
+                    const ReportRequest& req) {
   Report rep;
   rep.time_zone = storage.time_zone();
   rep.request = req;
@@ -226,9 +229,10 @@ Report build_report(const Storage& storage, const CollectorConfig& config, const
   for (const auto& [d, v] : ranked) {
     if (rep.table.size() == req.top || (!by_all && v.fp == 0)) break;
     PortRow row{d, v.all, v.fp, 0, 0};
-    Stmt st(db, std::string{"SELECT fingerprint, hosts FROM daily WHERE country = ?1 AND proto = ?2"} +
-                    (d.port >= 0 ? " AND port = ?3" : "") +
-                    " AND day >= ?4 AND day <= ?5 AND hosts IS NOT NULL");
+    Stmt st(db,
+            std::string{"SELECT fingerprint, hosts FROM daily WHERE country = ?1 AND proto = ?2"} +
+                (d.port >= 0 ? " AND port = ?3" : "") +
+                " AND day >= ?4 AND day <= ?5 AND hosts IS NOT NULL");
     st.bind(1, req.country);
     st.bind(2, d.proto);
     if (d.port >= 0) st.bind(3, std::int64_t{d.port});
@@ -288,13 +292,15 @@ Report build_report(const Storage& storage, const CollectorConfig& config, const
   }
 
   // Per-sensor TOP10, registry order, then sensors the registry no longer lists.
-  auto sensor_top = [&](const std::string& id, const std::string& label, const std::string& region) {
+  auto sensor_top = [&](const std::string& id, const std::string& label,
+                        const std::string& region) {
     SensorTop t{id, label, region, 0, {}};
     const auto it = per_sensor.find(id);
     if (it != per_sensor.end()) {
       std::vector<std::pair<Destination, std::uint64_t>> v(it->second.begin(), it->second.end());
       for (const auto& e : v) t.total += e.second;
-      std::stable_sort(v.begin(), v.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
+      std::stable_sort(v.begin(), v.end(),
+                       [](const auto& x, const auto& y) { return x.second > y.second; });
       if (v.size() > req.sensor_top) v.resize(req.sensor_top);
       t.top = std::move(v);
     }
@@ -408,7 +414,8 @@ std::string report_markdown(const Report& r) {
   }
   o << "## 2. Daily packets of those ports from " << r.request.country << " (ALL / " << fpn
     << ")\n\n| day |";
-  for (const auto& p : r.table) o << " " << p.dest.label() << " ALL | " << p.dest.label() << " " << fpn << " |";
+  for (const auto& p : r.table)
+    o << " " << p.dest.label() << " ALL | " << p.dest.label() << " " << fpn << " |";
   o << "\n|---|";
   for (std::size_t i = 0; i < r.table.size(); ++i) o << "---:|---:|";
   o << "\n";
@@ -430,7 +437,8 @@ std::string report_markdown(const Report& r) {
        "expects (sensor-days observed/expected).\n\n";
   o << "## 4. Per-sensor TOP" << r.request.sensor_top << "\n\n";
   for (const auto& s : r.sensors) {
-    o << "### " << s.sensor << " (" << s.region << (s.label.empty() ? "" : ", " + s.label) << ")\n\n";
+    o << "### " << s.sensor << " (" << s.region << (s.label.empty() ? "" : ", " + s.label)
+      << ")\n\n";
     if (s.top.empty()) {
       o << "No packets in this range.\n\n";
       continue;
@@ -456,7 +464,8 @@ std::string report_markdown(const Report& r) {
   for (const auto& h : r.health)
     o << "| " << h.sensor << " | " << h.region << " | "
       << (h.last_end ? time_string(*h.last_end) : std::string{"never"}) << " | "
-      << fmt_avg(h.days_observed) << " | " << h.observed_packets << " | " << h.lost_packets << " |\n";
+      << fmt_avg(h.days_observed) << " | " << h.observed_packets << " | " << h.lost_packets
+      << " |\n";
   return o.str();
 }
 
@@ -479,7 +488,8 @@ std::string report_csv(const Report& r) {
   const std::string fpn = fingerprint_name(r.fingerprint);
   auto line = [&](const std::string& a, const std::string& subject, const std::string& period,
                   const std::string& series, const std::string& value) {
-    o << a << "," << csv(subject) << "," << csv(period) << "," << csv(series) << "," << csv(value) << "\n";
+    o << a << "," << csv(subject) << "," << csv(period) << "," << csv(series) << "," << csv(value)
+      << "\n";
   };
   o << "analysis,subject,period,series,value\n";
   const std::string range = day_string(r.request.day_from) + "/" + day_string(r.request.day_to);
@@ -494,13 +504,15 @@ std::string report_csv(const Report& r) {
   for (std::size_t i = 0; i < r.table.size(); ++i)
     for (const auto& d : r.daily[i]) {
       line("daily", r.table[i].dest.label(), day_string(d.day), "ALL", std::to_string(d.all));
-      line("daily", r.table[i].dest.label(), day_string(d.day), fpn, std::to_string(d.fingerprinted));
+      line("daily", r.table[i].dest.label(), day_string(d.day), fpn,
+           std::to_string(d.fingerprinted));
     }
   for (const auto& m : r.months) {
     const std::string ms = month_string(m.year, m.month);
     const std::string prev = month_string(m.year - 1, m.month);
     auto region = [&](const std::string& name, const RegionMonth& x, const std::string& period) {
-      line("monthly", name, period, "average per sensor-day", x.sensor_days > 0 ? fmt_avg(x.average()) : "-");
+      line("monthly", name, period, "average per sensor-day",
+           x.sensor_days > 0 ? fmt_avg(x.average()) : "-");
       line("monthly", name, period, "packets", std::to_string(x.packets));
       line("monthly", name, period, "sensor-days observed", fmt_avg(x.sensor_days));
       line("monthly", name, period, "sensor-days expected", fmt_avg(x.expected_sensor_days));
@@ -518,12 +530,14 @@ std::string report_csv(const Report& r) {
     }
   for (std::size_t i = 0; i < r.weekly_ports.size(); ++i)
     for (const auto& w : r.weekly[i]) {
-      line("weekly", r.weekly_ports[i].label(), day_string(w.week_start), "ALL", std::to_string(w.all));
+      line("weekly", r.weekly_ports[i].label(), day_string(w.week_start), "ALL",
+           std::to_string(w.all));
       line("weekly", r.weekly_ports[i].label(), day_string(w.week_start), fpn,
            std::to_string(w.fingerprinted));
     }
   for (const auto& h : r.health) {
-    line("health", h.sensor, range, "last bucket end", h.last_end ? time_string(*h.last_end) : "never");
+    line("health", h.sensor, range, "last bucket end",
+         h.last_end ? time_string(*h.last_end) : "never");
     line("health", h.sensor, range, "days observed", fmt_avg(h.days_observed));
     line("health", h.sensor, range, "observed packets", std::to_string(h.observed_packets));
     line("health", h.sensor, range, "lost packets", std::to_string(h.lost_packets));
@@ -538,7 +552,8 @@ nlohmann::json region_json(const RegionMonth& m) {
   return {{"packets", m.packets},
           {"sensor_days", std::round(m.sensor_days * 10) / 10},
           {"expected_sensor_days", std::round(m.expected_sensor_days * 10) / 10},
-          {"average", m.sensor_days > 0 ? nlohmann::json(std::round(m.average() * 10) / 10) : nlohmann::json()},
+          {"average", m.sensor_days > 0 ? nlohmann::json(std::round(m.average() * 10) / 10)
+                                        : nlohmann::json()},
           {"complete", m.complete()}};
 }
 }  // namespace
@@ -556,16 +571,18 @@ std::string report_json(const Report& r) {
     const auto& p = r.table[i];
     nlohmann::json daily = nlohmann::json::array();
     for (const auto& d : r.daily[i])
-      daily.push_back({{"day", day_string(d.day)}, {"all", d.all}, {"fingerprinted", d.fingerprinted}});
-    j["ports"].push_back({{"destination", p.dest.label()},
-                          {"proto", p.dest.proto},
-                          {"port", p.dest.port < 0 ? nlohmann::json() : nlohmann::json(p.dest.port)},
-                          {"all", p.all},
-                          {"fingerprinted", p.fingerprinted},
-                          {"ratio", percent(p.fingerprinted, p.all)},
-                          {"unique_hosts_all", p.hosts_all},
-                          {"unique_hosts_fingerprinted", p.hosts_fingerprinted},
-                          {"daily", daily}});
+      daily.push_back(
+          {{"day", day_string(d.day)}, {"all", d.all}, {"fingerprinted", d.fingerprinted}});
+    j["ports"].push_back(
+        {{"destination", p.dest.label()},
+         {"proto", p.dest.proto},
+         {"port", p.dest.port < 0 ? nlohmann::json() : nlohmann::json(p.dest.port)},
+         {"all", p.all},
+         {"fingerprinted", p.fingerprinted},
+         {"ratio", percent(p.fingerprinted, p.all)},
+         {"unique_hosts_all", p.hosts_all},
+         {"unique_hosts_fingerprinted", p.hosts_fingerprinted},
+         {"daily", daily}});
   }
   j["months"] = nlohmann::json::array();
   for (const auto& m : r.months)
@@ -579,14 +596,19 @@ std::string report_json(const Report& r) {
     nlohmann::json top = nlohmann::json::array();
     for (const auto& [d, n] : s.top)
       top.push_back({{"destination", d.label()}, {"packets", n}, {"share", percent(n, s.total)}});
-    j["sensors"].push_back({{"sensor", s.sensor}, {"label", s.label}, {"region", s.region},
-                            {"total", s.total}, {"top", top}});
+    j["sensors"].push_back({{"sensor", s.sensor},
+                            {"label", s.label},
+                            {"region", s.region},
+                            {"total", s.total},
+                            {"top", top}});
   }
   j["weekly"] = nlohmann::json::array();
   for (std::size_t i = 0; i < r.weekly_ports.size(); ++i) {
     nlohmann::json weeks = nlohmann::json::array();
     for (const auto& w : r.weekly[i])
-      weeks.push_back({{"week_of", day_string(w.week_start)}, {"all", w.all}, {"fingerprinted", w.fingerprinted}});
+      weeks.push_back({{"week_of", day_string(w.week_start)},
+                       {"all", w.all},
+                       {"fingerprinted", w.fingerprinted}});
     j["weekly"].push_back({{"destination", r.weekly_ports[i].label()}, {"weeks", weeks}});
   }
   j["health"] = nlohmann::json::array();
@@ -594,7 +616,8 @@ std::string report_json(const Report& r) {
     j["health"].push_back({{"sensor", h.sensor},
                            {"label", h.label},
                            {"region", h.region},
-                           {"last_bucket_end", h.last_end ? nlohmann::json(time_string(*h.last_end)) : nlohmann::json()},
+                           {"last_bucket_end", h.last_end ? nlohmann::json(time_string(*h.last_end))
+                                                          : nlohmann::json()},
                            {"days_observed", std::round(h.days_observed * 10) / 10},
                            {"observed_packets", h.observed_packets},
                            {"lost_packets", h.lost_packets}});
@@ -612,12 +635,23 @@ std::string esc(const std::string& s) {
   std::string o;
   for (const char c : s) {
     switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&#39;"; break;
-      default: o += c;
+      case '&':
+        o += "&amp;";
+        break;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      case '\'':
+        o += "&#39;";
+        break;
+      default:
+        o += c;
     }
   }
   return o;
@@ -639,9 +673,12 @@ std::string num(double v) {
 
 std::string axis_label(double v) {
   char buf[32];
-  if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.1fM", v / 1e6);
-  else if (v >= 1e4) std::snprintf(buf, sizeof buf, "%.0fk", v / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  if (v >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.1fM", v / 1e6);
+  else if (v >= 1e4)
+    std::snprintf(buf, sizeof buf, "%.0fk", v / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f", v);
   return buf;
 }
 
@@ -662,7 +699,8 @@ std::string chart(const std::string& id, const std::string& title,
   o << "<figure><svg class=\"chart\" id=\"" << esc(id) << "\" data-chart=\"" << esc(id)
     << "\" viewBox=\"0 0 " << W << " " << H << "\" width=\"" << W << "\" height=\"" << H
     << "\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\"><title>" << esc(title) << "</title>";
-  o << "<text x=\"" << L << "\" y=\"18\" font-size=\"14\" font-weight=\"bold\">" << esc(title) << "</text>";
+  o << "<text x=\"" << L << "\" y=\"18\" font-size=\"14\" font-weight=\"bold\">" << esc(title)
+    << "</text>";
   for (int i = 0; i <= 4; ++i) {
     const double v = max * i / 4.0, y = ypos(v);
     o << "<line x1=\"" << L << "\" x2=\"" << L + pw << "\" y1=\"" << num(y) << "\" y2=\"" << num(y)
@@ -672,8 +710,8 @@ std::string chart(const std::string& id, const std::string& title,
   const std::size_t step = std::max<std::size_t>(1, n / 6);
   for (std::size_t i = 0; i < x.size(); i += step) {
     const double cx = L + (bars ? (d(i) + 0.5) * pw / nd : (n > 1 ? d(i) * pw / (nd - 1) : pw / 2));
-    o << "<text x=\"" << num(cx) << "\" y=\"" << H - B + 16 << "\" font-size=\"11\" text-anchor=\"middle\">"
-      << esc(x[i]) << "</text>";
+    o << "<text x=\"" << num(cx) << "\" y=\"" << H - B + 16
+      << "\" font-size=\"11\" text-anchor=\"middle\">" << esc(x[i]) << "</text>";
   }
   for (std::size_t k = 0; k < series.size(); ++k) {
     const char* color = kColors[k % std::size(kColors)];
@@ -690,15 +728,16 @@ std::string chart(const std::string& id, const std::string& title,
       }
       o << "</g>";
     } else {
-      o << "<polyline class=\"series\" data-series=\"" << esc(s.name) << "\" fill=\"none\" stroke=\""
-        << color << "\" stroke-width=\"1.5\" points=\"";
+      o << "<polyline class=\"series\" data-series=\"" << esc(s.name)
+        << "\" fill=\"none\" stroke=\"" << color << "\" stroke-width=\"1.5\" points=\"";
       for (std::size_t i = 0; i < s.values.size(); ++i)
-        o << (i ? " " : "") << num(L + (n > 1 ? d(i) * pw / (nd - 1) : pw / 2)) << "," << num(ypos(s.values[i]));
+        o << (i ? " " : "") << num(L + (n > 1 ? d(i) * pw / (nd - 1) : pw / 2)) << ","
+          << num(ypos(s.values[i]));
       o << "\"/>";
     }
-    o << "<rect x=\"" << W - R + 10 << "\" y=\"" << T + d(k) * 18 << "\" width=\"12\" height=\"12\" fill=\""
-      << color << "\"/><text x=\"" << W - R + 28 << "\" y=\"" << T + d(k) * 18 + 10
-      << "\" font-size=\"12\">" << esc(s.name) << "</text>";
+    o << "<rect x=\"" << W - R + 10 << "\" y=\"" << T + d(k) * 18
+      << "\" width=\"12\" height=\"12\" fill=\"" << color << "\"/><text x=\"" << W - R + 28
+      << "\" y=\"" << T + d(k) * 18 + 10 << "\" font-size=\"12\">" << esc(s.name) << "</text>";
   }
   o << "</svg></figure>\n";
   return o.str();
@@ -710,7 +749,8 @@ std::string cell(const std::string& key, const std::string& value) {
 
 constexpr const char* kStyle =
     "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
-    "td,th{border:1px solid #ccc;padding:3px 8px}td{text-align:right}td:first-child,th{text-align:left}"
+    "td,th{border:1px solid #ccc;padding:3px "
+    "8px}td{text-align:right}td:first-child,th{text-align:left}"
     "figure{margin:1em 0}.note{color:#666;font-size:90%}form input{margin-right:1em}";
 
 }  // namespace
@@ -721,7 +761,8 @@ std::string report_html(const Report& r, bool dashboard) {
   o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Teiten "
     << (dashboard ? "dashboard" : "report") << ": " << esc(range_title(r))
     << "</title><link rel=\"icon\" href=\"data:,\"><style>" << kStyle << "</style></head><body>\n";
-  o << "<h1>Teiten " << (dashboard ? "dashboard" : "report") << "</h1><p>" << esc(range_title(r)) << "</p>\n";
+  o << "<h1>Teiten " << (dashboard ? "dashboard" : "report") << "</h1><p>" << esc(range_title(r))
+    << "</p>\n";
   if (dashboard) {
     o << "<form method=\"get\" action=\"/\">from <input name=\"from\" type=\"date\" value=\""
       << day_string(r.request.day_from) << "\">to <input name=\"to\" type=\"date\" value=\""
@@ -747,7 +788,8 @@ std::string report_html(const Report& r, bool dashboard) {
     row("ALL", "all", [](const PortRow& p) { return std::to_string(p.all); });
     row(fpn, "fingerprinted", [](const PortRow& p) { return std::to_string(p.fingerprinted); });
     row("ratio", "ratio", [](const PortRow& p) { return percent(p.fingerprinted, p.all); });
-    row("unique hosts (ALL)", "unique_hosts_all", [](const PortRow& p) { return std::to_string(p.hosts_all); });
+    row("unique hosts (ALL)", "unique_hosts_all",
+        [](const PortRow& p) { return std::to_string(p.hosts_all); });
     row("unique hosts (" + fpn + ")", "unique_hosts_fingerprinted",
         [](const PortRow& p) { return std::to_string(p.hosts_fingerprinted); });
     o << "</table>\n";
@@ -763,9 +805,11 @@ std::string report_html(const Report& r, bool dashboard) {
       all.push_back(std::move(a));
       fp.push_back(std::move(f));
     }
-    o << chart("daily-all", "Figure 1. Daily packets from " + r.request.country + " (ALL)", days, all, false);
-    o << chart("daily-fingerprinted", "Figure 2. Daily packets from " + r.request.country + " (" + fpn + ")",
-               days, fp, false);
+    o << chart("daily-all", "Figure 1. Daily packets from " + r.request.country + " (ALL)", days,
+               all, false);
+    o << chart("daily-fingerprinted",
+               "Figure 2. Daily packets from " + r.request.country + " (" + fpn + ")", days, fp,
+               false);
   }
   o << "<h2>2. Average packets one sensor received per day</h2>\n<table id=\"months\"><tr><th>month"
        "</th><th>domestic</th><th>a year earlier</th><th>overseas</th><th>a year earlier</th>"
@@ -794,13 +838,15 @@ std::string report_html(const Report& r, bool dashboard) {
              {ovs, ovs_prev}, true);
   o << "<h2>3. Per-sensor TOP" << r.request.sensor_top << "</h2>\n";
   for (const auto& s : r.sensors) {
-    o << "<h3>" << esc(s.sensor) << " (" << esc(s.region) << (s.label.empty() ? "" : ", " + esc(s.label))
-      << ")</h3>";
+    o << "<h3>" << esc(s.sensor) << " (" << esc(s.region)
+      << (s.label.empty() ? "" : ", " + esc(s.label)) << ")</h3>";
     if (s.top.empty()) {
       o << "<p>No packets in this range.</p>\n";
       continue;
     }
-    o << "<table class=\"sensor-top\"><tr><th>#</th><th>destination</th><th>packets</th><th>share</th></tr>";
+    o << "<table "
+         "class=\"sensor-top\"><tr><th>#</th><th>destination</th><th>packets</th><th>share</th></"
+         "tr>";
     for (std::size_t i = 0; i < s.top.size(); ++i) {
       const std::string k = "sensors/" + s.sensor + "/" + std::to_string(i + 1);
       o << "<tr><td>" << i + 1 << "</td>" << cell(k + "/destination", s.top[i].first.label())
@@ -818,11 +864,12 @@ std::string report_html(const Report& r, bool dashboard) {
       a.values.push_back(static_cast<double>(w.all));
       f.values.push_back(static_cast<double>(w.fingerprinted));
     }
-    o << chart("weekly-" + r.weekly_ports[i].label(), "Weekly packets to " + r.weekly_ports[i].label(),
-               weeks, {a, f}, false);
+    o << chart("weekly-" + r.weekly_ports[i].label(),
+               "Weekly packets to " + r.weekly_ports[i].label(), weeks, {a, f}, false);
   }
   if (!dashboard) {
-    o << "<h2>Sensor coverage and health</h2><table><tr><th>sensor</th><th>region</th><th>last bucket "
+    o << "<h2>Sensor coverage and health</h2><table><tr><th>sensor</th><th>region</th><th>last "
+         "bucket "
          "end</th><th>days observed</th><th>observed packets</th><th>lost packets</th></tr>";
     for (const auto& h : r.health) {
       const std::string k = "health/" + h.sensor + "/";
@@ -836,7 +883,8 @@ std::string report_html(const Report& r, bool dashboard) {
   } else {
     o << "<script src=\"/dashboard.js\"></script>\n";
   }
-  o << "<p class=\"note\">Teiten. Ratios and averages are computed from the counts shown.</p></body></html>\n";
+  o << "<p class=\"note\">Teiten. Ratios and averages are computed from the counts "
+       "shown.</p></body></html>\n";
   return o.str();
 }
 

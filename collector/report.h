@@ -50,14 +50,16 @@ struct RegionMonth {  ///< Figures 3 and 4
   std::uint64_t packets = 0;
   double sensor_days = 0;           ///< days the region's sensors were observed (covered time)
   double expected_sensor_days = 0;  ///< days its registered sensors should have been
-  double average() const { return sensor_days > 0 ? static_cast<double>(packets) / sensor_days : 0.0; }
+  double average() const {
+    return sensor_days > 0 ? static_cast<double>(packets) / sensor_days : 0.0;
+  }
   bool complete() const { return sensor_days + 1e-9 >= expected_sensor_days; }
 };
 
 struct MonthRow {
   int year = 0;
   unsigned month = 0;
-  RegionMonth domestic, overseas;                        ///< this month
+  RegionMonth domestic, overseas;                          ///< this month
   RegionMonth domestic_year_before, overseas_year_before;  ///< same month, a year earlier
 };
 
@@ -87,8 +89,8 @@ struct Report {
   std::vector<std::vector<DailyPoint>> daily;  ///< per table row, every day of the range
   std::vector<MonthRow> months;
   std::vector<SensorTop> sensors;
-  std::vector<Destination> weekly_ports;            ///< top ports over all sources
-  std::vector<std::vector<WeekPoint>> weekly;       ///< per weekly_ports entry
+  std::vector<Destination> weekly_ports;       ///< top ports over all sources
+  std::vector<std::vector<WeekPoint>> weekly;  ///< per weekly_ports entry
   std::vector<SensorHealth> health;
 };
 

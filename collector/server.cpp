@@ -138,9 +138,11 @@ struct Server::Impl {
     if (dashboard) {
       // The page opens on the last 91 days of data when no range is given.
       bool has_range = false;
-      for (const auto& [k, v] : params) has_range = has_range || k == "from" || k == "to" || k == "quarter";
+      for (const auto& [k, v] : params)
+        has_range = has_range || k == "from" || k == "to" || k == "quarter";
       if (!has_range) {
-        const std::int64_t last = storage.latest_day().value_or(storage.local_day(std::time(nullptr)));
+        const std::int64_t last =
+            storage.latest_day().value_or(storage.local_day(std::time(nullptr)));
         params.emplace_back("from", day_string(last - 90));
         params.emplace_back("to", day_string(last));
       }
@@ -151,13 +153,17 @@ struct Server::Impl {
     try {
       const ReportRequest rq = parse_report_request(params, storage);
       const Report rep = build_report(storage, config, rq);
-      if (dashboard && format == "html") return page(report_html(rep, true), "text/html; charset=utf-8", keep);
+      if (dashboard && format == "html")
+        return page(report_html(rep, true), "text/html; charset=utf-8", keep);
       if (format == "markdown")
-        return tls::text_response(200, report_markdown(rep), "text/markdown; charset=utf-8", keep, kServerName);
+        return tls::text_response(200, report_markdown(rep), "text/markdown; charset=utf-8", keep,
+                                  kServerName);
       if (format == "csv")
-        return tls::text_response(200, report_csv(rep), "text/csv; charset=utf-8", keep, kServerName);
+        return tls::text_response(200, report_csv(rep), "text/csv; charset=utf-8", keep,
+                                  kServerName);
       if (format == "html")
-        return tls::text_response(200, report_html(rep), "text/html; charset=utf-8", keep, kServerName);
+        return tls::text_response(200, report_html(rep), "text/html; charset=utf-8", keep,
+                                  kServerName);
       return tls::json_response(200, report_json(rep), keep, kServerName);
     } catch (const std::invalid_argument& e) {
       return error_response(http::status::bad_request, e.what(), keep);
@@ -183,9 +189,13 @@ struct Server::Impl {
       return error_response(http::status::method_not_allowed, "use GET", keep);
     const std::string_view target{req.target().data(), req.target().size()};
     const std::string_view path = target.substr(0, target.find('?'));
-    const std::string query = path.size() < target.size() ? std::string{target.substr(path.size())} : "";
-    if (path == "/") return report(std::string{"/?format=html"} + (query.empty() ? "" : "&" + query.substr(1)), keep, true);
-    if (path == "/dashboard.js") return page(kDashboardScript, "text/javascript; charset=utf-8", keep);
+    const std::string query =
+        path.size() < target.size() ? std::string{target.substr(path.size())} : "";
+    if (path == "/")
+      return report(std::string{"/?format=html"} + (query.empty() ? "" : "&" + query.substr(1)),
+                    keep, true);
+    if (path == "/dashboard.js")
+      return page(kDashboardScript, "text/javascript; charset=utf-8", keep);
     if (path == "/api/report.json") {
       auto res = report(target, keep, true);
       if (res.result() == http::status::ok) res.set(http::field::cache_control, "no-store");

@@ -60,5 +60,4 @@ struct Stmt {
   }
 };
 
-
 }  // namespace teiten::collector

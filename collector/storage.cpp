@@ -132,7 +132,8 @@ std::optional<sketch::HostSketch> sketch_arg(sqlite3_context* ctx, sqlite3_value
   const auto* p = static_cast<const char*>(sqlite3_value_blob(v));
   const int n = sqlite3_value_bytes(v);
   std::string why;
-  auto s = sketch::HostSketch::decode(std::string_view{p ? p : "", static_cast<std::size_t>(n)}, &why);
+  auto s =
+      sketch::HostSketch::decode(std::string_view{p ? p : "", static_cast<std::size_t>(n)}, &why);
   if (!s) sqlite3_result_error(ctx, ("stored host sketch: " + why).c_str(), -1);
   return s;
 }
@@ -192,7 +193,8 @@ Storage::Storage(const std::string& path, const std::string& time_zone)
   try {
     zone_ = date::locate_zone(time_zone);
   } catch (const std::exception&) {
-    throw std::runtime_error("unknown time zone '" + time_zone + "' (a tz database name such as Asia/Tokyo)");
+    throw std::runtime_error("unknown time zone '" + time_zone +
+                             "' (a tz database name such as Asia/Tokyo)");
   }
   if (sqlite3_open_v2(path.c_str(), &db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -209,7 +211,8 @@ Storage::Storage(const std::string& path, const std::string& time_zone)
   exec(kSchema);
   // Databases of collectors before unique-host sketches: add the columns.
   for (const char* table : {"bucket_rows", "hourly"}) {
-    Stmt info(db_, std::string{"SELECT 1 FROM pragma_table_info('"} + table + "') WHERE name = 'hosts'");
+    Stmt info(db_,
+              std::string{"SELECT 1 FROM pragma_table_info('"} + table + "') WHERE name = 'hosts'");
     if (info.step(db_) != SQLITE_ROW)
       exec((std::string{"ALTER TABLE "} + table + " ADD COLUMN hosts BLOB").c_str());
   }
@@ -238,7 +241,8 @@ std::int64_t Storage::day_start(std::int64_t day) const {
 
 std::optional<std::int64_t> Storage::latest_day() {
   Stmt st(db_, "SELECT MAX(day) FROM sensor_days");
-  if (st.step(db_) != SQLITE_ROW || sqlite3_column_type(st.s, 0) == SQLITE_NULL) return std::nullopt;
+  if (st.step(db_) != SQLITE_ROW || sqlite3_column_type(st.s, 0) == SQLITE_NULL)
+    return std::nullopt;
   return st.i64(0);
 }
 

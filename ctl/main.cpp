@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -30,9 +31,12 @@ Commands:
 
 teitenctl generate --out CAPTURE.pcap [--truth TRUTH.json] [--prefixes PREFIXES.tsv]
                    [--packets N] [--seed N] [--start RFC3339] [--duration SECONDS]
-                   [--width SECONDS] [--sensor-v4 ADDR] [--sensor-v6 ADDR]
+                   [--width SECONDS] [--sensor-v4 ADDR] [--sensor-v6 ADDR] [--plan PLAN]
   Deterministic: the same options always write the same bytes. The ground truth is what
   the capture holds by construction, per bucket of --width seconds (default 60).
+  --plan adds exactly planned packets, one entry per line: "COUNTRY tcp|udp PORT
+  mirai|none PACKETS HOSTS [YYYY-MM-DD]" (docs/generator.md); the --packets others then
+  come from countries the plan does not name.
   --prefixes writes the generator's source prefixes and countries (tab-separated), from
   which tests build a GeoIP database (tests/tools/write_mmdb.pl).
 
@@ -101,6 +105,17 @@ int cmd_generate(const std::vector<std::string>& args) {
       truth_path = v;
     } else if (a == "--prefixes") {
       prefixes_path = v;
+    } else if (a == "--plan") {
+      std::ifstream in(v);
+      if (!in) return fail_usage("--plan: cannot read " + v);
+      std::stringstream text;
+      text << in.rdbuf();
+      try {
+        o.plan = gen::parse_plan(text.str());
+      } catch (const std::invalid_argument& e) {
+        std::cerr << "teitenctl generate: " << v << ": " << e.what() << "\n";
+        return 2;
+      }
     } else if (a == "--sensor-v4") {
       o.sensor_v4 = v;
     } else if (a == "--sensor-v6") {
@@ -143,7 +158,8 @@ int cmd_generate(const std::vector<std::string>& args) {
     std::cerr << "teitenctl generate: " << e.what() << "\n";
     return 1;
   }
-  std::cerr << "teitenctl generate: wrote " << o.packets << " packets to " << out << "\n";
+  std::cerr << "teitenctl generate: wrote " << o.packets << " packets"
+            << (o.plan.empty() ? "" : " and the plan's") << " to " << out << "\n";
   return 0;
 }
 

@@ -53,10 +53,12 @@ int cmd_report(const std::vector<std::string>& args) {
   target += "format=" + format;
   try {
     auto ctx = tls::make_client_tls(files);
-    const auto res = tls::https_request_sync(ctx, collector.substr(0, colon), collector.substr(colon + 1),
-                                             "GET", target, "", std::chrono::seconds(120));
+    const auto res =
+        tls::https_request_sync(ctx, collector.substr(0, colon), collector.substr(colon + 1), "GET",
+                                target, "", std::chrono::seconds(120));
     if (res.status != 200) {
-      std::cerr << "teitenctl report: collector answered " << res.status << ": " << res.body << "\n";
+      std::cerr << "teitenctl report: collector answered " << res.status << ": " << res.body
+                << "\n";
       return 1;
     }
     if (output.empty() || output == "-") {

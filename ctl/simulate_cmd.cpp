@@ -16,7 +16,8 @@ namespace teiten::ctl {
 namespace {
 
 bool parse_count(const std::string& s, std::uint64_t max, std::uint64_t& out) {
-  if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+  if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos)
+    return false;
   out = std::stoull(s);
   return out <= max;
 }
@@ -46,7 +47,8 @@ int cmd_simulate(const std::vector<std::string>& args) {
       if (!parse_count(v, 999, n)) return fail_usage("simulate: " + a + ": expected 0 to 999");
       (a == "--domestic" ? o.domestic : o.overseas) = static_cast<std::uint32_t>(n);
     } else if (a == "--months") {
-      if (!parse_count(v, 240, n) || n == 0) return fail_usage("simulate: --months: expected 1 to 240");
+      if (!parse_count(v, 240, n) || n == 0)
+        return fail_usage("simulate: --months: expected 1 to 240");
       o.months = static_cast<std::uint32_t>(n);
     } else if (a == "--seed") {
       if (!parse_count(v, 999999999, n)) return fail_usage("simulate: --seed: expected a number");
@@ -65,7 +67,8 @@ int cmd_simulate(const std::vector<std::string>& args) {
   const auto month_start = bucket::parse_rfc3339(start + "-01T00:00:00Z");
   if (start.size() != 7 || !month_start) return fail_usage("simulate: --start: expected YYYY-MM");
   o.start_day = *month_start / 86400;
-  if (o.domestic + o.overseas == 0) return fail_usage("simulate: no sensors (--domestic, --overseas)");
+  if (o.domestic + o.overseas == 0)
+    return fail_usage("simulate: no sensors (--domestic, --overseas)");
   if (registry_only) {
     std::cout << "sensors:\n" << sim::sim_registry_yaml(o);
     return 0;
@@ -88,11 +91,13 @@ int cmd_simulate(const std::vector<std::string>& args) {
       std::size_t batch_bytes = 0;
       auto flush = [&] {
         if (batch.empty()) return;
-        const auto res = tls::https_request_sync(ctx, host, port, "POST", "/v1/buckets",
-                                                 bucket::to_batch_json(batch), std::chrono::seconds(120));
+        const auto res =
+            tls::https_request_sync(ctx, host, port, "POST", "/v1/buckets",
+                                    bucket::to_batch_json(batch), std::chrono::seconds(120));
         const auto body = nlohmann::json::parse(res.body, nullptr, false);
         if (res.status != 200 || body.is_discarded())
-          throw std::runtime_error("collector answered " + std::to_string(res.status) + ": " + res.body);
+          throw std::runtime_error("collector answered " + std::to_string(res.status) + ": " +
+                                   res.body);
         stored += body["stored"].size();
         duplicate += body["duplicate"].size();
         buckets += batch.size();
@@ -111,9 +116,9 @@ int cmd_simulate(const std::vector<std::string>& args) {
     std::cerr << "teitenctl simulate: " << e.what() << "\n";
     return 1;
   }
-  std::cout << "simulated " << sensors.size() << " sensors over " << o.months << " months: "
-            << buckets << " buckets (" << stored << " stored, " << duplicate << " already there), "
-            << packets << " packets\n";
+  std::cout << "simulated " << sensors.size() << " sensors over " << o.months
+            << " months: " << buckets << " buckets (" << stored << " stored, " << duplicate
+            << " already there), " << packets << " packets\n";
   return 0;
 }
 

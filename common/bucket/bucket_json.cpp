@@ -309,7 +309,8 @@ std::optional<SealedBucket> decode_object(const nlohmann::json& j, std::string& 
     if (const auto h = r.find("hosts"); h != r.end()) {
       std::string why;
       std::optional<sketch::HostSketch> sk;
-      if (h->is_string()) sk = sketch::HostSketch::from_base64(h->get_ref<const std::string&>(), &why);
+      if (h->is_string())
+        sk = sketch::HostSketch::from_base64(h->get_ref<const std::string&>(), &why);
       if (!sk) {
         error = "rows[].hosts: " + (h->is_string() ? why : std::string{"expected a string"});
         return std::nullopt;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <stdexcept>
 
 #include "common/bucket/bucket_json.h"
@@ -225,8 +226,11 @@ class Generator {
     for (const auto& c : kCountries) {
       p4_.push_back(parse4(c.v4));
       p6_.push_back(c.v6 ? std::optional<Prefix6>(parse6(c.v6)) : std::nullopt);
-      country_weights_.push_back({static_cast<unsigned>(&c - kCountries), c.weight});
+      const bool planned = std::any_of(o.plan.begin(), o.plan.end(),
+                                       [&](const PlanEntry& e) { return e.country == c.country; });
+      if (!planned) country_weights_.push_back({static_cast<unsigned>(&c - kCountries), c.weight});
     }
+    if (country_weights_.empty()) throw std::invalid_argument("the plan names every country");
     hosts_.reserve(o.repeated_sources);
     double total = 0;
     for (std::uint32_t i = 0; i < o.repeated_sources; ++i) {
@@ -430,6 +434,34 @@ class Generator {
     return in;
   }
 
+  // The n-th packet of plan entry `index`: its sources are the entry's own addresses.
+ public:
+  Intent planned(Frame& f, const PlanEntry& e, std::size_t index, std::uint64_t n) {
+    Intent in;
+    const auto c = static_cast<std::size_t>(
+        std::find_if(std::begin(kCountries), std::end(kCountries),
+                     [&](const CountrySource& x) { return e.country == x.country; }) -
+        std::begin(kCountries));
+    in.key.country = classify::country_from_string(e.country);
+    const std::uint32_t src = p4_[c].net + (static_cast<std::uint32_t>(index + 1) << 12) +
+                              static_cast<std::uint32_t>(n % e.hosts) + 1;
+    f.start(false, 0x0800);
+    const auto sport = static_cast<std::uint16_t>(1024 + rng_.below(64511));
+    if (e.proto == Proto::udp) {
+      udp_packet(f, src, sport, e.port, neutral_id(0, 0, false), in);
+      return in;
+    }
+    const std::uint32_t seq = e.mirai ? sensor4_ : neutral_seq();
+    ipv4_header(f, src, sensor4_, 6,
+                e.mirai ? neutral_id(e.port, seq, false) : neutral_id(e.port, seq, true), 40);
+    tcp_header(f, sport, e.port, seq, 0x02, false);
+    in.key = with(in.key, Proto::tcp, e.port, e.mirai ? Fingerprint::mirai : Fingerprint::none,
+                  Kind::scan);
+    in.ip_length = 40;
+    return in;
+  }
+
+ private:
   static Key with(Key k, Proto p, std::uint16_t port, Fingerprint fp, Kind kind) {
     k.proto = p;
     k.has_port = true;
@@ -643,6 +675,55 @@ std::int64_t align(std::int64_t ts, std::int64_t width) {
 
 }  // namespace
 
+std::vector<PlanEntry> parse_plan(const std::string& text) {
+  std::vector<PlanEntry> plan;
+  std::istringstream in(text);
+  std::string line;
+  for (int no = 1; std::getline(in, line); ++no) {
+    if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+    std::istringstream words(line);
+    std::vector<std::string> w;
+    for (std::string x; words >> x;) w.push_back(x);
+    if (w.empty()) continue;
+    const auto fail = [&](const std::string& why) {
+      return std::invalid_argument("plan line " + std::to_string(no) + ": " + why);
+    };
+    if (w.size() < 6 || w.size() > 7)
+      throw fail("expected COUNTRY PROTO PORT mirai|none PACKETS HOSTS [YYYY-MM-DD]");
+    PlanEntry e;
+    e.country = w[0];
+    // Each entry's sources are a block of 4096 addresses of the country's prefix.
+    if (std::none_of(std::begin(kCountries), std::end(kCountries), [&](const CountrySource& c) {
+          return e.country == c.country && e.country != "--" && parse4(c.v4).bits <= 12;
+        }))
+      throw fail("'" + w[0] + "' is not a country the plan can use (CN US JP BR IN KR TW VN DE)");
+    if (w[1] != "tcp" && w[1] != "udp") throw fail("protocol must be tcp or udp");
+    e.proto = w[1] == "tcp" ? Proto::tcp : Proto::udp;
+    if (w[3] != "mirai" && w[3] != "none") throw fail("fingerprint must be mirai or none");
+    e.mirai = w[3] == "mirai";
+    if (e.mirai && e.proto != Proto::tcp) throw fail("Mirai-type packets are TCP");
+    const auto number = [&](const std::string& x, const char* what, std::uint64_t lo,
+                            std::uint64_t hi) {
+      if (x.empty() || x.size() > 12 || x.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoull(x) < lo || std::stoull(x) > hi)
+        throw fail(std::string{what} + " must be a number from " + std::to_string(lo) + " to " +
+                   std::to_string(hi));
+      return std::stoull(x);
+    };
+    e.port = static_cast<std::uint16_t>(number(w[2], "port", 0, 65535));
+    e.packets = number(w[4], "packets", 0, 100000000);
+    e.hosts = static_cast<std::uint32_t>(number(w[5], "hosts", 1, 4095));
+    if (w.size() == 7) {
+      // A UTC date (the day from its midnight) or an RFC 3339 time (24 hours from it).
+      const auto t = bucket::parse_rfc3339(w[6].size() == 10 ? w[6] + "T00:00:00Z" : w[6]);
+      if (!t) throw fail("day must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+      e.day = *t;
+    }
+    plan.push_back(e);
+  }
+  return plan;
+}
+
 const std::vector<CountryPrefix>& country_prefixes() {
   static const std::vector<CountryPrefix> list = [] {
     std::vector<CountryPrefix> v;
@@ -673,9 +754,42 @@ GroundTruth generate(const GenOptions& opts, const std::string& pcap_path) {
   Frame f;
   const double step_us = static_cast<double>(opts.duration_s) * 1e6 /
                          static_cast<double>(std::max<std::uint64_t>(opts.packets, 1));
-  for (std::uint64_t i = 0; i < opts.packets; ++i) {
-    const auto offset_us = static_cast<std::int64_t>(static_cast<double>(i) * step_us);
-    const Intent in = g.next(f, opts.start + offset_us / 1000000);
+  // When each packet is sent: the others evenly, planned ones at random times of the span
+  // (or of their day); -1 marks one of the others, k the plan's entry k.
+  std::vector<std::pair<std::int64_t, std::int32_t>> events;
+  if (!opts.plan.empty()) {
+    Rng when(opts.seed ^ 0x706C616EULL);
+    const std::int64_t span_us = std::int64_t{opts.duration_s} * 1000000;
+    for (std::uint64_t i = 0; i < opts.packets; ++i)
+      events.emplace_back(static_cast<std::int64_t>(static_cast<double>(i) * step_us), -1);
+    for (std::size_t k = 0; k < opts.plan.size(); ++k) {
+      const PlanEntry& e = opts.plan[k];
+      std::int64_t lo = 0, hi = span_us;
+      if (e.day) {
+        lo = std::max<std::int64_t>(0, (*e.day - opts.start) * 1000000);
+        hi = std::min<std::int64_t>(span_us, (*e.day + 86400 - opts.start) * 1000000);
+        if (hi <= lo) throw std::invalid_argument("plan: a day outside the generated span");
+      }
+      for (std::uint64_t j = 0; j < e.packets; ++j)
+        events.emplace_back(
+            lo + static_cast<std::int64_t>(when.next() % static_cast<std::uint64_t>(hi - lo)),
+            static_cast<std::int32_t>(k));
+    }
+    std::stable_sort(events.begin(), events.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    truth.packets = events.size();
+  }
+  std::vector<std::uint64_t> sent(opts.plan.size(), 0);
+  const std::uint64_t total = opts.plan.empty() ? opts.packets : events.size();
+  for (std::uint64_t i = 0; i < total; ++i) {
+    const auto offset_us = opts.plan.empty()
+                               ? static_cast<std::int64_t>(static_cast<double>(i) * step_us)
+                               : events[i].first;
+    const std::int32_t k = opts.plan.empty() ? -1 : events[i].second;
+    const Intent in =
+        k < 0 ? g.next(f, opts.start + offset_us / 1000000)
+              : g.planned(f, opts.plan[static_cast<std::size_t>(k)], static_cast<std::size_t>(k),
+                          sent[static_cast<std::size_t>(k)]++);
     pcap_pkthdr h{};
     h.ts.tv_sec = static_cast<time_t>(opts.start + offset_us / 1000000);
     h.ts.tv_usec = static_cast<suseconds_t>(offset_us % 1000000);

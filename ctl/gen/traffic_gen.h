@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +12,23 @@
 #include "common/decode/decode_status.h"
 
 namespace teiten::gen {
+
+/// Packets the generator must send exactly: TCP SYNs (Mirai-type or not) or UDP probes
+/// to one port, from `hosts` distinct sources of one country (docs/generator.md).
+struct PlanEntry {
+  std::string country;  ///< "JP": one of the generator's countries
+  classify::Proto proto = classify::Proto::tcp;
+  std::uint16_t port = 0;
+  bool mirai = false;
+  std::uint64_t packets = 0;
+  std::uint32_t hosts = 1;          ///< distinct sources (at most 4095), used round robin
+  std::optional<std::int64_t> day;  ///< all packets in the 24 hours from here (else spread)
+};
+
+/// Parses a plan file: one entry per line, "COUNTRY PROTO PORT mirai|none PACKETS HOSTS
+/// [YYYY-MM-DD | YYYY-MM-DDTHH:MM:SSZ]", '#' comments. Throws std::invalid_argument naming the
+/// line.
+std::vector<PlanEntry> parse_plan(const std::string& text);
 
 /// Settings of the synthetic darknet traffic generator. Same settings, same bytes.
 struct GenOptions {
@@ -28,6 +46,9 @@ struct GenOptions {
   double vlan_share = 0.05;
   double one_off_share = 0.25;  ///< packets from a source never seen again
   std::uint32_t repeated_sources = 5000;
+  /// Planned packets, sent in addition to `packets` others; those others then come from
+  /// countries the plan does not name, so the plan's countries carry exactly its counts.
+  std::vector<PlanEntry> plan;
 };
 
 /// What the generated capture holds, by construction (not by running the classifier).

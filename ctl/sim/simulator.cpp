@@ -30,18 +30,18 @@ struct PortWeight {
 
 // Shaped like a darknet telescope's destinations.
 constexpr std::array<PortWeight, 24> kPorts{{
-    {Proto::tcp, 23, 0.22, 0.92, 40},    {Proto::tcp, 22, 0.08, 0.30, 40},
-    {Proto::tcp, 445, 0.07, 0.0, 48},    {Proto::tcp, 80, 0.06, 0.05, 40},
-    {Proto::tcp, 3389, 0.04, 0.0, 48},   {Proto::tcp, 443, 0.04, 0.0, 44},
-    {Proto::tcp, 8080, 0.03, 0.10, 40},  {Proto::tcp, 37215, 0.025, 0.99, 40},
-    {Proto::tcp, 2323, 0.02, 0.85, 40},  {Proto::tcp, 5555, 0.02, 0.40, 40},
-    {Proto::tcp, 1433, 0.02, 0.0, 48},   {Proto::tcp, 6379, 0.01, 0.0, 44},
-    {Proto::tcp, 5501, 0.006, 1.0, 40},  {Proto::tcp, 81, 0.01, 0.30, 40},
-    {Proto::tcp, 8443, 0.01, 0.0, 44},   {Proto::tcp, 5900, 0.01, 0.0, 44},
-    {Proto::tcp, 21, 0.01, 0.0, 40},     {Proto::tcp, 25, 0.008, 0.0, 40},
-    {Proto::udp, 5060, 0.03, 0.0, 420},  {Proto::udp, 53, 0.02, 0.0, 64},
-    {Proto::udp, 123, 0.01, 0.0, 76},    {Proto::udp, 1900, 0.01, 0.0, 120},
-    {Proto::icmp, -1, 0.06, 0.0, 84},    {Proto::tcp, 0, 0.15, 0.0, 40},  // 0: the random tail
+    {Proto::tcp, 23, 0.22, 0.92, 40},   {Proto::tcp, 22, 0.08, 0.30, 40},
+    {Proto::tcp, 445, 0.07, 0.0, 48},   {Proto::tcp, 80, 0.06, 0.05, 40},
+    {Proto::tcp, 3389, 0.04, 0.0, 48},  {Proto::tcp, 443, 0.04, 0.0, 44},
+    {Proto::tcp, 8080, 0.03, 0.10, 40}, {Proto::tcp, 37215, 0.025, 0.99, 40},
+    {Proto::tcp, 2323, 0.02, 0.85, 40}, {Proto::tcp, 5555, 0.02, 0.40, 40},
+    {Proto::tcp, 1433, 0.02, 0.0, 48},  {Proto::tcp, 6379, 0.01, 0.0, 44},
+    {Proto::tcp, 5501, 0.006, 1.0, 40}, {Proto::tcp, 81, 0.01, 0.30, 40},
+    {Proto::tcp, 8443, 0.01, 0.0, 44},  {Proto::tcp, 5900, 0.01, 0.0, 44},
+    {Proto::tcp, 21, 0.01, 0.0, 40},    {Proto::tcp, 25, 0.008, 0.0, 40},
+    {Proto::udp, 5060, 0.03, 0.0, 420}, {Proto::udp, 53, 0.02, 0.0, 64},
+    {Proto::udp, 123, 0.01, 0.0, 76},   {Proto::udp, 1900, 0.01, 0.0, 120},
+    {Proto::icmp, -1, 0.06, 0.0, 84},   {Proto::tcp, 0, 0.15, 0.0, 40},  // 0: the random tail
 }};
 
 struct CountryWeight {
@@ -136,17 +136,18 @@ std::uint64_t simulate_sensor(const SimOptions& o, std::size_t index,
         const auto n = static_cast<std::uint64_t>(std::llround(n_port * w * (0.5 + u(rng))));
         if (n == 0) continue;
         const double mirai_share = pw.mirai * (c.code[0] == 'U' ? 0.5 : 1.0);
-        const auto mirai = pw.proto == Proto::tcp ? static_cast<std::uint64_t>(std::llround(
-                                                        static_cast<double>(n) * mirai_share))
-                                                  : 0;
+        const auto mirai =
+            pw.proto == Proto::tcp
+                ? static_cast<std::uint64_t>(std::llround(static_cast<double>(n) * mirai_share))
+                : 0;
         for (int part = 0; part < 2; ++part) {
           std::uint64_t count = part == 0 ? n - mirai : mirai;
           if (count == 0) continue;
           Key k;
           k.proto = pw.proto;
           k.has_port = pw.port >= 0;
-          k.port = static_cast<std::uint16_t>(
-              pw.port == 0 ? tail[rng() % tail.size()] : std::max(pw.port, 0));
+          k.port = static_cast<std::uint16_t>(pw.port == 0 ? tail[rng() % tail.size()]
+                                                           : std::max(pw.port, 0));
           if (pw.proto == Proto::icmp) {
             k.has_port = true;
             k.port = u(rng) < 0.7 ? 8 : 3;  // echo requests; unreachables are backscatter
@@ -159,12 +160,14 @@ std::uint64_t simulate_sensor(const SimOptions& o, std::size_t index,
           row.bytes += count * pw.bytes;
           // Sources: scanners repeat; a burst comes from one host.
           const std::uint64_t distinct =
-              p == burst ? 1 : std::max<std::uint64_t>(1, std::min<std::uint64_t>(count / 3 + 1, 400));
+              p == burst ? 1
+                         : std::max<std::uint64_t>(1, std::min<std::uint64_t>(count / 3 + 1, 400));
           for (std::uint64_t s = 0; s < distinct; ++s) {
             const std::uint64_t src = rng() % c.pool;
-            row.hosts.add(sketch::hash_ipv4(static_cast<std::uint32_t>(
-                (static_cast<std::uint32_t>(c.code[0]) << 24) ^ (static_cast<std::uint32_t>(c.code[1]) << 16) ^
-                static_cast<std::uint32_t>(src * 2654435761u))));
+            row.hosts.add(sketch::hash_ipv4(
+                static_cast<std::uint32_t>((static_cast<std::uint32_t>(c.code[0]) << 24) ^
+                                           (static_cast<std::uint32_t>(c.code[1]) << 16) ^
+                                           static_cast<std::uint32_t>(src * 2654435761u))));
           }
         }
       }
@@ -182,7 +185,8 @@ std::uint64_t simulate_sensor(const SimOptions& o, std::size_t index,
         const std::uint64_t share = row.packets / per_day + (b == 0 ? row.packets % per_day : 0);
         if (share == 0) continue;
         const std::uint64_t bytes = row.bytes / row.packets * share;
-        out.rows.push_back(bucket::Row{row.key, share, bytes, b == 0 ? row.hosts : sketch::HostSketch{}});
+        out.rows.push_back(
+            bucket::Row{row.key, share, bytes, b == 0 ? row.hosts : sketch::HostSketch{}});
         total += share;
       }
       sink(std::move(out));

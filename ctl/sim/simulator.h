@@ -16,9 +16,9 @@ struct SimOptions {
   std::uint32_t overseas = 3;
   std::int64_t start_day = 0;  ///< first simulated day (days since 1970, UTC midnight)
   std::uint32_t months = 15;
-  std::uint32_t width_s = 3600;      ///< bucket width: 3600 or 86400
-  double packets_per_day = 10000;    ///< a domestic sensor's mean; overseas sensors see 1.6x
-  double outage_share = 0.01;        ///< sensor-days without any bucket (coverage gaps)
+  std::uint32_t width_s = 3600;    ///< bucket width: 3600 or 86400
+  double packets_per_day = 10000;  ///< a domestic sensor's mean; overseas sensors see 1.6x
+  double outage_share = 0.01;      ///< sensor-days without any bucket (coverage gaps)
 };
 
 struct SimSensor {

@@ -76,8 +76,8 @@ class Network {
         dir / "collector.yaml",
         "collector:\n  listen: " + listen + "\n  port: " + std::to_string(port ? port : 0) +
             "\n  database: collector.sqlite\ntls:\n  ca: pki/ca.pem\n  cert: pki/collector.pem\n"
-            "  key: pki/collector.key\ndashboard:\n  listen: " + listen + "\n  port: 0\n" +
-            extra +
+            "  key: pki/collector.key\ndashboard:\n  listen: " +
+            listen + "\n  port: 0\n" + extra +
             "sensors:\n  - id: gen-1\n    region: domestic\n    label: Tokyo 1\n    active_from: "
             "2022-01-01\n"
             "  - id: gen-2\n    region: overseas\n    active_from: 2022-01-01\n"

@@ -1,0 +1,333 @@
+// The quarterly analyses on a small dataset whose every expected figure is worked out by
+// hand in the comments: a real SQLite store, the report engine and its four formats.
+#include "collector/report.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "common/bucket/bucket_json.h"
+#include "tests/integration/test_support.h"
+
+using namespace teiten;
+using namespace teiten::collector;
+using classify::Fingerprint;
+using classify::Key;
+using classify::Kind;
+using classify::Proto;
+
+namespace {
+
+std::int64_t at(const std::string& rfc3339) {
+  return *bucket::parse_rfc3339(rfc3339);
+}
+
+std::int64_t day_of(const std::string& date) {
+  return at(date + "T00:00:00Z") / 86400;
+}
+
+struct Builder {
+  std::map<std::string, std::uint64_t> seq;
+  bucket::SealedBucket make(const std::string& sensor, const std::string& start,
+                            std::uint32_t width) {
+    bucket::SealedBucket b;
+    b.sensor_id = sensor;
+    b.boot_id = "boot";
+    b.seq = seq[sensor]++;
+    b.start = at(start);
+    b.width_s = width;
+    return b;
+  }
+};
+
+void row(bucket::SealedBucket& b, Proto proto, int port, const char* country, Fingerprint fp,
+         std::uint64_t packets, std::vector<std::uint32_t> sources = {}) {
+  Key k;
+  k.proto = proto;
+  k.has_port = port >= 0;
+  k.port = static_cast<std::uint16_t>(std::max(port, 0));
+  k.country = classify::country_from_string(country);
+  k.fingerprint = fp;
+  k.kind = Kind::scan;
+  bucket::Row r{k, packets, packets * 40, {}};
+  for (const auto s : sources) r.hosts.add(sketch::hash_ipv4(s));
+  b.rows.push_back(r);
+  std::sort(b.rows.begin(), b.rows.end(),
+            [](const auto& x, const auto& y) { return x.key.pack() < y.key.pack(); });
+}
+
+CollectorConfig registry() {
+  auto loaded = parse_collector_config("test.yaml", R"(
+collector:
+  database: c.sqlite
+tls:
+  ca: /etc/hostname
+  cert: /etc/hostname
+  key: /etc/hostname
+sensors:
+  - id: d1
+    region: domestic
+    label: Tokyo 1
+    active_from: 2022-01-01
+  - id: d2
+    region: domestic
+    active_from: 2022-04-01
+  - id: o1
+    region: overseas
+    active_from: 2021-01-01
+)");
+  REQUIRE(std::holds_alternative<CollectorConfig>(loaded));
+  return std::get<CollectorConfig>(loaded);
+}
+
+ReportRequest quarter(const std::string& rank = "mirai") {
+  ReportRequest r;
+  r.day_from = day_of("2022-04-01");
+  r.day_to = day_of("2022-06-30");
+  r.rank = rank;
+  return r;
+}
+
+// key -> value of every data-k cell of an HTML page.
+std::map<std::string, std::string> cells(const std::string& html) {
+  std::map<std::string, std::string> out;
+  const std::regex re("data-k=\"([^\"]+)\">([^<]*)<");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), re); it != std::sregex_iterator();
+       ++it)
+    out[(*it)[1]] = (*it)[2];
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("report: Table 1, daily series, unique hosts and time zone edges",
+          "[collector][report]") {
+  test::TempDir dir;
+  Storage s(dir / "c.sqlite");  // Asia/Tokyo
+  Builder b;
+  // 2022-04-01 00:00-01:00 JST (an hour of UTC 2022-03-31).
+  auto b1 = b.make("d1", "2022-03-31T15:00:00Z", 3600);
+  row(b1, Proto::tcp, 23, "JP", Fingerprint::mirai, 10, {1, 2, 3});
+  row(b1, Proto::tcp, 23, "JP", Fingerprint::none, 5, {4, 5});
+  row(b1, Proto::tcp, 22, "JP", Fingerprint::none, 4, {6});
+  row(b1, Proto::tcp, 23, "CN", Fingerprint::mirai, 7, {7});
+  row(b1, Proto::icmp, 8, "JP", Fingerprint::none, 2, {8});
+  row(b1, Proto::icmp, 3, "JP", Fingerprint::none, 1, {9});
+  // 2022-04-01 23:00 JST: one more Mirai-type packet from a source seen before (3).
+  auto b2 = b.make("d1", "2022-04-01T14:00:00Z", 3600);
+  row(b2, Proto::tcp, 23, "JP", Fingerprint::mirai, 1, {3});
+  // One-second buckets: 23:59:59 and 00:00:00 Japan time fall on different days.
+  auto e1 = b.make("d1", "2022-04-01T14:59:59Z", 1);
+  row(e1, Proto::udp, 5060, "JP", Fingerprint::none, 1, {10});
+  auto e2 = b.make("d1", "2022-04-01T15:00:00Z", 1);
+  row(e2, Proto::udp, 5060, "JP", Fingerprint::none, 1, {10});
+  // Outside the quarter (2022-07-01 00:00 JST): not counted.
+  auto late = b.make("d1", "2022-06-30T15:00:00Z", 3600);
+  row(late, Proto::tcp, 23, "JP", Fingerprint::mirai, 1000, {11});
+  s.ingest({b1, b2, e1, e2, late});
+
+  const CollectorConfig cfg = registry();
+  Report r = build_report(s, cfg, quarter());
+  // Ranked by Mirai-type packets, only 23/TCP has any: ALL 10+5+1 = 16, Mirai 11, 68.75%;
+  // sources {1,2,3,4,5} of which {1,2,3} Mirai-type.
+  REQUIRE(r.table.size() == 1);
+  CHECK(r.table[0].dest.label() == "23/TCP");
+  CHECK(r.table[0].all == 16);
+  CHECK(r.table[0].fingerprinted == 11);
+  CHECK(percent(r.table[0].fingerprinted, r.table[0].all) == "68.75%");
+  CHECK(r.table[0].hosts_all == 5);
+  CHECK(r.table[0].hosts_fingerprinted == 3);
+  // Figure 1/2 series: every day of the quarter, all 16 on April 1 (JST).
+  REQUIRE(r.daily[0].size() == 91);
+  CHECK(r.daily[0][0].day == day_of("2022-04-01"));
+  CHECK(r.daily[0][0].all == 16);
+  CHECK(r.daily[0][0].fingerprinted == 11);
+  CHECK(r.daily[0][1].all == 0);
+
+  // Ranked by ALL: 23/TCP 16, 22/TCP 4, ICMP (types 8 and 3 as one) 3, 5060/UDP 2.
+  r = build_report(s, cfg, quarter("all"));
+  REQUIRE(r.table.size() == 4);
+  CHECK(r.table[1].dest.label() == "22/TCP");
+  CHECK(r.table[2].dest.label() == "ICMP");
+  CHECK(r.table[2].all == 3);
+  CHECK(r.table[2].hosts_all == 2);
+  CHECK(r.table[3].dest.label() == "5060/UDP");
+  CHECK(r.table[3].hosts_all == 1);
+  CHECK(r.daily[3][0].all == 1);  // 23:59:59 on April 1
+  CHECK(r.daily[3][1].all == 1);  // 00:00:00 on April 2
+  CHECK(percent(0, 3) == "0.00%");
+  CHECK(percent(2, 3) == "66.67%");
+  CHECK(percent(1, 0) == "-");
+
+  // The same store cut in UTC days: 14:59:59Z and 15:00:00Z are both on UTC April 1; the
+  // first hour (15:00Z March 31) leaves the quarter and the July one (15:00Z June 30) joins.
+  Storage utc(dir / "c.sqlite", "UTC");
+  r = build_report(utc, cfg, quarter("all"));
+  std::uint64_t udp_first_day = 0, tcp23 = 0;
+  for (std::size_t i = 0; i < r.table.size(); ++i) {
+    if (r.table[i].dest.label() == "5060/UDP") udp_first_day = r.daily[i][0].all;
+    if (r.table[i].dest.label() == "23/TCP") tcp23 = r.table[i].all;
+  }
+  CHECK(udp_first_day == 2);
+  CHECK(tcp23 == 1 + 1000);
+}
+
+TEST_CASE("report: monthly averages divide by the days sensors were observed",
+          "[collector][report]") {
+  test::TempDir dir;
+  Storage s(dir / "c.sqlite");
+  Builder b;
+  std::vector<bucket::SealedBucket> all;
+  // d2: 10 days of April 2022, 100 packets a day (daily buckets starting 09:00 JST).
+  for (int d = 1; d <= 10; ++d) {
+    auto x =
+        b.make("d2", "2022-04-" + std::string(d < 10 ? "0" : "") + std::to_string(d) + "T00:00:00Z",
+               86400);
+    row(x, Proto::tcp, 23, "CN", Fingerprint::none, 100);
+    all.push_back(x);
+  }
+  // o1: every day of April 2022 (50 a day) and of April 2021 (20 a day).
+  for (int d = 1; d <= 30; ++d) {
+    const std::string dd = (d < 10 ? "0" : "") + std::to_string(d);
+    auto x = b.make("o1", "2022-04-" + dd + "T00:00:00Z", 86400);
+    row(x, Proto::tcp, 445, "US", Fingerprint::none, 50);
+    auto y = b.make("o1", "2021-04-" + dd + "T00:00:00Z", 86400);
+    row(y, Proto::tcp, 445, "US", Fingerprint::none, 20);
+    all.push_back(x);
+    all.push_back(y);
+  }
+  s.ingest(all);
+  ReportRequest q = quarter();
+  q.day_to = day_of("2022-04-30");
+  const Report r = build_report(s, registry(), q);
+  REQUIRE(r.months.size() == 1);
+  const MonthRow& m = r.months[0];
+  CHECK(m.year == 2022);
+  CHECK(m.month == 4);
+  // Domestic: 1000 packets over 10 sensor-days = 100.0 a day, though d1 and d2 were
+  // expected for 30 days each: incomplete.
+  CHECK(m.domestic.packets == 1000);
+  CHECK(m.domestic.sensor_days == Approx(10.0));
+  CHECK(m.domestic.expected_sensor_days == Approx(60.0));
+  CHECK(m.domestic.average() == Approx(100.0));
+  CHECK_FALSE(m.domestic.complete());
+  CHECK(m.overseas.average() == Approx(50.0));
+  CHECK(m.overseas.complete());
+  CHECK(m.overseas_year_before.average() == Approx(20.0));
+  CHECK(m.overseas_year_before.complete());
+  CHECK(m.domestic_year_before.expected_sensor_days == Approx(0.0));  // none registered then
+  const std::string md = report_markdown(r);
+  CHECK(md.find("| 2022-04 | 100.0* | - | 50.0 | 20.0 | 10.0/60.0 | 30.0/30.0 |") !=
+        std::string::npos);
+  // Health: o1 last bucket ends 2022-05-01T00:00:00Z; d1 never sent one.
+  REQUIRE(r.health.size() == 3);
+  CHECK_FALSE(r.health[0].last_end);
+  CHECK(*r.health[2].last_end == at("2022-05-01T00:00:00Z"));
+  CHECK(r.health[2].days_observed == Approx(30.0));
+}
+
+TEST_CASE("report: per-sensor TOP10 ranks ICMP as one entry; weekly sums; formats agree",
+          "[collector][report]") {
+  test::TempDir dir;
+  Storage s(dir / "c.sqlite");
+  Builder b;
+  // d1 on Sunday 2022-04-03 (JST): eleven destinations, 23/TCP first, ICMP (5 + 4) second.
+  auto x = b.make("d1", "2022-04-03T00:00:00Z", 3600);
+  row(x, Proto::tcp, 23, "JP", Fingerprint::mirai, 20, {1});
+  row(x, Proto::icmp, 8, "US", Fingerprint::none, 5, {2});
+  row(x, Proto::icmp, 0, "US", Fingerprint::none, 4, {3});
+  for (int p = 0; p < 8; ++p) row(x, Proto::tcp, 1000 + p, "US", Fingerprint::none, 8 - p, {4});
+  row(x, Proto::udp, 53, "US", Fingerprint::none, 1, {4});  // ties with 1007/TCP, ranked after
+  // Monday 2022-04-04: 23/TCP again, in the next week.
+  auto y = b.make("d1", "2022-04-04T00:00:00Z", 3600);
+  row(y, Proto::tcp, 23, "JP", Fingerprint::none, 6, {5});
+  s.ingest({x, y});
+  ReportRequest q = quarter();
+  q.top = 2;
+  const Report r = build_report(s, registry(), q);
+  const SensorTop& d1 = r.sensors[0];
+  CHECK(d1.sensor == "d1");
+  CHECK(d1.total == 20 + 9 + 36 + 1 + 6);
+  REQUIRE(d1.top.size() == 10);
+  CHECK(d1.top[0].first.label() == "23/TCP");
+  CHECK(d1.top[0].second == 26);
+  CHECK(d1.top[1].first.label() == "ICMP");
+  CHECK(d1.top[1].second == 9);
+  CHECK(d1.top[2].first.label() == "1000/TCP");
+  CHECK(d1.top[9].first.label() == "1007/TCP");  // 53/UDP, as many packets, is 11th
+  // Weekly: 23/TCP in the week of Monday 2022-03-28 (20, all Mirai-type) and of 04-04 (6).
+  REQUIRE(r.weekly_ports.size() == 2);
+  CHECK(r.weekly_ports[0].label() == "23/TCP");
+  CHECK(r.weekly[0][0].week_start == day_of("2022-03-28"));
+  CHECK(r.weekly[0][0].all == 20);
+  CHECK(r.weekly[0][0].fingerprinted == 20);
+  CHECK(r.weekly[0][1].all == 6);
+  CHECK(r.weekly[0][1].fingerprinted == 0);
+
+  // Every format carries the same numbers.
+  const auto j = nlohmann::json::parse(report_json(r));
+  const auto html = cells(report_html(r));
+  const std::string csv = report_csv(r);
+  const std::string md = report_markdown(r);
+  REQUIRE(j["ports"].size() == 1);
+  for (const auto& p : j["ports"]) {
+    const std::string label = p["destination"];
+    CHECK(html.at("ports/" + label + "/all") == std::to_string(p["all"].get<std::uint64_t>()));
+    CHECK(html.at("ports/" + label + "/ratio") == p["ratio"].get<std::string>());
+    CHECK(csv.find("ports," + label + ",2022-04-01/2022-06-30,ALL," +
+                   std::to_string(p["all"].get<std::uint64_t>()) + "\n") != std::string::npos);
+    CHECK(csv.find("ports," + label + ",2022-04-01/2022-06-30,ratio," +
+                   p["ratio"].get<std::string>() + "\n") != std::string::npos);
+    CHECK(md.find("| ratio | " + p["ratio"].get<std::string>() + " |") != std::string::npos);
+  }
+  for (const auto& sensor : j["sensors"]) {
+    int rank = 0;
+    for (const auto& t : sensor["top"]) {
+      const std::string k =
+          "sensors/" + sensor["sensor"].get<std::string>() + "/" + std::to_string(++rank);
+      CHECK(html.at(k + "/destination") == t["destination"].get<std::string>());
+      CHECK(html.at(k + "/packets") == std::to_string(t["packets"].get<std::uint64_t>()));
+      CHECK(html.at(k + "/share") == t["share"].get<std::string>());
+      CHECK(md.find("| " + std::to_string(rank) + " | " + t["destination"].get<std::string>() +
+                    " | " + std::to_string(t["packets"].get<std::uint64_t>()) + " | " +
+                    t["share"].get<std::string>() + " |") != std::string::npos);
+    }
+  }
+  CHECK(csv.find("weekly,23/TCP,2022-03-28,ALL,20\n") != std::string::npos);
+  CHECK(j["weekly"][0]["weeks"][0]["all"] == 20);
+}
+
+TEST_CASE("report requests: ranges, quarters and refusals", "[collector][report]") {
+  test::TempDir dir;
+  Storage s(dir / "c.sqlite");
+  const auto q = parse_report_request({{"quarter", "2022Q2"}, {"rank", "all"}, {"top", "7"}}, s);
+  CHECK(q.day_from == day_of("2022-04-01"));
+  CHECK(q.day_to == day_of("2022-06-30"));
+  CHECK(q.rank == "all");
+  CHECK(q.top == 7);
+  const auto bad = [&](std::vector<std::pair<std::string, std::string>> p, const std::string& msg) {
+    try {
+      (void)parse_report_request(p, s);
+      FAIL("accepted");
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string{e.what()} == msg);
+    }
+  };
+  bad({{"from", "2022-02-30"}, {"to", "2022-03-01"}},
+      "from: '2022-02-30' is not a date (YYYY-MM-DD)");
+  bad({{"from", "2022-04-01"}}, "give from and to (YYYY-MM-DD), or quarter");
+  bad({{"from", "2022-04-02"}, {"to", "2022-04-01"}}, "to is before from");
+  bad({{"quarter", "2022Q5"}}, "quarter: '2022Q5' is not a quarter such as 2022Q2");
+  bad({{"quarter", "2022Q2"}, {"rank", "x"}}, "rank: 'x' is not all, mirai, masscan or zmap");
+  bad({{"quarter", "2022Q2"}, {"country", "jp"}},
+      "country: 'jp' is not a two-letter code such as JP");
+  bad({{"quarter", "2022Q2"}, {"top", "0"}}, "top: '0' is not a number from 1 to 100");
+  bad({{"quarter", "2022Q2"}, {"tz", "UTC"}},
+      "tz: this collector cuts days in Asia/Tokyo (reports.time_zone in its configuration), not "
+      "'UTC'");
+  bad({{"quarter", "2022Q2"}, {"x", "1"}}, "unknown parameter 'x'");
+  bad({{"from", "2000-01-01"}, {"to", "2022-01-01"}}, "a report covers at most 3660 days");
+  CHECK_THROWS_WITH(Storage(dir / "d.sqlite", "Mars/Olympus"),
+                    "unknown time zone 'Mars/Olympus' (a tz database name such as Asia/Tokyo)");
+}
