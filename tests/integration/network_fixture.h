@@ -82,7 +82,8 @@ class Network {
             "2022-01-01\n"
             "  - id: gen-2\n    region: overseas\n    active_from: 2022-01-01\n"
             "  - id: retired-1\n    region: domestic\n    active_from: 2022-01-01\n"
-            "    active_to: 2022-06-01\n");
+            "    active_to: 2022-06-01\n" +
+            extra_sensors);
     const std::string log = dir / ("collector-" + std::to_string(++starts) + ".log");
     std::vector<std::string> argv = wrap;
     argv.insert(argv.end(), {collector_path(), "-c", dir / "collector.yaml"});
@@ -148,6 +149,7 @@ class Network {
   TempDir dir;
   std::uint16_t port = 0;
   std::uint16_t dashboard_port = 0;  ///< the dashboard listener (port 0 in the config)
+  std::string extra_sensors;         ///< registry entries after the fixture's own
   std::string listen = "127.0.0.1";  ///< the collector's address
   std::string host = "localhost";    ///< the name sensors and requests use for it
   std::vector<std::string> wrap;     ///< prefix of the collector's command line

@@ -162,10 +162,11 @@ TEST_CASE("oversized bodies, slow clients and garbage are bounded while others a
   CHECK(ec);
   CHECK(held < std::chrono::seconds(8));
   dribble.join();
-  // The server may answer with a TLS alert; then it closes the connection.
+  // The server may answer with a TLS alert; then it closes the connection (a reset when
+  // garbage it never read was still in its receive buffer).
   char buf[256];
   for (int i = 0; i < 100 && !ec; ++i) garbage.read_some(asio::buffer(buf), ec);
-  CHECK(ec == asio::error::eof);
+  CHECK((ec == asio::error::eof || ec == asio::error::connection_reset));
   // A client that announces a 60,000-byte body and stalls holds that much of the 100,000
   // bytes of bodies in memory; a 50,000-byte request meanwhile is told to come back
   // later (503) before its body is read, a small one is served.

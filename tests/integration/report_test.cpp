@@ -1,0 +1,247 @@
+// The quarterly analyses end to end: generated packets through teiten-sensord and
+// teiten-collectord (mutual TLS, SQLite) into teitenctl report, and the dashboard in a
+// real headless Chromium.
+#include <utility>  // before Asio
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "tests/integration/network_fixture.h"
+#include "tests/integration/test_support.h"
+#include "tests/unit/test_paths.h"
+
+using namespace teiten;
+using namespace teiten::test;
+
+namespace {
+
+std::vector<std::string> report_cmd(Network& n, std::vector<std::string> extra) {
+  std::vector<std::string> argv = {teitenctl_path(), "report",
+                                   "--collector",    "localhost:" + std::to_string(n.port),
+                                   "--ca",           n.pki() + "/ca.pem",
+                                   "--cert",         n.pki() + "/operator-op.pem",
+                                   "--key",          n.pki() + "/operator-op.key"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+std::map<std::string, std::string> cells(const std::string& html) {
+  std::map<std::string, std::string> out;
+  const std::regex re("data-k=\"([^\"]+)\">([^<]*)<");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), re); it != std::sregex_iterator();
+       ++it)
+    out[(*it)[1]] = (*it)[2];
+  return out;
+}
+
+// CSV lines analysis,subject,period,series,value -> value.
+std::map<std::string, std::string> csv_values(const std::string& csv) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(csv);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    const auto last = line.rfind(',');
+    out[line.substr(0, last)] = line.substr(last + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a quarter with the seed's Japan-sourced counts reports the seed's Table 1", "[report]") {
+  Network n;
+  // 91 days of Japan time from 2022-04-01 00:00 JST, hourly buckets.
+  RunResult g = run({teitenctl_path(), "generate", "--out", n.dir / "in.pcap", "--plan",
+                     source_dir() + "/tests/data/seed-2022q2.plan", "--packets", "20000", "--start",
+                     "2022-03-31T15:00:00Z", "--duration", "7862400", "--seed", "7"},
+                    n.dir);
+  INFO(g.err);
+  REQUIRE(g.exit_code == 0);
+  auto collector = n.start_collector();
+  n.write_sensor_config("gen-1", make_mmdb(n.dir), "buckets:\n  width: 3600\n");
+  const RunResult r = run(sensord(n, "gen-1"), n.dir);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+
+  const RunResult j = run(report_cmd(n, {"--quarter", "2022Q2", "--format", "json"}), n.dir);
+  INFO(j.err);
+  REQUIRE(j.exit_code == 0);
+  const auto rep = nlohmann::json::parse(j.out);
+  CHECK(rep["time_zone"] == "Asia/Tokyo");
+  const std::vector<std::string> labels = {"23/TCP", "37215/TCP", "2323/TCP", "22/TCP", "5501/TCP"};
+  const std::vector<std::uint64_t> all = {54555, 6554, 3180, 5351, 1285};
+  const std::vector<std::uint64_t> mirai = {51468, 6551, 2679, 1906, 1285};
+  const std::vector<std::string> ratio = {"94.34%", "99.95%", "84.25%", "35.62%", "100.00%"};
+  // Distinct sources by construction: the plan's host counts (exact below the sparse limit).
+  const std::vector<std::uint64_t> hosts_all = {1200, 403, 350, 355, 60};
+  const std::vector<std::uint64_t> hosts_mirai = {900, 400, 250, 150, 60};
+  REQUIRE(rep["ports"].size() == 5);
+  for (std::size_t i = 0; i < 5; ++i) {
+    const auto& p = rep["ports"][i];
+    CHECK(p["destination"] == labels[i]);
+    CHECK(p["all"] == all[i]);
+    CHECK(p["fingerprinted"] == mirai[i]);
+    CHECK(p["ratio"] == ratio[i]);
+    CHECK(p["unique_hosts_all"] == hosts_all[i]);
+    CHECK(p["unique_hosts_fingerprinted"] == hosts_mirai[i]);
+    // Figures 1 and 2: the daily series add up to the quarter's counts.
+    REQUIRE(p["daily"].size() == 91);
+    std::uint64_t sum_all = 0, sum_mirai = 0;
+    for (const auto& d : p["daily"]) {
+      sum_all += d["all"].get<std::uint64_t>();
+      sum_mirai += d["fingerprinted"].get<std::uint64_t>();
+    }
+    CHECK(sum_all == all[i]);
+    CHECK(sum_mirai == mirai[i]);
+  }
+  // 22/TCP jumps on June 16 in ALL, not in Mirai-type.
+  const auto& june16 = rep["ports"][3]["daily"][76];
+  CHECK(june16["day"] == "2022-06-16");
+  CHECK(june16["all"].get<std::uint64_t>() > 2000);
+  CHECK(june16["fingerprinted"].get<std::uint64_t>() < 100);
+
+  // The Markdown table is the seed's, with the ratios its counts give.
+  const RunResult md = run(report_cmd(n, {"--quarter", "2022Q2"}), n.dir);
+  REQUIRE(md.exit_code == 0);
+  CHECK(md.out.find("| | 23/TCP | 37215/TCP | 2323/TCP | 22/TCP | 5501/TCP |") !=
+        std::string::npos);
+  CHECK(md.out.find("| ALL | 54555 | 6554 | 3180 | 5351 | 1285 |") != std::string::npos);
+  CHECK(md.out.find("| Mirai-type | 51468 | 6551 | 2679 | 1906 | 1285 |") != std::string::npos);
+  CHECK(md.out.find("| ratio | 94.34% | 99.95% | 84.25% | 35.62% | 100.00% |") !=
+        std::string::npos);
+
+  // CSV and HTML carry the same numbers.
+  const RunResult csv = run(report_cmd(n, {"--quarter", "2022Q2", "--format", "csv"}), n.dir);
+  REQUIRE(csv.exit_code == 0);
+  const auto values = csv_values(csv.out);
+  const RunResult html = run(
+      report_cmd(n, {"--quarter", "2022Q2", "--format", "html", "--output", n.dir / "report.html"}),
+      n.dir);
+  REQUIRE(html.exit_code == 0);
+  const std::string page = read_file(n.dir / "report.html");
+  const auto shown = cells(page);
+  for (std::size_t i = 0; i < 5; ++i) {
+    const std::string key = "ports," + labels[i] + ",2022-04-01/2022-06-30,";
+    CHECK(values.at(key + "ALL") == std::to_string(all[i]));
+    CHECK(values.at(key + "Mirai-type") == std::to_string(mirai[i]));
+    CHECK(values.at(key + "ratio") == ratio[i]);
+    CHECK(shown.at("ports/" + labels[i] + "/all") == std::to_string(all[i]));
+    CHECK(shown.at("ports/" + labels[i] + "/ratio") == ratio[i]);
+  }
+  CHECK(page.find("<polyline") != std::string::npos);
+  CHECK(page.find("<script") == std::string::npos);  // the file is self-contained and static
+
+  // Refusals are explained.
+  const RunResult bad = run(report_cmd(n, {"--quarter", "2022Q2", "--tz", "UTC"}), n.dir);
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.err.find("cuts days in Asia/Tokyo") != std::string::npos);
+}
+
+TEST_CASE("simulated sensors feed the dashboard, and Chromium shows the API numbers", "[report]") {
+  Network n;
+  const std::vector<std::string> sim = {"--domestic", "2",     "--overseas", "1",
+                                        "--months",   "3",     "--start",    "2022-04",
+                                        "--width",    "86400", "--seed",     "3"};
+  std::vector<std::string> argv = {teitenctl_path(), "simulate", "--print-registry"};
+  argv.insert(argv.end(), sim.begin(), sim.end());
+  RunResult reg = run(argv, n.dir);
+  REQUIRE(reg.exit_code == 0);
+  n.extra_sensors = reg.out.substr(reg.out.find('\n') + 1);  // entries after "sensors:"
+  auto collector = n.start_collector();
+  argv = {teitenctl_path(), "simulate", "--collector", "localhost:" + std::to_string(n.port),
+          "--pki",          n.pki()};
+  argv.insert(argv.end(), sim.begin(), sim.end());
+  const RunResult first = run(argv, n.dir);
+  INFO(first.err);
+  REQUIRE(first.exit_code == 0);
+  // 3 sensors x 91 daily buckets, less the days the simulation takes a sensor down.
+  std::smatch counted;
+  REQUIRE(std::regex_search(first.out, counted,
+                            std::regex("(\\d+) buckets \\((\\d+) stored, 0 already there\\)")));
+  const std::string buckets = counted[1];
+  CHECK(counted[2] == buckets);
+  CHECK(std::stoi(buckets) > 260);
+  CHECK(std::stoi(buckets) <= 273);
+  // Deterministic: the same run again brings only buckets the collector already has.
+  const RunResult again = run(argv, n.dir);
+  REQUIRE(again.exit_code == 0);
+  CHECK(again.out.find(buckets + " buckets (0 stored, " + buckets + " already there)") !=
+        std::string::npos);
+  CHECK(again.out.substr(again.out.rfind(", ")) == first.out.substr(first.out.rfind(", ")));
+
+  const auto api = n.request("operator-op", "GET", "/v1/report?from=2022-04-01&to=2022-06-30");
+  REQUIRE(api.status == 200);
+  const auto rep = nlohmann::json::parse(api.body);
+  REQUIRE(rep["ports"].size() == 5);
+  REQUIRE(rep["sensors"].size() == 6);  // the fixture's three and the simulated three
+
+  if (!std::filesystem::exists("/usr/bin/chromium")) {
+    WARN("skipped the browser part: /usr/bin/chromium is not installed (scripts/install-deps.sh)");
+    return;
+  }
+  const auto browse = [&](const std::string& url) {
+    return run(
+        {"timeout", "120", "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+         "--ignore-certificate-errors", "--user-data-dir=" + (n.dir / "chromium"),
+         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--dump-dom", url},
+        n.dir);
+  };
+  // The console check can fail: a page with an error shows up in Chromium's log.
+  const RunResult control = browse("data:text/html,<script>console.error('teiten-probe')</script>");
+  REQUIRE(control.err.find(":CONSOLE") != std::string::npos);
+
+  const RunResult page = browse("https://127.0.0.1:" + std::to_string(n.dashboard_port) +
+                                "/?from=2022-04-01&to=2022-06-30");
+  REQUIRE(page.exit_code == 0);
+  std::string console;
+  for (std::istringstream in(page.err); std::getline(in, console);)
+    CHECK(console.find(":CONSOLE") == std::string::npos);
+  const auto shown = cells(page.out);
+  for (const auto& p : rep["ports"]) {
+    const std::string label = p["destination"];
+    CHECK(shown.at("ports/" + label + "/all") == std::to_string(p["all"].get<std::uint64_t>()));
+    CHECK(shown.at("ports/" + label + "/fingerprinted") ==
+          std::to_string(p["fingerprinted"].get<std::uint64_t>()));
+    CHECK(shown.at("ports/" + label + "/unique_hosts_all") ==
+          std::to_string(p["unique_hosts_all"].get<std::uint64_t>()));
+  }
+  for (const auto& s : rep["sensors"]) {
+    int rank = 0;
+    for (const auto& t : s["top"]) {
+      const std::string k =
+          "sensors/" + s["sensor"].get<std::string>() + "/" + std::to_string(++rank);
+      CHECK(shown.at(k + "/destination") == t["destination"].get<std::string>());
+      CHECK(shown.at(k + "/packets") == std::to_string(t["packets"].get<std::uint64_t>()));
+    }
+  }
+  for (const auto& m : rep["months"]) {
+    const auto& d = m["domestic"];
+    char avg[32];
+    std::snprintf(avg, sizeof avg, "%.1f", d["average"].get<double>());
+    CHECK(shown.at("months/" + m["month"].get<std::string>() + "/domestic") ==
+          std::string{avg} + (d["complete"].get<bool>() ? "" : "*"));
+  }
+  // The health panel is filled by the page's script from the API: it ran, without errors.
+  for (const auto& h : rep["health"]) {
+    const std::string k = "health/" + h["sensor"].get<std::string>() + "/";
+    CHECK(shown.at(k + "observed_packets") ==
+          std::to_string(h["observed_packets"].get<std::uint64_t>()));
+    CHECK(shown.at(k + "last_bucket_end") ==
+          (h["last_bucket_end"].is_null() ? "never" : h["last_bucket_end"].get<std::string>()));
+  }
+  // The charts rendered: a line per port over the 91 days, bars per month, weekly graphs.
+  const std::regex line(
+      "<polyline class=\"series\" data-series=\"([^\"]+)\"[^>]*points=\"([^\"]*)\"");
+  std::size_t lines = 0;
+  for (auto it = std::sregex_iterator(page.out.begin(), page.out.end(), line);
+       it != std::sregex_iterator(); ++it) {
+    ++lines;
+    const std::string pts = (*it)[2];
+    CHECK(std::count(pts.begin(), pts.end(), ',') >= 13);  // at least 13 weeks of points
+  }
+  CHECK(lines == 2 * 5 + 2 * 5);  // Figures 1 and 2, and ALL/Mirai-type per weekly port
+  CHECK(page.out.find("data-chart=\"monthly-domestic\"") != std::string::npos);
+}
