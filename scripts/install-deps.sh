@@ -12,6 +12,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libmaxminddb-dev mmdb-bin
   catch2 libmaxmind-db-writer-perl libssl-dev libsqlite3-dev sqlite3 openssl
   tcpdump tcpreplay libsystemd-dev libcap-dev iproute2 systemd
+  libhowardhinnant-date-dev tzdata chromium
 )
 
 missing=()
