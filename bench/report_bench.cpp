@@ -38,18 +38,26 @@ int main(int argc, char** argv) {
   int runs = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--sensors") o.domestic = o.overseas = static_cast<std::uint32_t>(std::stoul(v) / 2);
-    else if (a == "--months") o.months = static_cast<std::uint32_t>(std::stoul(v));
-    else if (a == "--db") db = v;
-    else if (a == "--runs") runs = std::stoi(v);
+    if (a == "--sensors")
+      o.domestic = o.overseas = static_cast<std::uint32_t>(std::stoul(v) / 2);
+    else if (a == "--months")
+      o.months = static_cast<std::uint32_t>(std::stoul(v));
+    else if (a == "--db")
+      db = v;
+    else if (a == "--runs")
+      runs = std::stoi(v);
     else {
-      std::fprintf(stderr, "usage: report_bench [--sensors N] [--months N] [--db PATH] [--runs N]\n");
+      std::fprintf(stderr,
+                   "usage: report_bench [--sensors N] [--months N] [--db PATH] [--runs N]\n");
       return 2;
     }
   }
-  const std::string tag = db + "." + std::to_string(o.domestic + o.overseas) + "x" + std::to_string(o.months);
-  std::string yaml = "collector:\n  database: x\ntls:\n  ca: /etc/hostname\n  cert: /etc/hostname\n"
-                     "  key: /etc/hostname\nsensors:\n" + sim::sim_registry_yaml(o);
+  const std::string tag =
+      db + "." + std::to_string(o.domestic + o.overseas) + "x" + std::to_string(o.months);
+  std::string yaml =
+      "collector:\n  database: x\ntls:\n  ca: /etc/hostname\n  cert: /etc/hostname\n"
+      "  key: /etc/hostname\nsensors:\n" +
+      sim::sim_registry_yaml(o);
   auto loaded = collector::parse_collector_config("bench.yaml", yaml);
   if (!std::holds_alternative<collector::CollectorConfig>(loaded)) {
     std::fprintf(stderr, "registry did not parse\n");
@@ -70,10 +78,11 @@ int main(int argc, char** argv) {
       buckets += batch.size();
       s.ingest(batch);
     }
-    std::printf("database: %llu buckets, %llu rows, %llu packets ingested in %.1f s (%.0f buckets/s)\n",
-                static_cast<unsigned long long>(buckets), static_cast<unsigned long long>(rows),
-                static_cast<unsigned long long>(packets), seconds_since(t0),
-                static_cast<double>(buckets) / seconds_since(t0));
+    std::printf(
+        "database: %llu buckets, %llu rows, %llu packets ingested in %.1f s (%.0f buckets/s)\n",
+        static_cast<unsigned long long>(buckets), static_cast<unsigned long long>(rows),
+        static_cast<unsigned long long>(packets), seconds_since(t0),
+        static_cast<double>(buckets) / seconds_since(t0));
     std::filesystem::rename(tag + ".tmp", tag);
   } else {
     std::printf("database: %s (kept from an earlier run)\n", tag.c_str());
@@ -99,11 +108,12 @@ int main(int argc, char** argv) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   const double median = build[build.size() / 2] + render[render.size() / 2];
-  std::printf("report %s..%s, %u sensors, %u months of data: build %.3f s (min %.3f), render 4 formats "
-              "%.3f s (%zu bytes); total %.3f s, target < 2 s: %s; peak RSS %ld MiB\n",
-              collector::day_string(q.day_from).c_str(), collector::day_string(q.day_to).c_str(),
-              o.domestic + o.overseas, o.months, build[build.size() / 2], build.front(),
-              render[render.size() / 2], bytes, median, median < 2.0 ? "met" : "MISSED",
-              ru.ru_maxrss / 1024);
+  std::printf(
+      "report %s..%s, %u sensors, %u months of data: build %.3f s (min %.3f), render 4 formats "
+      "%.3f s (%zu bytes); total %.3f s, target < 2 s: %s; peak RSS %ld MiB\n",
+      collector::day_string(q.day_from).c_str(), collector::day_string(q.day_to).c_str(),
+      o.domestic + o.overseas, o.months, build[build.size() / 2], build.front(),
+      render[render.size() / 2], bytes, median, median < 2.0 ? "met" : "MISSED",
+      ru.ru_maxrss / 1024);
   return 0;
 }

@@ -74,18 +74,24 @@ struct CoverageRow {
   std::uint64_t observed;
 };
 
+bool wanted(const ReportRequest& r, const std::string& sensor) {
+  return r.sensors.empty() ||
+         std::find(r.sensors.begin(), r.sensors.end(), sensor) != r.sensors.end();
+}
+
 RegionMonth region_figures(const std::vector<CoverageRow>& cov, const CollectorConfig& config,
-                           const std::string& region, std::int64_t a, std::int64_t b) {
+                           const ReportRequest& req, const std::string& region, std::int64_t a,
+                           std::int64_t b) {
   RegionMonth r;
   for (const auto& c : cov) {
-    if (c.day < a || c.day > b) continue;
+    if (c.day < a || c.day > b || !wanted(req, c.sensor)) continue;
     const RegisteredSensor* s = config.find_sensor(c.sensor);
     if (!s || s->region != region) continue;
     r.packets += c.observed;
     r.sensor_days += static_cast<double>(std::min<std::int64_t>(c.covered_s, 86400)) / 86400.0;
   }
   for (const auto& s : config.sensors) {
-    if (s.region != region) continue;
+    if (s.region != region || !wanted(req, s.id)) continue;
     const std::int64_t from = std::max(a, s.active_from / 86400);
     const std::int64_t to = s.active_to ? std::min(b, *s.active_to / 86400 - 1) : b;
     if (to >= from) r.expected_sensor_days += static_cast<double>(to - from + 1);
@@ -158,6 +164,13 @@ ReportRequest parse_report_request(const std::vector<std::pair<std::string, std:
           std::stoul(v) < 1 || std::stoul(v) > 100)
         throw std::invalid_argument(k + ": '" + v + "' is not a number from 1 to 100");
       (k == "top" ? r.top : r.sensor_top) = std::stoul(v);
+    } else if (k == "sensors") {
+      for (std::size_t p = 0; p <= v.size();) {
+        const auto comma = std::min(v.find(',', p), v.size());
+        if (comma == p) throw std::invalid_argument("sensors: expected id,id,...");
+        r.sensors.push_back(v.substr(p, comma - p));
+        p = comma + 1;
+      }
     } else if (k == "tz") {
       if (v != storage.time_zone())
         throw std::invalid_argument("tz: this collector cuts days in " + storage.time_zone() +
@@ -182,6 +195,9 @@ Report build_report(const Storage& storage, const CollectorConfig& config,
   rep.request = req;
   rep.fingerprint = req.rank == "all" ? "mirai" : req.rank;
   sqlite3* db = storage.handle();
+  for (const auto& id : req.sensors)
+    if (!config.find_sensor(id))
+      throw std::invalid_argument("sensors: '" + id + "' is not in the collector's registry");
 
   // One pass over the daily rollups of the range.
   std::map<Destination, Pair> country_totals, all_totals;
@@ -194,6 +210,7 @@ Report build_report(const Storage& storage, const CollectorConfig& config,
     st.bind(1, req.day_from);
     st.bind(2, req.day_to);
     while (st.step(db) == SQLITE_ROW) {
+      if (!wanted(req, st.text(1))) continue;
       const std::int64_t day = st.i64(0);
       const Destination d = destination_of(st.text(2), st.i64(3));
       const bool fp = st.text(5) == rep.fingerprint;
@@ -230,7 +247,8 @@ Report build_report(const Storage& storage, const CollectorConfig& config,
     if (rep.table.size() == req.top || (!by_all && v.fp == 0)) break;
     PortRow row{d, v.all, v.fp, 0, 0};
     Stmt st(db,
-            std::string{"SELECT fingerprint, hosts FROM daily WHERE country = ?1 AND proto = ?2"} +
+            std::string{
+                "SELECT fingerprint, hosts, sensor FROM daily WHERE country = ?1 AND proto = ?2"} +
                 (d.port >= 0 ? " AND port = ?3" : "") +
                 " AND day >= ?4 AND day <= ?5 AND hosts IS NOT NULL");
     st.bind(1, req.country);
@@ -240,6 +258,7 @@ Report build_report(const Storage& storage, const CollectorConfig& config,
     st.bind(5, req.day_to);
     sketch::HostSketch all, fp;
     while (st.step(db) == SQLITE_ROW) {
+      if (!wanted(req, st.text(2))) continue;
       std::string why;
       const auto s = sketch::HostSketch::decode(st.blob(1), &why);
       if (!s) throw std::runtime_error("stored host sketch: " + why);
@@ -271,7 +290,8 @@ Report build_report(const Storage& storage, const CollectorConfig& config,
     st.bind(1, year_before_from);
     st.bind(2, req.day_to);
     while (st.step(db) == SQLITE_ROW)
-      cov.push_back({st.text(0), st.i64(1), st.i64(2), static_cast<std::uint64_t>(st.i64(3))});
+      if (wanted(req, st.text(0)))
+        cov.push_back({st.text(0), st.i64(1), st.i64(2), static_cast<std::uint64_t>(st.i64(3))});
   }
   for (auto ym = ymd_of(req.day_from).year() / ymd_of(req.day_from).month();
        days_of(ym / date::day{1}) <= req.day_to; ym += date::months{1}) {
@@ -284,10 +304,10 @@ Report build_report(const Storage& storage, const CollectorConfig& config,
     const std::int64_t pa = days_of(ymd_of(a) - date::years{1});
     const std::int64_t pb = std::min(days_of(ymd_of(b) - date::years{1}),
                                      days_of((prev + date::months{1}) / date::day{1}) - 1);
-    m.domestic = region_figures(cov, config, "domestic", a, b);
-    m.overseas = region_figures(cov, config, "overseas", a, b);
-    m.domestic_year_before = region_figures(cov, config, "domestic", pa, pb);
-    m.overseas_year_before = region_figures(cov, config, "overseas", pa, pb);
+    m.domestic = region_figures(cov, config, req, "domestic", a, b);
+    m.overseas = region_figures(cov, config, req, "overseas", a, b);
+    m.domestic_year_before = region_figures(cov, config, req, "domestic", pa, pb);
+    m.overseas_year_before = region_figures(cov, config, req, "overseas", pa, pb);
     rep.months.push_back(m);
   }
 
@@ -306,7 +326,8 @@ Report build_report(const Storage& storage, const CollectorConfig& config,
     }
     rep.sensors.push_back(std::move(t));
   };
-  for (const auto& s : config.sensors) sensor_top(s.id, s.label, s.region);
+  for (const auto& s : config.sensors)
+    if (wanted(req, s.id)) sensor_top(s.id, s.label, s.region);
   for (const auto& [id, _] : per_sensor)
     if (!config.find_sensor(id)) sensor_top(id, id, "unregistered");
 
@@ -353,6 +374,7 @@ Report build_report(const Storage& storage, const CollectorConfig& config,
     }
   }
   for (const auto& s : config.sensors) {
+    if (!wanted(req, s.id)) continue;
     SensorHealth h = health.count(s.id) ? health[s.id] : SensorHealth{};
     h.sensor = s.id;
     h.label = s.label;

@@ -19,11 +19,12 @@ struct ReportRequest {
   std::string rank = "mirai";  ///< "all", or the fingerprint Table 1 ranks by
   std::size_t top = 5;         ///< ports in Table 1, Figures 1-2 and the weekly graphs
   std::size_t sensor_top = 10;
+  std::vector<std::string> sensors;  ///< only these sensors (empty: all)
 };
 
 /// Parses a report request from query parameters (from, to: YYYY-MM-DD, both included;
-/// or quarter: 2022Q2; country, rank, top, sensor_top, tz). Throws std::invalid_argument
-/// with a message for the client.
+/// or quarter: 2022Q2; country, rank, top, sensor_top, sensors: id,id..., tz). Throws
+/// std::invalid_argument with a message for the client.
 ReportRequest parse_report_request(const std::vector<std::pair<std::string, std::string>>& params,
                                    const Storage& storage);
 
@@ -94,6 +95,7 @@ struct Report {
   std::vector<SensorHealth> health;
 };
 
+/// Throws std::invalid_argument when the request names a sensor the registry does not list.
 Report build_report(const Storage& storage, const CollectorConfig& config, const ReportRequest& r);
 
 /// "94.34%": part / whole with two decimals, computed from the counts ("-" when whole is 0).

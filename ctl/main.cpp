@@ -55,7 +55,7 @@ teitenctl query --collector HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
 
 teitenctl report --collector HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
                  (--quarter 2022Q2 | --from YYYY-MM-DD --to YYYY-MM-DD) [--country JP]
-                 [--rank mirai|all|masscan|zmap] [--top 5] [--sensor-top 10]
+                 [--rank mirai|all|masscan|zmap] [--top 5] [--sensor-top 10] [--sensors ID,ID]
                  [--format markdown|csv|json|html] [--output FILE]
   TOP-N destination ports of a source country (ALL vs Mirai-type, ratio, unique hosts),
   their daily series, each month's average packets per sensor-day (domestic vs overseas,

@@ -32,10 +32,11 @@ int cmd_report(const std::vector<std::string>& args) {
         return fail_usage("report: --format: '" + v + "' is not markdown, csv, json or html");
       format = v;
     } else if (a == "--from" || a == "--to" || a == "--quarter" || a == "--country" ||
-               a == "--rank" || a == "--top" || a == "--sensor-top" || a == "--tz") {
+               a == "--rank" || a == "--top" || a == "--sensor-top" || a == "--tz" ||
+               a == "--sensors") {
       // The collector checks the values and explains a refusal; only keep the URL intact.
       if (v.empty() || v.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                           "0123456789-_/+") != std::string::npos)
+                                           "0123456789-_/+.,") != std::string::npos)
         return fail_usage("report: " + a + ": invalid value '" + v + "'");
       std::string key = a.substr(2);
       if (key == "sensor-top") key = "sensor_top";

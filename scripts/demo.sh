@@ -53,7 +53,7 @@ sensors:
   - id: demo-tokyo-1
     region: domestic
     label: Demo Tokyo (replayed capture)
-    active_from: 2022-04-01
+    active_from: 2022-03-31  # registry dates are UTC; the quarter starts 2022-04-01 in Japan
 YAML
 "$ctl" simulate --print-registry "${sim[@]}" | tail -n +2 >>"$demo/collector.yaml"
 
@@ -83,7 +83,7 @@ for _ in $(seq 50); do
 done
 
 echo "== simulated sensors through the ingest API"
-"$ctl" simulate --collector "localhost:$api_port" --pki "$demo/pki" "${sim[@]}" 2>/dev/null
+"$ctl" simulate --collector "localhost:$api_port" --pki "$demo/pki" "${sim[@]}" 2>/dev/null | tail -n 1
 
 echo "== a generated quarter replayed through teiten-sensord, delivered over mutual TLS"
 "$ctl" generate --out "$demo/quarter.pcap" --truth "$demo/quarter-truth.json" \
@@ -97,9 +97,13 @@ op=(--collector "localhost:$api_port" --ca "$demo/pki/ca.pem" --cert "$demo/pki/
   --key "$demo/pki/operator-operator.key" --quarter 2022Q2)
 "$ctl" report "${op[@]}" --format html --output "$demo/report-2022Q2.html"
 "$ctl" report "${op[@]}" --format csv --output "$demo/report-2022Q2.csv"
+"$ctl" report "${op[@]}" --output "$demo/report-2022Q2.md"
+"$ctl" report "${op[@]}" --sensors demo-tokyo-1 --output "$demo/report-2022Q2-demo-tokyo-1.md"
 echo
-"$ctl" report "${op[@]}" | sed -n '/^## 2\./q;p'  # Table 1
-"$ctl" report "${op[@]}" | sed -n '/^## 3\./,/^## 5\./p' | sed '$d'
-echo "Full report: $demo/report-2022Q2.html (also .csv; --format markdown|json on the API)"
+echo "== the replayed sensor alone: the seed's Table 1 (teitenctl report --sensors demo-tokyo-1)"
+sed -n '/^## 1\./,/^## 2\./p' "$demo/report-2022Q2-demo-tokyo-1.md" | sed '$d'
+echo "== the whole network"
+sed -n '/^## 3\./,/^## 5\./p' "$demo/report-2022Q2.md" | sed '$d'
+echo "Full reports: $demo/report-2022Q2.{md,html,csv} (and -demo-tokyo-1.md)"
 echo "Dashboard:   https://127.0.0.1:$board_port/?quarter=2022Q2  (certificate: $demo/pki/ca.pem)"
 echo "The collector keeps running for it (pid $(cat $demo/collector.pid)): kill \$(cat $demo/collector.pid)"

@@ -295,6 +295,17 @@ TEST_CASE("report: per-sensor TOP10 ranks ICMP as one entry; weekly sums; format
     }
   }
   CHECK(csv.find("weekly,23/TCP,2022-03-28,ALL,20\n") != std::string::npos);
+
+  // Only some sensors: o1 sent nothing here, so nothing is ranked and only o1 is listed.
+  q.sensors = {"o1"};
+  const Report only = build_report(s, registry(), q);
+  CHECK(only.table.empty());
+  REQUIRE(only.sensors.size() == 1);
+  CHECK(only.sensors[0].sensor == "o1");
+  CHECK(only.sensors[0].top.empty());
+  q.sensors = {"nobody"};
+  CHECK_THROWS_WITH(build_report(s, registry(), q),
+                    "sensors: 'nobody' is not in the collector's registry");
   CHECK(j["weekly"][0]["weeks"][0]["all"] == 20);
 }
 
@@ -306,6 +317,8 @@ TEST_CASE("report requests: ranges, quarters and refusals", "[collector][report]
   CHECK(q.day_to == day_of("2022-06-30"));
   CHECK(q.rank == "all");
   CHECK(q.top == 7);
+  CHECK(parse_report_request({{"quarter", "2022Q2"}, {"sensors", "d1,o1"}}, s).sensors ==
+        std::vector<std::string>{"d1", "o1"});
   const auto bad = [&](std::vector<std::pair<std::string, std::string>> p, const std::string& msg) {
     try {
       (void)parse_report_request(p, s);
@@ -327,6 +340,7 @@ TEST_CASE("report requests: ranges, quarters and refusals", "[collector][report]
       "tz: this collector cuts days in Asia/Tokyo (reports.time_zone in its configuration), not "
       "'UTC'");
   bad({{"quarter", "2022Q2"}, {"x", "1"}}, "unknown parameter 'x'");
+  bad({{"quarter", "2022Q2"}, {"sensors", "d1,,o1"}}, "sensors: expected id,id,...");
   bad({{"from", "2000-01-01"}, {"to", "2022-01-01"}}, "a report covers at most 3660 days");
   CHECK_THROWS_WITH(Storage(dir / "d.sqlite", "Mars/Olympus"),
                     "unknown time zone 'Mars/Olympus' (a tz database name such as Asia/Tokyo)");
