@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -66,8 +67,8 @@ int main(int argc, char** argv) {
   const auto cfg = std::get<collector::CollectorConfig>(loaded);
   std::uint64_t buckets = 0, packets = 0, rows = 0;
   if (!std::filesystem::exists(tag)) {
-    std::filesystem::remove(tag + ".tmp");
-    collector::Storage s(tag + ".tmp");
+    for (const char* suffix : {".tmp", ".tmp-wal", ".tmp-shm"}) std::filesystem::remove(tag + suffix);
+    auto s = std::make_unique<collector::Storage>(tag + ".tmp");
     const auto t0 = Clock::now();
     for (std::size_t i = 0; i < o.domestic + o.overseas; ++i) {
       std::vector<bucket::SealedBucket> batch;
@@ -76,13 +77,14 @@ int main(int argc, char** argv) {
         batch.push_back(std::move(b));
       });
       buckets += batch.size();
-      s.ingest(batch);
+      s->ingest(batch);
     }
     std::printf(
         "database: %llu buckets, %llu rows, %llu packets ingested in %.1f s (%.0f buckets/s)\n",
         static_cast<unsigned long long>(buckets), static_cast<unsigned long long>(rows),
         static_cast<unsigned long long>(packets), seconds_since(t0),
         static_cast<double>(buckets) / seconds_since(t0));
+    s.reset();  // closed: the WAL is checkpointed into the file before it is renamed
     std::filesystem::rename(tag + ".tmp", tag);
   } else {
     std::printf("database: %s (kept from an earlier run)\n", tag.c_str());

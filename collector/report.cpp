@@ -45,10 +45,6 @@ std::string fingerprint_name(const std::string& fp) {
   return fp;
 }
 
-Destination destination_of(const std::string& proto, std::int64_t port) {
-  if (proto == "tcp" || proto == "udp") return {proto, static_cast<int>(port)};
-  return {proto, -1};  // ICMP (every type), ICMPv6, other: one entry each
-}
 
 std::string fmt_avg(double v) {
   char buf[64];
@@ -199,43 +195,81 @@ Report build_report(const Storage& storage, const CollectorConfig& config,
     if (!config.find_sensor(id))
       throw std::invalid_argument("sensors: '" + id + "' is not in the collector's registry");
 
-  // One pass over the daily rollups of the range.
-  std::map<Destination, Pair> country_totals, all_totals;
-  std::map<std::string, std::map<Destination, std::uint64_t>> per_sensor;
-  std::map<std::pair<Destination, std::int64_t>, Pair> country_daily, all_daily;
+  // One pass over the daily rollups of the range. Millions of rows for a network's
+  // quarter: destinations are coded as integers and nothing is allocated per row.
+  static constexpr const char* kProtos[] = {"tcp", "udp", "icmp", "icmpv6", "other"};
+  const auto code_of = [](std::string_view proto, std::int64_t port) -> std::uint32_t {
+    const std::uint32_t i = proto == "tcp"      ? 0
+                            : proto == "udp"    ? 1
+                            : proto == "icmp"   ? 2
+                            : proto == "icmpv6" ? 3
+                                                : 4;
+    if (i >= 2 || port < -1 || port > 65535) port = -1;  // ICMP: every type as one entry
+    return i * 65537 + static_cast<std::uint32_t>(port + 1);
+  };
+  const auto dest_of = [](std::uint64_t code) {
+    return Destination{kProtos[code / 65537], static_cast<int>(code % 65537) - 1};
+  };
+  std::unordered_map<std::uint32_t, Pair> ct, at;
+  std::unordered_map<std::uint64_t, Pair> cd, ad;  // code << 32 | day offset
+  std::vector<std::string> sensor_names;
+  std::vector<std::unordered_map<std::uint32_t, std::uint64_t>> ps;
   {
     Stmt st(db,
             "SELECT day, sensor, proto, port, country, fingerprint, packets FROM daily "
             "WHERE day >= ?1 AND day <= ?2");
     st.bind(1, req.day_from);
     st.bind(2, req.day_to);
+    const auto text = [&](int col) {
+      const unsigned char* t = sqlite3_column_text(st.s, col);
+      return std::string_view{t ? reinterpret_cast<const char*>(t) : ""};
+    };
+    std::size_t sensor = 0;
+    bool sensor_wanted = false;
     while (st.step(db) == SQLITE_ROW) {
-      if (!wanted(req, st.text(1))) continue;
-      const std::int64_t day = st.i64(0);
-      const Destination d = destination_of(st.text(2), st.i64(3));
-      const bool fp = st.text(5) == rep.fingerprint;
-      const auto packets = static_cast<std::uint64_t>(st.i64(6));
-      per_sensor[st.text(1)][d] += packets;
-      Pair& at = all_totals[d];
-      Pair& ad = all_daily[{d, day}];
-      at.all += packets;
-      ad.all += packets;
-      if (fp) {
-        at.fp += packets;
-        ad.fp += packets;
+      const std::string_view name = text(1);  // rows come sorted by day, then sensor
+      if (sensor_names.empty() || sensor_names[sensor] != name) {
+        const auto it = std::find(sensor_names.begin(), sensor_names.end(), name);
+        sensor = static_cast<std::size_t>(it - sensor_names.begin());
+        if (it == sensor_names.end()) {
+          sensor_names.emplace_back(name);
+          ps.emplace_back();
+        }
+        sensor_wanted = wanted(req, sensor_names[sensor]);
       }
-      if (st.text(4) == req.country) {
-        Pair& ct = country_totals[d];
-        Pair& cd = country_daily[{d, day}];
-        ct.all += packets;
-        cd.all += packets;
-        if (fp) {
-          ct.fp += packets;
-          cd.fp += packets;
+      if (!sensor_wanted) continue;
+      const auto day = static_cast<std::uint64_t>(st.i64(0) - req.day_from);
+      const std::uint32_t code = code_of(text(2), st.i64(3));
+      const std::uint64_t daykey = (std::uint64_t{code} << 32) | day;
+      const bool fp = text(5) == rep.fingerprint;
+      const auto packets = static_cast<std::uint64_t>(st.i64(6));
+      const bool from_country = text(4) == req.country;
+      ps[sensor][code] += packets;
+      for (Pair* p : {&at[code], &ad[daykey]}) {
+        p->all += packets;
+        if (fp) p->fp += packets;
+      }
+      if (from_country) {
+        for (Pair* p : {&ct[code], &cd[daykey]}) {
+          p->all += packets;
+          if (fp) p->fp += packets;
         }
       }
     }
   }
+  // Back to destinations, in their order (ties then rank the same way every time).
+  std::map<Destination, Pair> country_totals, all_totals;
+  std::map<std::string, std::map<Destination, std::uint64_t>> per_sensor;
+  std::map<std::pair<Destination, std::int64_t>, Pair> country_daily, all_daily;
+  for (const auto& [c, v] : ct) country_totals[dest_of(c)] = v;
+  for (const auto& [c, v] : at) all_totals[dest_of(c)] = v;
+  for (const auto& [k, v] : cd)
+    country_daily[{dest_of(k >> 32), req.day_from + static_cast<std::int64_t>(k & 0xFFFFFFFF)}] = v;
+  for (const auto& [k, v] : ad)
+    all_daily[{dest_of(k >> 32), req.day_from + static_cast<std::int64_t>(k & 0xFFFFFFFF)}] = v;
+  for (std::size_t i = 0; i < sensor_names.size(); ++i)
+    for (const auto& [c, v] : ps[i])
+      if (v) per_sensor[sensor_names[i]][dest_of(c)] = v;
 
   // Table 1: ranked by ALL or by the fingerprint; ties by destination, for stable output.
   std::vector<std::pair<Destination, Pair>> ranked(country_totals.begin(), country_totals.end());
