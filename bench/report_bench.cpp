@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
   const auto cfg = std::get<collector::CollectorConfig>(loaded);
   std::uint64_t buckets = 0, packets = 0, rows = 0;
   if (!std::filesystem::exists(tag)) {
-    for (const char* suffix : {".tmp", ".tmp-wal", ".tmp-shm"}) std::filesystem::remove(tag + suffix);
+    for (const char* suffix : {".tmp", ".tmp-wal", ".tmp-shm"})
+      std::filesystem::remove(tag + suffix);
     auto s = std::make_unique<collector::Storage>(tag + ".tmp");
     const auto t0 = Clock::now();
     for (std::size_t i = 0; i < o.domestic + o.overseas; ++i) {

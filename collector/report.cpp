@@ -45,7 +45,6 @@ std::string fingerprint_name(const std::string& fp) {
   return fp;
 }
 
-
 std::string fmt_avg(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.1f", v);

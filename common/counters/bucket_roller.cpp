@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 namespace teiten::counters {
 
@@ -56,9 +57,9 @@ void BucketRoller::flush() {
 }
 
 void BucketRoller::seal_open() {
-  bucket::SealedBucket b = build_open();
+  bucket::SealedBucket b = build_open(true);
   ++seq_;
-  for (std::size_t i = 0; i < table_.size(); ++i) sketches_[i] = sketch::HostSketch{};
+  std::fill(seen_.begin(), seen_.end(), 0);
   table_.clear();
   sketch_bytes_ = 0;
   hosts_unrecorded_ = 0;
@@ -69,12 +70,12 @@ void BucketRoller::seal_open() {
   sink_(std::move(b));
 }
 
-std::optional<bucket::SealedBucket> BucketRoller::snapshot() const {
+std::optional<bucket::SealedBucket> BucketRoller::snapshot() {
   if (!open_) return std::nullopt;
-  return build_open();
+  return build_open(false);
 }
 
-bucket::SealedBucket BucketRoller::build_open() const {
+bucket::SealedBucket BucketRoller::build_open(bool take) {
   bucket::SealedBucket b;
   b.sensor_id = options_.sensor_id;
   b.boot_id = options_.boot_id;
@@ -84,8 +85,9 @@ bucket::SealedBucket BucketRoller::build_open() const {
   b.rows.reserve(table_.size());
   std::size_t ordinal = 0;
   table_.for_each([&](std::uint64_t key, const CounterValue& v) {
-    b.rows.push_back(
-        bucket::Row{classify::Key::unpack(key), v.packets, v.bytes, sketches_[ordinal++]});
+    sketch::HostSketch& s = sketches_[ordinal++];
+    b.rows.push_back(bucket::Row{classify::Key::unpack(key), v.packets, v.bytes,
+                                 take ? std::exchange(s, sketch::HostSketch{}) : s});
   });
   std::sort(b.rows.begin(), b.rows.end(),
             [](const bucket::Row& x, const bucket::Row& y) { return x.key.pack() < y.key.pack(); });

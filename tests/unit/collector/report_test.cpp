@@ -227,7 +227,7 @@ TEST_CASE("report: monthly averages divide by the days sensors were observed",
   CHECK(r.health[2].days_observed == Approx(30.0));
 }
 
-TEST_CASE("report: per-sensor TOP10 ranks ICMP as one entry; weekly sums; formats agree",
+TEST_CASE("report: per-sensor TOP10 ranks ICMP as one entry, weekly sums, formats agree",
           "[collector][report]") {
   test::TempDir dir;
   Storage s(dir / "c.sqlite");
