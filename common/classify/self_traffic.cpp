@@ -29,9 +29,17 @@ std::size_t SelfTraffic::FlowHash::operator()(const Flow& f) const noexcept {
   return static_cast<std::size_t>(h);
 }
 
+std::size_t SelfTraffic::peer_slot(const std::array<std::uint8_t, 16>& peer) noexcept {
+  std::uint64_t a = 0, b = 0;
+  std::memcpy(&a, peer.data(), 8);
+  std::memcpy(&b, peer.data() + 8, 8);
+  std::uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ULL)) * 0xBF58476D1CE4E5B9ULL;
+  return static_cast<std::size_t>(h >> 52);  // 4096 slots
+}
+
 void SelfTraffic::expire(std::int64_t now) {
   std::erase_if(flows_, [&](const auto& kv) { return now - kv.second > idle_s_; });
-  if (flows_.size() < max_flows_) return;
+  if (flows_.size() < max_flows_) return recount_peers();
   // Still full of live flows: forget the oldest half rather than grow.
   std::vector<std::int64_t> seen;
   seen.reserve(flows_.size());
@@ -40,6 +48,12 @@ void SelfTraffic::expire(std::int64_t now) {
                    seen.end());
   const std::int64_t cut = seen[seen.size() / 2];
   std::erase_if(flows_, [&](const auto& kv) { return kv.second <= cut; });
+  recount_peers();
+}
+
+void SelfTraffic::recount_peers() {
+  std::fill(peers_.begin(), peers_.end(), 0);
+  for (const auto& kv : flows_) ++peers_[peer_slot(kv.first.peer)];
 }
 
 bool SelfTraffic::is_self(const decode::DecodedPacket& p, std::int64_t ts) {
@@ -82,7 +96,7 @@ bool SelfTraffic::is_self(const decode::DecodedPacket& p, std::int64_t ts) {
     }
     if (opens) {
       if (flows_.size() >= max_flows_) expire(ts);
-      flows_.emplace(f, ts);
+      if (flows_.emplace(f, ts).second) ++peers_[peer_slot(f.peer)];
     }
     return true;
   }
@@ -92,6 +106,7 @@ bool SelfTraffic::is_self(const decode::DecodedPacket& p, std::int64_t ts) {
     return true;
   }
   put_peer(p.src4, p.src6);
+  if (peers_[peer_slot(f.peer)] == 0) return false;  // a peer the box has no flow with
   if (ports) {
     f.peer_port = p.sport;
     f.local_port = p.dport;

@@ -41,12 +41,18 @@ class SelfTraffic {
     std::size_t operator()(const Flow& f) const noexcept;
   };
   void expire(std::int64_t now);
+  void recount_peers();
+  /// A slot of peers_ for a peer address.
+  static std::size_t peer_slot(const std::array<std::uint8_t, 16>& peer) noexcept;
 
   AddressSet own_;
   std::vector<std::uint16_t> local_tcp_ports_;
   std::size_t max_flows_;
   std::int64_t idle_s_;
   std::unordered_map<Flow, std::int64_t, FlowHash> flows_;  ///< -> last packet time
+  /// Flows per peer-address slot: most inbound packets come from peers the box never
+  /// talked to, and this small table (in cache) tells so without the map's lookup.
+  std::vector<std::uint32_t> peers_ = std::vector<std::uint32_t>(4096);
 };
 
 }  // namespace teiten::classify

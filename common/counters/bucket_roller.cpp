@@ -12,9 +12,34 @@ BucketRoller::BucketRoller(RollerOptions options, Sink sink)
       width_(options_.width_s),
       table_(options_.max_keys),
       sketches_(options_.max_keys),
+      pending_start_(options_.max_keys + 1),
       seq_(options_.first_seq) {
   if (options_.width_s == 0 || 86400 % options_.width_s != 0) {
     throw std::invalid_argument("bucket width must divide 86400 seconds");
+  }
+  pending_.reserve(kPendingMax);
+  pending_sorted_.resize(kPendingMax);
+}
+
+void BucketRoller::fold_pending() {
+  // Counting sort by row (ordinals are below max_keys), then each row's sources in turn:
+  // one row's table stays in cache while its sources go in.
+  std::fill(pending_start_.begin(), pending_start_.end(), 0);
+  for (const Pending& p : pending_) ++pending_start_[p.ordinal + 1];
+  for (std::size_t i = 1; i < pending_start_.size(); ++i)
+    pending_start_[i] += pending_start_[i - 1];
+  for (const Pending& p : pending_) pending_sorted_[pending_start_[p.ordinal]++] = p;
+  const std::size_t n = pending_.size();
+  pending_.clear();
+  for (std::size_t i = 0; i < n; ++i) {
+    const Pending& p = pending_sorted_[i];
+    sketch::HostSketch& s = sketches_[p.ordinal];
+    if (sketch_bytes_ + sketch::HostSketch::kDenseBytes > options_.max_sketch_bytes &&
+        s.add_needs_memory(p.hash)) {
+      ++hosts_unrecorded_;
+      continue;
+    }
+    sketch_bytes_ += s.add(p.hash);
   }
 }
 
@@ -57,6 +82,7 @@ void BucketRoller::flush() {
 }
 
 void BucketRoller::seal_open() {
+  fold_pending();
   bucket::SealedBucket b = build_open(true);
   ++seq_;
   std::fill(seen_.begin(), seen_.end(), 0);
@@ -72,6 +98,7 @@ void BucketRoller::seal_open() {
 
 std::optional<bucket::SealedBucket> BucketRoller::snapshot() {
   if (!open_) return std::nullopt;
+  fold_pending();
   return build_open(false);
 }
 

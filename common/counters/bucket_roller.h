@@ -21,8 +21,8 @@ struct RollerOptions {
   std::uint32_t width_s = 60;         ///< divides 86400, so buckets align to UTC days
   std::size_t max_keys = 10000;       ///< distinct keys per bucket before overflow
   std::uint32_t max_gap_fill = 1440;  ///< most empty buckets sealed for one silent gap
-  /// Heap bytes the open bucket's unique-source sketches may hold; a source that would
-  /// need more is not recorded (counted in the bucket's hosts_unrecorded).
+  /// Heap bytes the open bucket's unique-source sketches may hold; a (row, source) pair
+  /// that would need more is not recorded (counted in the bucket's hosts_unrecorded).
   std::size_t max_sketch_bytes = std::size_t{32} << 20;
   bucket::Provenance provenance;
 };
@@ -48,19 +48,10 @@ class BucketRoller {
       loss_.overflow_bytes += bytes;
       return;
     }
-    // Scanners repeat: a (row, source) pair seen in this bucket changes no sketch. The
-    // direct-mapped memo (in cache) spares the row's table most of those visits.
-    const std::uint64_t pair = source_hash ^ ((ordinal + 1) * 0x9E3779B97F4A7C15ULL);
-    std::uint64_t& memo = seen_[pair >> (64 - kSeenBits)];
-    if (memo == pair) return;
-    memo = pair;
-    sketch::HostSketch& s = sketches_[ordinal];
-    if (sketch_bytes_ + sketch::HostSketch::kDenseBytes > options_.max_sketch_bytes &&
-        s.add_needs_memory(source_hash)) {
-      ++hosts_unrecorded_;
-      return;
-    }
-    sketch_bytes_ += s.add(source_hash);
+    // New pairs wait in a preallocated list, folded into the rows' sketches row by row
+    // when it fills and at sealing: the packet path touches no sketch.
+    pending_.push_back(Pending{source_hash, ordinal});
+    if (pending_.size() == pending_.capacity()) fold_pending();
   }
   void add_not_for_sensor(std::int64_t ts) {
     advance(ts);
@@ -118,6 +109,8 @@ class BucketRoller {
   }
   void advance_slow(std::int64_t now, std::uint64_t packets);
   void seal_open();
+  /// Adds the pending (row, source) pairs to the rows' sketches, grouped by row.
+  void fold_pending();
   /// The open bucket; `take` moves the sketches out (sealing) instead of copying them.
   bucket::SealedBucket build_open(bool take);
 
@@ -128,6 +121,13 @@ class BucketRoller {
   std::vector<sketch::HostSketch> sketches_;  ///< by the key's ordinal in table_
   static constexpr int kSeenBits = 15;
   std::vector<std::uint64_t> seen_ = std::vector<std::uint64_t>(std::size_t{1} << kSeenBits);
+  struct Pending {
+    std::uint64_t hash;
+    std::uint32_t ordinal;
+  };
+  static constexpr std::size_t kPendingMax = std::size_t{1} << 18;
+  std::vector<Pending> pending_, pending_sorted_;  ///< capacity kPendingMax, reserved
+  std::vector<std::uint32_t> pending_start_;       ///< per ordinal (counting sort), max_keys + 1
   std::size_t sketch_bytes_ = 0;
   std::uint64_t hosts_unrecorded_ = 0;
   bool open_ = false;

@@ -28,24 +28,26 @@ namespace teiten::sensor {
 /// Process-lifetime counters of the pipeline. Each field has one writer thread; any
 /// thread may read them (relaxed atomics) for status and metrics.
 struct PipelineStats {
-  std::atomic<std::uint64_t> captured{0};    ///< packets libpcap handed over
-  std::atomic<std::uint64_t> ring_drops{0};  ///< dropped because the ring was full
-  std::atomic<std::uint64_t> ring_waits{0};  ///< times replay waited for a ring slot
-  std::atomic<std::uint64_t> classified{0};  ///< packets the classifier thread processed
-  std::atomic<std::uint64_t> observed{0};    ///< addressed to the sensor, counted
+  // Written by the capture thread (cache lines of its own: the classifier thread writes
+  // its counters for every packet too, and a shared line would bounce between the cores).
+  alignas(64) std::atomic<std::uint64_t> captured{0};  ///< packets libpcap handed over
+  std::atomic<std::uint64_t> ring_drops{0};            ///< dropped because the ring was full
+  std::atomic<std::uint64_t> ring_waits{0};            ///< times replay waited for a ring slot
+  std::atomic<std::uint64_t> kernel_drops{0};
+  std::atomic<std::uint64_t> interface_drops{0};
+  std::atomic<std::uint64_t> capture_errors{0};  ///< live: interface went down or vanished
+  std::atomic<std::uint64_t> capture_opens{0};   ///< live: successful (re)opens
+  std::atomic<std::uint64_t> capture_beats{0};   ///< heartbeat for the systemd watchdog
+  std::atomic<bool> capture_active{false};       ///< live: the capture is open now
+  // Written by the classifier thread.
+  alignas(64) std::atomic<std::uint64_t> classified{0};  ///< packets the classifier processed
+  std::atomic<std::uint64_t> observed{0};                ///< addressed to the sensor, counted
   std::atomic<std::uint64_t> not_for_sensor{0};
   std::atomic<std::uint64_t> malformed{0};
   std::atomic<std::uint64_t> buckets_sealed{0};
   std::atomic<std::uint64_t> geoip_errors{0};
   std::atomic<std::uint64_t> self_traffic{0};
-  std::atomic<std::uint64_t> kernel_drops{0};
-  std::atomic<std::uint64_t> interface_drops{0};
-  std::atomic<std::uint64_t> capture_errors{0};  ///< live: interface went down or vanished
-  std::atomic<std::uint64_t> capture_opens{0};   ///< live: successful (re)opens
-  std::atomic<bool> capture_active{false};       ///< live: the capture is open now
-  /// Heartbeats: each thread's loop count, for the systemd watchdog.
-  std::atomic<std::uint64_t> capture_beats{0};
-  std::atomic<std::uint64_t> classifier_beats{0};
+  std::atomic<std::uint64_t> classifier_beats{0};  ///< heartbeat for the systemd watchdog
 };
 
 /// Options of one pipeline run beyond the configuration file.

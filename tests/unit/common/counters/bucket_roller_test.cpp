@@ -131,3 +131,55 @@ TEST_CASE("a tick seals quiet buckets without counting anything", "[counters][ro
   CHECK(f.sealed[0].accounted_packets() == 0);
   CHECK_THROWS(f.make(7));
 }
+
+TEST_CASE("rows carry their distinct sources, through pending folds and the memory bound",
+          "[counters][roller][sketch]") {
+  Fixture f;
+  auto r = f.make(60, 100);
+  // 23/TCP: 300,000 packets from 1,000 sources (more than the pending list holds, so it is
+  // folded mid-bucket); 22/TCP: 3 packets from 2 sources.
+  for (std::uint32_t i = 0; i < 300000; ++i)
+    r.add(60, key(23), 40, sketch::hash_ipv4(0x0A000000u + i % 1000));
+  r.add(61, key(22), 40, sketch::hash_ipv4(1));
+  r.add(61, key(22), 40, sketch::hash_ipv4(2));
+  r.add(61, key(22), 40, sketch::hash_ipv4(1));
+  // The open bucket, as a pull shows it, already has them.
+  const auto open = r.snapshot();
+  REQUIRE(open);
+  CHECK(open->rows.at(1).hosts.count() == 1000);
+  r.add(125, key(23), 40, sketch::hash_ipv4(9));
+  REQUIRE(f.sealed.size() == 1);
+  const auto& b = f.sealed[0];
+  REQUIRE(b.rows.size() == 2);
+  CHECK(b.rows[0].key.port == 22);
+  CHECK(b.rows[0].hosts.count() == 2);
+  CHECK(b.rows[1].packets == 300000);
+  CHECK(b.rows[1].hosts.count() == 1000);
+  CHECK(b.hosts_unrecorded == 0);
+  r.flush();
+  CHECK(f.sealed[1].rows.at(0).hosts.count() == 1);  // the next bucket starts afresh
+
+  // A 1 MiB sketch bound: 64 dense rows fit; the rest record what fits, count the rest,
+  // and every packet is still counted.
+  Fixture g;
+  counters::RollerOptions o;
+  o.sensor_id = "s1";
+  o.boot_id = "b";
+  o.max_keys = 200;
+  o.max_sketch_bytes = 1 << 20;
+  counters::BucketRoller small(
+      o, [&g](bucket::SealedBucket&& s) { g.sealed.push_back(std::move(s)); });
+  for (std::uint16_t port = 1; port <= 100; ++port)
+    for (std::uint32_t i = 0; i < 2000; ++i) small.add(0, key(port), 40, sketch::hash_ipv4(i));
+  small.flush();
+  REQUIRE(g.sealed.size() == 1);
+  std::uint64_t packets = 0;
+  std::size_t dense = 0;
+  for (const auto& row : g.sealed[0].rows) {
+    packets += row.packets;
+    dense += row.hosts.dense();
+  }
+  CHECK(packets == 200000);
+  CHECK(dense <= 64);
+  CHECK(g.sealed[0].hosts_unrecorded > 0);
+}
