@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    collector::Storage storage(cfg.database, cfg.time_zone);
+    collector::Storage storage(cfg.database, cfg.time_zone, check);
     if (check) {
       std::cout << config_path << ": configuration OK (" << cfg.sensors.size()
                 << " sensors, database " << cfg.database << ")\n";

@@ -163,7 +163,10 @@ ReportRequest parse_report_request(const std::vector<std::pair<std::string, std:
       for (std::size_t p = 0; p <= v.size();) {
         const auto comma = std::min(v.find(',', p), v.size());
         if (comma == p) throw std::invalid_argument("sensors: expected id,id,...");
-        r.sensors.push_back(v.substr(p, comma - p));
+        const std::string id = v.substr(p, comma - p);
+        if (std::find(r.sensors.begin(), r.sensors.end(), id) == r.sensors.end())
+          r.sensors.push_back(id);
+        if (r.sensors.size() > 1000) throw std::invalid_argument("sensors: more than 1000");
         p = comma + 1;
       }
     } else if (k == "tz") {
@@ -282,11 +285,11 @@ Report build_report(const Storage& storage, const CollectorConfig& config,
     Stmt st(db,
             std::string{
                 "SELECT fingerprint, hosts, sensor FROM daily WHERE country = ?1 AND proto = ?2"} +
-                (d.port >= 0 ? " AND port = ?3" : "") +
+                (d.port >= 0 || d.proto == "tcp" || d.proto == "udp" ? " AND port = ?3" : "") +
                 " AND day >= ?4 AND day <= ?5 AND hosts IS NOT NULL");
     st.bind(1, req.country);
     st.bind(2, d.proto);
-    if (d.port >= 0) st.bind(3, std::int64_t{d.port});
+    st.bind(3, std::int64_t{d.port});  // -1: TCP/UDP without a port (fragments)
     st.bind(4, req.day_from);
     st.bind(5, req.day_to);
     sketch::HostSketch all, fp;
@@ -335,8 +338,14 @@ Report build_report(const Storage& storage, const CollectorConfig& config,
     const std::int64_t b = std::min(req.day_to, days_of((ym + date::months{1}) / date::day{1}) - 1);
     const auto prev = ym - date::years{1};
     const std::int64_t pa = days_of(ymd_of(a) - date::years{1});
-    const std::int64_t pb = std::min(days_of(ymd_of(b) - date::years{1}),
-                                     days_of((prev + date::months{1}) / date::day{1}) - 1);
+    // The same days a year earlier; a range to the end of the month ends there then too
+    // (February 2025 compares with the whole of February 2024, its 29th included).
+    const std::int64_t prev_last = days_of((prev + date::months{1}) / date::day{1}) - 1;
+    const bool to_month_end = b == days_of((ym + date::months{1}) / date::day{1}) - 1;
+    const auto b_before = ymd_of(b) - date::years{1};
+    const std::int64_t pb =
+        to_month_end ? prev_last
+                     : std::min(b_before.ok() ? days_of(b_before) : prev_last, prev_last);
     m.domestic = region_figures(cov, config, req, "domestic", a, b);
     m.overseas = region_figures(cov, config, req, "overseas", a, b);
     m.domestic_year_before = region_figures(cov, config, req, "domestic", pa, pb);

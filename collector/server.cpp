@@ -152,6 +152,12 @@ struct Server::Impl {
                             "format: '" + format + "' is not json, markdown, csv or html", keep);
     try {
       const ReportRequest rq = parse_report_request(params, storage);
+      // The dashboard answers anyone who reaches it, on the thread that ingests: bound
+      // what one page may cost.
+      if (dashboard && (rq.day_to - rq.day_from >= 400 || rq.top > 20 || rq.sensor_top > 20))
+        return error_response(http::status::bad_request,
+                              "the dashboard shows at most 400 days and top 20 (use /v1/report)",
+                              keep);
       const Report rep = build_report(storage, config, rq);
       if (dashboard && format == "html")
         return page(report_html(rep, true), "text/html; charset=utf-8", keep);

@@ -147,36 +147,49 @@ void result_sketch(sqlite3_context* ctx, const sketch::HostSketch& s) {
   sqlite3_result_blob(ctx, e.data(), static_cast<int>(e.size()), SQLITE_TRANSIENT);
 }
 
-// teiten_hosts_union(a, b): the union of two encoded sketches (NULL: empty).
-void hosts_union(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  auto a = sketch_arg(ctx, argv[0]);
-  if (!a) return;
-  const auto b = sketch_arg(ctx, argv[1]);
-  if (!b) return;
-  a->merge(*b);
-  result_sketch(ctx, *a);
+// teiten_hosts_union(a, b): the union of two encoded sketches (NULL: empty). No C++
+// exception may cross SQLite's C frames: allocation failures become SQLITE_NOMEM.
+void hosts_union(sqlite3_context* ctx, int, sqlite3_value** argv) noexcept {
+  try {
+    auto a = sketch_arg(ctx, argv[0]);
+    if (!a) return;
+    const auto b = sketch_arg(ctx, argv[1]);
+    if (!b) return;
+    a->merge(*b);
+    result_sketch(ctx, *a);
+  } catch (...) {
+    sqlite3_result_error_nomem(ctx);
+  }
 }
 
 // teiten_hosts_merge(x): aggregate union.
-void hosts_merge_step(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  auto** acc = static_cast<sketch::HostSketch**>(sqlite3_aggregate_context(ctx, sizeof(void*)));
-  if (!acc) return sqlite3_result_error_nomem(ctx);
-  const auto s = sketch_arg(ctx, argv[0]);
-  if (!s) return;
-  if (!*acc) *acc = new sketch::HostSketch;
-  (*acc)->merge(*s);
+void hosts_merge_step(sqlite3_context* ctx, int, sqlite3_value** argv) noexcept {
+  try {
+    auto** acc = static_cast<sketch::HostSketch**>(sqlite3_aggregate_context(ctx, sizeof(void*)));
+    if (!acc) return sqlite3_result_error_nomem(ctx);
+    const auto s = sketch_arg(ctx, argv[0]);
+    if (!s) return;
+    if (!*acc) *acc = new sketch::HostSketch;
+    (*acc)->merge(*s);
+  } catch (...) {
+    sqlite3_result_error_nomem(ctx);
+  }
 }
 
-void hosts_merge_final(sqlite3_context* ctx) {
+void hosts_merge_final(sqlite3_context* ctx) noexcept {
   auto** acc = static_cast<sketch::HostSketch**>(sqlite3_aggregate_context(ctx, 0));
   if (!acc || !*acc) return sqlite3_result_null(ctx);
-  result_sketch(ctx, **acc);
+  try {
+    result_sketch(ctx, **acc);
+  } catch (...) {
+    sqlite3_result_error_nomem(ctx);
+  }
   delete *acc;
   *acc = nullptr;
 }
 
 // teiten_local_day(ts): the local calendar day (days since 1970-01-01) of a UTC time.
-void local_day_fn(sqlite3_context* ctx, int, sqlite3_value** argv) {
+void local_day_fn(sqlite3_context* ctx, int, sqlite3_value** argv) noexcept {
   const auto* zone = static_cast<const date::time_zone*>(sqlite3_user_data(ctx));
   sqlite3_result_int64(ctx, local_day_in(zone, sqlite3_value_int64(argv[0])));
 }
@@ -188,7 +201,7 @@ bool valid_dimension(const std::string& d) {
 
 }  // namespace
 
-Storage::Storage(const std::string& path, const std::string& time_zone)
+Storage::Storage(const std::string& path, const std::string& time_zone, bool check_only)
     : path_(path), time_zone_(time_zone) {
   try {
     zone_ = date::locate_zone(time_zone);
@@ -223,7 +236,7 @@ Storage::Storage(const std::string& path, const std::string& time_zone)
   sqlite3_create_function_v2(db_, "teiten_local_day", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                              const_cast<date::time_zone*>(zone_), local_day_fn, nullptr, nullptr,
                              nullptr);
-  rebuild_days_if_needed();
+  if (!check_only) rebuild_days_if_needed();
 }
 
 std::int64_t Storage::local_day(std::int64_t ts) const {

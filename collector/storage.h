@@ -61,8 +61,10 @@ struct Accounting {
 class Storage {
  public:
   /// Opens or creates the database; days of the daily rollups are cut in `time_zone` (a tz
-  /// database name). Throws std::runtime_error naming the file or the zone.
-  explicit Storage(const std::string& path, const std::string& time_zone = "Asia/Tokyo");
+  /// database name; a changed zone re-cuts the days, except with `check_only`, which only
+  /// opens). Throws std::runtime_error naming the file or the zone.
+  explicit Storage(const std::string& path, const std::string& time_zone = "Asia/Tokyo",
+                   bool check_only = false);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

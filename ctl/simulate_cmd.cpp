@@ -105,9 +105,9 @@ int cmd_simulate(const std::vector<std::string>& args) {
         batch_bytes = 0;
       };
       packets += sim::simulate_sensor(o, i, [&](bucket::SealedBucket&& b) {
-        batch_bytes += 200 + b.rows.size() * 160;
+        batch_bytes += bucket::to_json_line(b).size() + 1;  // what the body will hold
         batch.push_back(std::move(b));
-        if (batch.size() >= 1000 || batch_bytes >= (4u << 20)) flush();
+        if (batch.size() >= 1000 || batch_bytes >= (4u << 20)) flush();  // the collector: 16 MiB
       });
       flush();
       std::cerr << "teitenctl simulate: " << sensors[i].id << " done\n";

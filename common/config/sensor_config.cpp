@@ -136,13 +136,14 @@ const std::vector<F> kSchema = {
     {"buckets",
      "max_sketch_bytes",
      FieldType::uint,
-     "33554432",
+     "8388608",
      false,
      1 << 20,
-     1ULL << 32,
+     32ULL << 20,
      {},
      "Memory for the open bucket's unique-source sketches; sources beyond it are counted "
-     "in hosts_unrecorded.",
+     "in hosts_unrecorded. A bucket's JSON grows by up to 1.4 times this: keep it below "
+     "the collector's limits.max_body_bytes.",
      [](SensorConfig& c, const Value& v) {
        c.bucket_max_sketch_bytes = static_cast<std::size_t>(std::get<std::uint64_t>(v));
      },

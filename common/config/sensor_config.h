@@ -28,7 +28,7 @@ struct SensorConfig {
   std::uint32_t bucket_width_s = 60;
   std::uint64_t bucket_max_keys = 10000;
   std::uint32_t bucket_max_gap_fill = 1440;
-  std::size_t bucket_max_sketch_bytes = std::size_t{32} << 20;
+  std::size_t bucket_max_sketch_bytes = std::size_t{8} << 20;
 
   std::string capture_interface;  ///< live capture; "" = none (replay only)
   std::uint64_t capture_snaplen = 256;

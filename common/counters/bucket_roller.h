@@ -1,9 +1,14 @@
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <exception>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "common/bucket/sealed_bucket.h"
 #include "common/classify/key.h"
@@ -23,7 +28,10 @@ struct RollerOptions {
   std::uint32_t max_gap_fill = 1440;  ///< most empty buckets sealed for one silent gap
   /// Heap bytes the open bucket's unique-source sketches may hold; a (row, source) pair
   /// that would need more is not recorded (counted in the bucket's hosts_unrecorded).
-  std::size_t max_sketch_bytes = std::size_t{32} << 20;
+  std::size_t max_sketch_bytes = std::size_t{8} << 20;
+  /// Seal on a thread of the roller's own: the counting thread hands a finished bucket's
+  /// state over and goes on (the sink is then called on that thread, in order).
+  bool seal_thread = false;
   bucket::Provenance provenance;
 };
 
@@ -32,26 +40,36 @@ struct RollerOptions {
 /// KeyTable: counting never allocates. Sealing calls the sink with an immutable bucket.
 /// Empty buckets between two packets are sealed too (they prove the sensor was alive), at
 /// most max_gap_fill per gap. A packet older than the open bucket is counted in the open
-/// bucket and in its late_packets. Single thread (the classifier thread).
+/// bucket and in its late_packets. Counting: one thread (the classifier thread). With
+/// seal_thread, sealing (folding the sources into sketches, building the rows, the sink)
+/// runs on the roller's own thread with one spare state, so the classifier waits only when
+/// that thread is a whole bucket behind; a sink's exception comes back from the next seal
+/// or flush.
 class BucketRoller {
  public:
   using Sink = std::function<void(bucket::SealedBucket&&)>;
+  /// A sink that also gets the tag (set_tag) in force when the bucket was sealed.
+  using TaggedSink = std::function<void(bucket::SealedBucket&&, std::uint64_t tag)>;
   BucketRoller(RollerOptions options, Sink sink);
+  BucketRoller(RollerOptions options, TaggedSink sink);
+  ~BucketRoller();
+  BucketRoller(const BucketRoller&) = delete;
+  BucketRoller& operator=(const BucketRoller&) = delete;
 
   /// One observed packet with its key, IP length and source (sketch::hash_ipv4/6).
   void add(std::int64_t ts, const classify::Key& key, std::uint32_t bytes,
            std::uint64_t source_hash) {
     advance(ts);
-    const std::uint32_t ordinal = table_.add(key.pack(), bytes);
+    const std::uint32_t ordinal = open_.table.add(key.pack(), bytes);
     if (ordinal == KeyTable::kFull) {
       ++loss_.overflow_packets;
       loss_.overflow_bytes += bytes;
       return;
     }
-    // New pairs wait in a preallocated list, folded into the rows' sketches row by row
-    // when it fills and at sealing: the packet path touches no sketch.
-    pending_.push_back(Pending{source_hash, ordinal});
-    if (pending_.size() == pending_.capacity()) fold_pending();
+    // Sources wait in a preallocated list, folded into the rows' sketches row by row when
+    // it fills and at sealing: the packet path touches no sketch.
+    open_.pending.push_back(Pending{source_hash, ordinal});
+    if (open_.pending.size() == open_.pending.capacity()) fold(open_, scratch_);
   }
   void add_not_for_sensor(std::int64_t ts) {
     advance(ts);
@@ -81,18 +99,23 @@ class BucketRoller {
   /// Opens the bucket containing `now` if none is open.
   void tick(std::int64_t now) { advance(now, 0); }
 
-  /// Seals the open bucket, if any (end of a replay, SIGTERM).
+  /// Seals the open bucket, if any (end of a replay, SIGTERM), and waits until every
+  /// sealed bucket has gone to the sink.
   void flush();
+
+  /// The tag passed to a TaggedSink with the buckets sealed from now on.
+  void set_tag(std::uint64_t tag) noexcept { tag_ = tag; }
 
   /// A new GeoIP database is in use from now on (reload): said in later buckets' provenance.
   void set_geoip_build_epoch(std::uint64_t epoch) { options_.provenance.geoip_build_epoch = epoch; }
 
-  /// The open bucket as it would be sealed now (its counts so far), if one is open.
-  std::optional<bucket::SealedBucket> snapshot();
+  /// The open bucket as it would be sealed now (its counts so far), if one is open;
+  /// without `sketches`, its rows carry no unique-source sketch (cheap: no copy).
+  std::optional<bucket::SealedBucket> snapshot(bool sketches = true);
 
   /// Sequence number the next sealed bucket gets.
   std::uint64_t next_seq() const noexcept { return seq_; }
-  bool has_open_bucket() const noexcept { return open_; }
+  bool has_open_bucket() const noexcept { return is_open_; }
   std::int64_t open_start() const noexcept { return start_; }
   /// Aligns a timestamp down to its bucket start (floor, also for negative times).
   std::int64_t align(std::int64_t ts) const noexcept;
@@ -101,42 +124,81 @@ class BucketRoller {
   void set_provenance(bucket::Provenance p) { options_.provenance = std::move(p); }
 
  private:
-  /// Moves the open bucket to the one holding `now`; `packets` is how many packets the
-  /// caller is about to charge, counted as late if `now` is before the open bucket.
-  void advance(std::int64_t now, std::uint64_t packets = 1) {
-    if (open_ && now >= start_ && now < start_ + width_) return;  // the common case
-    advance_slow(now, packets);
-  }
-  void advance_slow(std::int64_t now, std::uint64_t packets);
-  void seal_open();
-  /// Adds the pending (row, source) pairs to the rows' sketches, grouped by row.
-  void fold_pending();
-  /// The open bucket; `take` moves the sketches out (sealing) instead of copying them.
-  bucket::SealedBucket build_open(bool take);
-
-  RollerOptions options_;
-  Sink sink_;
-  std::int64_t width_;
-  KeyTable table_;
-  std::vector<sketch::HostSketch> sketches_;  ///< by the key's ordinal in table_
-  static constexpr int kSeenBits = 15;
-  std::vector<std::uint64_t> seen_ = std::vector<std::uint64_t>(std::size_t{1} << kSeenBits);
   struct Pending {
     std::uint64_t hash;
     std::uint32_t ordinal;
   };
-  static constexpr std::size_t kPendingMax = std::size_t{1} << 18;
-  std::vector<Pending> pending_, pending_sorted_;  ///< capacity kPendingMax, reserved
-  std::vector<std::uint32_t> pending_start_;       ///< per ordinal (counting sort), max_keys + 1
-  std::size_t sketch_bytes_ = 0;
-  std::uint64_t hosts_unrecorded_ = 0;
-  bool open_ = false;
+  /// What a bucket counts into per key: handed to the sealing thread whole.
+  struct KeyState {
+    explicit KeyState(std::size_t max_keys);
+    KeyTable table;
+    std::vector<sketch::HostSketch> sketches;  ///< by the key's ordinal in table
+    std::vector<Pending> pending;              ///< capacity kPendingMax, reserved
+    std::size_t sketch_bytes = 0;
+    std::uint64_t hosts_unrecorded = 0;
+  };
+  /// Scratch of a fold (one per thread that folds).
+  struct FoldScratch {
+    explicit FoldScratch(std::size_t max_keys);
+    std::vector<Pending> sorted;
+    std::vector<std::uint32_t> start;  ///< per ordinal (counting sort), max_keys + 1
+  };
+  /// The rest of a bucket, small and copied at sealing.
+  struct Header {
+    std::uint64_t seq = 0;
+    std::int64_t start = 0;
+    std::uint64_t not_for_sensor = 0, self_traffic = 0, late = 0;
+    bucket::Loss loss;
+    bucket::Provenance provenance;
+    std::uint64_t tag = 0;
+  };
+  struct Job {
+    KeyState keys;
+    Header header;
+  };
+  static constexpr std::size_t kPendingMax = std::size_t{1} << 17;
+
+  /// Moves the open bucket to the one holding `now`; `packets` is how many packets the
+  /// caller is about to charge, counted as late if `now` is before the open bucket.
+  void advance(std::int64_t now, std::uint64_t packets = 1) {
+    if (is_open_ && now >= start_ && now < start_ + width_) return;  // the common case
+    advance_slow(now, packets);
+  }
+  void advance_slow(std::int64_t now, std::uint64_t packets);
+  void seal_open();
+  Header header() const;
+  /// Adds the pending (row, source) pairs to the rows' sketches, grouped by row.
+  void fold(KeyState& k, FoldScratch& scratch) const;
+  /// What build() does with the rows' sketches.
+  enum class Sketches { move, copy, none };
+  /// The bucket of `k` and `h`.
+  bucket::SealedBucket build(KeyState& k, const Header& h, Sketches sketches) const;
+  void seal_loop();
+  void rethrow_seal_error();
+
+  RollerOptions options_;
+  TaggedSink sink_;
+  std::int64_t width_;
+  KeyState open_;
+  FoldScratch scratch_;
+  bool is_open_ = false;
   std::int64_t start_ = 0;
   std::uint64_t seq_;
   std::uint64_t not_for_sensor_ = 0;
   std::uint64_t self_traffic_ = 0;
   std::uint64_t late_ = 0;
   bucket::Loss loss_;
+  std::uint64_t tag_ = 0;
+
+  // The sealing thread (seal_thread): jobs in order, one spare KeyState.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  std::vector<KeyState> spare_;
+  bool sealing_ = false;  ///< a job is being sealed
+  bool stopping_ = false;
+  std::exception_ptr seal_error_;
+  std::thread sealer_;
 };
 
 }  // namespace teiten::counters

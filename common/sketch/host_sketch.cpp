@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <random>
 
 namespace teiten::sketch {
 namespace {
@@ -18,6 +19,17 @@ constexpr std::uint64_t fmix64(std::uint64_t h) noexcept {
   h *= 0xc4ceb9fe1a85ec53ULL;
   h ^= h >> 33;
   return h;
+}
+
+// Where a hash goes in the sparse table: remixed with a salt drawn at start, so that
+// sources chosen to collide (the source hash is public and reversible) cannot make one
+// probe sequence long. The stored hashes, and so every encoding, stay the same.
+const std::uint64_t kSlotSalt = [] {
+  std::random_device rd;
+  return (std::uint64_t{rd()} << 32) ^ rd() ^ 0x243F6A8885A308D3ULL;
+}();
+std::size_t slot_of(std::uint64_t hash, std::size_t mask) noexcept {
+  return static_cast<std::size_t>(fmix64(hash ^ kSlotSalt)) & mask;
 }
 
 constexpr std::uint8_t kVersion = 1;
@@ -93,7 +105,7 @@ void HostSketch::set_register(std::uint64_t hash) noexcept {
 void HostSketch::insert_sparse(std::uint64_t hash) {
   if (hash == 0) hash = 1;
   const std::size_t mask = sparse_.size() - 1;
-  std::size_t i = static_cast<std::size_t>(hash) & mask;
+  std::size_t i = slot_of(hash, mask);
   while (sparse_[i] != 0) i = (i + 1) & mask;
   sparse_[i] = hash;
   ++sparse_size_;
@@ -103,7 +115,7 @@ bool HostSketch::contains_sparse(std::uint64_t hash) const noexcept {
   if (sparse_.empty()) return false;
   if (hash == 0) hash = 1;
   const std::size_t mask = sparse_.size() - 1;
-  for (std::size_t i = static_cast<std::size_t>(hash) & mask; sparse_[i] != 0; i = (i + 1) & mask)
+  for (std::size_t i = slot_of(hash, mask); sparse_[i] != 0; i = (i + 1) & mask)
     if (sparse_[i] == hash) return true;
   return false;
 }

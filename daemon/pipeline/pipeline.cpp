@@ -88,14 +88,17 @@ Pipeline::Pipeline(const config::SensorConfig& config,
           counters::RollerOptions{
               config.sensor_id, options_.boot_id, options_.first_seq, config.bucket_width_s,
               config.bucket_max_keys, config.bucket_max_gap_fill, config.bucket_max_sketch_bytes,
+              /*seal_thread=*/true,
               bucket::Provenance{std::string{"teiten "} + kVersion, config.sha256,
                                  db ? db->build_epoch() : 0, false}},
-          [this, sink = std::move(sink)](bucket::SealedBucket&& b) {
-            bump(stats_.buckets_sealed);
-            // The slot being processed belongs to a later bucket (or is the end marker):
-            // every packet before it is in a sealed bucket now.
-            sink(std::move(b), current_index_);
-          }) {}
+          counters::BucketRoller::TaggedSink{
+              [this, sink = std::move(sink)](bucket::SealedBucket&& b, std::uint64_t index) {
+                bump(stats_.buckets_sealed);
+                // Tagged with the slot being processed when it was sealed: that slot
+                // belongs to a later bucket (or is the end marker), so every packet
+                // before it is in a sealed bucket now.
+                sink(std::move(b), index);
+              }}) {}
 
 Pipeline::~Pipeline() = default;
 
@@ -318,7 +321,7 @@ void Pipeline::classifier_loop() noexcept {
 }
 
 void Pipeline::process(const PacketSlot& slot) {
-  current_index_ = slot.index;
+  roller_.set_tag(slot.index);
   if (slot.drops_before) roller_.add_ring_drops(slot.ts_sec, slot.drops_before);
   switch (slot.type) {
     case SlotType::eof:
@@ -333,7 +336,9 @@ void Pipeline::process(const PacketSlot& slot) {
         classifier_.set_database(std::move(pending_geoip_));
       }
       roller_.tick(slot.ts_sec);
-      auto snapshot = roller_.snapshot();
+      // Every second: the counts, without copying the sketches (pulls show no hosts for
+      // the open bucket; sealed buckets carry them).
+      auto snapshot = roller_.snapshot(false);
       std::lock_guard lock(open_mu_);
       open_snapshot_ = std::move(snapshot);
       return;

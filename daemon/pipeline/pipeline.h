@@ -151,7 +151,6 @@ class Pipeline {
   std::uint64_t read_index_ = 0;  // packets read from the capture, skipped ones included
   std::chrono::steady_clock::time_point pace_start_{};
   // Classifier-thread state: capture position of the slot being processed.
-  std::uint64_t current_index_ = 0;
 };
 
 /// Opens a savefile (pcap or pcapng) and checks its link type. Returns nullptr with

@@ -25,9 +25,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return new classify::Classifier(all, nullptr, 64);
   }();
   static std::uint64_t sealed = 0;
-  static counters::BucketRoller* roller =
-      new counters::BucketRoller(counters::RollerOptions{"fuzz", "0", 0, 60, 64, 4, 1 << 20, {}},
-                                 [](bucket::SealedBucket&&) { ++sealed; });
+  static counters::BucketRoller* roller = new counters::BucketRoller(
+      counters::RollerOptions{"fuzz", "0", 0, 60, 64, 4, 1 << 20, false, {}},
+      [](bucket::SealedBucket&&) { ++sealed; });
 
   const decode::LinkType link = kLinks[data[0] % 8];
   const std::vector<std::uint8_t> frame(data + 1, data + size);

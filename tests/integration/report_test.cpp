@@ -178,6 +178,26 @@ TEST_CASE("simulated sensors feed the dashboard, and Chromium shows the API numb
   REQUIRE(rep["ports"].size() == 5);
   REQUIRE(rep["sensors"].size() == 6);  // the fixture's three and the simulated three
 
+  // The dashboard (no client certificate asked) only reads, and bounds what a page costs.
+  {
+    auto ctx = tls::make_client_tls(
+        {n.pki() + "/ca.pem", n.pki() + "/operator-op.pem", n.pki() + "/operator-op.key"});
+    const std::string port = std::to_string(n.dashboard_port);
+    CHECK(tls::https_request_sync(ctx, "localhost", port, "POST", "/api/report.json", "x",
+                                  std::chrono::seconds(20))
+              .status == 405);
+    const auto wide = tls::https_request_sync(ctx, "localhost", port, "GET",
+                                              "/api/report.json?from=2020-01-01&to=2022-06-30", "",
+                                              std::chrono::seconds(20));
+    CHECK(wide.status == 400);
+    CHECK(wide.body.find("at most 400 days") != std::string::npos);
+    const auto same = tls::https_request_sync(ctx, "localhost", port, "GET",
+                                              "/api/report.json?from=2022-04-01&to=2022-06-30", "",
+                                              std::chrono::seconds(20));
+    REQUIRE(same.status == 200);
+    CHECK(nlohmann::json::parse(same.body) == rep);
+  }
+
   if (!std::filesystem::exists("/usr/bin/chromium")) {
     WARN("skipped the browser part: /usr/bin/chromium is not installed (scripts/install-deps.sh)");
     return;

@@ -309,6 +309,44 @@ TEST_CASE("report: per-sensor TOP10 ranks ICMP as one entry, weekly sums, format
   CHECK(j["weekly"][0]["weeks"][0]["all"] == 20);
 }
 
+TEST_CASE("report: a month's year-before days, and hosts of packets without a port",
+          "[collector][report]") {
+  test::TempDir dir;
+  Storage s(dir / "c.sqlite");
+  Builder b;
+  std::vector<bucket::SealedBucket> all;
+  // o1 on every day of February 2024 (29 days, 10 a day) and of February 2025 (28, 20).
+  for (int d = 1; d <= 29; ++d) {
+    const std::string dd = (d < 10 ? "0" : "") + std::to_string(d);
+    auto x = b.make("o1", "2024-02-" + dd + "T00:00:00Z", 86400);
+    row(x, Proto::tcp, 23, "US", Fingerprint::none, 10);
+    all.push_back(x);
+    if (d == 29) continue;
+    auto y = b.make("o1", "2025-02-" + dd + "T00:00:00Z", 86400);
+    row(y, Proto::tcp, 23, "US", Fingerprint::none, 20, {1});
+    // Fragments (no port) from two sources, and 80/TCP from a third: TCP without a port
+    // counts its own sources only.
+    row(y, Proto::tcp, -1, "JP", Fingerprint::none, 1, {2, 3});
+    row(y, Proto::tcp, 80, "JP", Fingerprint::none, 1, {4});
+    all.push_back(y);
+  }
+  s.ingest(all);
+  ReportRequest q = quarter("all");
+  q.day_from = day_of("2025-02-01");
+  q.day_to = day_of("2025-02-28");
+  const Report r = build_report(s, registry(), q);
+  REQUIRE(r.months.size() == 1);
+  CHECK(r.months[0].overseas_year_before.packets == 290);  // 29 days, the 29th included
+  CHECK(r.months[0].overseas_year_before.sensor_days == Approx(29.0));
+  CHECK(r.months[0].overseas_year_before.average() == Approx(10.0));
+  CHECK(r.months[0].overseas.average() == Approx(22.0));
+  REQUIRE(r.table.size() == 2);
+  CHECK(r.table[0].dest.label() == "TCP (no port)");
+  CHECK(r.table[0].hosts_all == 2);
+  CHECK(r.table[1].dest.label() == "80/TCP");
+  CHECK(r.table[1].hosts_all == 1);
+}
+
 TEST_CASE("report requests: ranges, quarters and refusals", "[collector][report]") {
   test::TempDir dir;
   Storage s(dir / "c.sqlite");
@@ -317,7 +355,7 @@ TEST_CASE("report requests: ranges, quarters and refusals", "[collector][report]
   CHECK(q.day_to == day_of("2022-06-30"));
   CHECK(q.rank == "all");
   CHECK(q.top == 7);
-  CHECK(parse_report_request({{"quarter", "2022Q2"}, {"sensors", "d1,o1"}}, s).sensors ==
+  CHECK(parse_report_request({{"quarter", "2022Q2"}, {"sensors", "d1,o1,d1"}}, s).sensors ==
         std::vector<std::string>{"d1", "o1"});
   const auto bad = [&](std::vector<std::pair<std::string, std::string>> p, const std::string& msg) {
     try {
