@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "common/tls/https_client.h"
+
 namespace teiten::ctl {
 
 /// `teitenctl pki ...`: CA, collector, sensor and operator certificates. Returns the exit code.
@@ -22,6 +24,11 @@ int cmd_report(const std::vector<std::string>& args);
 
 /// `teitenctl simulate ...`: realistic buckets of many sensors through the ingest API.
 int cmd_simulate(const std::vector<std::string>& args);
+
+/// The options of commands that talk to a collector: --collector HOST:PORT (into
+/// `endpoint`), --ca, --cert, --key. Returns whether `option` was one of them.
+bool collector_option(const std::string& option, const std::string& value, std::string& endpoint,
+                      tls::ClientTlsFiles& files);
 
 /// Prints "teitenctl: <msg> (see teitenctl help)" and returns 2.
 int fail_usage(const std::string& msg);

@@ -11,6 +11,22 @@
 
 namespace teiten::ctl {
 
+bool collector_option(const std::string& option, const std::string& value, std::string& endpoint,
+                      tls::ClientTlsFiles& files) {
+  if (option == "--collector") {
+    endpoint = value;
+  } else if (option == "--ca") {
+    files.ca = value;
+  } else if (option == "--cert") {
+    files.cert = value;
+  } else if (option == "--key") {
+    files.key = value;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 int cmd_query(const std::vector<std::string>& args) {
   std::string collector, target = "/v1/query?", group_by = "proto,port";
   tls::ClientTlsFiles files;
@@ -26,14 +42,8 @@ int cmd_query(const std::vector<std::string>& args) {
     }
     if (i + 1 >= args.size()) return fail_usage("query: " + a + " needs a value");
     const std::string& v = args[++i];
-    if (a == "--collector") {
-      collector = v;
-    } else if (a == "--ca") {
-      files.ca = v;
-    } else if (a == "--cert") {
-      files.cert = v;
-    } else if (a == "--key") {
-      files.key = v;
+    if (collector_option(a, v, collector, files)) {
+      continue;
     } else if (a == "--group-by") {
       group_by = v;
     } else if (a == "--from" || a == "--to") {

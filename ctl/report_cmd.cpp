@@ -17,14 +17,8 @@ int cmd_report(const std::vector<std::string>& args) {
     const std::string& a = args[i];
     if (i + 1 >= args.size()) return fail_usage("report: " + a + " needs a value");
     const std::string& v = args[++i];
-    if (a == "--collector") {
-      collector = v;
-    } else if (a == "--ca") {
-      files.ca = v;
-    } else if (a == "--cert") {
-      files.cert = v;
-    } else if (a == "--key") {
-      files.key = v;
+    if (collector_option(a, v, collector, files)) {
+      continue;
     } else if (a == "--output") {
       output = v;
     } else if (a == "--format") {

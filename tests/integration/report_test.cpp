@@ -27,15 +27,6 @@ std::vector<std::string> report_cmd(Network& n, std::vector<std::string> extra) 
   return argv;
 }
 
-std::map<std::string, std::string> cells(const std::string& html) {
-  std::map<std::string, std::string> out;
-  const std::regex re("data-k=\"([^\"]+)\">([^<]*)<");
-  for (auto it = std::sregex_iterator(html.begin(), html.end(), re); it != std::sregex_iterator();
-       ++it)
-    out[(*it)[1]] = (*it)[2];
-  return out;
-}
-
 // CSV lines analysis,subject,period,series,value -> value.
 std::map<std::string, std::string> csv_values(const std::string& csv) {
   std::map<std::string, std::string> out;
@@ -122,7 +113,7 @@ TEST_CASE("a quarter with the seed's Japan-sourced counts reports the seed's Tab
       n.dir);
   REQUIRE(html.exit_code == 0);
   const std::string page = read_file(n.dir / "report.html");
-  const auto shown = cells(page);
+  const auto shown = html_cells(page);
   for (std::size_t i = 0; i < 5; ++i) {
     const std::string key = "ports," + labels[i] + ",2022-04-01/2022-06-30,";
     CHECK(values.at(key + "ALL") == std::to_string(all[i]));
@@ -219,7 +210,7 @@ TEST_CASE("simulated sensors feed the dashboard, and Chromium shows the API numb
   std::string console;
   for (std::istringstream in(page.err); std::getline(in, console);)
     CHECK(console.find(":CONSOLE") == std::string::npos);
-  const auto shown = cells(page.out);
+  const auto shown = html_cells(page.out);
   for (const auto& p : rep["ports"]) {
     const std::string label = p["destination"];
     CHECK(shown.at("ports/" + label + "/all") == std::to_string(p["all"].get<std::uint64_t>()));

@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -50,6 +52,17 @@ struct RunResult {
   std::string out;
   std::string err;
 };
+
+/// key -> text of every element with a data-k attribute in an HTML page (the reports'
+/// and the dashboard's figures).
+inline std::map<std::string, std::string> html_cells(const std::string& html) {
+  std::map<std::string, std::string> out;
+  const std::regex re("data-k=\"([^\"]+)\">([^<]*)<");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), re); it != std::sregex_iterator();
+       ++it)
+    out[(*it)[1]] = (*it)[2];
+  return out;
+}
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -89,16 +89,6 @@ ReportRequest quarter(const std::string& rank = "mirai") {
   return r;
 }
 
-// key -> value of every data-k cell of an HTML page.
-std::map<std::string, std::string> cells(const std::string& html) {
-  std::map<std::string, std::string> out;
-  const std::regex re("data-k=\"([^\"]+)\">([^<]*)<");
-  for (auto it = std::sregex_iterator(html.begin(), html.end(), re); it != std::sregex_iterator();
-       ++it)
-    out[(*it)[1]] = (*it)[2];
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("report: Table 1, daily series, unique hosts and time zone edges",
@@ -267,7 +257,7 @@ TEST_CASE("report: per-sensor TOP10 ranks ICMP as one entry, weekly sums, format
 
   // Every format carries the same numbers.
   const auto j = nlohmann::json::parse(report_json(r));
-  const auto html = cells(report_html(r));
+  const auto html = test::html_cells(report_html(r));
   const std::string csv = report_csv(r);
   const std::string md = report_markdown(r);
   REQUIRE(j["ports"].size() == 1);
