@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "collector/sqlite_stmt.h"
+#include "common/bucket/bucket_json.h"
 #include "common/sketch/host_sketch.h"
 
 namespace teiten::collector {
@@ -19,15 +20,13 @@ namespace {
 
 constexpr std::int64_t kMaxReportDays = 3660;  // ten years: bounds the work of one request
 
+// A YYYY-MM-DD date as days since 1970 (the bucket format's strict parser: 31 February
+// and the like are refused).
 std::optional<std::int64_t> parse_day(const std::string& s) {
-  int y = 0;
-  unsigned m = 0, d = 0;
-  char tail = 0;
-  if (s.size() != 10 || std::sscanf(s.c_str(), "%4d-%2u-%2u%c", &y, &m, &d, &tail) != 3)
-    return std::nullopt;
-  const date::year_month_day ymd{date::year{y}, date::month{m}, date::day{d}};
-  if (!ymd.ok()) return std::nullopt;
-  return date::sys_days{ymd}.time_since_epoch().count();
+  if (s.size() != 10) return std::nullopt;
+  const auto t = bucket::parse_rfc3339(s + "T00:00:00Z");
+  if (!t) return std::nullopt;
+  return *t / 86400;
 }
 
 std::int64_t days_of(date::year_month_day ymd) {

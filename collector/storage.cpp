@@ -243,15 +243,6 @@ std::int64_t Storage::local_day(std::int64_t ts) const {
   return local_day_in(zone_, ts);
 }
 
-std::int64_t Storage::day_start(std::int64_t day) const {
-  const date::local_seconds midnight{date::days{day}};
-  // The first instant of the local day (a DST gap at midnight: the instant it ends).
-  const auto info = zone_->get_info(midnight);
-  if (info.result == date::local_info::nonexistent)
-    return info.second.begin.time_since_epoch().count();
-  return (midnight - info.first.offset).time_since_epoch().count();
-}
-
 std::optional<std::int64_t> Storage::latest_day() {
   Stmt st(db_, "SELECT MAX(day) FROM sensor_days");
   if (st.step(db_) != SQLITE_ROW || sqlite3_column_type(st.s, 0) == SQLITE_NULL)

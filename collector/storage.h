@@ -89,10 +89,9 @@ class Storage {
   /// Returns the number of buckets pruned.
   std::uint64_t prune_detail(std::int64_t cutoff);
 
-  /// The reports' time zone, and its local day of a UTC time / first instant of a day.
+  /// The reports' time zone, and its local day of a UTC time.
   const std::string& time_zone() const noexcept { return time_zone_; }
   std::int64_t local_day(std::int64_t ts) const;
-  std::int64_t day_start(std::int64_t day) const;
 
   /// The latest local day any bucket started on (none: no bucket yet).
   std::optional<std::int64_t> latest_day();

@@ -205,24 +205,12 @@ std::string HostSketch::encode() const {
     return out;
   }
   out.push_back(static_cast<char>(kSparse));
-  std::array<std::uint64_t, 16> small{};
-  std::vector<std::uint64_t> large;
-  std::uint64_t* sorted = small.data();
-  if (sparse_size_ > small.size()) {
-    large = sorted_hashes();
-    sorted = large.data();
-  } else {
-    std::size_t k = 0;
-    for (const std::uint64_t h : sparse_)
-      if (h) small[k++] = h;
-    std::sort(small.begin(), small.begin() + static_cast<std::ptrdiff_t>(k));
-  }
-  out.reserve(4 + sparse_size_ * 9);
-  put_varint(out, sparse_size_);
+  const auto hashes = sorted_hashes();
+  put_varint(out, hashes.size());
   std::uint64_t prev = 0;
-  for (std::size_t i = 0; i < sparse_size_; ++i) {
-    put_varint(out, sorted[i] - prev);
-    prev = sorted[i];
+  for (const std::uint64_t h : hashes) {
+    put_varint(out, h - prev);
+    prev = h;
   }
   return out;
 }

@@ -23,6 +23,11 @@ std::int64_t at(const std::string& rfc3339) {
   return *bucket::parse_rfc3339(rfc3339);
 }
 
+// "2022-04-07T00:00:00Z" for month "2022-04" and day 7.
+std::string midnight(const std::string& month, int day) {
+  return month + (day < 10 ? "-0" : "-") + std::to_string(day) + "T00:00:00Z";
+}
+
 std::int64_t day_of(const std::string& date) {
   return at(date + "T00:00:00Z") / 86400;
 }
@@ -171,18 +176,15 @@ TEST_CASE("report: monthly averages divide by the days sensors were observed",
   std::vector<bucket::SealedBucket> all;
   // d2: 10 days of April 2022, 100 packets a day (daily buckets starting 09:00 JST).
   for (int d = 1; d <= 10; ++d) {
-    auto x =
-        b.make("d2", "2022-04-" + std::string(d < 10 ? "0" : "") + std::to_string(d) + "T00:00:00Z",
-               86400);
+    auto x = b.make("d2", midnight("2022-04", d), 86400);
     row(x, Proto::tcp, 23, "CN", Fingerprint::none, 100);
     all.push_back(x);
   }
   // o1: every day of April 2022 (50 a day) and of April 2021 (20 a day).
   for (int d = 1; d <= 30; ++d) {
-    const std::string dd = (d < 10 ? "0" : "") + std::to_string(d);
-    auto x = b.make("o1", "2022-04-" + dd + "T00:00:00Z", 86400);
+    auto x = b.make("o1", midnight("2022-04", d), 86400);
     row(x, Proto::tcp, 445, "US", Fingerprint::none, 50);
-    auto y = b.make("o1", "2021-04-" + dd + "T00:00:00Z", 86400);
+    auto y = b.make("o1", midnight("2021-04", d), 86400);
     row(y, Proto::tcp, 445, "US", Fingerprint::none, 20);
     all.push_back(x);
     all.push_back(y);
@@ -307,12 +309,11 @@ TEST_CASE("report: a month's year-before days, and hosts of packets without a po
   std::vector<bucket::SealedBucket> all;
   // o1 on every day of February 2024 (29 days, 10 a day) and of February 2025 (28, 20).
   for (int d = 1; d <= 29; ++d) {
-    const std::string dd = (d < 10 ? "0" : "") + std::to_string(d);
-    auto x = b.make("o1", "2024-02-" + dd + "T00:00:00Z", 86400);
+    auto x = b.make("o1", midnight("2024-02", d), 86400);
     row(x, Proto::tcp, 23, "US", Fingerprint::none, 10);
     all.push_back(x);
     if (d == 29) continue;
-    auto y = b.make("o1", "2025-02-" + dd + "T00:00:00Z", 86400);
+    auto y = b.make("o1", midnight("2025-02", d), 86400);
     row(y, Proto::tcp, 23, "US", Fingerprint::none, 20, {1});
     // Fragments (no port) from two sources, and 80/TCP from a third: TCP without a port
     // counts its own sources only.
