@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -81,6 +82,7 @@ GeoIpDatabase::Location GeoIpDatabase::locate(const void* sockaddr_any) const no
   loc.error = mmdb_error != MMDB_SUCCESS;
   loc.found = !loc.error && r.found_entry;
   if (loc.found) loc.entry = r.entry;
+  loc.prefix = r.netmask;
   return loc;
 }
 
@@ -88,7 +90,12 @@ GeoIpDatabase::Location GeoIpDatabase::locate_v4(std::uint32_t addr) const noexc
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(addr);
-  return locate(&sa);
+  Location loc = locate(&sa);
+  // In a database of IPv6 (IPv4 under ::/96) the netmask counts from the IPv6 root; the
+  // lookup has found the IPv4 subtree's start by now.
+  const unsigned start = mmdb_.ipv4_start_node.netmask;
+  loc.prefix = loc.prefix > start ? loc.prefix - start : 0;
+  return loc;
 }
 
 GeoIpDatabase::Location GeoIpDatabase::locate_v6(
@@ -110,13 +117,17 @@ CountryCode GeoIpDatabase::lookup_v6(const std::array<std::uint8_t, 16>& addr) c
 }
 
 CountryCache::CountryCache(std::size_t entries)
-    : v4_(round_pow2(entries)), v6_(round_pow2(entries / 4)), records_(round_pow2(entries / 16)) {}
+    : v4_(round_pow2(entries)),
+      v6_(round_pow2(entries / 4)),
+      records_(round_pow2(entries / 16)),
+      blocks_(std::size_t{1} << 16, kBlockUnknown) {}
 
 void CountryCache::reset(std::shared_ptr<const GeoIpDatabase> db) {
   db_ = std::move(db);
   for (auto& e : v4_) e.valid = false;
   for (auto& e : v6_) e.valid = false;
   for (auto& e : records_) e.record = 0;
+  std::fill(blocks_.begin(), blocks_.end(), kBlockUnknown);
 }
 
 CountryCode CountryCache::resolve(const GeoIpDatabase::Location& loc) noexcept {
@@ -138,13 +149,24 @@ CountryCode CountryCache::resolve(const GeoIpDatabase::Location& loc) noexcept {
 }
 
 CountryCode CountryCache::lookup_v4(std::uint32_t addr) noexcept {
+  CountryCode& block = blocks_[addr >> 16];
+  if (block < kBlockMixed) {
+    ++stats_.hits;
+    return block;
+  }
   V4Entry& e = v4_[slot_of(addr, v4_.size())];
   if (e.valid && e.addr == addr) {
     ++stats_.hits;
     return e.country;
   }
   ++stats_.misses;
-  const CountryCode c = db_ ? resolve(db_->locate_v4(addr)) : kUnknownCountry;
+  if (!db_) return kUnknownCountry;
+  const std::uint64_t errors = stats_.errors;
+  const GeoIpDatabase::Location loc = db_->locate_v4(addr);
+  const CountryCode c = resolve(loc);
+  if (stats_.errors == errors && block == kBlockUnknown) {
+    block = loc.prefix <= 16 ? c : kBlockMixed;
+  }
   e = V4Entry{addr, c, true};
   return c;
 }

@@ -31,6 +31,9 @@ class GeoIpDatabase {
     MMDB_entry_s entry{};
     bool found = false;
     bool error = false;  ///< libmaxminddb reported a lookup error (corrupt tree)
+    /// Leading address bits the answer holds for (found or not): every address sharing
+    /// them gets the same answer. For IPv4 lookups, counted in IPv4 bits.
+    unsigned prefix = 0;
   };
 
   /// Walks the search tree for an IPv4 address (host order) or an IPv6 address.
@@ -64,7 +67,10 @@ class GeoIpDatabase {
 /// Fixed size, allocated once; lookups never allocate. Single thread.
 class CountryCache {
  public:
-  /// `entries` is rounded up to a power of two (IPv4 entries; IPv6 gets a quarter).
+  /// `entries` is rounded up to a power of two (IPv4 entries; IPv6 gets a quarter). Besides
+  /// the per-address entries, a table of every IPv4 /16 remembers the answer for a /16 the
+  /// database answers as one block (its prefix is 16 bits or shorter): scanners' one-off
+  /// sources then need no lookup when a neighbour of theirs was looked up before.
   explicit CountryCache(std::size_t entries);
 
   /// Sets the database (nullptr: every country unknown) and clears the cache.
@@ -102,6 +108,11 @@ class CountryCache {
   std::vector<V4Entry> v4_;
   std::vector<V6Entry> v6_;
   std::vector<RecordEntry> records_;
+  /// Per IPv4 /16: its country when the database answers the /16 as one block, or
+  /// kBlockUnknown (not looked up yet) or kBlockMixed (parts answer differently).
+  static constexpr CountryCode kBlockUnknown = 0xFFFF;
+  static constexpr CountryCode kBlockMixed = 0xFFFE;
+  std::vector<CountryCode> blocks_;
   Stats stats_;
 };
 

@@ -1,17 +1,19 @@
 #include "common/counters/bucket_roller.h"
 
 #include <algorithm>
+#include <span>
 #include <stdexcept>
 #include <utility>
 
 namespace teiten::counters {
 
-BucketRoller::KeyState::KeyState(std::size_t max_keys) : table(max_keys), sketches(max_keys) {
+BucketRoller::KeyState::KeyState(std::size_t max_keys)
+    : table(max_keys), sketches(std::make_unique<SketchState>(max_keys)) {
   pending.reserve(kPendingMax);
 }
 
 BucketRoller::FoldScratch::FoldScratch(std::size_t max_keys)
-    : sorted(kPendingMax), start(max_keys + 1) {}
+    : hashes(kPendingMax), start(max_keys + 1) {}
 
 BucketRoller::BucketRoller(RollerOptions options, Sink sink)
     : BucketRoller(std::move(options),
@@ -31,6 +33,7 @@ BucketRoller::BucketRoller(RollerOptions options, TaggedSink sink)
   }
   if (options_.seal_thread) {
     spare_.emplace_back(options_.max_keys);
+    for (int i = 0; i < 2; ++i) spare_pending_.emplace_back().reserve(kPendingMax);
     sealer_ = std::thread([this] { seal_loop(); });
   }
 }
@@ -45,25 +48,67 @@ BucketRoller::~BucketRoller() {
   sealer_.join();
 }
 
-void BucketRoller::fold(KeyState& k, FoldScratch& scratch) const {
-  // Counting sort by row (ordinals are below max_keys), then each row's sources in turn:
-  // one row's table stays in cache while its sources go in.
-  std::fill(scratch.start.begin(), scratch.start.end(), 0);
-  for (const Pending& p : k.pending) ++scratch.start[p.ordinal + 1];
-  for (std::size_t i = 1; i < scratch.start.size(); ++i) scratch.start[i] += scratch.start[i - 1];
-  for (const Pending& p : k.pending) scratch.sorted[scratch.start[p.ordinal]++] = p;
-  const std::size_t n = k.pending.size();
-  k.pending.clear();
-  for (std::size_t i = 0; i < n; ++i) {
-    const Pending& p = scratch.sorted[i];
-    sketch::HostSketch& s = k.sketches[p.ordinal];
-    if (k.sketch_bytes + sketch::HostSketch::kDenseBytes > options_.max_sketch_bytes &&
-        s.add_needs_memory(p.hash)) {
-      ++k.hosts_unrecorded;
+void BucketRoller::fold(std::vector<Pending>& pending, std::size_t rows, SketchState& k,
+                        FoldScratch& scratch) const {
+  // Counting sort of the sources by row (ordinals are below max_keys); then each row's
+  // sources, sorted and deduplicated, merge into its sketch in one pass.
+  std::fill(scratch.start.begin(), scratch.start.begin() + static_cast<std::ptrdiff_t>(rows) + 1,
+            0);
+  for (const Pending& p : pending) ++scratch.start[p.ordinal + 1];
+  for (std::size_t i = 1; i <= rows; ++i) scratch.start[i] += scratch.start[i - 1];
+  for (const Pending& p : pending) scratch.hashes[scratch.start[p.ordinal]++] = p.hash;
+  pending.clear();
+  // start[o] is now where row o's sources end, and so where row o + 1's begin.
+  std::uint32_t begin = 0;
+  for (std::size_t o = 0; o < rows; ++o) {
+    const std::uint32_t end = scratch.start[o];
+    if (end == begin) continue;
+    const std::span<std::uint64_t> run{scratch.hashes.data() + begin, end - begin};
+    begin = end;
+    std::sort(run.begin(), run.end());
+    const auto distinct =
+        run.first(static_cast<std::size_t>(std::unique(run.begin(), run.end()) - run.begin()));
+    sketch::HostSketch& s = k.sketches[o];
+    if (k.bytes + sketch::HostSketch::kDenseBytes <= options_.max_sketch_bytes) {
+      k.bytes += s.add_sorted(distinct);  // grows by kDenseBytes at most
       continue;
     }
-    k.sketch_bytes += s.add(p.hash);
+    // Near the budget: only sources that need no more memory are recorded.
+    for (const std::uint64_t h : distinct) {
+      if (s.add_needs_memory(h)) {
+        ++k.unrecorded;
+      } else {
+        s.add(h);
+      }
+    }
   }
+}
+
+void BucketRoller::fold_pending() {
+  if (!sealer_.joinable()) {
+    fold(open_, scratch_);
+    return;
+  }
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !spare_pending_.empty() || seal_error_; });
+    if (seal_error_) {
+      open_.pending.clear();  // the error comes back from the next seal or flush
+      return;
+    }
+    Job job;
+    job.pending = std::move(open_.pending);
+    job.fold_into = open_.sketches.get();
+    job.rows = open_.table.size();
+    jobs_.push_back(std::move(job));
+    open_.pending = std::move(spare_pending_.back());
+    spare_pending_.pop_back();
+  }
+  cv_.notify_all();
+}
+
+void BucketRoller::wait_idle(std::unique_lock<std::mutex>& lock) {
+  cv_.wait(lock, [&] { return (jobs_.empty() && !sealing_) || seal_error_; });
 }
 
 std::int64_t BucketRoller::align(std::int64_t ts) const noexcept {
@@ -105,7 +150,7 @@ void BucketRoller::flush() {
   }
   if (!sealer_.joinable()) return;
   std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return (jobs_.empty() && !sealing_) || seal_error_; });
+  wait_idle(lock);
   lock.unlock();
   rethrow_seal_error();
 }
@@ -126,8 +171,8 @@ void BucketRoller::seal_open() {
     fold(open_, scratch_);
     bucket::SealedBucket b = build(open_, h, Sketches::move);
     open_.table.clear();
-    open_.sketch_bytes = 0;
-    open_.hosts_unrecorded = 0;
+    open_.sketches->bytes = 0;
+    open_.sketches->unrecorded = 0;
     sink_(std::move(b), h.tag);
     return;
   }
@@ -135,7 +180,10 @@ void BucketRoller::seal_open() {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return !spare_.empty() || seal_error_; });
     if (!seal_error_) {
-      jobs_.push_back(Job{std::move(open_), h});
+      Job job;
+      job.keys.emplace(std::move(open_));
+      job.header = h;
+      jobs_.push_back(std::move(job));
       open_ = std::move(spare_.back());
       spare_.pop_back();
     }
@@ -158,7 +206,7 @@ void BucketRoller::seal_loop() {
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait(lock, [&] { return !jobs_.empty() || stopping_; });
-    if (jobs_.empty()) return;  // stopping, and every job sealed
+    if (jobs_.empty()) return;  // stopping, and every job done
     Job job = std::move(jobs_.front());
     jobs_.pop_front();
     sealing_ = true;
@@ -166,21 +214,33 @@ void BucketRoller::seal_loop() {
     lock.unlock();
     if (!failed) {
       try {
-        fold(job.keys, scratch);
-        sink_(build(job.keys, job.header, Sketches::move), job.header.tag);
+        if (job.keys) {
+          fold(*job.keys, scratch);
+          sink_(build(*job.keys, job.header, Sketches::move), job.header.tag);
+        } else {
+          fold(job.pending, job.rows, *job.fold_into, scratch);
+        }
       } catch (...) {
         lock.lock();
         seal_error_ = std::current_exception();
         lock.unlock();
       }
     }
-    job.keys.table.clear();
-    job.keys.pending.clear();
-    job.keys.sketch_bytes = 0;
-    job.keys.hosts_unrecorded = 0;
-    for (auto& s : job.keys.sketches) s = sketch::HostSketch{};  // failed builds leave some
+    if (job.keys) {
+      KeyState& k = *job.keys;
+      k.table.clear();
+      k.pending.clear();
+      k.sketches->bytes = 0;
+      k.sketches->unrecorded = 0;
+      for (auto& s : k.sketches->sketches) s = sketch::HostSketch{};  // failed builds leave some
+    }
+    job.pending.clear();
     lock.lock();
-    spare_.push_back(std::move(job.keys));
+    if (job.keys) {
+      spare_.push_back(std::move(*job.keys));
+    } else {
+      spare_pending_.push_back(std::move(job.pending));
+    }
     sealing_ = false;
     cv_.notify_all();
   }
@@ -189,6 +249,10 @@ void BucketRoller::seal_loop() {
 std::optional<bucket::SealedBucket> BucketRoller::snapshot(bool sketches) {
   if (!is_open_) return std::nullopt;
   if (!sketches) return build(open_, header(), Sketches::none);
+  if (sealer_.joinable()) {  // the sealing thread may be folding into the open bucket
+    std::unique_lock lock(mu_);
+    wait_idle(lock);
+  }
   fold(open_, scratch_);
   return build(open_, header(), Sketches::copy);
 }
@@ -200,20 +264,31 @@ bucket::SealedBucket BucketRoller::build(KeyState& k, const Header& h, Sketches 
   b.seq = h.seq;
   b.start = h.start;
   b.width_s = options_.width_s;
-  b.rows.reserve(k.table.size());
-  std::size_t ordinal = 0;
+  // Rows in key order: the keys sorted first (small), then each row built once in place.
+  struct Entry {
+    std::uint64_t key;
+    const CounterValue* value;
+    std::uint32_t ordinal;
+  };
+  std::vector<Entry> order;
+  order.reserve(k.table.size());
   k.table.for_each([&](std::uint64_t key, const CounterValue& v) {
-    sketch::HostSketch& s = k.sketches[ordinal++];
-    b.rows.push_back(bucket::Row{classify::Key::unpack(key), v.packets, v.bytes, {}});
+    order.push_back(Entry{key, &v, static_cast<std::uint32_t>(order.size())});
+  });
+  std::sort(order.begin(), order.end(),
+            [](const Entry& x, const Entry& y) { return x.key < y.key; });
+  b.rows.reserve(order.size());
+  for (const Entry& e : order) {
+    sketch::HostSketch& s = k.sketches->sketches[e.ordinal];
+    b.rows.push_back(
+        bucket::Row{classify::Key::unpack(e.key), e.value->packets, e.value->bytes, {}});
     if (sketches == Sketches::move) b.rows.back().hosts = std::exchange(s, sketch::HostSketch{});
     if (sketches == Sketches::copy) b.rows.back().hosts = s;
-  });
-  std::sort(b.rows.begin(), b.rows.end(),
-            [](const bucket::Row& x, const bucket::Row& y) { return x.key.pack() < y.key.pack(); });
+  }
   b.not_for_sensor = h.not_for_sensor;
   b.self_traffic = h.self_traffic;
   b.late_packets = h.late;
-  b.hosts_unrecorded = k.hosts_unrecorded;
+  b.hosts_unrecorded = k.sketches->unrecorded;
   b.loss = h.loss;
   b.provenance = h.provenance;
   return b;

@@ -5,6 +5,7 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -41,10 +42,11 @@ struct RollerOptions {
 /// Empty buckets between two packets are sealed too (they prove the sensor was alive), at
 /// most max_gap_fill per gap. A packet older than the open bucket is counted in the open
 /// bucket and in its late_packets. Counting: one thread (the classifier thread). With
-/// seal_thread, sealing (folding the sources into sketches, building the rows, the sink)
-/// runs on the roller's own thread with one spare state, so the classifier waits only when
-/// that thread is a whole bucket behind; a sink's exception comes back from the next seal
-/// or flush.
+/// seal_thread, the sketch work (folding the sources into sketches, as each full list of
+/// pending sources is handed over) and sealing (building the rows, the sink) run on the
+/// roller's own thread with one spare state and two spare lists, so the classifier waits
+/// only when that thread is a whole bucket behind; a sink's exception comes back from the
+/// next seal or flush.
 class BucketRoller {
  public:
   using Sink = std::function<void(bucket::SealedBucket&&)>;
@@ -69,7 +71,7 @@ class BucketRoller {
     // Sources wait in a preallocated list, folded into the rows' sketches row by row when
     // it fills and at sealing: the packet path touches no sketch.
     open_.pending.push_back(Pending{source_hash, ordinal});
-    if (open_.pending.size() == open_.pending.capacity()) fold(open_, scratch_);
+    if (open_.pending.size() == open_.pending.capacity()) fold_pending();
   }
   void add_not_for_sensor(std::int64_t ts) {
     advance(ts);
@@ -128,20 +130,26 @@ class BucketRoller {
     std::uint64_t hash;
     std::uint32_t ordinal;
   };
+  /// A bucket's unique-source sketches, on the heap so that the sealing thread can fold
+  /// into them while the counting thread goes on with the bucket's table.
+  struct SketchState {
+    explicit SketchState(std::size_t max_keys) : sketches(max_keys) {}
+    std::vector<sketch::HostSketch> sketches;  ///< by the key's ordinal in the table
+    std::size_t bytes = 0;                     ///< heap bytes the sketches hold
+    std::uint64_t unrecorded = 0;              ///< sources not recorded (budget)
+  };
   /// What a bucket counts into per key: handed to the sealing thread whole.
   struct KeyState {
     explicit KeyState(std::size_t max_keys);
     KeyTable table;
-    std::vector<sketch::HostSketch> sketches;  ///< by the key's ordinal in table
-    std::vector<Pending> pending;              ///< capacity kPendingMax, reserved
-    std::size_t sketch_bytes = 0;
-    std::uint64_t hosts_unrecorded = 0;
+    std::unique_ptr<SketchState> sketches;
+    std::vector<Pending> pending;  ///< capacity kPendingMax, reserved
   };
   /// Scratch of a fold (one per thread that folds).
   struct FoldScratch {
     explicit FoldScratch(std::size_t max_keys);
-    std::vector<Pending> sorted;
-    std::vector<std::uint32_t> start;  ///< per ordinal (counting sort), max_keys + 1
+    std::vector<std::uint64_t> hashes;  ///< the pending sources grouped by row
+    std::vector<std::uint32_t> start;   ///< per ordinal (counting sort), max_keys + 1
   };
   /// The rest of a bucket, small and copied at sealing.
   struct Header {
@@ -152,9 +160,14 @@ class BucketRoller {
     bucket::Provenance provenance;
     std::uint64_t tag = 0;
   };
+  /// Work for the sealing thread, done in order: a full list of pending sources to fold
+  /// into an open bucket's sketches (`fold_into`), or a bucket to seal (`keys`).
   struct Job {
-    KeyState keys;
+    std::optional<KeyState> keys;
     Header header;
+    std::vector<Pending> pending;
+    SketchState* fold_into = nullptr;
+    std::size_t rows = 0;  ///< ordinals in use when the pending list was handed over
   };
   static constexpr std::size_t kPendingMax = std::size_t{1} << 17;
 
@@ -167,8 +180,18 @@ class BucketRoller {
   void advance_slow(std::int64_t now, std::uint64_t packets);
   void seal_open();
   Header header() const;
-  /// Adds the pending (row, source) pairs to the rows' sketches, grouped by row.
-  void fold(KeyState& k, FoldScratch& scratch) const;
+  /// Adds the pending (row, source) pairs, all of ordinals below `rows`, to the rows'
+  /// sketches, grouped by row; empties `pending`.
+  void fold(std::vector<Pending>& pending, std::size_t rows, SketchState& sketches,
+            FoldScratch& scratch) const;
+  void fold(KeyState& k, FoldScratch& scratch) const {
+    fold(k.pending, k.table.size(), *k.sketches, scratch);
+  }
+  /// The open bucket's pending list is full: folds it here, or hands it to the sealing
+  /// thread and goes on with an empty one.
+  void fold_pending();
+  /// Waits until the sealing thread has done every job (lock held).
+  void wait_idle(std::unique_lock<std::mutex>& lock);
   /// What build() does with the rows' sketches.
   enum class Sketches { move, copy, none };
   /// The bucket of `k` and `h`.
@@ -190,11 +213,12 @@ class BucketRoller {
   bucket::Loss loss_;
   std::uint64_t tag_ = 0;
 
-  // The sealing thread (seal_thread): jobs in order, one spare KeyState.
+  // The sealing thread (seal_thread): jobs in order, one spare KeyState, spare pending lists.
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> jobs_;
   std::vector<KeyState> spare_;
+  std::vector<std::vector<Pending>> spare_pending_;
   bool sealing_ = false;  ///< a job is being sealed
   bool stopping_ = false;
   std::exception_ptr seal_error_;

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <iterator>
 #include <limits>
-#include <random>
 
 namespace teiten::sketch {
 namespace {
@@ -21,21 +21,9 @@ constexpr std::uint64_t fmix64(std::uint64_t h) noexcept {
   return h;
 }
 
-// Where a hash goes in the sparse table: remixed with a salt drawn at start, so that
-// sources chosen to collide (the source hash is public and reversible) cannot make one
-// probe sequence long. The stored hashes, and so every encoding, stay the same.
-const std::uint64_t kSlotSalt = [] {
-  std::random_device rd;
-  return (std::uint64_t{rd()} << 32) ^ rd() ^ 0x243F6A8885A308D3ULL;
-}();
-std::size_t slot_of(std::uint64_t hash, std::size_t mask) noexcept {
-  return static_cast<std::size_t>(fmix64(hash ^ kSlotSalt)) & mask;
-}
-
 constexpr std::uint8_t kVersion = 1;
 constexpr std::uint8_t kSparse = 0;
 constexpr std::uint8_t kDense = 1;
-constexpr std::size_t kMaxTable = 2048;  // sparse slots at kSparseMax (load 3/4)
 
 void put_varint(std::string& out, std::uint64_t v) {
   while (v >= 0x80) {
@@ -102,30 +90,13 @@ void HostSketch::set_register(std::uint64_t hash) noexcept {
   if (dense_[idx] < rho) dense_[idx] = rho;
 }
 
-void HostSketch::insert_sparse(std::uint64_t hash) {
-  if (hash == 0) hash = 1;
-  const std::size_t mask = sparse_.size() - 1;
-  std::size_t i = slot_of(hash, mask);
-  while (sparse_[i] != 0) i = (i + 1) & mask;
-  sparse_[i] = hash;
-  ++sparse_size_;
-}
-
 bool HostSketch::contains_sparse(std::uint64_t hash) const noexcept {
-  if (sparse_.empty()) return false;
-  if (hash == 0) hash = 1;
-  const std::size_t mask = sparse_.size() - 1;
-  for (std::size_t i = slot_of(hash, mask); sparse_[i] != 0; i = (i + 1) & mask)
-    if (sparse_[i] == hash) return true;
-  return false;
+  return std::binary_search(sparse_.begin(), sparse_.end(), hash);
 }
 
 bool HostSketch::add_needs_memory(std::uint64_t hash) const noexcept {
   if (dense() || contains_sparse(hash)) return false;
-  // A new hash grows the table unless it has room; a full table turns dense in place
-  // (kMaxTable slots of 8 bytes hold what kRegisters bytes do).
-  if ((sparse_size_ + 1) * 4 <= sparse_.size() * 3) return false;
-  return sparse_.size() < kMaxTable;
+  return sparse_.size() == sparse_.capacity() || sparse_.size() == kSparseMax;
 }
 
 std::size_t HostSketch::add(std::uint64_t hash) {
@@ -133,31 +104,64 @@ std::size_t HostSketch::add(std::uint64_t hash) {
     set_register(hash);
     return 0;
   }
-  if (contains_sparse(hash)) return 0;
+  const auto it = std::lower_bound(sparse_.begin(), sparse_.end(), hash);
+  if (it != sparse_.end() && *it == hash) return 0;
   const std::size_t before = memory();
-  if ((sparse_size_ + 1) * 4 > sparse_.size() * 3) {
-    if (sparse_.size() >= kMaxTable) {  // kSparseMax hashes kept: go dense
-      to_dense();
-      set_register(hash);
-      return memory() > before ? memory() - before : 0;
-    }
-    std::vector<std::uint64_t> old = std::move(sparse_);
-    sparse_.assign(old.empty() ? 8 : old.size() * 2, 0);
-    sparse_size_ = 0;
-    for (const std::uint64_t h : old)
-      if (h) insert_sparse(h);
+  if (sparse_.size() == kSparseMax) {
+    to_dense();
+    set_register(hash);
+    return memory() - before;
   }
-  insert_sparse(hash);
+  if (sparse_.size() == sparse_.capacity()) {
+    // Grow by doubling, but never past kSparseMax (set before the insert moves things).
+    const auto at = it - sparse_.begin();
+    sparse_.reserve(std::min(kSparseMax, std::max<std::size_t>(4, sparse_.size() * 2)));
+    sparse_.insert(sparse_.begin() + at, hash);
+  } else {
+    sparse_.insert(it, hash);
+  }
   return memory() - before;
+}
+
+std::size_t HostSketch::add_many(std::span<std::uint64_t> hashes) {
+  if (dense()) {
+    for (const std::uint64_t h : hashes) set_register(h);
+    return 0;
+  }
+  std::sort(hashes.begin(), hashes.end());
+  const auto end = std::unique(hashes.begin(), hashes.end());
+  return add_sorted(hashes.first(static_cast<std::size_t>(end - hashes.begin())));
+}
+
+std::size_t HostSketch::add_sorted(std::span<const std::uint64_t> hashes) {
+  if (dense()) {
+    for (const std::uint64_t h : hashes) set_register(h);
+    return 0;
+  }
+  if (hashes.empty()) return 0;
+  const std::size_t before = memory();
+  if (sparse_.empty()) {
+    sparse_.assign(hashes.begin(), hashes.end());
+  } else {
+    std::vector<std::uint64_t> out;
+    out.reserve(sparse_.size() + hashes.size());
+    std::set_union(sparse_.begin(), sparse_.end(), hashes.begin(), hashes.end(),
+                   std::back_inserter(out));
+    sparse_ = std::move(out);
+  }
+  if (sparse_.size() > kSparseMax) {
+    to_dense();
+  } else if (sparse_.capacity() > kSparseMax) {
+    sparse_.shrink_to_fit();
+  }
+  return memory() > before ? memory() - before : 0;
 }
 
 void HostSketch::to_dense() {
   dense_.assign(kRegisters, 0);
-  for (const std::uint64_t h : sparse_)
-    if (h) set_register(h);
+  for (const std::uint64_t h : sparse_) set_register(h);
   sparse_.clear();
   sparse_.shrink_to_fit();
-  sparse_size_ = 0;
 }
 
 void HostSketch::merge(const HostSketch& other) {
@@ -166,12 +170,11 @@ void HostSketch::merge(const HostSketch& other) {
     for (std::size_t i = 0; i < kRegisters; ++i) dense_[i] = std::max(dense_[i], other.dense_[i]);
     return;
   }
-  for (const std::uint64_t h : other.sparse_)
-    if (h) add(h);
+  add_sorted(other.sparse_);
 }
 
 double HostSketch::estimate() const {
-  if (!dense()) return static_cast<double>(sparse_size_);
+  if (!dense()) return static_cast<double>(sparse_.size());
   constexpr int q = 64 - kPrecision;
   std::array<double, q + 2> c{};
   for (const std::uint8_t r : dense_) c[r] += 1.0;
@@ -187,15 +190,6 @@ std::uint64_t HostSketch::count() const {
   return static_cast<std::uint64_t>(std::llround(estimate()));
 }
 
-std::vector<std::uint64_t> HostSketch::sorted_hashes() const {
-  std::vector<std::uint64_t> v;
-  v.reserve(sparse_size_);
-  for (const std::uint64_t h : sparse_)
-    if (h) v.push_back(h);
-  std::sort(v.begin(), v.end());
-  return v;
-}
-
 std::string HostSketch::encode() const {
   std::string out;
   out.push_back(static_cast<char>(kVersion));
@@ -205,10 +199,9 @@ std::string HostSketch::encode() const {
     return out;
   }
   out.push_back(static_cast<char>(kSparse));
-  const auto hashes = sorted_hashes();
-  put_varint(out, hashes.size());
+  put_varint(out, sparse_.size());
   std::uint64_t prev = 0;
-  for (const std::uint64_t h : hashes) {
+  for (const std::uint64_t h : sparse_) {
     put_varint(out, h - prev);
     prev = h;
   }
@@ -236,13 +229,14 @@ std::optional<HostSketch> HostSketch::decode(std::string_view in, std::string* e
   if (!get_varint(in, pos, n)) return fail("truncated sketch");
   if (n > kSparseMax) return fail("sparse sketch with too many entries");
   std::uint64_t prev = 0;
+  s.sparse_.reserve(n);
   for (std::uint64_t i = 0; i < n; ++i) {
     std::uint64_t gap = 0;
     if (!get_varint(in, pos, gap)) return fail("truncated sketch");
     if ((i > 0 && gap == 0) || gap > std::numeric_limits<std::uint64_t>::max() - prev)
       return fail("sparse sketch entries not strictly increasing");
     prev += gap;
-    s.add(prev);
+    s.sparse_.push_back(prev);
   }
   if (pos != in.size()) return fail("trailing bytes after sketch");
   return s;
@@ -281,7 +275,7 @@ std::optional<HostSketch> HostSketch::from_base64(std::string_view text, std::st
 bool operator==(const HostSketch& a, const HostSketch& b) {
   if (a.dense() != b.dense()) return false;
   if (a.dense()) return a.dense_ == b.dense_;
-  return a.sorted_hashes() == b.sorted_hashes();
+  return a.sparse_ == b.sparse_;
 }
 
 }  // namespace teiten::sketch

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,7 +24,7 @@ inline std::uint64_t hash_source(const decode::DecodedPacket& p) noexcept {
 
 /// A mergeable estimate of how many distinct sources were seen: a HyperLogLog sketch
 /// (precision 14: 16,384 registers, standard error 0.81%) that starts sparse, as the
-/// exact set of the sources' 64-bit hashes, while fewer than kSparseMax were seen. The
+/// exact set of the sources' 64-bit hashes (kept sorted), while at most kSparseMax were seen. The
 /// estimate is exact in sparse mode (up to hash collisions, negligible below 10^9) and
 /// uses Ertl's improved estimator (no bias tables) in dense mode.
 ///
@@ -45,6 +46,12 @@ class HostSketch {
 
   /// Adds one source hash. Returns the growth of memory() it caused (0 almost always).
   std::size_t add(std::uint64_t hash);
+  /// Adds many: sorts and deduplicates `hashes` in place first (the caller's scratch),
+  /// then add_sorted. Returns the growth of memory(), at most kDenseBytes.
+  std::size_t add_many(std::span<std::uint64_t> hashes);
+  /// Adds hashes given sorted and distinct, merged in one pass. Returns the growth of
+  /// memory(), at most kDenseBytes (0 if it shrank).
+  std::size_t add_sorted(std::span<const std::uint64_t> hashes);
   /// Whether add(hash) would need more memory (a new hash at the sparse table's limit).
   bool add_needs_memory(std::uint64_t hash) const noexcept;
   /// Adds every source of `other`.
@@ -55,10 +62,10 @@ class HostSketch {
   /// estimate() rounded to the nearest integer.
   std::uint64_t count() const;
 
-  bool empty() const noexcept { return dense_.empty() && sparse_size_ == 0; }
+  bool empty() const noexcept { return dense_.empty() && sparse_.empty(); }
   bool dense() const noexcept { return !dense_.empty(); }
   /// Heap bytes this sketch holds.
-  std::size_t memory() const noexcept { return dense_.size() + sparse_.size() * 8; }
+  std::size_t memory() const noexcept { return dense_.size() + sparse_.capacity() * 8; }
 
   std::string encode() const;
   /// Parses an encoded sketch; nullopt with `error` set when any byte is out of place.
@@ -71,15 +78,13 @@ class HostSketch {
   friend bool operator==(const HostSketch& a, const HostSketch& b);
 
  private:
-  std::vector<std::uint64_t> sorted_hashes() const;
   bool contains_sparse(std::uint64_t hash) const noexcept;
-  void insert_sparse(std::uint64_t hash);
   void to_dense();
   void set_register(std::uint64_t hash) noexcept;
 
-  // Sparse: open addressing table of hashes (0 = empty slot; hash 0 is stored as 1).
+  // Sparse: the distinct hashes, sorted; capacity never above kSparseMax, so a sparse
+  // sketch always holds less memory than a dense one.
   std::vector<std::uint64_t> sparse_;
-  std::size_t sparse_size_ = 0;
   std::vector<std::uint8_t> dense_;  // kRegisters bytes once dense
 };
 

@@ -258,6 +258,13 @@ void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
       return;
     }
     bump(stats_.ring_waits);
+    // A file can wait: sleep until the classifier has drained half the ring, rather than
+    // spin beside it for each slot (on a small box that spin takes the core the sealing
+    // thread needs), then fill the half in one burst.
+    while (ring_.size_approx() > ring_.capacity() / 2 &&
+           !classifier_done_.load(std::memory_order_acquire)) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
     slot = claim_waiting();
     if (!slot) {  // the classifier stopped: nothing will drain the ring
       ++pending_drops_;

@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "tests/unit/test_paths.h"
 
@@ -74,6 +76,47 @@ TEST_CASE("the country cache gives the database's answers and counts hits", "[cl
   }
   cache.reset(nullptr);
   CHECK(cache.lookup_v4(v4("81.2.69.160")) == kUnknownCountry);
+}
+
+TEST_CASE("the country cache's /16 blocks give the database's answers", "[classify][geoip]") {
+  // A tiny per-address cache, so that nearly every repeat within a /16 the database answers
+  // as one block comes from the block table; every answer equals the database's own.
+  std::vector<std::string> paths;
+  if (fs::exists(teiten::test::default_geoip_database()))
+    paths.push_back(teiten::test::default_geoip_database());  // IPv4 and IPv6, merged blocks
+  if (fs::exists(teiten::test::shared_testdata()))
+    paths.push_back(mmdb("test-data/GeoIP2-Country-Test.mmdb"));  // IPv4 under ::/96
+  if (paths.empty()) {
+    WARN("SKIPPED: neither the default GeoIP database nor ../shared/testdata is present");
+    return;
+  }
+  for (const auto& path : paths) {
+    INFO(path);
+    std::string error;
+    const auto db = GeoIpDatabase::open(path, error);
+    REQUIRE(db);
+    CountryCache cache(16);
+    cache.reset(db);
+    std::uint32_t x = 12345;
+    std::size_t wrong = 0, lookups = 0;
+    for (int i = 0; i < 200000; ++i) {
+      x = x * 1664525u + 1013904223u;
+      // Half spread over 112.0.0.0/4 (4,096 /16s), half near addresses the test databases
+      // know.
+      const std::uint32_t a =
+          (i & 1) ? (0x70000000u | (x >> 4)) : (v4("81.2.69.0") ^ (x & 0x0003FFFFu));
+      ++lookups;
+      if (cache.lookup_v4(a) != db->lookup_v4(a)) ++wrong;
+    }
+    CHECK(wrong == 0);
+    CHECK(cache.stats().hits + cache.stats().misses == lookups);
+    CHECK(cache.stats().hits > lookups / 4);  // the 16-entry cache alone would hit ~never
+    // A reload forgets the blocks: the same answers again, from the database.
+    cache.reset(db);
+    const std::uint64_t misses = cache.stats().misses;
+    CHECK(cache.lookup_v4(v4("81.2.69.160")) == db->lookup_v4(v4("81.2.69.160")));
+    CHECK(cache.stats().misses == misses + 1);
+  }
 }
 
 TEST_CASE("the country_code layout of ip-location-db is understood", "[classify][geoip]") {
