@@ -184,6 +184,55 @@ TEST_CASE("rows carry their distinct sources, through pending folds and the memo
   CHECK(g.sealed[0].hosts_unrecorded > 0);
 }
 
+TEST_CASE("full lists of sources folded on the sealing thread give the same sketches",
+          "[counters][roller]") {
+  // 600,000 packets in one bucket: several full pending lists go to the sealing thread
+  // (more than its spare lists, so the counting thread also waits for one). Rows get from
+  // one to thousands of sources (sparse and dense sketches); a small budget is tried too.
+  auto run = [](bool thread, std::size_t budget, std::string* snap) {
+    std::vector<std::string> rows;
+    counters::RollerOptions o;
+    o.sensor_id = "s1";
+    o.boot_id = "b";
+    o.max_keys = 200;
+    o.max_sketch_bytes = budget;
+    o.seal_thread = thread;
+    counters::BucketRoller r(o, [&](bucket::SealedBucket&& b) {
+      for (const auto& row : b.rows)
+        rows.push_back(std::to_string(row.key.port) + " " + std::to_string(row.packets) + " " +
+                       row.hosts.to_base64());
+      rows.push_back("unrecorded " + std::to_string(b.hosts_unrecorded));
+    });
+    for (std::uint32_t i = 0; i < 600000; ++i) {
+      const auto port = static_cast<std::uint16_t>(i % 150);
+      const std::uint32_t src = port < 10 ? i : (i * 7919u) % (port * 13u + 1);
+      r.add(5, key(port), 40, sketch::hash_ipv4(src));
+      if (i == 400000) {
+        const auto b = r.snapshot(true);
+        REQUIRE(b);
+        for (const auto& row : b->rows) *snap += row.hosts.to_base64() + ";";
+      }
+    }
+    r.add(65, key(1), 40, 1);  // seals the first bucket
+    r.flush();
+    return rows;
+  };
+  for (const std::size_t budget : {std::size_t{8} << 20, std::size_t{64} << 10}) {
+    INFO(budget);
+    std::string snap_thread, snap_inline;
+    const auto threaded = run(true, budget, &snap_thread);
+    const auto inline_rows = run(false, budget, &snap_inline);
+    CHECK(threaded == inline_rows);
+    CHECK(snap_thread == snap_inline);
+    REQUIRE(threaded.size() > 150);
+    if (budget > (std::size_t{1} << 20)) {
+      CHECK(threaded[150] == "unrecorded 0");
+    } else {
+      CHECK(threaded[150] != "unrecorded 0");  // the small budget was reached
+    }
+  }
+}
+
 TEST_CASE("sealing on the roller's own thread gives the same buckets, in order, tagged",
           "[counters][roller]") {
   auto run = [](bool thread, std::vector<std::uint64_t>* tags) {

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <vector>
 
 using teiten::sketch::hash_ipv4;
 using teiten::sketch::hash_ipv6;
@@ -133,4 +134,31 @@ TEST_CASE("host sketch: add_needs_memory predicts growth") {
   CHECK(s.dense());
   CHECK(grown == s.memory());
   CHECK(s.memory() == HostSketch::kDenseBytes);
+}
+
+TEST_CASE("host sketch: adding many at once equals adding one by one") {
+  for (const std::uint32_t n : {0u, 1u, 7u, 1000u, 1536u, 1537u, 5000u}) {
+    INFO(n);
+    std::vector<std::uint64_t> batch;
+    HostSketch one;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint64_t h = hash_ipv4(0x0A000000u + (i * 37u) % (n + 1));  // with repeats
+      batch.push_back(h);
+      one.add(h);
+    }
+    // Into an empty sketch, and into one that holds part of the sources already.
+    HostSketch many;
+    const std::size_t grown = many.add_many(batch);
+    CHECK(many == one);
+    CHECK(grown == many.memory());
+    CHECK(many.memory() <= HostSketch::kDenseBytes);
+    HostSketch half;
+    std::vector<std::uint64_t> first(batch.begin(), batch.begin() + batch.size() / 2);
+    half.add_many(first);
+    const std::size_t before = half.memory();
+    CHECK(half.add_many(batch) <= HostSketch::kDenseBytes);
+    CHECK(half == one);
+    CHECK(half.memory() >= before);
+    CHECK(half.count() == one.count());
+  }
 }
