@@ -81,24 +81,30 @@ for pps in ${TEITEN_BENCH_RATES:-20000 50000 100000 200000 400000 0}; do
 done
 echo "highest asked rate without ring or kernel drops: ${best} pps (0 = top speed)"
 
-echo "== steady state at 1,000 packets/s for 60 s =="
-ip netns exec "$sns" "$sensord" -c "$work/sensor.yaml" -o "$work/steady.jsonl" --log-level warn &
-pid=$!
-sleep 2
-ip netns exec "$pns" tcpreplay --pps=1000 --limit=60000 -i "$pif" "$work/in.pcap" >/dev/null 2>&1 &
-replay=$!
-sleep 10  # warm-up
-t0="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
-s0="$(date +%s.%N)"
-sleep 40
-t1="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
-s1="$(date +%s.%N)"
-rss="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
-hwm="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
-wait "$replay" || true
-kill -TERM "$pid"
-wait "$pid" || true
-pid=
-hz="$(getconf CLK_TCK)"
-awk -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" -v hz="$hz" -v rss="$rss" -v hwm="$hwm" \
-  'BEGIN { printf "RSS %.1f MiB (peak %.1f MiB), CPU %.2f%% of one core\n", rss/1024, hwm/1024, 100*(t1-t0)/hz/(s1-s0) }'
+# Steady state: RSS and CPU over 40 s after a 10 s warm-up, at each rate.
+steady_at() {
+  local pps="$1"
+  echo "== steady state at $pps packets/s =="
+  ip netns exec "$sns" "$sensord" -c "$work/sensor.yaml" -o "$work/steady.jsonl" --log-level warn &
+  pid=$!
+  sleep 2
+  ip netns exec "$pns" tcpreplay --pps="$pps" --limit=$((pps * 55)) --loop=0 -i "$pif" \
+    "$work/in.pcap" >/dev/null 2>&1 &
+  replay=$!
+  sleep 10  # warm-up
+  t0="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+  s0="$(date +%s.%N)"
+  sleep 40
+  t1="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+  s1="$(date +%s.%N)"
+  rss="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
+  hwm="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
+  wait "$replay" || true
+  kill -TERM "$pid"
+  wait "$pid" || true
+  pid=
+  hz="$(getconf CLK_TCK)"
+  awk -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" -v hz="$hz" -v rss="$rss" -v hwm="$hwm" \
+    'BEGIN { printf "RSS %.1f MiB (peak %.1f MiB), CPU %.2f%% of one core\n", rss/1024, hwm/1024, 100*(t1-t0)/hz/(s1-s0) }'
+}
+for pps in ${TEITEN_BENCH_STEADY:-1000 10000}; do steady_at "$pps"; done

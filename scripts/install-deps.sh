@@ -13,6 +13,7 @@ packages=(
   catch2 libmaxmind-db-writer-perl libssl-dev libsqlite3-dev sqlite3 openssl
   tcpdump tcpreplay libsystemd-dev libcap-dev iproute2 systemd
   libhowardhinnant-date-dev tzdata chromium
+  lintian devscripts adduser init-system-helpers
 )
 
 missing=()
