@@ -21,8 +21,10 @@ using namespace teiten;
 constexpr const char* kUsage = R"(Usage: teiten-collectord --config FILE [--check-config]
 
 Teiten central collector: receives sealed buckets from sensors over HTTPS with mutual TLS
-(POST /v1/buckets), stores each exactly once in SQLite, and answers queries
-(GET /v1/query). API: docs/collector-api.md.
+(POST /v1/buckets), stores each exactly once in SQLite, and answers operators' queries
+and reports (GET /v1/query, /v1/report), /metrics and /v1/healthz. A second listener
+serves the dashboard (dashboard: in the configuration). API: docs/collector-api.md,
+reports: docs/reports.md, manual: teiten-collectord(8).
 
 Options:
   -c, --config FILE    collector configuration (YAML), e.g. /etc/teiten/collector.yaml

@@ -215,6 +215,27 @@ int fail_usage(const std::string& msg) {
 }
 }  // namespace teiten::ctl
 
+/// The paragraph(s) of kUsage about `cmd` (those whose first line starts "teitenctl cmd").
+std::string usage_of(const std::string& cmd) {
+  std::istringstream in(kUsage);
+  std::string line, out;
+  bool in_block = false;
+  const std::string head = "teitenctl " + cmd;
+  while (std::getline(in, line)) {
+    if (line.empty()) {
+      in_block = false;
+      continue;
+    }
+    if (!in_block && line.rfind(head, 0) == 0 &&
+        (line.size() == head.size() || line[head.size()] == ' ')) {
+      in_block = true;
+      if (!out.empty()) out += "\n";
+    }
+    if (in_block) out += line + "\n";
+  }
+  return out;
+}
+
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
@@ -227,6 +248,13 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = args[0];
   args.erase(args.begin());
+  for (const auto& a : args) {
+    if (a != "--help" && a != "-h") continue;
+    const std::string text = usage_of(cmd);
+    if (text.empty()) return fail_usage("unknown command '" + cmd + "'");
+    std::cout << text;
+    return 0;
+  }
   if (cmd == "generate") return cmd_generate(args);
   if (cmd == "summary") return cmd_summary(args);
   if (cmd == "pki") return ctl::cmd_pki(args);

@@ -40,7 +40,8 @@ cmake --build build/arm64 -j "$jobs"
 file build/arm64/daemon/teiten-sensord
 
 echo "== unit tests under qemu-aarch64-static =="
-(cd build/arm64 && ctest -L unit -j "$jobs" --output-on-failure | tail -n 4)
+(cd build/arm64 && ctest -L unit -j "$jobs" --output-on-failure |
+  grep -E 'tests passed|tests failed|Total Test time|Failed|\*\*\*')
 
 echo "== arm64 packages =="
 (cd build/arm64 && rm -rf packages && cpack -G DEB >/dev/null)
@@ -49,4 +50,11 @@ for deb in build/arm64/packages/*.deb; do
 done
 lintian --fail-on error,warning build/arm64/packages/*.deb
 echo "lintian: no errors or warnings on the arm64 packages"
+# hardening-check reads the arm64 ELF notes with the host's tools (control-flow
+# protection: see tests/packaging/check-packages.sh).
+rm -rf build/arm64/unpacked
+for deb in build/arm64/packages/*.deb; do dpkg-deb -x "$deb" build/arm64/unpacked; done
+hardening-check --nocfprotection build/arm64/unpacked/usr/sbin/teiten-sensord \
+  build/arm64/unpacked/usr/sbin/teiten-collectord build/arm64/unpacked/usr/bin/teitenctl 2>/dev/null
+echo "hardening-check: PIE, stack protector, fortify, RELRO, BIND_NOW on the arm64 programs"
 echo "cross-arm64: done in $((SECONDS - start)) s"

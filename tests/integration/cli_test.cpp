@@ -23,6 +23,22 @@ TEST_CASE("sensord --help and --version exit 0, unknown arguments exit 2", "[cli
   CHECK(r.err == "teiten-sensord: --config FILE is required (see --help)\n");
 }
 
+TEST_CASE("teitenctl COMMAND --help prints that command's usage and exits 0", "[cli][ctl]") {
+  TempDir dir;
+  for (const std::string cmd :
+       {"generate", "summary", "pki", "query", "report", "simulate", "status", "pull"}) {
+    INFO(cmd);
+    const RunResult r = run({teitenctl_path(), cmd, "--help"}, dir);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.rfind("teitenctl " + cmd + " ", 0) == 0);  // its own paragraph first
+    CHECK(r.out.find("Usage: teitenctl COMMAND") == std::string::npos);
+  }
+  RunResult r = run({teitenctl_path(), "pki", "-h"}, dir);
+  CHECK(r.out.find("teitenctl pki operator") != std::string::npos);  // every pki form
+  r = run({teitenctl_path(), "bogus", "--help"}, dir);
+  CHECK(r.exit_code == 2);
+}
+
 TEST_CASE("sensord --check-config prints every error in compiler format and exits 2",
           "[cli][config]") {
   TempDir dir;
