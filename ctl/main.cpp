@@ -248,8 +248,7 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = args[0];
   args.erase(args.begin());
-  for (const auto& a : args) {
-    if (a != "--help" && a != "-h") continue;
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
     const std::string text = usage_of(cmd);
     if (text.empty()) return fail_usage("unknown command '" + cmd + "'");
     std::cout << text;

@@ -33,7 +33,8 @@ BucketRoller::BucketRoller(RollerOptions options, TaggedSink sink)
   }
   if (options_.seal_thread) {
     spare_.emplace_back(options_.max_keys);
-    for (int i = 0; i < 2; ++i) spare_pending_.emplace_back().reserve(kPendingMax);
+    for (std::size_t i = 0; i < kSparePending; ++i)
+      spare_pending_.emplace_back().reserve(kPendingMax);
     sealer_ = std::thread([this] { seal_loop(); });
   }
 }
@@ -66,20 +67,24 @@ void BucketRoller::fold(std::vector<Pending>& pending, std::size_t rows, SketchS
     const std::span<std::uint64_t> run{scratch.hashes.data() + begin, end - begin};
     begin = end;
     std::sort(run.begin(), run.end());
-    const auto distinct =
-        run.first(static_cast<std::size_t>(std::unique(run.begin(), run.end()) - run.begin()));
     sketch::HostSketch& s = k.sketches[o];
     if (k.bytes + sketch::HostSketch::kDenseBytes <= options_.max_sketch_bytes) {
+      const auto distinct =
+          run.first(static_cast<std::size_t>(std::unique(run.begin(), run.end()) - run.begin()));
       k.bytes += s.add_sorted(distinct);  // grows by kDenseBytes at most
       continue;
     }
-    // Near the budget: only sources that need no more memory are recorded.
-    for (const std::uint64_t h : distinct) {
-      if (s.add_needs_memory(h)) {
-        ++k.unrecorded;
+    // Near the budget: only sources that need no more memory are recorded; the others'
+    // packets are counted (hosts_unrecorded counts packets, like every loss counter).
+    for (std::size_t i = 0; i < run.size();) {
+      std::size_t j = i + 1;
+      while (j < run.size() && run[j] == run[i]) ++j;
+      if (s.add_needs_memory(run[i])) {
+        k.unrecorded += j - i;
       } else {
-        s.add(h);
+        s.add(run[i]);
       }
+      i = j;
     }
   }
 }
@@ -288,7 +293,9 @@ bucket::SealedBucket BucketRoller::build(KeyState& k, const Header& h, Sketches 
   b.not_for_sensor = h.not_for_sensor;
   b.self_traffic = h.self_traffic;
   b.late_packets = h.late;
-  b.hosts_unrecorded = k.sketches->unrecorded;
+  // Without sketches (a snapshot), the sketch state is not read: the sealing thread may be
+  // folding into it.
+  b.hosts_unrecorded = sketches == Sketches::none ? 0 : k.sketches->unrecorded;
   b.loss = h.loss;
   b.provenance = h.provenance;
   return b;

@@ -44,9 +44,10 @@ struct RollerOptions {
 /// bucket and in its late_packets. Counting: one thread (the classifier thread). With
 /// seal_thread, the sketch work (folding the sources into sketches, as each full list of
 /// pending sources is handed over) and sealing (building the rows, the sink) run on the
-/// roller's own thread with one spare state and two spare lists, so the classifier waits
-/// only when that thread is a whole bucket behind; a sink's exception comes back from the
-/// next seal or flush.
+/// roller's own thread, in order, with one spare state and kSparePending spare lists: the
+/// classifier waits when that thread is a whole bucket behind, or when it has all the
+/// spare lists queued behind a slow sink; a sink's exception comes back from the next
+/// seal or flush. A snapshot without sketches reports no hosts_unrecorded.
 class BucketRoller {
  public:
   using Sink = std::function<void(bucket::SealedBucket&&)>;
@@ -170,6 +171,9 @@ class BucketRoller {
     std::size_t rows = 0;  ///< ordinals in use when the pending list was handed over
   };
   static constexpr std::size_t kPendingMax = std::size_t{1} << 17;
+  /// Full lists the counting thread can hand over before it waits for the sealing thread
+  /// (which may be busy with a slow sink): 4 x 2 MiB, 650,000 sources ahead.
+  static constexpr std::size_t kSparePending = 4;
 
   /// Moves the open bucket to the one holding `now`; `packets` is how many packets the
   /// caller is about to charge, counted as late if `now` is before the open bucket.

@@ -4,8 +4,10 @@
 # a PKI in place, reinstalls over itself with a locally modified conffile (which must be
 # kept) and purges (configuration and state must go).
 #   check-packages.sh --build-dir DIR
-# Exits 77 (skipped, with the reason) when not root or without dpkg: it changes the
-# machine's package database, which only a throwaway root machine (CI) should allow.
+# Exits 77 (skipped, with the reason) when not root, without dpkg, or when Teiten packages
+# are installed already (a real box: the test would replace and purge them). It changes
+# the machine's package database, which only a throwaway root machine (CI) should allow;
+# it leaves the machine as it found it (packages purged, a user it created deleted).
 set -euo pipefail
 
 build=""
@@ -28,15 +30,32 @@ for tool in dpkg dpkg-deb apt-get cpack lintian hardening-check; do
   fi
 done
 
+packages=(teiten-sensor teiten-collector teitenctl)
+for p in "${packages[@]}"; do
+  if dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^.[^n]'; then
+    echo "SKIPPED: $p is installed on this machine; the test would replace and purge it"
+    exit 77
+  fi
+done
+user_existed=0
+getent passwd teiten >/dev/null && user_existed=1
+
 fail() { echo "FAIL: $*" >&2; exit 1; }
 check() { # description, command...
   local what="$1"; shift
   if "$@"; then echo "ok: $what"; else fail "$what"; fi
 }
-packages=(teiten-sensor teiten-collector teitenctl)
 purge_all() { dpkg --purge "${packages[@]}" >/dev/null 2>&1 || true; }
+cleanup() {
+  purge_all
+  if ((!user_existed)) && getent passwd teiten >/dev/null; then
+    userdel teiten >/dev/null 2>&1 || true
+    groupdel teiten >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
 work="$(mktemp -d)"
-trap 'purge_all; rm -rf "$work"' EXIT
+trap cleanup EXIT
 
 # 1. Build the packages.
 rm -rf "$build/packages"
@@ -75,9 +94,10 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get install -y -qq --no-install-recommends "${debs[@]}" >"$work/install.log" 2>&1 ||
   { cat "$work/install.log"; fail "apt-get install of the packages"; }
 for p in "${packages[@]}"; do
-  check "$p is installed" bash -c "dpkg-query -W -f='\${Status}' $p | grep -q 'install ok installed'"
+  check "$p is installed" bash -c "dpkg-query -W -f='\${Status}' $p | grep -qx 'install ok installed'"
 done
-check "system user teiten" bash -c '[[ "$(getent passwd teiten | cut -d: -f3)" -lt 1000 ]]'
+check "system user teiten" bash -c 'uid="$(getent passwd teiten | cut -d: -f3)"
+  [[ -n "$uid" && "$uid" -lt 1000 ]]'
 check "/var/lib/teiten/sensor is teiten:teiten 0750" \
   bash -c '[[ "$(stat -c %U:%G:%a /var/lib/teiten/sensor)" == teiten:teiten:750 ]]'
 check "/var/lib/teiten/collector is teiten:teiten 0750" \
@@ -104,16 +124,16 @@ dpkg -i "${debs[@]}" >"$work/reinstall.log" 2>&1 || { cat "$work/reinstall.log";
 check "the modified conffile is kept" grep -q '^# changed by the operator$' /etc/teiten/sensor.yaml
 check "no conffile copies left beside it" \
   bash -c '! ls /etc/teiten/sensor.yaml.dpkg-* >/dev/null 2>&1'
-check "keys are root:teiten 0640 after configure" \
+check "the collector's key is root:teiten 0640 after configure, the CA's key untouched" \
   bash -c '[[ "$(stat -c %U:%G:%a /etc/teiten/pki/collector.key)" == root:teiten:640 &&
-             "$(stat -c %U:%G:%a /etc/teiten/pki/ca.key)" == root:teiten:640 ]]'
+             "$(stat -c %U:%G:%a /etc/teiten/pki/ca.key)" == root:root:600 ]]'
 check "the sensor configuration is still valid" \
   /usr/sbin/teiten-sensord --config /etc/teiten/sensor.yaml --check-config
 
 # 6. Purge: configuration and state go; the user stays (Debian keeps system users).
 dpkg --purge "${packages[@]}" >"$work/purge.log" 2>&1 || { cat "$work/purge.log"; fail "purge"; }
 for p in "${packages[@]}"; do
-  check "$p is gone" bash -c "! dpkg-query -W -f='\${Status}' $p 2>/dev/null | grep -q installed"
+  check "$p is gone" bash -c "! dpkg-query -W -f='\${db:Status-Abbrev}' $p 2>/dev/null | grep -q '^.[^n]'"
 done
 check "/etc/teiten is gone" test ! -e /etc/teiten
 check "/var/lib/teiten is gone" test ! -e /var/lib/teiten

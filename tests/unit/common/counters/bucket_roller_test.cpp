@@ -207,6 +207,9 @@ TEST_CASE("full lists of sources folded on the sealing thread give the same sket
       const auto port = static_cast<std::uint16_t>(i % 150);
       const std::uint32_t src = port < 10 ? i : (i * 7919u) % (port * 13u + 1);
       r.add(5, key(port), 40, sketch::hash_ipv4(src));
+      // Snapshots without sketches while full lists are folded on the sealing thread
+      // (ThreadSanitizer checks that they read nothing the thread writes).
+      if (i % 50000 == 0) CHECK(r.snapshot(false)->hosts_unrecorded == 0);
       if (i == 400000) {
         const auto b = r.snapshot(true);
         REQUIRE(b);
@@ -230,6 +233,30 @@ TEST_CASE("full lists of sources folded on the sealing thread give the same sket
     } else {
       CHECK(threaded[150] != "unrecorded 0");  // the small budget was reached
     }
+  }
+}
+
+TEST_CASE("hosts_unrecorded counts the packets whose sources the budget left out",
+          "[counters][roller]") {
+  // A budget below one dense sketch: no source can be recorded, and every observed packet
+  // is counted as unrecorded, repeats of one source included, inline or on the thread.
+  for (const bool thread : {false, true}) {
+    INFO(thread);
+    std::vector<bucket::SealedBucket> sealed;
+    counters::RollerOptions o;
+    o.sensor_id = "s1";
+    o.boot_id = "b";
+    o.max_sketch_bytes = 1;
+    o.seal_thread = thread;
+    counters::BucketRoller r(o, [&](bucket::SealedBucket&& b) { sealed.push_back(std::move(b)); });
+    for (std::uint32_t i = 0; i < 1000; ++i)
+      r.add(5, key(23), 40, sketch::hash_ipv4(0x0A000000u + i % 3));  // 3 sources
+    for (std::uint32_t i = 0; i < 200000; ++i)                        // more than one full list
+      r.add(6, key(22), 40, sketch::hash_ipv4(0x0B000000u + i % 7));
+    r.flush();
+    REQUIRE(sealed.size() == 1);
+    CHECK(sealed[0].hosts_unrecorded == 201000);
+    for (const auto& row : sealed[0].rows) CHECK(row.hosts.empty());
   }
 }
 
