@@ -10,16 +10,22 @@ using classify::Kind;
 using classify::Proto;
 
 namespace {
+/// Options of a test roller: sensor "s1", boot "b", and the given key cap.
+counters::RollerOptions options(std::size_t max_keys = 10000) {
+  counters::RollerOptions o;
+  o.sensor_id = "s1";
+  o.boot_id = "b";
+  o.max_keys = max_keys;
+  return o;
+}
+
 struct Fixture {
   std::vector<bucket::SealedBucket> sealed;
   counters::BucketRoller make(std::uint32_t width = 60, std::size_t max_keys = 100,
                               std::uint32_t gap_fill = 1440) {
-    counters::RollerOptions o;
-    o.sensor_id = "s1";
-    o.boot_id = "b";
+    counters::RollerOptions o = options(max_keys);
     o.first_seq = 7;
     o.width_s = width;
-    o.max_keys = max_keys;
     o.max_gap_fill = gap_fill;
     return counters::BucketRoller(
         o, [this](bucket::SealedBucket&& b) { sealed.push_back(std::move(b)); });
@@ -162,10 +168,7 @@ TEST_CASE("rows carry their distinct sources, through pending folds and the memo
   // A 1 MiB sketch bound: 64 dense rows fit; the rest record what fits, count the rest,
   // and every packet is still counted.
   Fixture g;
-  counters::RollerOptions o;
-  o.sensor_id = "s1";
-  o.boot_id = "b";
-  o.max_keys = 200;
+  counters::RollerOptions o = options(200);
   o.max_sketch_bytes = 1 << 20;
   counters::BucketRoller small(
       o, [&g](bucket::SealedBucket&& s) { g.sealed.push_back(std::move(s)); });
@@ -191,10 +194,7 @@ TEST_CASE("full lists of sources folded on the sealing thread give the same sket
   // one to thousands of sources (sparse and dense sketches); a small budget is tried too.
   auto run = [](bool thread, std::size_t budget, std::string* snap) {
     std::vector<std::string> rows;
-    counters::RollerOptions o;
-    o.sensor_id = "s1";
-    o.boot_id = "b";
-    o.max_keys = 200;
+    counters::RollerOptions o = options(200);
     o.max_sketch_bytes = budget;
     o.seal_thread = thread;
     counters::BucketRoller r(o, [&](bucket::SealedBucket&& b) {
@@ -243,9 +243,7 @@ TEST_CASE("hosts_unrecorded counts the packets whose sources the budget left out
   for (const bool thread : {false, true}) {
     INFO(thread);
     std::vector<bucket::SealedBucket> sealed;
-    counters::RollerOptions o;
-    o.sensor_id = "s1";
-    o.boot_id = "b";
+    counters::RollerOptions o = options();
     o.max_sketch_bytes = 1;
     o.seal_thread = thread;
     counters::BucketRoller r(o, [&](bucket::SealedBucket&& b) { sealed.push_back(std::move(b)); });
@@ -264,10 +262,7 @@ TEST_CASE("sealing on the roller's own thread gives the same buckets, in order, 
           "[counters][roller]") {
   auto run = [](bool thread, std::vector<std::uint64_t>* tags) {
     std::vector<std::string> lines;
-    counters::RollerOptions o;
-    o.sensor_id = "s1";
-    o.boot_id = "b";
-    o.max_keys = 50;
+    counters::RollerOptions o = options(50);
     o.seal_thread = thread;
     counters::BucketRoller r(
         o, counters::BucketRoller::TaggedSink{[&](bucket::SealedBucket&& b, std::uint64_t tag) {
@@ -294,9 +289,7 @@ TEST_CASE("sealing on the roller's own thread gives the same buckets, in order, 
   CHECK(tags.back() == 19999);  // the last bucket was sealed by flush, after the last packet
 
   // A sink that fails: the error comes back to the counting thread.
-  counters::RollerOptions o;
-  o.sensor_id = "s1";
-  o.boot_id = "b";
+  counters::RollerOptions o = options();
   o.seal_thread = true;
   counters::BucketRoller r(o,
                            [](bucket::SealedBucket&&) { throw std::runtime_error("disk full"); });
