@@ -52,7 +52,8 @@ BucketRoller::~BucketRoller() {
 void BucketRoller::fold(std::vector<Pending>& pending, std::size_t rows, SketchState& k,
                         FoldScratch& scratch) const {
   // Counting sort of the sources by row (ordinals are below max_keys); then each row's
-  // sources, sorted and deduplicated, merge into its sketch in one pass.
+  // sources go into its sketch at once (HostSketch::add_many: sorted, deduplicated and
+  // merged in one pass while the sketch is sparse).
   std::fill(scratch.start.begin(), scratch.start.begin() + static_cast<std::ptrdiff_t>(rows) + 1,
             0);
   for (const Pending& p : pending) ++scratch.start[p.ordinal + 1];
@@ -66,16 +67,14 @@ void BucketRoller::fold(std::vector<Pending>& pending, std::size_t rows, SketchS
     if (end == begin) continue;
     const std::span<std::uint64_t> run{scratch.hashes.data() + begin, end - begin};
     begin = end;
-    std::sort(run.begin(), run.end());
     sketch::HostSketch& s = k.sketches[o];
     if (k.bytes + sketch::HostSketch::kDenseBytes <= options_.max_sketch_bytes) {
-      const auto distinct =
-          run.first(static_cast<std::size_t>(std::unique(run.begin(), run.end()) - run.begin()));
-      k.bytes += s.add_sorted(distinct);  // grows by kDenseBytes at most
+      k.bytes += s.add_many(run);  // grows by kDenseBytes at most
       continue;
     }
     // Near the budget: only sources that need no more memory are recorded; the others'
     // packets are counted (hosts_unrecorded counts packets, like every loss counter).
+    std::sort(run.begin(), run.end());
     for (std::size_t i = 0; i < run.size();) {
       std::size_t j = i + 1;
       while (j < run.size() && run[j] == run[i]) ++j;
