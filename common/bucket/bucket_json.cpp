@@ -177,6 +177,10 @@ class LineWriter {
     s_ += '"';
     return *this;
   }
+  LineWriter& base64(const sketch::HostSketch& s) {
+    s.append_base64(s_);
+    return *this;
+  }
   std::string take() { return std::move(s_); }
 
  private:
@@ -207,7 +211,7 @@ std::string to_json_line(const SealedBucket& b) {
     w.raw("\",\"fingerprint\":\"").raw(to_string(r.key.fingerprint));
     w.raw("\",\"kind\":\"").raw(to_string(r.key.kind));
     w.raw("\",\"packets\":").num(r.packets).raw(",\"bytes\":").num(r.bytes);
-    if (!r.hosts.empty()) w.raw(",\"hosts\":\"").raw(r.hosts.to_base64()).raw("\"");
+    if (!r.hosts.empty()) w.raw(",\"hosts\":\"").base64(r.hosts).raw("\"");
     w.raw("}");
   }
   w.raw("],\"observed\":{\"packets\":").num(b.observed_packets());

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/decode/bytes.h"
+
 namespace teiten::classify {
 
 namespace {
@@ -29,12 +31,9 @@ std::size_t SelfTraffic::FlowHash::operator()(const Flow& f) const noexcept {
   return static_cast<std::size_t>(h);
 }
 
-std::size_t SelfTraffic::peer_slot(const std::array<std::uint8_t, 16>& peer) noexcept {
-  std::uint64_t a = 0, b = 0;
-  std::memcpy(&a, peer.data(), 8);
-  std::memcpy(&b, peer.data() + 8, 8);
-  std::uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ULL)) * 0xBF58476D1CE4E5B9ULL;
-  return static_cast<std::size_t>(h >> 52);  // 4096 slots
+std::size_t SelfTraffic::peer_slot(const Flow& f) noexcept {
+  if (f.version == 4) return peer_slot(decode::load_be32(f.peer.data()), 0);
+  return peer_slot(decode::load_be64(f.peer.data()), decode::load_be64(f.peer.data() + 8));
 }
 
 void SelfTraffic::expire(std::int64_t now) {
@@ -53,7 +52,7 @@ void SelfTraffic::expire(std::int64_t now) {
 
 void SelfTraffic::recount_peers() {
   std::fill(peers_.begin(), peers_.end(), 0);
-  for (const auto& kv : flows_) ++peers_[peer_slot(kv.first.peer)];
+  for (const auto& kv : flows_) ++peers_[peer_slot(kv.first)];
 }
 
 bool SelfTraffic::is_self(const decode::DecodedPacket& p, std::int64_t ts) {
@@ -96,7 +95,7 @@ bool SelfTraffic::is_self(const decode::DecodedPacket& p, std::int64_t ts) {
     }
     if (opens) {
       if (flows_.size() >= max_flows_) expire(ts);
-      if (flows_.emplace(f, ts).second) ++peers_[peer_slot(f.peer)];
+      if (flows_.emplace(f, ts).second) ++peers_[peer_slot(f)];
     }
     return true;
   }
@@ -105,8 +104,12 @@ bool SelfTraffic::is_self(const decode::DecodedPacket& p, std::int64_t ts) {
           local_tcp_ports_.end()) {
     return true;
   }
+  // A peer the box has no flow with (almost every inbound packet): no Flow to build.
+  const std::size_t slot =
+      v4 ? peer_slot(p.src4, 0)
+         : peer_slot(decode::load_be64(p.src6.data()), decode::load_be64(p.src6.data() + 8));
+  if (peers_[slot] == 0) return false;
   put_peer(p.src4, p.src6);
-  if (peers_[peer_slot(f.peer)] == 0) return false;  // a peer the box has no flow with
   if (ports) {
     f.peer_port = p.sport;
     f.local_port = p.dport;

@@ -13,7 +13,7 @@ BucketRoller::KeyState::KeyState(std::size_t max_keys)
 }
 
 BucketRoller::FoldScratch::FoldScratch(std::size_t max_keys)
-    : hashes(kPendingMax), start(max_keys + 1) {}
+    : by_top(kPendingMax), hashes(kPendingMax), start(max_keys + 1) {}
 
 BucketRoller::BucketRoller(RollerOptions options, Sink sink)
     : BucketRoller(std::move(options),
@@ -51,30 +51,55 @@ BucketRoller::~BucketRoller() {
 
 void BucketRoller::fold(std::vector<Pending>& pending, std::size_t rows, SketchState& k,
                         FoldScratch& scratch) const {
-  // Counting sort of the sources by row (ordinals are below max_keys); then each row's
-  // sources go into its sketch at once (HostSketch::add_many: sorted, deduplicated and
-  // merged in one pass while the sketch is sparse).
+  // Two stable counting sorts, by the hash's top bits and then by row (ordinals are below
+  // max_keys), leave each row's sources ordered by their top bits: an insertion sort
+  // then finds them almost in order. Each row's sources go into its sketch at once
+  // (HostSketch::add_sorted: merged in one pass while the sketch is sparse). A
+  // comparison sort of each row's run was a third of the sealing thread's time.
+  auto& top = scratch.top;
+  const auto top_of = [](std::uint64_t h) {
+    return static_cast<std::size_t>(h >> (64 - kTopBits));
+  };
+  std::fill(top.begin(), top.end(), 0);
   std::fill(scratch.start.begin(), scratch.start.begin() + static_cast<std::ptrdiff_t>(rows) + 1,
             0);
-  for (const Pending& p : pending) ++scratch.start[p.ordinal + 1];
+  for (const Pending& p : pending) {
+    ++top[top_of(p.hash) + 1];
+    ++scratch.start[p.ordinal + 1];
+  }
+  for (std::size_t i = 1; i < top.size(); ++i) top[i] += top[i - 1];
   for (std::size_t i = 1; i <= rows; ++i) scratch.start[i] += scratch.start[i - 1];
-  for (const Pending& p : pending) scratch.hashes[scratch.start[p.ordinal]++] = p.hash;
+  for (const Pending& p : pending) scratch.by_top[top[top_of(p.hash)]++] = p;
+  for (std::size_t i = 0; i < pending.size(); ++i) {
+    const Pending& p = scratch.by_top[i];
+    scratch.hashes[scratch.start[p.ordinal]++] = p.hash;
+  }
   pending.clear();
   // start[o] is now where row o's sources end, and so where row o + 1's begin.
   std::uint32_t begin = 0;
   for (std::size_t o = 0; o < rows; ++o) {
     const std::uint32_t end = scratch.start[o];
     if (end == begin) continue;
-    const std::span<std::uint64_t> run{scratch.hashes.data() + begin, end - begin};
+    std::span<std::uint64_t> run{scratch.hashes.data() + begin, end - begin};
     begin = end;
+    for (std::size_t i = 1; i < run.size(); ++i) {
+      const std::uint64_t v = run[i];
+      if (v >= run[i - 1]) continue;
+      std::size_t j = i;
+      do {
+        run[j] = run[j - 1];
+        --j;
+      } while (j > 0 && run[j - 1] > v);
+      run[j] = v;
+    }
     sketch::HostSketch& s = k.sketches[o];
     if (k.bytes + sketch::HostSketch::kDenseBytes <= options_.max_sketch_bytes) {
-      k.bytes += s.add_many(run);  // grows by kDenseBytes at most
+      run = run.first(static_cast<std::size_t>(std::unique(run.begin(), run.end()) - run.begin()));
+      k.bytes += s.add_sorted(run);  // grows by kDenseBytes at most
       continue;
     }
     // Near the budget: only sources that need no more memory are recorded; the others'
     // packets are counted (hosts_unrecorded counts packets, like every loss counter).
-    std::sort(run.begin(), run.end());
     for (std::size_t i = 0; i < run.size();) {
       std::size_t j = i + 1;
       while (j < run.size() && run[j] == run[i]) ++j;

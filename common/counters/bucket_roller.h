@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -74,6 +75,8 @@ class BucketRoller {
     open_.pending.push_back(Pending{source_hash, ordinal});
     if (open_.pending.size() == open_.pending.capacity()) fold_pending();
   }
+  /// Starts loading the open bucket's table slot of `key` (a batch prefetches, then adds).
+  void prefetch(const classify::Key& key) const noexcept { open_.table.prefetch(key.pack()); }
   void add_not_for_sensor(std::int64_t ts) {
     advance(ts);
     ++not_for_sensor_;
@@ -146,11 +149,15 @@ class BucketRoller {
     std::unique_ptr<SketchState> sketches;
     std::vector<Pending> pending;  ///< capacity kPendingMax, reserved
   };
+  /// Bits of a source hash the fold's first counting sort orders by.
+  static constexpr unsigned kTopBits = 11;
   /// Scratch of a fold (one per thread that folds).
   struct FoldScratch {
     explicit FoldScratch(std::size_t max_keys);
-    std::vector<std::uint64_t> hashes;  ///< the pending sources grouped by row
-    std::vector<std::uint32_t> start;   ///< per ordinal (counting sort), max_keys + 1
+    std::vector<Pending> by_top;        ///< the pending sources ordered by kTopBits
+    std::vector<std::uint64_t> hashes;  ///< then grouped by row
+    std::array<std::uint32_t, (std::size_t{1} << kTopBits) + 1> top{};  ///< counting sort
+    std::vector<std::uint32_t> start;  ///< per ordinal (counting sort), max_keys + 1
   };
   /// The rest of a bucket, small and copied at sealing.
   struct Header {

@@ -46,6 +46,9 @@ class KeyTable {
     }
   }
 
+  /// Starts loading the slot add(key, ...) probes first.
+  void prefetch(std::uint64_t key) const noexcept { __builtin_prefetch(&slots_[index_of(key)]); }
+
   /// Calls f(key, value) for every key in use, in insertion order (ordinal 0, 1, ...).
   template <typename F>
   void for_each(F&& f) const {

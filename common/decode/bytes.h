@@ -17,6 +17,12 @@ inline std::uint32_t load_be32(const std::uint8_t* p) noexcept {
   return __builtin_bswap32(v);
 }
 
+inline std::uint64_t load_be64(const std::uint8_t* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return __builtin_bswap64(v);
+}
+
 inline std::uint32_t load_le32(const std::uint8_t* p) noexcept {
   std::uint32_t v;
   std::memcpy(&v, p, sizeof v);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -53,6 +54,27 @@ class SpscRing {
   /// Consumer: frees the slot returned by the last peek().
   void release() noexcept {
     tail_.store(tail_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+
+  /// Consumer: how many published slots are unread, counting at most `max` (reads the
+  /// producer's index only when the cached one shows fewer than `max`).
+  [[nodiscard]] std::size_t readable(std::size_t max) noexcept {
+    const std::size_t tail = tail_.load(std::memory_order_relaxed);
+    if (head_cache_ - tail < max) head_cache_ = head_.load(std::memory_order_acquire);
+    return std::min(max, head_cache_ - tail);
+  }
+  /// Consumer: the `i`-th unread slot; i < readable(). Read it, then release(n) with n > i.
+  [[nodiscard]] const T* peek_at(std::size_t i) const noexcept {
+    return &slots_[(tail_.load(std::memory_order_relaxed) + i) & mask_];
+  }
+  /// Consumer: address of the slot `i` places after the oldest unread one, which may not
+  /// be published yet: for a prefetch only, never to read.
+  [[nodiscard]] const void* address_ahead(std::size_t i) const noexcept {
+    return &slots_[(tail_.load(std::memory_order_relaxed) + i) & mask_];
+  }
+  /// Consumer: frees the `n` oldest slots.
+  void release(std::size_t n) noexcept {
+    tail_.store(tail_.load(std::memory_order_relaxed) + n, std::memory_order_release);
   }
 
   std::size_t capacity() const noexcept { return capacity_; }

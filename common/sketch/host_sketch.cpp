@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <iterator>
 #include <limits>
 
@@ -25,12 +26,13 @@ constexpr std::uint8_t kVersion = 1;
 constexpr std::uint8_t kSparse = 0;
 constexpr std::uint8_t kDense = 1;
 
-void put_varint(std::string& out, std::uint64_t v) {
+std::uint8_t* put_varint(std::uint8_t* out, std::uint64_t v) noexcept {
   while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7F) | 0x80));
+    *out++ = static_cast<std::uint8_t>((v & 0x7F) | 0x80);
     v >>= 7;
   }
-  out.push_back(static_cast<char>(v));
+  *out++ = static_cast<std::uint8_t>(v);
+  return out;
 }
 
 bool get_varint(std::string_view in, std::size_t& pos, std::uint64_t& v) {
@@ -143,11 +145,26 @@ std::size_t HostSketch::add_sorted(std::span<const std::uint64_t> hashes) {
   if (sparse_.empty()) {
     sparse_.assign(hashes.begin(), hashes.end());
   } else {
-    std::vector<std::uint64_t> out;
-    out.reserve(sparse_.size() + hashes.size());
-    std::set_union(sparse_.begin(), sparse_.end(), hashes.begin(), hashes.end(),
-                   std::back_inserter(out));
-    sparse_ = std::move(out);
+    // Merged in place from the back (no allocation when the capacity suffices); a hash
+    // in both is taken once, which leaves a gap behind the merged part, closed at the end.
+    const std::size_t old = sparse_.size();
+    if (sparse_.capacity() < old + hashes.size()) sparse_.reserve(old + hashes.size());
+    sparse_.resize(old + hashes.size());
+    std::uint64_t* a = sparse_.data();
+    std::size_t i = old, j = hashes.size(), w = old + hashes.size();
+    while (j > 0) {
+      if (i > 0 && a[i - 1] >= hashes[j - 1]) {
+        if (a[i - 1] == hashes[j - 1]) --j;
+        a[--w] = a[--i];
+      } else {
+        a[--w] = hashes[--j];
+      }
+    }
+    // a[0, i) are in place; the merged tail is a[w, old + n).
+    if (w > i) {
+      std::memmove(a + i, a + w, (old + hashes.size() - w) * sizeof *a);
+      sparse_.resize(i + old + hashes.size() - w);
+    }
   }
   if (sparse_.size() > kSparseMax) {
     to_dense();
@@ -190,22 +207,27 @@ std::uint64_t HostSketch::count() const {
   return static_cast<std::uint64_t>(std::llround(estimate()));
 }
 
-std::string HostSketch::encode() const {
-  std::string out;
-  out.push_back(static_cast<char>(kVersion));
+std::size_t HostSketch::encode_to(std::uint8_t* out) const noexcept {
+  std::uint8_t* p = out;
+  *p++ = kVersion;
   if (dense()) {
-    out.push_back(static_cast<char>(kDense));
-    out.append(reinterpret_cast<const char*>(dense_.data()), dense_.size());
-    return out;
+    *p++ = kDense;
+    std::memcpy(p, dense_.data(), dense_.size());
+    return 2 + dense_.size();
   }
-  out.push_back(static_cast<char>(kSparse));
-  put_varint(out, sparse_.size());
+  *p++ = kSparse;
+  p = put_varint(p, sparse_.size());
   std::uint64_t prev = 0;
   for (const std::uint64_t h : sparse_) {
-    put_varint(out, h - prev);
+    p = put_varint(p, h - prev);
     prev = h;
   }
-  return out;
+  return static_cast<std::size_t>(p - out);
+}
+
+std::string HostSketch::encode() const {
+  std::array<std::uint8_t, kMaxEncoded> raw;
+  return std::string(reinterpret_cast<const char*>(raw.data()), encode_to(raw.data()));
 }
 
 std::optional<HostSketch> HostSketch::decode(std::string_view in, std::string* error) {
@@ -243,13 +265,19 @@ std::optional<HostSketch> HostSketch::decode(std::string_view in, std::string* e
 }
 
 std::string HostSketch::to_base64() const {
-  const std::string raw = encode();
-  std::string out(4 * ((raw.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(raw.data()),
-                                static_cast<int>(raw.size()));
-  out.resize(static_cast<std::size_t>(n));
+  std::string out;
+  append_base64(out);
   return out;
+}
+
+void HostSketch::append_base64(std::string& out) const {
+  std::array<std::uint8_t, kMaxEncoded> raw;
+  const std::size_t len = encode_to(raw.data());
+  const std::size_t at = out.size();
+  out.resize(at + 4 * ((len + 2) / 3));
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at), raw.data(),
+                                static_cast<int>(len));
+  out.resize(at + static_cast<std::size_t>(n));
 }
 
 std::optional<HostSketch> HostSketch::from_base64(std::string_view text, std::string* error) {

@@ -73,11 +73,19 @@ class HostSketch {
 
   /// Base64 of encode(), and its inverse (for JSON).
   std::string to_base64() const;
+  /// Appends to_base64() to `out` (no intermediate strings: buckets carry millions).
+  void append_base64(std::string& out) const;
   static std::optional<HostSketch> from_base64(std::string_view text, std::string* error);
 
   friend bool operator==(const HostSketch& a, const HostSketch& b);
 
  private:
+  /// Longest encode(): version, mode, and either the registers or a count and kSparseMax
+  /// gaps of at most 10 varint bytes each.
+  static constexpr std::size_t kMaxEncoded =
+      2 + (kRegisters > 10 * (kSparseMax + 1) ? kRegisters : 10 * (kSparseMax + 1));
+  /// Writes encode() to `out` (kMaxEncoded bytes); returns its length.
+  std::size_t encode_to(std::uint8_t* out) const noexcept;
   bool contains_sparse(std::uint64_t hash) const noexcept;
   void to_dense();
   void set_register(std::uint64_t hash) noexcept;

@@ -18,7 +18,9 @@ enum class SlotType : std::uint8_t {
 /// kDataBytes captured bytes (enough for every header the classifier reads: Ethernet with
 /// two VLAN tags, IPv6 with several extension headers, TCP). The capture thread fills it
 /// in place, the classifier thread reads it in place.
-struct PacketSlot {
+/// Cache-line aligned, with `data` at offset 32, so that a packet's first 32 bytes share
+/// the line of the slot's header.
+struct alignas(64) PacketSlot {
   static constexpr std::size_t kDataBytes = 224;
   std::int64_t ts_sec = 0;
   std::uint64_t drops_before = 0;  ///< packets dropped (ring full) since the previous slot
@@ -26,8 +28,10 @@ struct PacketSlot {
   std::uint32_t wire_len = 0;      ///< length on the wire
   std::uint16_t caplen = 0;        ///< bytes in `data` (<= kDataBytes)
   SlotType type = SlotType::packet;
+  std::uint8_t reserved = 0;
   std::uint8_t data[kDataBytes];
 };
 static_assert(sizeof(PacketSlot) == 256);
+static_assert(offsetof(PacketSlot, data) == 32);
 
 }  // namespace teiten::sensor

@@ -2,6 +2,7 @@
 
 #include <pcap/pcap.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -124,7 +125,20 @@ class Pipeline {
   void push_control(SlotType type, std::int64_t ts) noexcept;
   PacketSlot* claim_waiting() noexcept;
   void classifier_loop() noexcept;
+  /// One slot of any type.
   void process(const PacketSlot& slot);
+  /// The `n` oldest unread slots, all packets (n <= kBatch).
+  void process_batch(std::size_t n);
+
+  static constexpr std::size_t kBatch = 16;
+  enum class Outcome : std::uint8_t { malformed, self, not_for_sensor, observed };
+  /// A packet between the passes of process_batch.
+  struct Staged {
+    decode::DecodedPacket packet;
+    decode::DecodeStatus status = decode::DecodeStatus::ok;
+    Outcome outcome = Outcome::observed;
+    classify::Key key;
+  };
 
   config::SensorConfig config_;
   PipelineOptions options_;
@@ -150,7 +164,8 @@ class Pipeline {
   std::int64_t last_ts_ = 0;
   std::uint64_t read_index_ = 0;  // packets read from the capture, skipped ones included
   std::chrono::steady_clock::time_point pace_start_{};
-  // Classifier-thread state: capture position of the slot being processed.
+  // Classifier-thread state.
+  std::array<Staged, kBatch> staged_{};
 };
 
 /// Opens a savefile (pcap or pcapng) and checks its link type. Returns nullptr with

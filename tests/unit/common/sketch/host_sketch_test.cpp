@@ -1,7 +1,9 @@
 #include "common/sketch/host_sketch.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <random>
 #include <vector>
 
 using teiten::sketch::hash_ipv4;
@@ -160,5 +162,26 @@ TEST_CASE("host sketch: adding many at once equals adding one by one") {
     CHECK(half == one);
     CHECK(half.memory() >= before);
     CHECK(half.count() == one.count());
+  }
+}
+
+TEST_CASE("host sketch: sorted batches merge in place into a sparse sketch as a union") {
+  // Many small batches into one sketch, as the sealing thread's folds do: the merge
+  // runs in place once the capacity suffices, and overlapping hashes are taken once.
+  std::mt19937_64 rng(20261126);
+  for (int trial = 0; trial < 200; ++trial) {
+    INFO(trial);
+    HostSketch merged, one_by_one;
+    std::uniform_int_distribution<std::uint64_t> pick(0, 3000);  // a small universe: overlaps
+    for (int round = 0; round < 12; ++round) {
+      std::vector<std::uint64_t> batch(static_cast<std::size_t>(rng() % 40));
+      for (auto& h : batch) h = hash_ipv4(static_cast<std::uint32_t>(pick(rng)));
+      std::sort(batch.begin(), batch.end());
+      batch.erase(std::unique(batch.begin(), batch.end()), batch.end());
+      merged.add_sorted(batch);
+      for (const auto h : batch) one_by_one.add(h);
+      REQUIRE(merged == one_by_one);
+      REQUIRE(merged.count() == one_by_one.count());
+    }
   }
 }
