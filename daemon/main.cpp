@@ -217,8 +217,7 @@ bool spool_bucket(sensor::Spool& spool, const bucket::SealedBucket& b, std::uint
 
 // Replays a capture and delivers every sealed bucket to the collector (docs/spool.md).
 int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::GeoIpDatabase> db,
-               const Args& args, pcap_t* handle, decode::LinkType link) {
-  std::unique_ptr<pcap_t, decltype(&pcap_close)> handle_guard(handle, &pcap_close);
+               const Args& args, std::unique_ptr<sensor::Savefile> savefile) {
   auto logger = log::get("sensord");
   if (cfg.upload_collector.empty()) {
     std::cerr << args.config << ": upload.collector: --upload needs a collector to deliver to\n";
@@ -307,7 +306,7 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
   uploader.start();
   std::thread io_thread([&] { io.run(); });
 
-  const std::string failure = pipeline.run(handle_guard.get(), link);
+  const std::string failure = pipeline.run(savefile->handle(), savefile->link());
   // Deliver what is spooled, unless told to stop (it stays spooled for the next start).
   while (!stopping.load() && spool->stats().pending > 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -686,14 +685,12 @@ int main(int argc, char** argv) {
   }
   if (args.read.empty()) return run_live(cfg, db, args);
 
-  decode::LinkType link{};
   std::string error;
-  pcap_t* handle = sensor::open_savefile(args.read, link, error);
-  if (!handle) {
+  std::unique_ptr<sensor::Savefile> savefile = sensor::open_savefile(args.read, error);
+  if (!savefile) {
     logger->error("{}", error);
     return kExitUsage;
   }
-  std::unique_ptr<pcap_t, decltype(&pcap_close)> handle_guard(handle, &pcap_close);
 
   const Output out = open_output(args.output, "w");
   if (!out) {
@@ -704,10 +701,7 @@ int main(int argc, char** argv) {
   sensor::PipelineOptions opts;
   opts.boot_id = args.boot_id;
   opts.ring_full = cfg.replay_ring_full;
-  if (args.upload) {
-    handle_guard.release();
-    return run_upload(cfg, db, args, handle, link);
-  }
+  if (args.upload) return run_upload(cfg, db, args, std::move(savefile));
   sensor::Pipeline pipeline(cfg, db, opts, [&out](bucket::SealedBucket&& b, std::uint64_t) {
     write_bucket_line(out.get(), b, false);
   });
@@ -715,9 +709,9 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
 
-  logger->info("replay start file={} link={} sensor={}", args.read, decode::to_string(link),
-               cfg.sensor_id);
-  const std::string failure = pipeline.run(handle, link);
+  logger->info("replay start file={} link={} sensor={}", args.read,
+               decode::to_string(savefile->link()), cfg.sensor_id);
+  const std::string failure = pipeline.run(savefile->handle(), savefile->link());
   g_pipeline = nullptr;
   if (std::fflush(out.get()) != 0 || std::ferror(out.get())) {
     logger->error("write output failed path={}: {}", args.output, std::strerror(errno));

@@ -20,10 +20,10 @@ class Classifier {
   /// Fills `key` and returns true when the packet is addressed to the sensor; returns
   /// false (key untouched) when it is not (counted as not_for_sensor by the caller).
   bool classify(const decode::DecodedPacket& p, Key& key) noexcept;
-  /// Starts loading the cache lines classify(p) will read (a batch calls this for every
-  /// packet first, so that their cache misses overlap).
-  void prefetch(const decode::DecodedPacket& p) const noexcept {
-    if (p.ip_version == 4) cache_.prefetch_v4(p.src4);
+  /// What classify(p) reads first that is likely not in cache, or nullptr: a batch
+  /// prefetches it for every packet first, so that their cache misses overlap.
+  const void* probe_address(const decode::DecodedPacket& p) const noexcept {
+    return p.ip_version == 4 ? cache_.probe_address_v4(p.src4) : nullptr;
   }
 
   /// Swaps the GeoIP database (e.g. on reload); clears the cache.

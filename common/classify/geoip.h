@@ -77,8 +77,9 @@ class CountryCache {
   void reset(std::shared_ptr<const GeoIpDatabase> db);
 
   CountryCode lookup_v4(std::uint32_t addr) noexcept;
-  /// Starts loading what lookup_v4(addr) reads first (a batch prefetches, then looks up).
-  void prefetch_v4(std::uint32_t addr) const noexcept { __builtin_prefetch(&blocks_[addr >> 16]); }
+  /// What lookup_v4(addr) reads first, for the caller to prefetch (a batch prefetches,
+  /// then looks up).
+  const void* probe_address_v4(std::uint32_t addr) const noexcept { return &blocks_[addr >> 16]; }
   CountryCode lookup_v6(const std::array<std::uint8_t, 16>& addr) noexcept;
 
   struct Stats {

@@ -75,8 +75,11 @@ class BucketRoller {
     open_.pending.push_back(Pending{source_hash, ordinal});
     if (open_.pending.size() == open_.pending.capacity()) fold_pending();
   }
-  /// Starts loading the open bucket's table slot of `key` (a batch prefetches, then adds).
-  void prefetch(const classify::Key& key) const noexcept { open_.table.prefetch(key.pack()); }
+  /// Where add(..., key, ...) reads first, for the caller to prefetch (a batch prefetches,
+  /// then adds).
+  const void* probe_address(const classify::Key& key) const noexcept {
+    return open_.table.probe_address(key.pack());
+  }
   void add_not_for_sensor(std::int64_t ts) {
     advance(ts);
     ++not_for_sensor_;

@@ -75,7 +75,7 @@ void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
 
 }  // namespace
 
-pcap_t* open_savefile(const std::string& path, decode::LinkType& link, std::string& error) {
+std::unique_ptr<Savefile> open_savefile(const std::string& path, std::string& error) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   FILE* file = std::fopen(path.c_str(), "rb");
   if (!file) {
@@ -83,9 +83,12 @@ pcap_t* open_savefile(const std::string& path, decode::LinkType& link, std::stri
     return nullptr;
   }
   // Only the capture thread reads this stream. Once a process has a second thread, glibc
-  // locks a FILE on every fread, and libpcap makes two per packet: that locking cost more
-  // than a tenth of the capture thread's time. (pcap_close closes the stream.)
+  // locks a FILE on every fread, and libpcap makes two per packet.
   __fsetlocking(file, FSETLOCKING_BYCALLER);
+  auto buffer = std::make_unique<char[]>(Savefile::kBufferBytes);
+  if (std::setvbuf(file, buffer.get(), _IOFBF, Savefile::kBufferBytes) != 0) {
+    buffer.reset();  // stdio's own buffer then
+  }
   pcap_t* h = pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
   if (!h) {
     std::fclose(file);
@@ -103,8 +106,7 @@ pcap_t* open_savefile(const std::string& path, decode::LinkType& link, std::stri
     pcap_close(h);
     return nullptr;
   }
-  link = *type;
-  return h;
+  return std::make_unique<Savefile>(h, *type, std::move(buffer));
 }
 
 Pipeline::Pipeline(const config::SensorConfig& config,
@@ -265,6 +267,31 @@ PacketSlot* Pipeline::claim_waiting() noexcept {
 
 void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
   const std::uint64_t index = read_index_++;
+  // The common case inline; resumed or paced replay and a full ring out of line.
+  const bool plain = index >= options_.skip_packets && options_.replay_pps == 0;
+  PacketSlot* slot = nullptr;
+  if (plain) [[likely]] {
+    bump(stats_.captured);
+    slot = ring_.try_claim();
+  }
+  if (!slot) {
+    slot = claim_slow(h, index, plain);
+    if (!slot) return;
+  }
+  slot->type = index < options_.skip_packets ? SlotType::learn : SlotType::packet;
+  slot->ts_sec = h->ts.tv_sec;
+  slot->wire_len = h->len;
+  const std::size_t n = std::min<std::size_t>(h->caplen, PacketSlot::kDataBytes);
+  slot->caplen = static_cast<std::uint16_t>(n);
+  copy_packet(slot->data, bytes, n);
+  slot->drops_before = pending_drops_;
+  slot->index = index;
+  pending_drops_ = 0;
+  last_ts_ = h->ts.tv_sec;
+  ring_.commit();
+}
+
+PacketSlot* Pipeline::claim_slow(const pcap_pkthdr* h, std::uint64_t index, bool counted) noexcept {
   // Resumed replay: already in sealed buckets, but the sensor's own connections they
   // opened must still be known (their answers are self traffic, not observations).
   const bool learn = index < options_.skip_packets;
@@ -277,43 +304,30 @@ void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
-  if (!learn) bump(stats_.captured);
-  PacketSlot* slot = ring_.try_claim();
-  if (!slot && learn) slot = claim_waiting();
-  if (!slot && learn) return;
-  if (!slot) {
-    if (options_.ring_full == config::RingFullPolicy::drop) {
-      ++pending_drops_;
-      bump(stats_.ring_drops);
-      last_ts_ = h->ts.tv_sec;
-      return;
-    }
-    bump(stats_.ring_waits);
-    // A file can wait: sleep until the classifier has drained half the ring, rather than
-    // spin beside it for each slot (on a small box that spin takes the core the sealing
-    // thread needs), then fill the half in one burst.
-    while (ring_.size_approx() > ring_.capacity() / 2 &&
-           !classifier_done_.load(std::memory_order_acquire)) {
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
-    slot = claim_waiting();
-    if (!slot) {  // the classifier stopped: nothing will drain the ring
-      ++pending_drops_;
-      bump(stats_.ring_drops);
-      return;
-    }
+  if (!learn && !counted) bump(stats_.captured);
+  // Without `counted`, the ring was not tried yet.
+  if (PacketSlot* slot = counted ? nullptr : ring_.try_claim()) return slot;
+  if (learn) return claim_waiting();  // nullptr: the classifier stopped
+  if (options_.ring_full == config::RingFullPolicy::drop) {
+    ++pending_drops_;
+    bump(stats_.ring_drops);
+    last_ts_ = h->ts.tv_sec;
+    return nullptr;
   }
-  slot->type = learn ? SlotType::learn : SlotType::packet;
-  slot->ts_sec = h->ts.tv_sec;
-  slot->wire_len = h->len;
-  const std::size_t n = std::min<std::size_t>(h->caplen, PacketSlot::kDataBytes);
-  slot->caplen = static_cast<std::uint16_t>(n);
-  copy_packet(slot->data, bytes, n);
-  slot->drops_before = pending_drops_;
-  slot->index = index;
-  pending_drops_ = 0;
-  last_ts_ = h->ts.tv_sec;
-  ring_.commit();
+  bump(stats_.ring_waits);
+  // A file can wait: sleep until the classifier has drained half the ring, rather than
+  // spin beside it for each slot (on a small box that spin takes the core the sealing
+  // thread needs), then fill the half in one burst.
+  while (ring_.size_approx() > ring_.capacity() / 2 &&
+         !classifier_done_.load(std::memory_order_acquire)) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  PacketSlot* slot = claim_waiting();
+  if (!slot) {  // the classifier stopped: nothing will drain the ring
+    ++pending_drops_;
+    bump(stats_.ring_drops);
+  }
+  return slot;
 }
 
 void Pipeline::push_control(SlotType type, std::int64_t ts) noexcept {
@@ -381,7 +395,9 @@ void Pipeline::process_batch(std::size_t n) {
     const PacketSlot& slot = *ring_.peek_at(i);
     Staged& s = staged_[i];
     s.status = decode::decode_packet(link_, slot.data, slot.caplen, slot.wire_len, s.packet);
-    if (s.status == decode::DecodeStatus::ok) classifier_.prefetch(s.packet);
+    if (s.status == decode::DecodeStatus::ok) {
+      if (const void* a = classifier_.probe_address(s.packet)) __builtin_prefetch(a);
+    }
   }
   std::uint64_t malformed = 0, self = 0, not_for_sensor = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -397,7 +413,7 @@ void Pipeline::process_batch(std::size_t n) {
       ++not_for_sensor;
     } else {
       s.outcome = Outcome::observed;
-      roller_.prefetch(s.key);
+      __builtin_prefetch(roller_.probe_address(s.key));
     }
   }
   bump(stats_.classified, n);

@@ -122,6 +122,11 @@ class Pipeline {
   void push_drops(std::int64_t ts, const CaptureDrops& d) noexcept;
   static void on_packet(u_char* user, const pcap_pkthdr* h, const u_char* bytes);
   void push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept;
+  /// push_packet's slot when the common case does not apply: resumed or paced replay,
+  /// or a full ring (`counted`: the packet is counted and the ring was tried). nullptr:
+  /// nothing to fill (dropped and counted, or the classifier stopped).
+  [[gnu::noinline]] PacketSlot* claim_slow(const pcap_pkthdr* h, std::uint64_t index,
+                                           bool counted) noexcept;
   void push_control(SlotType type, std::int64_t ts) noexcept;
   PacketSlot* claim_waiting() noexcept;
   void classifier_loop() noexcept;
@@ -168,8 +173,31 @@ class Pipeline {
   std::array<Staged, kBatch> staged_{};
 };
 
+/// An open savefile: its libpcap handle, link type, and the stdio buffer libpcap reads
+/// it through (1 MiB: with stdio's default of one page, reading took a read(2) per
+/// 4 KiB, a fifth of the capture thread's time).
+class Savefile {
+ public:
+  static constexpr std::size_t kBufferBytes = std::size_t{1} << 20;
+  Savefile(pcap_t* handle, decode::LinkType link, std::unique_ptr<char[]> buffer)
+      : handle_(handle), link_(link), buffer_(std::move(buffer)) {}
+  ~Savefile() {
+    if (handle_) pcap_close(handle_);  // closes the stream first, then buffer_ goes
+  }
+  Savefile(const Savefile&) = delete;
+  Savefile& operator=(const Savefile&) = delete;
+
+  pcap_t* handle() const noexcept { return handle_; }
+  decode::LinkType link() const noexcept { return link_; }
+
+ private:
+  pcap_t* handle_;
+  decode::LinkType link_;
+  std::unique_ptr<char[]> buffer_;
+};
+
 /// Opens a savefile (pcap or pcapng) and checks its link type. Returns nullptr with
 /// `error` set ("cannot open ...", "unsupported link type ...") on failure.
-pcap_t* open_savefile(const std::string& path, decode::LinkType& link, std::string& error);
+std::unique_ptr<Savefile> open_savefile(const std::string& path, std::string& error);
 
 }  // namespace teiten::sensor
