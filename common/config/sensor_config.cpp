@@ -250,6 +250,19 @@ const std::vector<F> kSchema = {
            std::get<std::string>(v) == "drop" ? RingFullPolicy::drop : RingFullPolicy::wait;
      },
      {}},
+    {"capture",
+     "cpu_affinity",
+     FieldType::choice,
+     "auto",
+     false,
+     0,
+     0,
+     {"auto", "off"},
+     "Where the capture, classifier and sealing threads run: auto binds capture and classifier to "
+     "two different CPUs of those the process may use (sealing shares the capture's on a two-CPU "
+     "box), off leaves them to the scheduler.",
+     [](SensorConfig& c, const Value& v) { c.cpu_affinity = std::get<std::string>(v) == "auto"; },
+     {}},
     {"state",
      "dir",
      FieldType::string,

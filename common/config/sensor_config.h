@@ -47,6 +47,7 @@ struct SensorConfig {
 
   std::uint64_t ring_slots = 32768;
   RingFullPolicy replay_ring_full = RingFullPolicy::wait;
+  bool cpu_affinity = true;  ///< capture.cpu_affinity: auto (true) or off
 
   std::string log_level = "info";
 

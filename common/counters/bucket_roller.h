@@ -122,6 +122,9 @@ class BucketRoller {
   /// without `sketches`, its rows carry no unique-source sketch (cheap: no copy).
   std::optional<bucket::SealedBucket> snapshot(bool sketches = true);
 
+  /// The sealing thread (RollerOptions::seal_thread), for its owner to place; null if none.
+  std::thread* seal_thread() noexcept { return sealer_.joinable() ? &sealer_ : nullptr; }
+
   /// Sequence number the next sealed bucket gets.
   std::uint64_t next_seq() const noexcept { return seq_; }
   bool has_open_bucket() const noexcept { return is_open_; }

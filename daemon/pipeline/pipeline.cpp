@@ -12,6 +12,7 @@
 #include "common/decode/decode.h"
 #include "common/log/log.h"
 #include "common/version.h"
+#include "daemon/pipeline/cpu_placement.h"
 
 namespace teiten::sensor {
 namespace {
@@ -135,11 +136,41 @@ Pipeline::Pipeline(const config::SensorConfig& config,
 
 Pipeline::~Pipeline() = default;
 
+std::vector<int> Pipeline::place_threads() {
+  if (!config_.cpu_affinity) return {};
+  caller_cpus_ = allowed_cpus();
+  const CpuPlan plan = plan_cpus(caller_cpus_);
+  if (plan.capture.empty()) return {};  // one CPU: nothing to place
+  auto logger = log::get("capture");
+  std::string error = bind_thread(pthread_self(), plan.capture);
+  if (std::thread* sealer = roller_.seal_thread(); error.empty() && sealer)
+    error = bind_thread(sealer->native_handle(), plan.sealing);
+  if (!error.empty()) {
+    logger->warn("threads left to the scheduler (capture.cpu_affinity): {}", error);
+    restore_cpus();
+    return {};
+  }
+  logger->info("threads on CPUs: capture {}, classifier {}, sealing {}",
+               describe_cpus(plan.capture), describe_cpus(plan.classifier),
+               describe_cpus(plan.sealing));
+  return plan.classifier;
+}
+
+void Pipeline::restore_cpus() {
+  if (!caller_cpus_.empty()) bind_thread(pthread_self(), caller_cpus_);
+  caller_cpus_.clear();
+}
+
 std::string Pipeline::run(pcap_t* handle, decode::LinkType link) {
   link_ = link;
-  std::thread classifier([this] { classifier_loop(); });
+  const std::vector<int> classifier_cpus = place_threads();
+  std::thread classifier([this, classifier_cpus] {
+    if (!classifier_cpus.empty()) bind_thread(pthread_self(), classifier_cpus);
+    classifier_loop();
+  });
   capture_loop(handle);
   classifier.join();
+  restore_cpus();
   if (!capture_error_.empty()) return capture_error_;
   return classifier_error_;
 }
@@ -161,9 +192,14 @@ void Pipeline::capture_loop(pcap_t* handle) {
 
 std::string Pipeline::run_live(LiveCapture& capture) {
   link_ = capture.link();
-  std::thread classifier([this] { classifier_loop(); });
+  const std::vector<int> classifier_cpus = place_threads();
+  std::thread classifier([this, classifier_cpus] {
+    if (!classifier_cpus.empty()) bind_thread(pthread_self(), classifier_cpus);
+    classifier_loop();
+  });
   live_loop(capture);
   classifier.join();
+  restore_cpus();
   return classifier_error_;
 }
 

@@ -129,6 +129,10 @@ class Pipeline {
                                            bool counted) noexcept;
   void push_control(SlotType type, std::int64_t ts) noexcept;
   PacketSlot* claim_waiting() noexcept;
+  /// capture.cpu_affinity: binds the calling (capture) thread and the sealing thread as
+  /// plan_cpus says and returns the classifier's CPUs; restore_cpus() undoes the first.
+  std::vector<int> place_threads();
+  void restore_cpus();
   void classifier_loop() noexcept;
   /// One slot of any type.
   void process(const PacketSlot& slot);
@@ -164,6 +168,7 @@ class Pipeline {
   std::optional<bucket::SealedBucket> open_snapshot_;
   std::string capture_error_;
   std::string classifier_error_;
+  std::vector<int> caller_cpus_;  ///< the capture thread's CPUs before place_threads()
   // Capture-thread state.
   std::uint64_t pending_drops_ = 0;
   std::int64_t last_ts_ = 0;
