@@ -51,8 +51,8 @@ void SelfTraffic::expire(std::int64_t now) {
 }
 
 void SelfTraffic::recount_peers() {
-  std::fill(peers_.begin(), peers_.end(), 0);
-  for (const auto& kv : flows_) ++peers_[peer_slot(kv.first)];
+  peers_.fill(0);
+  for (const auto& kv : flows_) mark_peer(peer_slot(kv.first));
 }
 
 bool SelfTraffic::is_self(const decode::DecodedPacket& p, std::int64_t ts) {
@@ -95,7 +95,7 @@ bool SelfTraffic::is_self(const decode::DecodedPacket& p, std::int64_t ts) {
     }
     if (opens) {
       if (flows_.size() >= max_flows_) expire(ts);
-      if (flows_.emplace(f, ts).second) ++peers_[peer_slot(f)];
+      if (flows_.emplace(f, ts).second) mark_peer(peer_slot(f));
     }
     return true;
   }
@@ -108,7 +108,7 @@ bool SelfTraffic::is_self(const decode::DecodedPacket& p, std::int64_t ts) {
   const std::size_t slot =
       v4 ? peer_slot(p.src4, 0)
          : peer_slot(decode::load_be64(p.src6.data()), decode::load_be64(p.src6.data() + 8));
-  if (peers_[slot] == 0) return false;
+  if (((peers_[slot / 64] >> (slot % 64)) & 1) == 0) return false;
   put_peer(p.src4, p.src6);
   if (ports) {
     f.peer_port = p.sport;

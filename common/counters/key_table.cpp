@@ -15,12 +15,12 @@ KeyTable::KeyTable(std::size_t max_keys) : max_keys_(max_keys) {
   mask_ = capacity - 1;
   shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));
   slots_.resize(capacity);
-  entries_.reserve(max_keys);
+  order_.reserve(max_keys);
 }
 
 void KeyTable::clear() noexcept {
-  for (const Entry& e : entries_) slots_[e.slot] = Slot{};
-  entries_.clear();
+  for (const std::uint32_t i : order_) slots_[i] = Slot{};
+  order_.clear();
 }
 
 }  // namespace teiten::counters

@@ -29,17 +29,16 @@ class KeyTable {
     for (;;) {
       Slot& s = slots_[i];
       if (s.key == key) {
-        Entry& e = entries_[s.ordinal];
-        ++e.value.packets;
-        e.value.bytes += bytes;
+        ++s.value.packets;
+        s.value.bytes += bytes;
         return s.ordinal;
       }
       if (s.key == 0) {
-        if (entries_.size() == max_keys_) return kFull;
+        if (order_.size() == max_keys_) return kFull;
         s.key = key;
-        s.ordinal = static_cast<std::uint32_t>(entries_.size());
-        // Capacity reserved: no allocation.
-        entries_.push_back(Entry{key, CounterValue{1, bytes}, static_cast<std::uint32_t>(i)});
+        s.value = CounterValue{1, bytes};
+        s.ordinal = static_cast<std::uint32_t>(order_.size());
+        order_.push_back(static_cast<std::uint32_t>(i));  // capacity reserved: no allocation
         return s.ordinal;
       }
       i = (i + 1) & mask_;
@@ -53,24 +52,20 @@ class KeyTable {
   /// Calls f(key, value) for every key in use, in insertion order (ordinal 0, 1, ...).
   template <typename F>
   void for_each(F&& f) const {
-    for (const Entry& e : entries_) f(e.key, e.value);
+    for (const std::uint32_t i : order_) f(slots_[i].key, slots_[i].value);
   }
 
-  std::size_t size() const noexcept { return entries_.size(); }
+  std::size_t size() const noexcept { return order_.size(); }
   std::size_t max_keys() const noexcept { return max_keys_; }
   void clear() noexcept;
 
  private:
-  // The probed table holds only keys and ordinals (16 bytes a slot, so that it stays in
-  // cache); the counters are by ordinal, where the busiest keys (the first seen) sit together.
-  struct Slot {
+  // A slot holds the key's counters too, so that the one cache line a batch prefetches
+  // (probe_address) serves the whole add().
+  struct alignas(32) Slot {
     std::uint64_t key = 0;
-    std::uint32_t ordinal = 0;
-  };
-  struct Entry {
-    std::uint64_t key;
     CounterValue value;
-    std::uint32_t slot;
+    std::uint32_t ordinal = 0;
   };
   std::size_t index_of(std::uint64_t key) const noexcept {
     return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ULL) >> shift_);
@@ -80,7 +75,7 @@ class KeyTable {
   std::size_t mask_;
   unsigned shift_;
   std::vector<Slot> slots_;
-  std::vector<Entry> entries_;
+  std::vector<std::uint32_t> order_;  ///< slot index by ordinal (insertion order)
 };
 
 }  // namespace teiten::counters
