@@ -181,7 +181,8 @@ Output open_output(const std::string& path, const char* mode) {
 // One sealed bucket as a line; `flush`: at once (live: a line per bucket as it seals).
 // Throws when the write fails: the pipeline then stops rather than count into the void.
 void write_bucket_line(FILE* out, const bucket::SealedBucket& b, bool flush) {
-  const std::string line = bucket::to_json_line(b) + "\n";
+  std::string line = bucket::to_json_line(b);
+  line += '\n';  // in place: a bucket with sketches is megabytes
   if (std::fwrite(line.data(), 1, line.size(), out) != line.size() ||
       (flush && std::fflush(out) != 0))
     throw std::runtime_error(std::string{"write failed: "} + std::strerror(errno));

@@ -190,7 +190,9 @@ class LineWriter {
 }  // namespace
 
 std::string to_json_line(const SealedBucket& b) {
-  LineWriter w(512 + b.rows.size() * 110);
+  std::size_t reserve = 512 + b.rows.size() * 110;
+  for (const auto& r : b.rows) reserve += r.hosts.empty() ? 0 : 12 + r.hosts.base64_size_bound();
+  LineWriter w(reserve);
   w.raw("{\"sensor\":").str(b.sensor_id);
   w.raw(",\"boot_id\":").str(b.boot_id);
   w.raw(",\"seq\":").num(b.seq);

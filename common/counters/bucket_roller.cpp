@@ -82,7 +82,9 @@ void BucketRoller::fold(std::vector<Pending>& pending, std::size_t rows, SketchS
     if (end == begin) continue;
     std::span<std::uint64_t> run{scratch.hashes.data() + begin, end - begin};
     begin = end;
-    for (std::size_t i = 1; i < run.size(); ++i) {
+    sketch::HostSketch& s = k.sketches[o];
+    // A dense sketch takes its sources in any order.
+    for (std::size_t i = 1; !s.dense() && i < run.size(); ++i) {
       const std::uint64_t v = run[i];
       if (v >= run[i - 1]) continue;
       std::size_t j = i;
@@ -92,7 +94,6 @@ void BucketRoller::fold(std::vector<Pending>& pending, std::size_t rows, SketchS
       } while (j > 0 && run[j - 1] > v);
       run[j] = v;
     }
-    sketch::HostSketch& s = k.sketches[o];
     if (k.bytes + sketch::HostSketch::kDenseBytes <= options_.max_sketch_bytes) {
       run = run.first(static_cast<std::size_t>(std::unique(run.begin(), run.end()) - run.begin()));
       k.bytes += s.add_sorted(run);  // grows by kDenseBytes at most

@@ -75,6 +75,11 @@ class HostSketch {
   std::string to_base64() const;
   /// Appends to_base64() to `out` (no intermediate strings: buckets carry millions).
   void append_base64(std::string& out) const;
+  /// At least to_base64().size() (to reserve a line's bytes at once).
+  std::size_t base64_size_bound() const noexcept {
+    const std::size_t raw = dense() ? 2 + kRegisters : 2 + 10 * (sparse_.size() + 1);
+    return 4 * ((raw + 2) / 3);
+  }
   static std::optional<HostSketch> from_base64(std::string_view text, std::string* error);
 
   friend bool operator==(const HostSketch& a, const HostSketch& b);
