@@ -13,7 +13,9 @@ BucketRoller::KeyState::KeyState(std::size_t max_keys)
 }
 
 BucketRoller::FoldScratch::FoldScratch(std::size_t max_keys)
-    : by_top(kPendingMax), hashes(kPendingMax), start(max_keys + 1) {}
+    : by_top(std::make_unique_for_overwrite<Pending[]>(kPendingMax)),
+      hashes(std::make_unique_for_overwrite<std::uint64_t[]>(kPendingMax)),
+      start(max_keys + 1) {}
 
 BucketRoller::BucketRoller(RollerOptions options, Sink sink)
     : BucketRoller(std::move(options),
@@ -80,7 +82,7 @@ void BucketRoller::fold(std::vector<Pending>& pending, std::size_t rows, SketchS
   for (std::size_t o = 0; o < rows; ++o) {
     const std::uint32_t end = scratch.start[o];
     if (end == begin) continue;
-    std::span<std::uint64_t> run{scratch.hashes.data() + begin, end - begin};
+    std::span<std::uint64_t> run{scratch.hashes.get() + begin, end - begin};
     begin = end;
     sketch::HostSketch& s = k.sketches[o];
     // A dense sketch takes its sources in any order.

@@ -157,11 +157,12 @@ class BucketRoller {
   };
   /// Bits of a source hash the fold's first counting sort orders by.
   static constexpr unsigned kTopBits = 11;
-  /// Scratch of a fold (one per thread that folds).
+  /// Scratch of a fold (one per thread that folds). The two lists (kPendingMax entries)
+  /// are left uninitialised: untouched until a fold uses them, they take no memory.
   struct FoldScratch {
     explicit FoldScratch(std::size_t max_keys);
-    std::vector<Pending> by_top;        ///< the pending sources ordered by kTopBits
-    std::vector<std::uint64_t> hashes;  ///< then grouped by row
+    std::unique_ptr<Pending[]> by_top;        ///< the pending sources ordered by kTopBits
+    std::unique_ptr<std::uint64_t[]> hashes;  ///< then grouped by row
     std::array<std::uint32_t, (std::size_t{1} << kTopBits) + 1> top{};  ///< counting sort
     std::vector<std::uint32_t> start;  ///< per ordinal (counting sort), max_keys + 1
   };
