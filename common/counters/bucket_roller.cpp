@@ -85,7 +85,11 @@ void BucketRoller::fold(std::vector<Pending>& pending, std::size_t rows, SketchS
     std::span<std::uint64_t> run{scratch.hashes.get() + begin, end - begin};
     begin = end;
     sketch::HostSketch& s = k.sketches[o];
-    // A dense sketch takes its sources in any order.
+    // A dense sketch takes its sources in any order. The insertion sort has a budget of
+    // moves: sources chosen so that their hashes share the top bits (the hash has no
+    // secret) would make it quadratic; past the budget the run is sorted outright.
+    std::size_t moves = 0;
+    const std::size_t budget = 8 * run.size() + 64;
     for (std::size_t i = 1; !s.dense() && i < run.size(); ++i) {
       const std::uint64_t v = run[i];
       if (v >= run[i - 1]) continue;
@@ -93,8 +97,13 @@ void BucketRoller::fold(std::vector<Pending>& pending, std::size_t rows, SketchS
       do {
         run[j] = run[j - 1];
         --j;
+        ++moves;
       } while (j > 0 && run[j - 1] > v);
       run[j] = v;
+      if (moves > budget) {
+        std::sort(run.begin(), run.end());
+        break;
+      }
     }
     if (k.bytes + sketch::HostSketch::kDenseBytes <= options_.max_sketch_bytes) {
       run = run.first(static_cast<std::size_t>(std::unique(run.begin(), run.end()) - run.begin()));

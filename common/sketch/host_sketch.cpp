@@ -182,6 +182,7 @@ void HostSketch::to_dense() {
 }
 
 void HostSketch::merge(const HostSketch& other) {
+  if (&other == this) return;  // a union with itself (add_sorted would read what it moves)
   if (other.dense()) {
     if (!dense()) to_dense();
     for (std::size_t i = 0; i < kRegisters; ++i) dense_[i] = std::max(dense_[i], other.dense_[i]);

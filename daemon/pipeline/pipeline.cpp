@@ -78,7 +78,10 @@ void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
 
 std::unique_ptr<Savefile> open_savefile(const std::string& path, std::string& error) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
-  FILE* file = std::fopen(path.c_str(), "rb");
+  // "-": standard input (a pipe from tcpdump -w -), with stdio's buffer: it outlives
+  // the Savefile (libpcap does not close stdin).
+  const bool from_stdin = path == "-";
+  FILE* file = from_stdin ? stdin : std::fopen(path.c_str(), "rb");
   if (!file) {
     error = "cannot open capture " + path + ": " + std::strerror(errno);
     return nullptr;
@@ -86,13 +89,16 @@ std::unique_ptr<Savefile> open_savefile(const std::string& path, std::string& er
   // Only the capture thread reads this stream. Once a process has a second thread, glibc
   // locks a FILE on every fread, and libpcap makes two per packet.
   __fsetlocking(file, FSETLOCKING_BYCALLER);
-  auto buffer = std::make_unique<char[]>(Savefile::kBufferBytes);
-  if (std::setvbuf(file, buffer.get(), _IOFBF, Savefile::kBufferBytes) != 0) {
-    buffer.reset();  // stdio's own buffer then
+  std::unique_ptr<char[]> buffer;
+  if (!from_stdin) {
+    buffer = std::make_unique<char[]>(Savefile::kBufferBytes);
+    if (std::setvbuf(file, buffer.get(), _IOFBF, Savefile::kBufferBytes) != 0) {
+      buffer.reset();  // stdio's own buffer then
+    }
   }
   pcap_t* h = pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
   if (!h) {
-    std::fclose(file);
+    if (!from_stdin) std::fclose(file);
     error = "cannot open capture " + path + ": " + errbuf;
     return nullptr;
   }
@@ -138,9 +144,10 @@ Pipeline::~Pipeline() = default;
 
 std::vector<int> Pipeline::place_threads() {
   if (!config_.cpu_affinity) return {};
-  caller_cpus_ = allowed_cpus();
-  const CpuPlan plan = plan_cpus(caller_cpus_);
+  const std::vector<int> allowed = allowed_cpus();
+  const CpuPlan plan = plan_cpus(allowed);
   if (plan.capture.empty()) return {};  // one CPU: nothing to place
+  caller_cpus_ = allowed;
   auto logger = log::get("capture");
   std::string error = bind_thread(pthread_self(), plan.capture);
   if (std::thread* sealer = roller_.seal_thread(); error.empty() && sealer)
@@ -156,6 +163,13 @@ std::vector<int> Pipeline::place_threads() {
   return plan.classifier;
 }
 
+void Pipeline::bind_classifier(const std::vector<int>& cpus) {
+  if (cpus.empty()) return;
+  const std::string error = bind_thread(pthread_self(), cpus);
+  if (!error.empty())
+    log::get("capture")->warn("classifier thread left to the scheduler: {}", error);
+}
+
 void Pipeline::restore_cpus() {
   if (!caller_cpus_.empty()) bind_thread(pthread_self(), caller_cpus_);
   caller_cpus_.clear();
@@ -164,13 +178,16 @@ void Pipeline::restore_cpus() {
 std::string Pipeline::run(pcap_t* handle, decode::LinkType link) {
   link_ = link;
   const std::vector<int> classifier_cpus = place_threads();
+  struct Restore {
+    Pipeline* p;
+    ~Restore() { p->restore_cpus(); }
+  } restore{this};  // also when starting the thread throws
   std::thread classifier([this, classifier_cpus] {
-    if (!classifier_cpus.empty()) bind_thread(pthread_self(), classifier_cpus);
+    bind_classifier(classifier_cpus);
     classifier_loop();
   });
   capture_loop(handle);
   classifier.join();
-  restore_cpus();
   if (!capture_error_.empty()) return capture_error_;
   return classifier_error_;
 }
@@ -193,13 +210,16 @@ void Pipeline::capture_loop(pcap_t* handle) {
 std::string Pipeline::run_live(LiveCapture& capture) {
   link_ = capture.link();
   const std::vector<int> classifier_cpus = place_threads();
+  struct Restore {
+    Pipeline* p;
+    ~Restore() { p->restore_cpus(); }
+  } restore{this};  // also when starting the thread throws
   std::thread classifier([this, classifier_cpus] {
-    if (!classifier_cpus.empty()) bind_thread(pthread_self(), classifier_cpus);
+    bind_classifier(classifier_cpus);
     classifier_loop();
   });
   live_loop(capture);
   classifier.join();
-  restore_cpus();
   return classifier_error_;
 }
 
@@ -399,8 +419,8 @@ void Pipeline::classifier_loop() noexcept {
       if (m > 0) {
         process_batch(m);
       } else {
+        m = 1;  // released below, also when process() throws
         process(*ring_.peek_at(0));
-        m = 1;
       }
     } catch (const std::exception& e) {
       // Only the sink can throw (writing a sealed bucket): without it nothing can be
@@ -435,31 +455,39 @@ void Pipeline::process_batch(std::size_t n) {
       if (const void* a = classifier_.probe_address(s.packet)) __builtin_prefetch(a);
     }
   }
-  std::uint64_t malformed = 0, self = 0, not_for_sensor = 0;
   for (std::size_t i = 0; i < n; ++i) {
     Staged& s = staged_[i];
     if (s.status != decode::DecodeStatus::ok) {
       s.outcome = Outcome::malformed;
-      ++malformed;
     } else if (self_.is_self(s.packet, ring_.peek_at(i)->ts_sec)) {
       s.outcome = Outcome::self;
-      ++self;
     } else if (!classifier_.classify(s.packet, s.key)) {
       s.outcome = Outcome::not_for_sensor;
-      ++not_for_sensor;
     } else {
       s.outcome = Outcome::observed;
       __builtin_prefetch(roller_.probe_address(s.key));
     }
   }
-  bump(stats_.classified, n);
-  bump(stats_.malformed, malformed);
-  bump(stats_.self_traffic, self);
-  bump(stats_.not_for_sensor, not_for_sensor);
-  bump(stats_.observed, n - malformed - self - not_for_sensor);
+  // The statistics count each packet as pass 3 reaches it, as one at a time did, and are
+  // published once per batch, also when the sink throws part-way.
+  struct Tally {
+    PipelineStats& st;
+    std::array<std::uint64_t, 4> by{};  // by Outcome
+    ~Tally() {
+      bump(st.classified, by[0] + by[1] + by[2] + by[3]);
+      bump(st.malformed, by[0]);
+      bump(st.self_traffic, by[1]);
+      bump(st.not_for_sensor, by[2]);
+      bump(st.observed, by[3]);
+    }
+  } tally{stats_};
+  static_assert(static_cast<int>(Outcome::malformed) == 0 && static_cast<int>(Outcome::self) == 1 &&
+                static_cast<int>(Outcome::not_for_sensor) == 2 &&
+                static_cast<int>(Outcome::observed) == 3);
   for (std::size_t i = 0; i < n; ++i) {
     const PacketSlot& slot = *ring_.peek_at(i);
     const Staged& s = staged_[i];
+    ++tally.by[static_cast<std::size_t>(s.outcome)];
     roller_.set_tag(slot.index);
     if (slot.drops_before) roller_.add_ring_drops(slot.ts_sec, slot.drops_before);
     switch (s.outcome) {
@@ -481,6 +509,9 @@ void Pipeline::process_batch(std::size_t n) {
 }
 
 void Pipeline::process(const PacketSlot& slot) {
+  // Packets go through process_batch (classifier_loop never passes one here); were one
+  // passed, it would be the oldest unread slot, which is what process_batch(1) reads.
+  if (slot.type == SlotType::packet) return process_batch(1);
   roller_.set_tag(slot.index);
   if (slot.drops_before) roller_.add_ring_drops(slot.ts_sec, slot.drops_before);
   switch (slot.type) {
@@ -518,8 +549,7 @@ void Pipeline::process(const PacketSlot& slot) {
       return;
     }
     case SlotType::packet:
-      process_batch(1);
-      return;
+      return;  // above
   }
 }
 

@@ -133,6 +133,8 @@ class Pipeline {
   /// plan_cpus says and returns the classifier's CPUs; restore_cpus() undoes the first.
   std::vector<int> place_threads();
   void restore_cpus();
+  /// On the classifier thread: binds it to `cpus` (place_threads' answer; empty: none).
+  static void bind_classifier(const std::vector<int>& cpus);
   void classifier_loop() noexcept;
   /// One slot of any type.
   void process(const PacketSlot& slot);

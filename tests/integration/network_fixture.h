@@ -94,10 +94,13 @@ class Network {
         [&] {
           const std::string text = read_file(log);
           if (!std::regex_search(text, m, re)) return false;
-          port = static_cast<std::uint16_t>(std::stoi(m[1]));
+          // The dashboard (always configured here) is logged on the line after: wait for
+          // it too (under TSan the log was once read between the two lines).
           std::smatch d;
-          if (std::regex_search(text, d, std::regex("dashboard address=\\S+ port=(\\d+)")))
-            dashboard_port = static_cast<std::uint16_t>(std::stoi(d[1]));
+          if (!std::regex_search(text, d, std::regex("dashboard address=\\S+ port=(\\d+)")))
+            return false;
+          port = static_cast<std::uint16_t>(std::stoi(m[1]));
+          dashboard_port = static_cast<std::uint16_t>(std::stoi(d[1]));
           return true;
         },
         std::chrono::seconds(20)));

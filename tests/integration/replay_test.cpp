@@ -111,6 +111,12 @@ TEST_CASE("the same input yields byte-identical output", "[integration][replay]"
   const std::string first = read_file(dir / "a.jsonl");
   CHECK(first.size() > 1000);
   CHECK(first == b.out);
+  // The capture from standard input ("-r -", a pipe from tcpdump -w -): the same buckets.
+  const RunResult c = run({"/bin/sh", "-c", "exec \"$0\" -c \"$1\" -r - -o \"$2\" < \"$3\"",
+                           sensord_path(), dir / "sensor.yaml", dir / "c.jsonl", dir / "in.pcap"},
+                          dir);
+  REQUIRE(c.exit_code == 0);
+  CHECK(read_file(dir / "c.jsonl") == first);
 }
 
 TEST_CASE("a ring that drops instead of waiting still accounts for every packet",

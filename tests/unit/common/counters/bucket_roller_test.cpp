@@ -296,3 +296,29 @@ TEST_CASE("sealing on the roller's own thread gives the same buckets, in order, 
   r.add(0, key(23), 40, 1);
   CHECK_THROWS_WITH(r.flush(), "disk full");
 }
+
+TEST_CASE("sources whose hashes share their top bits, in reverse order, fold correctly",
+          "[counters][roller][sketch]") {
+  // The fold orders a row's sources by the hashes' top bits first and finishes with an
+  // insertion sort; sources chosen so that all hashes share those bits, in descending
+  // order, would make that sort quadratic. It gives up past a budget of moves and sorts
+  // outright: the sketches must come out the same as adding the hashes one by one.
+  const std::uint64_t top = std::uint64_t{0x5AB} << 53;
+  for (const std::size_t n : {std::size_t{1000}, std::size_t{140000}}) {
+    INFO(n << " sources");
+    Fixture f;
+    auto r = f.make();
+    sketch::HostSketch expected;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t h = top | (std::uint64_t{0xFFFFFFFF} - i * 7);
+      r.add(1656633601, key(23), 40, h);
+      expected.add(h);
+    }
+    r.flush();
+    REQUIRE(f.sealed.size() == 1);
+    REQUIRE(f.sealed[0].rows.size() == 1);
+    CHECK(f.sealed[0].rows[0].hosts == expected);
+    CHECK(f.sealed[0].rows[0].hosts.dense() == (n > sketch::HostSketch::kSparseMax));
+    CHECK(f.sealed[0].rows[0].packets == n);
+  }
+}
