@@ -175,8 +175,7 @@ void Pipeline::restore_cpus() {
   caller_cpus_.clear();
 }
 
-std::string Pipeline::run(pcap_t* handle, decode::LinkType link) {
-  link_ = link;
+void Pipeline::run_threads(const std::function<void()>& capture) {
   const std::vector<int> classifier_cpus = place_threads();
   struct Restore {
     Pipeline* p;
@@ -186,8 +185,13 @@ std::string Pipeline::run(pcap_t* handle, decode::LinkType link) {
     bind_classifier(classifier_cpus);
     classifier_loop();
   });
-  capture_loop(handle);
+  capture();
   classifier.join();
+}
+
+std::string Pipeline::run(pcap_t* handle, decode::LinkType link) {
+  link_ = link;
+  run_threads([&] { capture_loop(handle); });
   if (!capture_error_.empty()) return capture_error_;
   return classifier_error_;
 }
@@ -209,17 +213,7 @@ void Pipeline::capture_loop(pcap_t* handle) {
 
 std::string Pipeline::run_live(LiveCapture& capture) {
   link_ = capture.link();
-  const std::vector<int> classifier_cpus = place_threads();
-  struct Restore {
-    Pipeline* p;
-    ~Restore() { p->restore_cpus(); }
-  } restore{this};  // also when starting the thread throws
-  std::thread classifier([this, classifier_cpus] {
-    bind_classifier(classifier_cpus);
-    classifier_loop();
-  });
-  live_loop(capture);
-  classifier.join();
+  run_threads([&] { live_loop(capture); });
   return classifier_error_;
 }
 

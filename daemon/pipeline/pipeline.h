@@ -117,6 +117,9 @@ class Pipeline {
   }
 
  private:
+  /// Places the threads, runs the classifier thread beside `capture` (on this thread)
+  /// until both end, and gives this thread its CPUs back.
+  void run_threads(const std::function<void()>& capture);
   void capture_loop(pcap_t* handle);
   void live_loop(LiveCapture& capture);
   void push_drops(std::int64_t ts, const CaptureDrops& d) noexcept;
