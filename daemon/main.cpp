@@ -721,10 +721,10 @@ int main(int argc, char** argv) {
   const auto& st = pipeline.stats();
   logger->info(
       "replay done packets={} observed={} not_for_sensor={} malformed={} ring_drops={} "
-      "ring_waits={} beats={} buckets={} geoip_cache_hits={} geoip_cache_misses={}",
+      "ring_waits={} buckets={} geoip_cache_hits={} geoip_cache_misses={}",
       st.captured.load(), st.observed.load(), st.not_for_sensor.load(), st.malformed.load(),
-      st.ring_drops.load(), st.ring_waits.load(), st.classifier_beats.load(),
-      st.buckets_sealed.load(), pipeline.geoip_stats().hits, pipeline.geoip_stats().misses);
+      st.ring_drops.load(), st.ring_waits.load(), st.buckets_sealed.load(),
+      pipeline.geoip_stats().hits, pipeline.geoip_stats().misses);
   if (!failure.empty()) {
     logger->error("replay failed: {}", failure);
     return kExitRuntime;

@@ -51,9 +51,9 @@ class Backoff {
   unsigned n_ = 0;
 };
 
-// memcpy of a short, variable length: fixed-size moves that may overlap. (An inline
-// memcpy of at most kDataBytes bytes compiles to `rep movsq`, whose start-up cost was
-// half the capture thread's time per packet.)
+// memcpy of a short, variable length: fixed-size moves that may overlap. (g++ inlines a
+// memcpy of at most kDataBytes bytes as `rep movsq`, slow to start for packets of a few
+// dozen bytes.)
 void copy_packet(std::uint8_t* to, const std::uint8_t* from, std::size_t n) noexcept {
   if (n >= 32) {
     for (std::size_t i = 0; i + 32 <= n; i += 32) std::memcpy(to + i, from + i, 32);
