@@ -54,10 +54,11 @@ BucketRoller::~BucketRoller() {
 void BucketRoller::fold(std::vector<Pending>& pending, std::size_t rows, SketchState& k,
                         FoldScratch& scratch) const {
   // Two stable counting sorts, by the hash's top bits and then by row (ordinals are below
-  // max_keys), leave each row's sources ordered by their top bits: an insertion sort
-  // then finds them almost in order. Each row's sources go into its sketch at once
-  // (HostSketch::add_sorted: merged in one pass while the sketch is sparse). A
-  // comparison sort of each row's run was a third of the sealing thread's time.
+  // max_keys), leave each row's sources ordered by their top bits, so that
+  // sketch::sort_hashes (an insertion sort first) finds them almost in order. Each row's
+  // sources go into its sketch at once (HostSketch::add_many: merged in one pass while
+  // the sketch is sparse). A comparison sort of each row's run was a third of the
+  // sealing thread's time.
   auto& top = scratch.top;
   const auto top_of = [](std::uint64_t h) {
     return static_cast<std::size_t>(h >> (64 - kTopBits));
@@ -85,33 +86,14 @@ void BucketRoller::fold(std::vector<Pending>& pending, std::size_t rows, SketchS
     std::span<std::uint64_t> run{scratch.hashes.get() + begin, end - begin};
     begin = end;
     sketch::HostSketch& s = k.sketches[o];
-    // A dense sketch takes its sources in any order. The insertion sort has a budget of
-    // moves: sources chosen so that their hashes share the top bits (the hash has no
-    // secret) would make it quadratic; past the budget the run is sorted outright.
-    std::size_t moves = 0;
-    const std::size_t budget = 8 * run.size() + 64;
-    for (std::size_t i = 1; !s.dense() && i < run.size(); ++i) {
-      const std::uint64_t v = run[i];
-      if (v >= run[i - 1]) continue;
-      std::size_t j = i;
-      do {
-        run[j] = run[j - 1];
-        --j;
-        ++moves;
-      } while (j > 0 && run[j - 1] > v);
-      run[j] = v;
-      if (moves > budget) {
-        std::sort(run.begin(), run.end());
-        break;
-      }
-    }
     if (k.bytes + sketch::HostSketch::kDenseBytes <= options_.max_sketch_bytes) {
-      run = run.first(static_cast<std::size_t>(std::unique(run.begin(), run.end()) - run.begin()));
-      k.bytes += s.add_sorted(run);  // grows by kDenseBytes at most
+      k.bytes += s.add_many(run);  // grows by kDenseBytes at most
       continue;
     }
     // Near the budget: only sources that need no more memory are recorded; the others'
     // packets are counted (hosts_unrecorded counts packets, like every loss counter).
+    // A dense sketch takes its sources in any order (and never needs more memory).
+    if (!s.dense()) sketch::sort_hashes(run);
     for (std::size_t i = 0; i < run.size();) {
       std::size_t j = i + 1;
       while (j < run.size() && run[j] == run[i]) ++j;

@@ -43,18 +43,9 @@ class SpscRing {
   }
 
   /// Consumer: the oldest published slot, or nullptr when empty. Read it, then release().
-  [[nodiscard]] const T* peek() noexcept {
-    const std::size_t tail = tail_.load(std::memory_order_relaxed);
-    if (tail == head_cache_) {
-      head_cache_ = head_.load(std::memory_order_acquire);
-      if (tail == head_cache_) return nullptr;
-    }
-    return &slots_[tail & mask_];
-  }
+  [[nodiscard]] const T* peek() noexcept { return readable(1) ? peek_at(0) : nullptr; }
   /// Consumer: frees the slot returned by the last peek().
-  void release() noexcept {
-    tail_.store(tail_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-  }
+  void release() noexcept { release(1); }
 
   /// Consumer: how many published slots are unread, counting at most `max` (reads the
   /// producer's index only when the cached one shows fewer than `max`).

@@ -85,6 +85,29 @@ std::uint64_t hash_ipv6(const std::array<std::uint8_t, 16>& addr) noexcept {
   return fmix64(hi ^ fmix64(lo ^ 0x6666666666666666ULL));
 }
 
+void sort_hashes(std::span<std::uint64_t> hashes) noexcept {
+  // The insertion sort has a budget of moves: hashes chosen to be far out of order (the
+  // hash has no secret: a scanner can pick its sources) would make it quadratic; past the
+  // budget the rest is sorted outright.
+  std::size_t moves = 0;
+  const std::size_t budget = 8 * hashes.size() + 64;
+  for (std::size_t i = 1; i < hashes.size(); ++i) {
+    const std::uint64_t v = hashes[i];
+    if (v >= hashes[i - 1]) continue;
+    std::size_t j = i;
+    do {
+      hashes[j] = hashes[j - 1];
+      --j;
+      ++moves;
+    } while (j > 0 && hashes[j - 1] > v);
+    hashes[j] = v;
+    if (moves > budget) {
+      std::sort(hashes.begin(), hashes.end());
+      return;
+    }
+  }
+}
+
 void HostSketch::set_register(std::uint64_t hash) noexcept {
   const std::size_t idx = static_cast<std::size_t>(hash >> (64 - kPrecision));
   const std::uint64_t rest = (hash << kPrecision) | (std::uint64_t{1} << (kPrecision - 1));
@@ -130,7 +153,7 @@ std::size_t HostSketch::add_many(std::span<std::uint64_t> hashes) {
     for (const std::uint64_t h : hashes) set_register(h);
     return 0;
   }
-  std::sort(hashes.begin(), hashes.end());
+  sort_hashes(hashes);
   const auto end = std::unique(hashes.begin(), hashes.end());
   return add_sorted(hashes.first(static_cast<std::size_t>(end - hashes.begin())));
 }

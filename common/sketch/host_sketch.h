@@ -22,6 +22,10 @@ inline std::uint64_t hash_source(const decode::DecodedPacket& p) noexcept {
   return p.ip_version == 4 ? hash_ipv4(p.src4) : hash_ipv6(p.src6);
 }
 
+/// Sorts source hashes in place; fast when they are almost in order (an insertion sort,
+/// which gives up for std::sort past a budget of moves, so never quadratic).
+void sort_hashes(std::span<std::uint64_t> hashes) noexcept;
+
 /// A mergeable estimate of how many distinct sources were seen: a HyperLogLog sketch
 /// (precision 14: 16,384 registers, standard error 0.81%) that starts sparse, as the
 /// exact set of the sources' 64-bit hashes (kept sorted), while at most kSparseMax were seen. The
@@ -46,8 +50,9 @@ class HostSketch {
 
   /// Adds one source hash. Returns the growth of memory() it caused (0 almost always).
   std::size_t add(std::uint64_t hash);
-  /// Adds many: sorts and deduplicates `hashes` in place first (the caller's scratch),
-  /// then add_sorted. Returns the growth of memory(), at most kDenseBytes.
+  /// Adds many: sorts (sort_hashes; not at all when dense) and deduplicates `hashes` in
+  /// place first (the caller's scratch), then add_sorted. Returns the growth of memory(), at most
+  /// kDenseBytes.
   std::size_t add_many(std::span<std::uint64_t> hashes);
   /// Adds hashes given sorted and distinct, merged in one pass. Returns the growth of
   /// memory(), at most kDenseBytes (0 if it shrank).

@@ -29,7 +29,11 @@ TEST_CASE("ring rounds capacity up and reports full and empty", "[ring]") {
 
 TEST_CASE("ring passes every item in order between two threads", "[ring][threads]") {
   // Run under ThreadSanitizer by the tsan preset. Small ring, many items: both the full and
-  // the empty paths are taken many times; the producer drops nothing, it retries.
+  // the empty paths are taken many times; the producer drops nothing, it retries. The
+  // consumer reads one slot at a time (peek/release) or, as the classifier does, up to 16
+  // (readable/peek_at/release(n)).
+  const bool batched = GENERATE(false, true);
+  INFO((batched ? "batches" : "one at a time"));
   struct Item {
     std::uint64_t seq;
     std::uint64_t check;
@@ -53,14 +57,21 @@ TEST_CASE("ring passes every item in order between two threads", "[ring][threads
   });
   std::uint64_t expected = 0, bad = 0;
   while (expected < kItems) {
-    const Item* s = r.peek();
-    if (!s) {
+    const std::size_t n = batched ? r.readable(16) : (r.peek() ? 1 : 0);
+    if (n == 0) {
       std::this_thread::yield();
       continue;
     }
-    if (s->seq != expected || s->check != expected * 0x9E3779B97F4A7C15ULL) ++bad;
-    r.release();
-    ++expected;
+    for (std::size_t i = 0; i < n; ++i) {
+      const Item* s = batched ? r.peek_at(i) : r.peek();
+      if (s->seq != expected || s->check != expected * 0x9E3779B97F4A7C15ULL) ++bad;
+      ++expected;
+    }
+    if (batched) {
+      r.release(n);
+    } else {
+      r.release();
+    }
   }
   producer.join();
   CHECK(bad == 0);
