@@ -68,13 +68,14 @@ int main(int argc, char** argv) {
   tls::write_credential(ca, dir + "/ca.pem", dir + "/ca.key");
   tls::write_credential(
       tls::issue(ca,
-                 {"localhost", tls::CertRole::server, {"localhost"}, {}, now - 60, now + 86400}),
+                 {"localhost", tls::CertRole::server, {"localhost"}, {}, now - 60, now + 86400,
+                  tls::Role::collector, "localhost"}),
       dir + "/collector.pem", dir + "/collector.key");
   std::string registry;
   for (int s = 0; s < sensors; ++s) {
     const std::string id = "bench-" + std::to_string(s);
     tls::write_credential(
-        tls::issue(ca, {id, tls::CertRole::client, {}, {}, now - 60, now + 86400}),
+        tls::issue(ca, {id, tls::CertRole::client, {}, {}, now - 60, now + 86400, tls::Role::sensor, id}),
         dir + "/" + id + ".pem", dir + "/" + id + ".key");
     registry += "  - id: " + id + "\n    region: domestic\n    active_from: 2022-01-01\n";
   }
@@ -109,7 +110,8 @@ int main(int argc, char** argv) {
     threads.emplace_back([&, s] {
       const std::string id = "bench-" + std::to_string(s);
       auto ctx =
-          tls::make_client_tls({dir + "/ca.pem", dir + "/" + id + ".pem", dir + "/" + id + ".key"});
+          tls::make_client_tls({dir + "/ca.pem", dir + "/" + id + ".pem", dir + "/" + id + ".key"},
+                               tls::Role::collector);
       for (const auto& body : bodies[s]) {
         const auto a = Clock::now();
         try {

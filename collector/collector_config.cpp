@@ -129,8 +129,36 @@ const std::vector<Field<CollectorConfig>> kSchema = {
      0,
      0,
      {},
-     "Serve the dashboard (HTTPS with the collector's certificate, no client certificate).",
+     "Serve the dashboard (HTTPS with the collector's certificate).",
      [](CollectorConfig& c, const Value& v) { c.dashboard_enabled = std::get<bool>(v); },
+     {}},
+    {"dashboard",
+     "client_certificate",
+     FieldType::choice,
+     "required",
+     false,
+     0,
+     0,
+     {"required", "none"},
+     "required: only browsers presenting an operator certificate of the CA see the dashboard "
+     "(docs/security.md); none: anyone who reaches dashboard.listen does (a trusted network "
+     "only; logged as a warning at start).",
+     [](CollectorConfig& c, const Value& v) {
+       c.dashboard_client_certificate = std::get<std::string>(v) == "required";
+     },
+     {}},
+    {"dashboard",
+     "max_connections",
+     FieldType::uint,
+     "16",
+     false,
+     1,
+     10000,
+     {},
+     "Dashboard connections at once (its own limits: it cannot starve the API).",
+     [](CollectorConfig& c, const Value& v) {
+       c.dashboard_max_connections = std::get<std::uint64_t>(v);
+     },
      {}},
     {"dashboard",
      "listen",
@@ -140,7 +168,7 @@ const std::vector<Field<CollectorConfig>> kSchema = {
      0,
      0,
      {},
-     "Address of the dashboard; it needs no client certificate, so keep it on a trusted network.",
+     "Address of the dashboard.",
      [](CollectorConfig& c, const Value& v) { c.dashboard_address = std::get<std::string>(v); },
      check_address},
     {"dashboard",
@@ -219,8 +247,58 @@ const std::vector<Field<CollectorConfig>> kSchema = {
      1,
      3600,
      {},
-     "Deadline for a TLS handshake, for reading one whole request and for writing one response.",
+     "Deadline for reading one whole request and for writing one response.",
      [](CollectorConfig& c, const Value& v) { c.io_timeout_s = std::get<std::uint64_t>(v); },
+     {}},
+    {"limits",
+     "handshake_timeout",
+     FieldType::duration,
+     "5",
+     false,
+     1,
+     300,
+     {},
+     "Deadline from accepting a connection to a finished TLS handshake.",
+     [](CollectorConfig& c, const Value& v) { c.handshake_timeout_s = std::get<std::uint64_t>(v); },
+     {}},
+    {"limits",
+     "max_connections_per_address",
+     FieldType::uint,
+     "32",
+     false,
+     1,
+     100000,
+     {},
+     "Connections one peer address may hold open; more are closed at once (and counted).",
+     [](CollectorConfig& c, const Value& v) {
+       c.max_connections_per_address = std::get<std::uint64_t>(v);
+     },
+     {}},
+    {"limits",
+     "reserved_authenticated",
+     FieldType::uint,
+     "64",
+     false,
+     0,
+     100000,
+     {},
+     "Of max_connections, slots only connections past their TLS handshake may hold; when the "
+     "others are taken, a new connection ends the oldest one still in its handshake.",
+     [](CollectorConfig& c, const Value& v) {
+       c.reserved_authenticated = std::get<std::uint64_t>(v);
+     },
+     {}},
+    {"limits",
+     "max_clock_skew",
+     FieldType::duration,
+     "600",
+     false,
+     0,
+     7 * 86400,
+     {},
+     "How far in the future (by the collector's clock) a bucket may start; later ones are "
+     "refused (a sensor whose clock is wrong).",
+     [](CollectorConfig& c, const Value& v) { c.max_clock_skew_s = std::get<std::uint64_t>(v); },
      {}},
     {"limits",
      "max_connections",
@@ -254,7 +332,8 @@ const std::vector<Field<CollectorConfig>> kSchema = {
      0,
      0,
      {},
-     "The sensor registry: id, region (domestic/overseas), label, active_from, active_to.",
+     "The sensor registry: id, region (domestic/overseas), label, active_from, active_to "
+     "(dates, read as 00:00 UTC; active_to is exclusive).",
      [](CollectorConfig& c, const Value& v) {
        c.sensors.clear();
        for (const Record& r : std::get<std::vector<Record>>(v)) {
@@ -301,6 +380,11 @@ std::variant<CollectorConfig, std::vector<config::ConfigError>> parse_collector_
     // Else a largest allowed body would be answered 503 for ever.
     errors.push_back(config::ConfigError{path, 1, 1, "limits",
                                          "max_inflight_bytes must be at least max_body_bytes"});
+  }
+  if (errors.empty() && c.reserved_authenticated >= c.max_connections) {
+    // Else no connection could ever start a handshake.
+    errors.push_back(config::ConfigError{path, 1, 1, "limits",
+                                         "reserved_authenticated must be below max_connections"});
   }
   if (!errors.empty()) return errors;
   // The database path, like every path, is relative to the configuration file.

@@ -12,11 +12,11 @@ namespace teiten::collector {
 
 /// One sensor of the registry.
 struct RegisteredSensor {
-  std::string id;      ///< equals the commonName of its client certificate
+  std::string id;      ///< the id of its certificate's role URI (urn:teiten:sensor:<id>)
   std::string region;  ///< "domestic" or "overseas"
   std::string label;
-  std::int64_t active_from = 0;           ///< UTC midnight, seconds since 1970
-  std::optional<std::int64_t> active_to;  ///< exclusive; none: still active
+  std::int64_t active_from = 0;           ///< 00:00 UTC of the date given, seconds since 1970
+  std::optional<std::int64_t> active_to;  ///< 00:00 UTC, exclusive; none: still active
 };
 
 /// teiten-collectord's configuration, validated.
@@ -30,12 +30,18 @@ struct CollectorConfig {
   bool dashboard_enabled = true;
   std::string dashboard_address = "127.0.0.1";
   std::uint16_t dashboard_port = 8444;
+  bool dashboard_client_certificate = true;  ///< operator certificates only (else: anyone)
+  std::uint64_t dashboard_max_connections = 16;
   std::string tls_ca, tls_cert, tls_key;
   std::uint64_t max_body_bytes = 16ULL << 20;
   std::uint64_t max_header_bytes = 8192;
   std::uint64_t io_timeout_s = 15;
   std::uint64_t max_connections = 256;
   std::uint64_t max_inflight_bytes = 256ULL << 20;
+  std::uint64_t handshake_timeout_s = 5;
+  std::uint64_t max_connections_per_address = 32;
+  std::uint64_t reserved_authenticated = 64;
+  std::uint64_t max_clock_skew_s = 600;
   std::vector<RegisteredSensor> sensors;
   std::string log_level = "info";
 

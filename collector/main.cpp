@@ -105,12 +105,17 @@ int main(int argc, char** argv) {
     boost::asio::io_context io(1);
     collector::Server server(io, cfg, storage);
     server.start();
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](boost::system::error_code, int sig) {
-      logger->info("signal {}: stopping", sig);
-      io.stop();
-    });
     boost::asio::steady_timer prune(io);
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    // An orderly stop: no new connections, answers in progress finish (a batch being
+    // stored is acknowledged), idle connections end; run() returns when nothing is left,
+    // and only then is anything destroyed.
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      logger->info("signal {}: stopping", sig);
+      prune.cancel();
+      server.shutdown();  // within its grace period (10 s) every connection is gone
+    });
     schedule_prune(prune, storage, cfg.detail_retention_s);
     logger->info("listening address={} port={} sensors={} database={}", cfg.listen_address,
                  server.port(), cfg.sensors.size(), cfg.database);
@@ -124,9 +129,11 @@ int main(int argc, char** argv) {
     const auto& st = server.stats();
     const auto& hs = server.http_stats();
     logger->info(
-        "stopped connections={} stored={} duplicate={} refused_over_cap={} handshake_failures={}",
+        "stopped connections={} stored={} duplicate={} refused={} refused_over_cap={} "
+        "refused_per_address={} handshake_failures={}",
         hs.connections.load(), st.buckets_stored.load(), st.buckets_duplicate.load(),
-        hs.refused_over_cap.load(), hs.handshake_failures.load());
+        st.refused_total(), hs.refused_over_cap.load(), hs.refused_per_address.load(),
+        hs.handshake_failures.load());
   } catch (const std::exception& e) {
     logger->error("{}", e.what());
     return 1;

@@ -3,7 +3,9 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/asio/post.hpp>
 #include <charconv>
+#include <thread>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -72,6 +74,22 @@ http::response<http::string_body> error_response(http::status status, const std:
 
 }  // namespace
 
+std::string_view to_string(RefusalReason r) noexcept {
+  switch (r) {
+    case RefusalReason::malformed:
+      return "malformed";
+    case RefusalReason::wrong_sensor:
+      return "wrong_sensor";
+    case RefusalReason::outside_active_period:
+      return "outside_active_period";
+    case RefusalReason::in_future:
+      return "in_future";
+    case RefusalReason::count_:
+      break;
+  }
+  return "unknown";
+}
+
 asio::ssl::context make_server_tls(const CollectorConfig& config) {
   return tls::make_server_tls({config.tls_ca, config.tls_cert, config.tls_key}, "tls");
 }
@@ -84,53 +102,75 @@ struct Server::Impl {
         stats(st),
         http(
             io_, make_server_tls(c),
-            tls::ServerLimits{c.max_body_bytes, c.max_header_bytes, c.io_timeout_s,
-                              c.max_connections, c.max_inflight_bytes},
-            [this](const tls::Request& req, const std::string& identity) {
-              return handle(req, identity);
+            tls::ServerLimits{.max_body_bytes = c.max_body_bytes,
+                              .max_header_bytes = c.max_header_bytes,
+                              .io_timeout_s = c.io_timeout_s,
+                              .max_connections = c.max_connections,
+                              .max_inflight_bytes = c.max_inflight_bytes,
+                              .handshake_timeout_s = c.handshake_timeout_s,
+                              .max_connections_per_address = c.max_connections_per_address,
+                              .reserved_authenticated = c.reserved_authenticated},
+            [this](const tls::Request& req, const tls::PeerIdentity& who) {
+              return handle(req, who);
             },
             kServerName) {}
 
+  // Every endpoint asks first who the peer is (the role in its certificate) and whether
+  // that role may use it; a name never grants a role (docs/security.md).
+  http::response<http::string_body> refuse(const tls::PeerIdentity& who, const std::string& action,
+                                           bool keep) {
+    bump(stats.role_refusals);
+    return error_response(http::status::forbidden,
+                          "certificate of " + who.describe() + " cannot " + action, keep);
+  }
+
   http::response<http::string_body> handle(const http::request<http::string_body>& req,
-                                           const std::string& identity) {
-    const RegisteredSensor* sensor = config.find_sensor(identity);
-    if (!sensor) bump(stats.unknown_identity);
+                                           const tls::PeerIdentity& who) {
+    using tls::Role;
     const bool keep = req.keep_alive();
     const std::string_view target{req.target().data(), req.target().size()};
     const std::string_view path = target.substr(0, target.find('?'));
     if (path == "/v1/healthz" && req.method() == http::verb::get) {
+      if (who.role == Role::none) return refuse(who, "use this collector", keep);
       return json_response(http::status::ok, {{"status", "ok"}, {"version", kVersion}}, keep);
     }
     if (path == "/v1/buckets") {
+      if (who.role != Role::sensor) return refuse(who, "upload buckets", keep);
       if (req.method() != http::verb::post)
         return error_response(http::status::method_not_allowed, "use POST", keep);
+      const RegisteredSensor* sensor = config.find_sensor(who.id);
       if (!sensor) {
+        bump(stats.unknown_identity);
         return error_response(http::status::forbidden,
-                              "certificate identity '" + identity + "' is not a registered sensor",
-                              keep);
+                              "sensor '" + who.id + "' is not in the collector's registry", keep);
       }
       return ingest(req.body(), *sensor, keep);
     }
     if (path == "/metrics" && req.method() == http::verb::get) {
+      if (who.role != Role::operator_ && who.role != Role::monitor)
+        return refuse(who, "read metrics", keep);
       return tls::text_response(200, metrics_text(), metrics::PromText::kContentType, keep,
                                 kServerName);
     }
     if (path == "/v1/query") {
+      if (who.role != Role::operator_) return refuse(who, "query", keep);
       if (req.method() != http::verb::get)
         return error_response(http::status::method_not_allowed, "use GET", keep);
       return query(target, keep);
     }
     if (path == "/v1/report") {
+      if (who.role != Role::operator_) return refuse(who, "read reports", keep);
       if (req.method() != http::verb::get)
         return error_response(http::status::method_not_allowed, "use GET", keep);
-      return report(target, keep, false);
+      return report(storage, target, keep, false);
     }
     return error_response(http::status::not_found, "no such endpoint", keep);
   }
 
   // GET /v1/report?from=&to=|quarter=&country=&rank=&top=&sensor_top=&format=
   // (json, markdown, csv, html). The dashboard's /api/report.json is the same JSON.
-  http::response<http::string_body> report(std::string_view target, bool keep, bool dashboard) {
+  http::response<http::string_body> report(Storage& store, std::string_view target, bool keep,
+                                           bool dashboard) {
     auto params = tls::query_params(target);
     std::string format = "json";
     for (const auto& [k, v] : params)
@@ -141,8 +181,10 @@ struct Server::Impl {
       for (const auto& [k, v] : params)
         has_range = has_range || k == "from" || k == "to" || k == "quarter";
       if (!has_range) {
-        const std::int64_t last =
-            storage.latest_day().value_or(storage.local_day(std::time(nullptr)));
+        // Clamped to real days: a bucket dated far ahead (before the clock-skew bound, or
+        // by a sensor whose clock was wrong) must not move everyone's default page.
+        const std::int64_t today = store.local_day(std::time(nullptr));
+        const std::int64_t last = std::min(store.latest_day().value_or(today), today);
         params.emplace_back("from", day_string(last - 90));
         params.emplace_back("to", day_string(last));
       }
@@ -151,14 +193,14 @@ struct Server::Impl {
       return error_response(http::status::bad_request,
                             "format: '" + format + "' is not json, markdown, csv or html", keep);
     try {
-      const ReportRequest rq = parse_report_request(params, storage);
+      const ReportRequest rq = parse_report_request(params, store);
       // The dashboard answers anyone who reaches it, on the thread that ingests: bound
       // what one page may cost.
       if (dashboard && (rq.day_to - rq.day_from >= 400 || rq.top > 20 || rq.sensor_top > 20))
         return error_response(http::status::bad_request,
                               "the dashboard shows at most 400 days and top 20 (use /v1/report)",
                               keep);
-      const Report rep = build_report(storage, config, rq);
+      const Report rep = build_report(store, config, rq);
       if (dashboard && format == "html")
         return page(report_html(rep, true), "text/html; charset=utf-8", keep);
       if (format == "markdown")
@@ -173,6 +215,12 @@ struct Server::Impl {
       return tls::json_response(200, report_json(rep), keep, kServerName);
     } catch (const std::invalid_argument& e) {
       return error_response(http::status::bad_request, e.what(), keep);
+    } catch (const std::exception& e) {
+      // Stored data never turns into a 500: say what failed, count it, keep serving.
+      bump(stats.query_failures);
+      log::get("collectord")->error("report failed: {}", e.what());
+      return error_response(http::status::service_unavailable,
+                            std::string{"report failed: "} + e.what(), keep);
     }
   }
 
@@ -189,8 +237,11 @@ struct Server::Impl {
   }
 
   // The dashboard's listener: read-only pages for browsers (no client certificate).
-  http::response<http::string_body> dashboard(const http::request<http::string_body>& req) {
+  http::response<http::string_body> dashboard(const http::request<http::string_body>& req,
+                                              const tls::PeerIdentity& who) {
     const bool keep = req.keep_alive();
+    if (config.dashboard_client_certificate && who.role != tls::Role::operator_)
+      return refuse(who, "see the dashboard", keep);
     if (req.method() != http::verb::get)
       return error_response(http::status::method_not_allowed, "use GET", keep);
     const std::string_view target{req.target().data(), req.target().size()};
@@ -198,59 +249,97 @@ struct Server::Impl {
     const std::string query =
         path.size() < target.size() ? std::string{target.substr(path.size())} : "";
     if (path == "/")
-      return report(std::string{"/?format=html"} + (query.empty() ? "" : "&" + query.substr(1)),
+      return report(*board_storage,
+                    std::string{"/?format=html"} + (query.empty() ? "" : "&" + query.substr(1)),
                     keep, true);
     if (path == "/dashboard.js")
       return page(kDashboardScript, "text/javascript; charset=utf-8", keep);
     if (path == "/api/report.json") {
-      auto res = report(target, keep, true);
+      auto res = report(*board_storage, target, keep, true);
       if (res.result() == http::status::ok) res.set(http::field::cache_control, "no-store");
       return res;
     }
     return error_response(http::status::not_found, "no such page", keep);
   }
 
+  // Why a bucket is refused (a verdict of its own: the rest of the batch goes on).
+  std::optional<std::pair<RefusalReason, std::string>> refusal(const bucket::BatchEntry& e,
+                                                               const RegisteredSensor& sensor,
+                                                               std::int64_t now) const {
+    if (!e.bucket) return std::pair{RefusalReason::malformed, e.error};
+    const auto& b = *e.bucket;
+    if (b.sensor_id != sensor.id)
+      return std::pair{RefusalReason::wrong_sensor, "a bucket of sensor '" + b.sensor_id +
+                                                        "', but the certificate is sensor '" +
+                                                        sensor.id + "'s"};
+    // The registry says when a sensor observed for the network; buckets from outside that
+    // period (a box tested before it was commissioned, a clock that starts in 1970 before
+    // NTP, a box still running after it was retired) would distort every report.
+    if (b.start < sensor.active_from || (sensor.active_to && b.start >= *sensor.active_to)) {
+      return std::pair{
+          RefusalReason::outside_active_period,
+          "bucket starts at " + bucket::format_rfc3339(b.start) + ", outside sensor '" +
+              sensor.id + "''s active period from " + bucket::format_rfc3339(sensor.active_from) +
+              (sensor.active_to ? " to " + bucket::format_rfc3339(*sensor.active_to)
+                                : std::string{" on"}) +
+              " (registry dates are 00:00 UTC)"};
+    }
+    const auto latest = now + static_cast<std::int64_t>(config.max_clock_skew_s);
+    if (b.start > latest) {
+      return std::pair{RefusalReason::in_future,
+                       "bucket starts at " + bucket::format_rfc3339(b.start) +
+                           ", later than the collector's clock allows (" +
+                           bucket::format_rfc3339(latest) + ", limits.max_clock_skew " +
+                           std::to_string(config.max_clock_skew_s) + " s)"};
+    }
+    return std::nullopt;
+  }
+
   http::response<http::string_body> ingest(const std::string& body, const RegisteredSensor& sensor,
                                            bool keep) {
     std::string error;
-    auto batch = bucket::from_batch_json(body, kMaxBatchBuckets, error);
-    if (!batch) {
+    auto entries = bucket::from_batch_json_entries(body, kMaxBatchBuckets, error);
+    if (!entries) {
       bump(stats.bad_batches);
       return error_response(http::status::bad_request, error, keep);
     }
-    for (const auto& b : *batch) {
-      if (b.sensor_id != sensor.id) {
-        bump(stats.identity_mismatches);
-        return error_response(http::status::forbidden,
-                              "batch holds buckets of sensor '" + b.sensor_id +
-                                  "' but the certificate is '" + sensor.id + "': nothing stored",
-                              keep);
+    // Each bucket gets a verdict: stored, already stored (both acknowledged), or refused
+    // with a reason; one bad bucket never holds back the others.
+    const std::int64_t now = std::time(nullptr);
+    std::vector<bucket::SealedBucket> good;
+    std::vector<std::size_t> good_index;
+    nlohmann::json refused = nlohmann::json::array();
+    for (std::size_t i = 0; i < entries->size(); ++i) {
+      auto& e = (*entries)[i];
+      if (auto why = refusal(e, sensor, now)) {
+        bump(stats.refused[static_cast<std::size_t>(why->first)]);
+        nlohmann::json r = {{"index", i},
+                            {"reason", to_string(why->first)},
+                            {"message", why->second}};
+        r["boot_id"] = e.boot_id;
+        r["seq"] = e.seq ? nlohmann::json(*e.seq) : nlohmann::json(nullptr);
+        refused.push_back(std::move(r));
+        continue;
       }
-      // The registry says when a sensor observed for the network; buckets from outside
-      // that period (a box tested before it was commissioned, or still running after it
-      // was retired) would distort every report.
-      if (b.start < sensor.active_from || (sensor.active_to && b.start >= *sensor.active_to)) {
-        bump(stats.outside_active_period);
-        return error_response(
-            http::status::forbidden,
-            "bucket seq " + std::to_string(b.seq) + " starts at " +
-                bucket::format_rfc3339(b.start) + ", outside sensor '" + sensor.id +
-                "''s active period (from " + bucket::format_rfc3339(sensor.active_from) +
-                (sensor.active_to ? ", to " + bucket::format_rfc3339(*sensor.active_to) : "") +
-                "): nothing stored",
-            keep);
-      }
+      good.push_back(std::move(*e.bucket));
+      good_index.push_back(i);
+    }
+    if (!refused.empty()) {
+      log::get("collectord")
+          ->warn("refused {} of {} buckets sensor={}: {}", refused.size(), entries->size(),
+                 sensor.id, refused[0]["message"].get<std::string>());
     }
     std::vector<IngestResult> results;
     try {
-      results = storage.ingest(*batch);
+      if (!good.empty()) results = storage.ingest(good);
     } catch (const std::exception& e) {
       log::get("collectord")->error("ingest failed sensor={}: {}", sensor.id, e.what());
       return error_response(http::status::service_unavailable, "storage unavailable; retry", keep);
     }
     nlohmann::json stored = nlohmann::json::array(), duplicate = nlohmann::json::array();
     for (std::size_t i = 0; i < results.size(); ++i) {
-      nlohmann::json id = {{"boot_id", (*batch)[i].boot_id}, {"seq", (*batch)[i].seq}};
+      nlohmann::json id = {
+          {"index", good_index[i]}, {"boot_id", good[i].boot_id}, {"seq", good[i].seq}};
       if (results[i] == IngestResult::stored) {
         bump(stats.buckets_stored);
         stored.push_back(std::move(id));
@@ -259,7 +348,9 @@ struct Server::Impl {
         duplicate.push_back(std::move(id));
       }
     }
-    return json_response(http::status::ok, {{"stored", stored}, {"duplicate", duplicate}}, keep);
+    return json_response(http::status::ok,
+                         {{"stored", stored}, {"duplicate", duplicate}, {"refused", refused}},
+                         keep);
   }
 
   http::response<http::string_body> query(std::string_view target, bool keep) {
@@ -342,6 +433,11 @@ struct Server::Impl {
                            keep);
     } catch (const std::invalid_argument& e) {
       return error_response(http::status::bad_request, e.what(), keep);
+    } catch (const std::exception& e) {
+      bump(stats.query_failures);
+      log::get("collectord")->error("query failed: {}", e.what());
+      return error_response(http::status::service_unavailable,
+                            std::string{"query failed: "} + e.what(), keep);
     }
   }
 
@@ -356,14 +452,21 @@ struct Server::Impl {
               stats.buckets_duplicate.load());
     m.counter("collector_batches_refused_total", "Batches refused as malformed.",
               stats.bad_batches.load());
-    m.counter("collector_identity_mismatches_total",
-              "Batches refused: buckets of another sensor than the certificate's.",
-              stats.identity_mismatches.load());
-    m.counter("collector_outside_active_period_total",
-              "Batches refused: buckets outside the sensor's registry period.",
-              stats.outside_active_period.load());
-    m.counter("collector_unknown_identity_total", "Connections from unregistered identities.",
+    std::vector<std::pair<std::string, std::uint64_t>> refused;
+    for (std::size_t i = 0; i < stats.refused.size(); ++i)
+      refused.emplace_back(
+          "reason=\"" + std::string{to_string(static_cast<RefusalReason>(i))} + "\"",
+          stats.refused[i].load());
+    m.counters("collector_buckets_refused_total",
+               "Buckets refused with a verdict of their own, by reason.", refused);
+    m.counter("collector_unknown_identity_total",
+              "Uploads refused: a sensor certificate whose id is not in the registry.",
               stats.unknown_identity.load());
+    m.counter("collector_role_refusals_total",
+              "Requests refused: the certificate's role may not use the endpoint.",
+              stats.role_refusals.load());
+    m.counter("collector_query_failures_total", "Queries and reports that failed in storage.",
+              stats.query_failures.load());
     const auto& h = http.stats();
     m.counter("http_connections_total", "Connections accepted.", h.connections.load());
     m.counter("http_refused_over_cap_total", "Connections closed over the cap.",
@@ -375,6 +478,18 @@ struct Server::Impl {
     m.counter("http_timeouts_total", "Requests cut off at the deadline.", h.timeouts.load());
     m.counter("http_refused_busy_total", "Requests refused: bodies in memory at the bound.",
               h.refused_busy.load());
+    m.counter("http_refused_per_address_total",
+              "Connections closed: their address held limits.max_connections_per_address.",
+              h.refused_per_address.load());
+    m.counter("http_handshakes_evicted_total",
+              "Connections still in their handshake ended to admit a newer one.",
+              h.handshakes_evicted.load());
+    m.counter("http_handshake_timeouts_total", "Handshakes not done in limits.handshake_timeout.",
+              h.handshake_timeouts.load());
+    m.gauge("http_open_connections", "Connections open now.",
+            static_cast<double>(h.open_connections.load()));
+    m.gauge("http_open_handshakes", "Connections still in their TLS handshake now.",
+            static_cast<double>(h.open_handshakes.load()));
     return m.text();
   }
 
@@ -383,26 +498,66 @@ struct Server::Impl {
   Storage& storage;
   ServerStats& stats;
   tls::HttpsServer http;
+  // The dashboard: its own thread, io_context and read connection.
+  asio::io_context board_io{1};
+  std::unique_ptr<Storage> board_storage;
   std::unique_ptr<tls::HttpsServer> board;
+  std::thread board_thread;
 };
 
 Server::Server(asio::io_context& io, const CollectorConfig& config, Storage& storage)
     : impl_(std::make_unique<Impl>(io, config, storage, stats_)) {}
 
-Server::~Server() = default;
 
 void Server::start() {
   impl_->http.listen(impl_->config.listen_address, impl_->config.port);
   const CollectorConfig& c = impl_->config;
   if (!c.dashboard_enabled) return;
+  if (!c.dashboard_client_certificate) {
+    log::get("collectord")
+        ->warn("dashboard.client_certificate is none: anyone who reaches {} sees the dashboard",
+               c.dashboard_address);
+  }
+  // A second connection to the same database (WAL: it reads while ingest writes).
+  impl_->board_storage = std::make_unique<Storage>(c.database, c.time_zone, true);
   impl_->board = std::make_unique<tls::HttpsServer>(
-      impl_->io, tls::make_server_tls({c.tls_ca, c.tls_cert, c.tls_key}, "tls", false),
-      tls::ServerLimits{64 * 1024, c.max_header_bytes, c.io_timeout_s, 64, 1 << 20},
-      [impl = impl_.get()](const tls::Request& req, const std::string&) {
-        return impl->dashboard(req);
+      impl_->board_io,
+      tls::make_server_tls({c.tls_ca, c.tls_cert, c.tls_key}, "tls",
+                           c.dashboard_client_certificate),
+      tls::ServerLimits{.max_body_bytes = 64 * 1024,
+                        .max_header_bytes = c.max_header_bytes,
+                        .io_timeout_s = c.io_timeout_s,
+                        .max_connections = c.dashboard_max_connections,
+                        .max_inflight_bytes = 1 << 20,
+                        .handshake_timeout_s = c.handshake_timeout_s,
+                        .max_connections_per_address =
+                            std::min(c.max_connections_per_address, c.dashboard_max_connections),
+                        .reserved_authenticated = c.dashboard_max_connections / 4},
+      [impl = impl_.get()](const tls::Request& req, const tls::PeerIdentity& who) {
+        return impl->dashboard(req, who);
       },
       kServerName);
   impl_->board->listen(c.dashboard_address, c.dashboard_port);
+  impl_->board_thread = std::thread([io = &impl_->board_io] {
+    try {
+      io->run();
+    } catch (const std::exception& e) {
+      log::get("collectord")->error("dashboard thread stopped: {}", e.what());
+    }
+  });
+}
+
+void Server::shutdown() {
+  impl_->http.shutdown();
+  // The dashboard's thread ends once its connections are gone (joined by ~Server).
+  if (impl_->board) asio::post(impl_->board_io, [b = impl_->board.get()] { b->shutdown(); });
+}
+
+Server::~Server() {
+  if (impl_->board) {
+    asio::post(impl_->board_io, [b = impl_->board.get()] { b->shutdown(); });
+  }
+  if (impl_->board_thread.joinable()) impl_->board_thread.join();
 }
 
 std::optional<std::uint16_t> Server::dashboard_port() const {

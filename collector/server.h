@@ -2,6 +2,7 @@
 
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange
 
+#include <array>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "collector/collector_config.h"
 #include "collector/storage.h"
@@ -17,14 +19,32 @@
 
 namespace teiten::collector {
 
-/// Counters of the collector's API (I/O thread writes, any thread reads).
+/// Why the collector refuses one bucket (its verdict; the batch's others go on).
+enum class RefusalReason {
+  malformed,              ///< does not decode, or a number beyond its bounds
+  wrong_sensor,           ///< another sensor's bucket than the certificate's
+  outside_active_period,  ///< outside the sensor's registry period
+  in_future,              ///< starts later than now + limits.max_clock_skew
+  count_,
+};
+/// "malformed", "wrong_sensor", "outside_active_period", "in_future".
+std::string_view to_string(RefusalReason r) noexcept;
+
+/// Counters of the collector's API (I/O threads write, any thread reads).
 struct ServerStats {
   std::atomic<std::uint64_t> unknown_identity{0};
   std::atomic<std::uint64_t> bad_batches{0};
   std::atomic<std::uint64_t> buckets_stored{0};
   std::atomic<std::uint64_t> buckets_duplicate{0};
-  std::atomic<std::uint64_t> identity_mismatches{0};
-  std::atomic<std::uint64_t> outside_active_period{0};
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(RefusalReason::count_)>
+      refused{};
+  std::atomic<std::uint64_t> role_refusals{0};
+  std::atomic<std::uint64_t> query_failures{0};
+  std::uint64_t refused_total() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& r : refused) n += r.load();
+    return n;
+  }
 };
 
 /// Builds the server's TLS context: TLS 1.2 minimum, client certificate required and
@@ -32,7 +52,9 @@ struct ServerStats {
 boost::asio::ssl::context make_server_tls(const CollectorConfig& config);
 
 /// The collector's HTTPS API on Boost.Beast (docs/collector-api.md). Runs on the
-/// io_context's thread; storage is used from that thread only.
+/// io_context's thread; storage is used from that thread only. The dashboard has a
+/// thread, an io_context and a read connection of its own (and its own limits), so its
+/// pages never hold up ingest.
 class Server {
  public:
   Server(boost::asio::io_context& io, const CollectorConfig& config, Storage& storage);
@@ -40,6 +62,10 @@ class Server {
 
   /// Binds and starts accepting. Throws std::runtime_error if the address cannot be bound.
   void start();
+  /// Orderly shutdown (I/O thread): stops accepting, lets answers in progress finish,
+  /// ends idle connections, stops the dashboard's thread. io.run() then returns once the
+  /// last connection is gone; destroy the Server after that.
+  void shutdown();
   /// The port actually bound (useful with port 0 in tests).
   std::uint16_t port() const;
   /// The dashboard's port, when it is enabled.

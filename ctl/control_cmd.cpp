@@ -59,7 +59,7 @@ std::string parse(const std::string& cmd, const std::vector<std::string>& args, 
 std::optional<nlohmann::json> get(const std::string& cmd, const Target& t,
                                   const std::string& path) {
   try {
-    auto ctx = tls::make_client_tls(t.files);
+    auto ctx = tls::make_client_tls(t.files, tls::Role::sensor);
     const auto colon = t.sensor.rfind(':');
     const auto res =
         tls::https_request_sync(ctx, t.sensor.substr(0, colon), t.sensor.substr(colon + 1), "GET",

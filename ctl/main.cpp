@@ -44,8 +44,13 @@ teitenctl pki init --dir DIR [--days N]
 teitenctl pki collector --dir DIR --name HOST [--dns NAME]... [--ip ADDR]... [--days N]
 teitenctl pki sensor --dir DIR --id SENSOR_ID [--dns NAME]... [--ip ADDR]... [--days N]
 teitenctl pki operator --dir DIR --name NAME [--days N]
-  EC P-256 keys (mode 0600) and certificates signed by DIR/ca.pem. Sensor certificates
-  carry the sensor id as their commonName: the collector takes the identity from it.
+teitenctl pki monitor --dir DIR --name NAME [--days N]
+  EC P-256 keys (mode 0600) and certificates signed by DIR/ca.pem, each for one use:
+  collector.pem (TLS server), sensor-ID.pem (the sensor's uploads: TLS client) and
+  sensor-ID-control.pem (its control server: TLS server), operator-NAME.pem (queries,
+  reports, dashboard, control servers: TLS client), monitor-NAME.pem (/metrics only).
+  The role and id are written as a subjectAltName URI urn:teiten:ROLE:ID; every peer
+  checks the role it needs from there (a name grants nothing; docs/security.md).
   --not-before/--not-after RFC3339 set the validity explicitly.
 
 teitenctl query --collector HOST:PORT --ca CA.pem --cert OP.pem --key OP.key

@@ -13,7 +13,8 @@
 namespace teiten::ctl {
 
 int cmd_pki(const std::vector<std::string>& args) {
-  if (args.empty()) return fail_usage("pki: expected init, collector, sensor or operator");
+  if (args.empty())
+    return fail_usage("pki: expected init, collector, sensor, operator or monitor");
   const std::string what = args[0];
   std::string dir, name;
   std::vector<std::string> dns, ips;
@@ -70,9 +71,21 @@ int cmd_pki(const std::vector<std::string>& args) {
     }
     if (name.empty()) return fail_usage("pki " + what + ": --name (or --id) is required");
     tls::Credential ca{tls::read_private_key(ca_key), tls::read_certificate(ca_cert)};
-    std::string base;
+    if (!tls::valid_role_id(name))
+      return fail_usage("pki " + what + ": '" + name +
+                        "' cannot be written into a certificate's role (1-64 of A-Z a-z 0-9 . _ -)");
+    spec.common_name = name;
+    spec.role_id = name;
+    // One certificate per use: a TLS server's (serverAuth only) or a client's (clientAuth
+    // only), with the role and id as a subjectAltName URI (urn:teiten:<role>:<id>).
+    auto write = [&](tls::CertRole use, tls::Role role, const std::string& base,
+                     const std::string& what_for) {
+      spec.role = use;
+      spec.teiten_role = role;
+      tls::write_credential(tls::issue(ca, spec), base + ".pem", base + ".key");
+      std::cout << what_for << ": " << base << ".pem (key " << base << ".key, mode 0600)\n";
+    };
     if (what == "collector") {
-      spec.role = tls::CertRole::server;
       // The name the sensors connect to is always in subjectAltName (RFC 6125).
       in6_addr a6{};
       in_addr a4{};
@@ -80,26 +93,29 @@ int cmd_pki(const std::vector<std::string>& args) {
           inet_pton(AF_INET, name.c_str(), &a4) == 1 || inet_pton(AF_INET6, name.c_str(), &a6) == 1;
       (is_ip ? spec.ip_addresses : spec.dns_names)
           .insert((is_ip ? spec.ip_addresses : spec.dns_names).begin(), name);
-      base = dir + "/collector";
+      write(tls::CertRole::server, tls::Role::collector, dir + "/collector",
+            "collector " + name + " (server)");
     } else if (what == "sensor") {
-      // Also the control server's certificate: names operators reach it by go in
-      // subjectAltName (--dns, --ip; "localhost" and 127.0.0.1 by default).
-      spec.role = tls::CertRole::client_server;
+      const std::string base = dir + "/sensor-" + name;
+      write(tls::CertRole::client, tls::Role::sensor, base, "sensor " + name + " uploads (client)");
+      // The control server's: names operators reach it by go in subjectAltName (--dns,
+      // --ip; "localhost" and 127.0.0.1 by default).
       if (spec.dns_names.empty() && spec.ip_addresses.empty()) {
         spec.dns_names = {"localhost"};
         spec.ip_addresses = {"127.0.0.1"};
       }
-      base = dir + "/sensor-" + name;
+      write(tls::CertRole::server, tls::Role::sensor, base + "-control",
+            "sensor " + name + " control server (server)");
     } else if (what == "operator") {
-      spec.role = tls::CertRole::client;
-      base = dir + "/operator-" + name;
+      write(tls::CertRole::client, tls::Role::operator_, dir + "/operator-" + name,
+            "operator " + name + " (client)");
+    } else if (what == "monitor") {
+      write(tls::CertRole::client, tls::Role::monitor, dir + "/monitor-" + name,
+            "monitor " + name + " (client: /metrics only)");
     } else {
-      return fail_usage("pki: unknown command '" + what + "' (init, collector, sensor, operator)");
+      return fail_usage("pki: unknown command '" + what +
+                        "' (init, collector, sensor, operator, monitor)");
     }
-    spec.common_name = name;
-    tls::write_credential(tls::issue(ca, spec), base + ".pem", base + ".key");
-    std::cout << what << " " << name << ": " << base << ".pem (key " << base
-              << ".key, mode 0600)\n";
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "teitenctl pki: " << e.what() << "\n";

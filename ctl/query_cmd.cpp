@@ -66,7 +66,7 @@ int cmd_query(const std::vector<std::string>& args) {
   const auto colon = collector.rfind(':');
   if (colon == std::string::npos) return fail_usage("query: --collector: expected HOST:PORT");
   try {
-    auto ctx = tls::make_client_tls(files);
+    auto ctx = tls::make_client_tls(files, tls::Role::collector);
     const auto res =
         tls::https_request_sync(ctx, collector.substr(0, colon), collector.substr(colon + 1), "GET",
                                 target, "", std::chrono::seconds(30));

@@ -47,7 +47,7 @@ int cmd_report(const std::vector<std::string>& args) {
   if (!has_range) return fail_usage("report: give --quarter (2022Q2) or --from and --to");
   target += "format=" + format;
   try {
-    auto ctx = tls::make_client_tls(files);
+    auto ctx = tls::make_client_tls(files, tls::Role::collector);
     const auto res =
         tls::https_request_sync(ctx, collector.substr(0, colon), collector.substr(colon + 1), "GET",
                                 target, "", std::chrono::seconds(120));

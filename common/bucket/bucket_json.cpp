@@ -1,5 +1,6 @@
 #include "common/bucket/bucket_json.h"
 
+#include <algorithm>
 #include <charconv>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -254,10 +255,23 @@ std::optional<SealedBucket> decode_object(const nlohmann::json& j, std::string& 
   SealedBucket b;
   b.sensor_id = rd.str(j, "sensor", "");
   b.boot_id = rd.str(j, "boot_id", "");
-  b.seq = rd.u64(j, "seq", "");
+  b.seq = rd.u64(j, "seq", "", kMaxCount);
   const std::string start = rd.str(j, "start", "", 32);
   b.width_s = static_cast<std::uint32_t>(rd.u64(j, "width_s", "", 86400));
   if (!rd.ok) return std::nullopt;
+  // Every count is bounded by what the bucket's width could hold, and so is every sum:
+  // a count of 2^63 would overflow the collector's sums, two of them would wrap the
+  // rows-add-up check below.
+  const std::uint64_t max_packets = std::min<std::uint64_t>(kMaxCount, b.width_s * kMaxPacketsPerSecond);
+  const std::uint64_t max_bytes = std::min<std::uint64_t>(kMaxCount, b.width_s * kMaxBytesPerSecond);
+  std::uint64_t sum_packets = 0, sum_bytes = 0;
+  auto add_bounded = [&](std::uint64_t& sum, std::uint64_t v, std::uint64_t max,
+                         const char* what) {
+    // v <= max <= 2^53 and sum <= max: no overflow.
+    sum += v;
+    if (sum > max) rd.fail(std::string{what} + ": the bucket's counts add up to more than " +
+                           std::to_string(max) + " in " + std::to_string(b.width_s) + " s");
+  };
   const auto t = parse_rfc3339(start);
   if (!t) {
     error = "start: '" + start + "' is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ)";
@@ -287,8 +301,10 @@ std::optional<SealedBucket> decode_object(const nlohmann::json& j, std::string& 
     const auto kind = enum_from_string<Kind>(rd.str(r, "kind", "rows[].", 16));
     const std::string country = rd.str(r, "country", "rows[].", 2);
     const auto* port = rd.field(r, "port", "rows[].");
-    row.packets = rd.u64(r, "packets", "rows[].");
-    row.bytes = rd.u64(r, "bytes", "rows[].");
+    row.packets = rd.u64(r, "packets", "rows[].", max_packets);
+    row.bytes = rd.u64(r, "bytes", "rows[].", max_bytes);
+    if (rd.ok) add_bounded(sum_packets, row.packets, max_packets, "rows[].packets");
+    if (rd.ok) add_bounded(sum_bytes, row.bytes, max_bytes, "rows[].bytes");
     if (!rd.ok) return std::nullopt;
     if (!proto || !fp || !kind) {
       error = "rows[]: unknown proto, fingerprint or kind";
@@ -331,20 +347,21 @@ std::optional<SealedBucket> decode_object(const nlohmann::json& j, std::string& 
     prev = packed;
     b.rows.push_back(std::move(row));
   }
-  b.not_for_sensor = rd.u64(j, "not_for_sensor", "");
+  b.not_for_sensor = rd.u64(j, "not_for_sensor", "", max_packets);
   // Absent in buckets of sensors older than self-traffic recognition: none counted then.
-  if (j.contains("self_traffic")) b.self_traffic = rd.u64(j, "self_traffic", "");
-  b.late_packets = rd.u64(j, "late_packets", "");
-  if (j.contains("hosts_unrecorded")) b.hosts_unrecorded = rd.u64(j, "hosts_unrecorded", "");
+  if (j.contains("self_traffic")) b.self_traffic = rd.u64(j, "self_traffic", "", max_packets);
+  b.late_packets = rd.u64(j, "late_packets", "", max_packets);
+  if (j.contains("hosts_unrecorded"))
+    b.hosts_unrecorded = rd.u64(j, "hosts_unrecorded", "", max_packets);
   const auto* loss = rd.field(j, "loss", "");
   if (!loss || !loss->is_object()) {
     if (rd.ok) error = "loss: expected an object";
     return std::nullopt;
   }
-  b.loss.ring_drops = rd.u64(*loss, "ring_drops", "loss.");
-  b.loss.kernel_drops = rd.u64(*loss, "kernel_drops", "loss.");
-  b.loss.interface_drops = rd.u64(*loss, "interface_drops", "loss.");
-  b.loss.spool_dropped = rd.u64(*loss, "spool_dropped", "loss.");
+  b.loss.ring_drops = rd.u64(*loss, "ring_drops", "loss.", max_packets);
+  b.loss.kernel_drops = rd.u64(*loss, "kernel_drops", "loss.", max_packets);
+  b.loss.interface_drops = rd.u64(*loss, "interface_drops", "loss.", max_packets);
+  b.loss.spool_dropped = rd.u64(*loss, "spool_dropped", "loss.", max_packets);
   const auto* malformed = rd.field(*loss, "malformed", "loss.");
   const auto* overflow = rd.field(*loss, "overflow", "loss.");
   if (!rd.ok) return std::nullopt;
@@ -354,14 +371,18 @@ std::optional<SealedBucket> decode_object(const nlohmann::json& j, std::string& 
   }
   for (const auto& [name, value] : malformed->items()) {
     const auto reason = enum_from_string<decode::DecodeStatus>(name);
-    if (!reason || *reason == decode::DecodeStatus::ok || !value.is_number_unsigned()) {
-      error = "loss.malformed: unknown reason '" + name + "' or a count that is not unsigned";
+    if (!reason || *reason == decode::DecodeStatus::ok || !value.is_number_unsigned() ||
+        value.get<std::uint64_t>() > max_packets) {
+      error = "loss.malformed: unknown reason '" + name + "' or a count that is not an " +
+              "unsigned integer up to " + std::to_string(max_packets);
       return std::nullopt;
     }
     b.loss.malformed[static_cast<std::size_t>(*reason)] = value.get<std::uint64_t>();
   }
-  b.loss.overflow_packets = rd.u64(*overflow, "packets", "loss.overflow.");
-  b.loss.overflow_bytes = rd.u64(*overflow, "bytes", "loss.overflow.");
+  b.loss.overflow_packets = rd.u64(*overflow, "packets", "loss.overflow.", max_packets);
+  b.loss.overflow_bytes = rd.u64(*overflow, "bytes", "loss.overflow.", max_bytes);
+  if (rd.ok) add_bounded(sum_packets, b.loss.overflow_packets, max_packets, "loss.overflow.packets");
+  if (rd.ok) add_bounded(sum_bytes, b.loss.overflow_bytes, max_bytes, "loss.overflow.bytes");
   const auto* prov = rd.field(j, "provenance", "");
   if (!prov || !prov->is_object()) {
     if (rd.ok) error = "provenance: expected an object";
@@ -369,7 +390,7 @@ std::optional<SealedBucket> decode_object(const nlohmann::json& j, std::string& 
   }
   b.provenance.software_version = rd.str(*prov, "software", "provenance.");
   b.provenance.config_hash = rd.str(*prov, "config_sha256", "provenance.", 64);
-  b.provenance.geoip_build_epoch = rd.u64(*prov, "geoip_build_epoch", "provenance.");
+  b.provenance.geoip_build_epoch = rd.u64(*prov, "geoip_build_epoch", "provenance.", kMaxCount);
   b.provenance.clock_synced = rd.boolean(*prov, "clock_synced", "provenance.");
   if (!rd.ok) return std::nullopt;
   // The redundant totals must agree with the rows (they are there for people and jq).
@@ -408,9 +429,9 @@ std::string to_batch_json(const std::vector<SealedBucket>& batch) {
   return out;
 }
 
-std::optional<std::vector<SealedBucket>> from_batch_json(std::string_view body,
-                                                         std::size_t max_buckets,
-                                                         std::string& error) {
+std::optional<std::vector<BatchEntry>> from_batch_json_entries(std::string_view body,
+                                                               std::size_t max_buckets,
+                                                               std::string& error) {
   if (!nesting_within(body, 9)) {
     error = "batch JSON nested too deeply";
     return std::nullopt;
@@ -426,16 +447,41 @@ std::optional<std::vector<SealedBucket>> from_batch_json(std::string_view body,
             std::to_string(max_buckets);
     return std::nullopt;
   }
-  std::vector<SealedBucket> out;
-  out.reserve(arr.size());
+  std::vector<BatchEntry> out(arr.size());
   for (std::size_t i = 0; i < arr.size(); ++i) {
-    std::string e;
-    auto b = decode_object(arr[i], e);
-    if (!b) {
-      error = "buckets[" + std::to_string(i) + "]: " + e;
+    BatchEntry& e = out[i];
+    e.bucket = decode_object(arr[i], e.error);
+    if (e.bucket) {
+      e.boot_id = e.bucket->boot_id;
+      e.seq = e.bucket->seq;
+      continue;
+    }
+    // Which bucket it was, if that much can be read, so the sender can set it aside.
+    if (arr[i].is_object()) {
+      const auto b = arr[i].find("boot_id");
+      const auto q = arr[i].find("seq");
+      if (b != arr[i].end() && b->is_string() && b->get_ref<const std::string&>().size() <= 256)
+        e.boot_id = b->get<std::string>();
+      if (q != arr[i].end() && q->is_number_unsigned()) e.seq = q->get<std::uint64_t>();
+    }
+  }
+  return out;
+}
+
+std::optional<std::vector<SealedBucket>> from_batch_json(std::string_view body,
+                                                         std::size_t max_buckets,
+                                                         std::string& error) {
+  auto entries = from_batch_json_entries(body, max_buckets, error);
+  if (!entries) return std::nullopt;
+  std::vector<SealedBucket> out;
+  out.reserve(entries->size());
+  for (std::size_t i = 0; i < entries->size(); ++i) {
+    auto& e = (*entries)[i];
+    if (!e.bucket) {
+      error = "buckets[" + std::to_string(i) + "]: " + e.error;
       return std::nullopt;
     }
-    out.push_back(std::move(*b));
+    out.push_back(std::move(*e.bucket));
   }
   return out;
 }

@@ -22,9 +22,33 @@ std::optional<SealedBucket> from_json_line(std::string_view line, std::string& e
 std::string to_batch_json(const std::vector<SealedBucket>& batch);
 
 /// Decodes a batch; untrusted input, checked like from_json_line(). At most `max_buckets`.
+/// Fails as a whole when any bucket is malformed.
 std::optional<std::vector<SealedBucket>> from_batch_json(std::string_view body,
                                                          std::size_t max_buckets,
                                                          std::string& error);
+
+/// One element of a batch, decoded on its own: the bucket, or why it is malformed, with
+/// the boot id and seq when they could be read (so the sender can tell which it was).
+struct BatchEntry {
+  std::optional<SealedBucket> bucket;
+  std::string error;
+  std::string boot_id;
+  std::optional<std::uint64_t> seq;
+};
+
+/// Decodes a batch element by element: a malformed bucket does not spoil the others.
+/// nullopt (and `error`) only when the body is not a batch at all or holds more than
+/// `max_buckets`.
+std::optional<std::vector<BatchEntry>> from_batch_json_entries(std::string_view body,
+                                                               std::size_t max_buckets,
+                                                               std::string& error);
+
+/// Bounds on a bucket's numbers (docs/bucket-format.md): no count or sum of counts in a
+/// bucket exceeds its width times these (beyond 100 Gbit/s of minimum-size frames), and
+/// never 2^53, so sums over many buckets stay exact and far from overflowing.
+inline constexpr std::uint64_t kMaxPacketsPerSecond = 1ULL << 28;
+inline constexpr std::uint64_t kMaxBytesPerSecond = 1ULL << 35;
+inline constexpr std::uint64_t kMaxCount = 1ULL << 53;
 
 /// "2026-11-25T21:40:00Z" for seconds since 1970.
 std::string format_rfc3339(std::int64_t unix_seconds);

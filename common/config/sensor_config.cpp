@@ -325,7 +325,8 @@ const std::vector<F> kSchema = {
      0,
      0,
      {},
-     "This sensor's client certificate (commonName = sensor.id).",
+     "This sensor's upload certificate (clientAuth, role sensor, id = sensor.id: "
+     "sensor-<id>.pem from teitenctl pki sensor).",
      [](SensorConfig& c, const Value& v) { c.upload_cert = std::get<std::string>(v); },
      {}},
     {"upload",
@@ -421,8 +422,8 @@ const std::vector<F> kSchema = {
      0,
      0,
      {},
-     "The control server's certificate (teitenctl pki sensor issues one for both uses); \"\": "
-     "no control server.",
+     "The control server's certificate (serverAuth, role sensor: sensor-<id>-control.pem from "
+     "teitenctl pki sensor); \"\": no control server.",
      [](SensorConfig& c, const Value& v) { c.control_cert = std::get<std::string>(v); },
      {}},
     {"control",
@@ -444,7 +445,8 @@ const std::vector<F> kSchema = {
      0,
      0,
      {},
-     "Client identities (certificate commonName) allowed to pull, e.g. [operator-1].",
+     "Operators (and monitors, for /metrics) allowed, by the id in their certificate's role "
+     "(teitenctl pki operator --name alice: alice), e.g. [alice].",
      [](SensorConfig& c, const Value& v) {
        c.control_allowed = std::get<std::vector<std::string>>(v);
      },

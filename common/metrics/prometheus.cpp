@@ -26,6 +26,20 @@ void PromText::counter(std::string_view name, std::string_view help, std::uint64
   out_ += '\n';
 }
 
+void PromText::counters(std::string_view name, std::string_view help,
+                        const std::vector<std::pair<std::string, std::uint64_t>>& series) {
+  head(name, help, "counter");
+  for (const auto& [labels, value] : series) {
+    out_ += "teiten_";
+    out_ += name;
+    out_ += '{';
+    out_ += labels;
+    out_ += "} ";
+    out_ += std::to_string(value);
+    out_ += '\n';
+  }
+}
+
 void PromText::gauge(std::string_view name, std::string_view help, double value,
                      std::string_view labels) {
   head(name, help, "gauge");

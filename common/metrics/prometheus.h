@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace teiten::metrics {
 
@@ -12,6 +14,9 @@ namespace teiten::metrics {
 class PromText {
  public:
   void counter(std::string_view name, std::string_view help, std::uint64_t value);
+  /// One counter with a series per fixed label set (`reason="malformed"`, ...).
+  void counters(std::string_view name, std::string_view help,
+                const std::vector<std::pair<std::string, std::uint64_t>>& series);
   void gauge(std::string_view name, std::string_view help, double value,
              std::string_view labels = {});
   const std::string& text() const noexcept { return out_; }

@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <iterator>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -25,8 +26,29 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using asio::use_awaitable;
 
-asio::ssl::context make_client_tls(const ClientTlsFiles& files) {
+namespace {
+
+// The role a context's servers must have, kept with the OpenSSL context itself.
+const Role kRoles[] = {Role::none, Role::collector, Role::sensor, Role::operator_, Role::monitor};
+static_assert(std::size(kRoles) == static_cast<std::size_t>(Role::count_));
+
+int role_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+Role server_role_of(SSL_CTX* ctx) {
+  const auto* r = static_cast<const Role*>(SSL_CTX_get_ex_data(ctx, role_index()));
+  return r ? *r : Role::none;
+}
+
+}  // namespace
+
+asio::ssl::context make_client_tls(const ClientTlsFiles& files, Role server_role) {
   asio::ssl::context ctx(asio::ssl::context::tls_client);
+  SSL_CTX_set_ex_data(ctx.native_handle(), role_index(),
+                      const_cast<Role*>(&kRoles[static_cast<std::size_t>(server_role)]));
+  SSL_CTX_set_purpose(ctx.native_handle(), X509_PURPOSE_SSL_SERVER);
   SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
   boost::system::error_code ec;
   ctx.load_verify_file(files.ca, ec);
@@ -56,7 +78,19 @@ asio::awaitable<HttpResponse> https_request(asio::ssl::context& tls, std::string
                                                                 asio::error::get_ssl_category()),
                                       "sni");
   }
-  stream.set_verify_callback(asio::ssl::host_name_verification(host));
+  // The name (RFC 6125), and a certificate issued for TLS servers: OpenSSL's purpose check
+  // alone passes one without extendedKeyUsage, which could be any peer's.
+  stream.set_verify_callback([check = asio::ssl::host_name_verification(host)](
+                                 bool preverified, asio::ssl::verify_context& vc) mutable {
+    X509_STORE_CTX* sc = vc.native_handle();
+    if (!check(preverified, vc)) return false;
+    if (X509_STORE_CTX_get_error_depth(sc) == 0 &&
+        !has_key_usage(X509_STORE_CTX_get_current_cert(sc), true)) {
+      X509_STORE_CTX_set_error(sc, X509_V_ERR_INVALID_PURPOSE);
+      return false;
+    }
+    return true;
+  });
 
   beast::get_lowest_layer(stream).expires_after(deadline);
   asio::ip::tcp::resolver::results_type endpoints;
@@ -74,7 +108,24 @@ asio::awaitable<HttpResponse> https_request(asio::ssl::context& tls, std::string
   try {
     co_await stream.async_handshake(asio::ssl::stream_base::client, use_awaitable);
   } catch (const boost::system::system_error& e) {
+    const long verify = SSL_get_verify_result(stream.native_handle());
+    if (verify != X509_V_OK) {
+      throw boost::system::system_error(
+          e.code(), std::string{"handshake: server certificate refused: "} +
+                        X509_verify_cert_error_string(verify));
+    }
     throw boost::system::system_error(e.code(), "handshake");
+  }
+  // Nothing is sent to a server that is not the peer asked for: a sensor's control server
+  // certificate must not stand in for the collector (the sensor would delete its spool).
+  if (const Role want = server_role_of(SSL_get_SSL_CTX(stream.native_handle()));
+      want != Role::none) {
+    const PeerIdentity who = peer_identity(SSL_get0_peer_certificate(stream.native_handle()));
+    if (who.role != want) {
+      throw std::runtime_error("handshake: " + host + ":" + port + " presented the certificate of " +
+                               who.describe() + ", not a " + std::string{to_string(want)} +
+                               "'s: nothing sent");
+    }
   }
   http::request<http::string_body> req{method == "POST" ? http::verb::post : http::verb::get,
                                        target, 11};

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <string>
 
+#include "common/tls/pki.h"
+
 namespace teiten::tls {
 
 /// Client credentials and the CA that the server's certificate must chain to.
@@ -18,9 +20,11 @@ struct ClientTlsFiles {
 };
 
 /// A TLS 1.2+ client context: verifies the server against `ca`, presents `cert`/`key`.
+/// https_request() through it talks only to a server whose certificate names serverAuth
+/// and carries `server_role` (urn:teiten:<role>:<id>), and says so when it does not.
 /// Reads the files now (call again to pick up renewed certificates). Throws
 /// std::runtime_error naming the file that failed.
-boost::asio::ssl::context make_client_tls(const ClientTlsFiles& files);
+boost::asio::ssl::context make_client_tls(const ClientTlsFiles& files, Role server_role);
 
 /// One HTTP response.
 struct HttpResponse {
@@ -29,9 +33,10 @@ struct HttpResponse {
 };
 
 /// Sends one HTTPS request (a fresh connection) to host:port, verifying the server's
-/// certificate against the context's CA and `host` (with SNI). Every step has `deadline`.
-/// Throws boost::system::system_error naming the stage that failed
-/// ("resolve", "connect", "handshake", "write", "read").
+/// certificate against the context's CA and `host` (with SNI), its key usage and its role
+/// (make_client_tls). Every step has `deadline`. Throws boost::system::system_error
+/// naming the stage that failed ("resolve", "connect", "handshake", "write", "read"), or
+/// std::runtime_error when the server's certificate has another role than the one asked.
 boost::asio::awaitable<HttpResponse> https_request(boost::asio::ssl::context& tls, std::string host,
                                                    std::string port, std::string method,
                                                    std::string target, std::string body,

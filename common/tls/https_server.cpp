@@ -4,6 +4,8 @@
 #include <openssl/x509.h>
 
 #include <array>
+#include <list>
+#include <map>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -107,29 +109,112 @@ asio::ssl::context make_server_tls(const ServerTlsFiles& files, const std::strin
   if (ec) throw std::runtime_error(what + ".cert: cannot load " + files.cert + ": " + ec.message());
   ctx.use_private_key_file(files.key, asio::ssl::context::pem, ec);
   if (ec) throw std::runtime_error(what + ".key: cannot load " + files.key + ": " + ec.message());
-  if (!require_client_certificate) return ctx;  // browsers: server authentication only
+  // A server certificate that could also be a client's would let its key impersonate a
+  // peer: refuse to serve with one that lacks serverAuth (or has no usage at all).
+  if (!has_key_usage(SSL_CTX_get0_certificate(native), true))
+    throw std::runtime_error(what + ".cert: " + files.cert +
+                             " is not a TLS server certificate (no extendedKeyUsage serverAuth); "
+                             "re-issue it with teitenctl pki (docs/security.md)");
+  if (!require_client_certificate) return ctx;  // any client
   ctx.load_verify_file(files.ca, ec);
   if (ec) throw std::runtime_error(what + ".ca: cannot load " + files.ca + ": " + ec.message());
   ctx.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
-  // Only certificates issued for TLS clients (extendedKeyUsage clientAuth) identify peers.
   SSL_CTX_set_purpose(native, X509_PURPOSE_SSL_CLIENT);
+  // OpenSSL's purpose check passes a certificate without extendedKeyUsage; only one issued
+  // for TLS clients (clientAuth named) identifies a peer.
+  ctx.set_verify_callback([](bool preverified, asio::ssl::verify_context& vc) {
+    X509_STORE_CTX* sc = vc.native_handle();
+    if (preverified && X509_STORE_CTX_get_error_depth(sc) == 0 &&
+        !has_key_usage(X509_STORE_CTX_get_current_cert(sc), false)) {
+      X509_STORE_CTX_set_error(sc, X509_V_ERR_INVALID_PURPOSE);
+      return false;
+    }
+    return preverified;
+  });
   return ctx;
 }
 
-struct HttpsServer::Impl {
+struct HttpsServer::Impl : std::enable_shared_from_this<HttpsServer::Impl> {
+  // One open connection, in accept order (the oldest handshake is the first not done).
+  struct Conn {
+    beast::tcp_stream* stream = nullptr;
+    asio::ip::address peer;
+    bool handshaken = false;
+    bool busy = false;     // a request is being answered
+    bool evicted = false;  // no longer counted: ended for a newer connection
+  };
+  using ConnList = std::list<Conn>;
+
   Impl(asio::io_context& io_, asio::ssl::context tls_, ServerLimits l, Handler h, std::string n)
       : io(io_),
         tls(std::make_shared<asio::ssl::context>(std::move(tls_))),
         limits(l),
         handler(std::move(h)),
         name(std::move(n)),
-        acceptor(io_) {}
+        acceptor(io_),
+        grace_timer(io_) {}
 
-  awaitable<void> accept_loop() {
+  std::uint64_t handshake_slots() const {
+    return limits.max_connections > limits.reserved_authenticated
+               ? limits.max_connections - limits.reserved_authenticated
+               : 1;
+  }
+
+  // Ends the oldest connection still in its handshake; false if there is none.
+  bool evict_oldest_handshake() {
+    for (auto& c : conns) {
+      if (c.handshaken || c.evicted) continue;
+      c.evicted = true;
+      --counted;
+      --handshaking;
+      --per_address[c.peer];
+      bump(stats.handshakes_evicted);
+      boost::system::error_code ignored;
+      c.stream->socket().cancel(ignored);
+      return true;
+    }
+    return false;
+  }
+
+  // Whether a new connection from `peer` may be served, making room if it must.
+  bool admit(const asio::ip::address& peer) {
+    if (per_address[peer] >= limits.max_connections_per_address) {
+      bump(stats.refused_per_address);
+      return false;
+    }
+    if (counted >= limits.max_connections || handshaking >= handshake_slots()) {
+      if (!evict_oldest_handshake()) {
+        bump(stats.refused_over_cap);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void release(ConnList::iterator it) {
+    if (!it->evicted) {
+      --counted;
+      if (!it->handshaken) --handshaking;
+      if (--per_address[it->peer] == 0) per_address.erase(it->peer);
+    } else if (per_address[it->peer] == 0) {
+      per_address.erase(it->peer);
+    }
+    conns.erase(it);
+    publish();
+  }
+
+  void publish() {
+    stats.open_connections.store(counted, std::memory_order_relaxed);
+    stats.open_handshakes.store(handshaking, std::memory_order_relaxed);
+  }
+
+  // Coroutines hold `self`: a frame destroyed with the io_context after the server (a
+  // shutdown that did not wait) still finds the state its destructors touch.
+  awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
     for (;;) {
       boost::system::error_code ec;
       tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec == asio::error::operation_aborted || !acceptor.is_open() || stopping) co_return;
       if (ec) {
         // EMFILE, ENFILE, ENOBUFS...: say so, wait a little, keep accepting.
         log::get("https")->warn("accept failed: {}", ec.message());
@@ -137,15 +222,23 @@ struct HttpsServer::Impl {
         co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
         continue;
       }
-      if (active >= limits.max_connections) {
-        bump(stats.refused_over_cap);
+      const auto remote = socket.remote_endpoint(ec);
+      if (ec || !admit(remote.address())) {
         boost::system::error_code ignored;
         socket.close(ignored);
         continue;
       }
-      ++active;
+      ++counted;
+      ++handshaking;
+      ++per_address[remote.address()];
+      conns.push_back(Conn{nullptr, remote.address()});
+      publish();
       bump(stats.connections);
-      asio::co_spawn(io, session(std::move(socket)), [this](std::exception_ptr) { --active; });
+      asio::co_spawn(io, session(self, std::move(socket), std::prev(conns.end())),
+                     [self](std::exception_ptr e) {
+                       if (e) log::get("https")->debug("session ended by an exception");
+                       if (self->stopping && self->conns.empty()) self->grace_timer.cancel();
+                     });
     }
   }
 
@@ -166,23 +259,43 @@ struct HttpsServer::Impl {
     }
   }
 
-  awaitable<void> session(tcp::socket socket) {
+  // Releases the connection's slot however the session ends.
+  struct ConnGuard {
+    Impl* impl;
+    ConnList::iterator it;
+    ~ConnGuard() { impl->release(it); }
+  };
+
+  awaitable<void> session([[maybe_unused]] std::shared_ptr<Impl> self, tcp::socket socket,
+                          ConnList::iterator conn) {
     // The context as of this connection: a reload replaces it for later ones only.
     const std::shared_ptr<asio::ssl::context> context = tls;
     beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *context);
+    conn->stream = &beast::get_lowest_layer(stream);
+    ConnGuard guard{this, conn};
     const auto timeout = std::chrono::seconds(limits.io_timeout_s);
-    try {
-      beast::get_lowest_layer(stream).expires_after(timeout);
-      co_await stream.async_handshake(asio::ssl::stream_base::server, use_awaitable);
-    } catch (const std::exception& e) {
-      bump(stats.handshake_failures);
-      log::get("https")->debug("handshake failed: {}", e.what());
-      co_return;
+    {
+      beast::error_code ec;
+      beast::get_lowest_layer(stream).expires_after(
+          std::chrono::seconds(limits.handshake_timeout_s));
+      co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                      asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        bump(ec == beast::error::timeout ? stats.handshake_timeouts : stats.handshake_failures);
+        log::get("https")->debug("handshake failed: {}", ec.message());
+        co_return;
+      }
     }
-    // The chain was verified in the handshake; the identity is the leaf's commonName.
-    const std::string identity = common_name(SSL_get0_peer_certificate(stream.native_handle()));
+    if (conn->evicted || stopping) co_return;
+    conn->handshaken = true;
+    --handshaking;
+    publish();
+    // The chain and the key usage were verified in the handshake; the role and id are
+    // the certificate's role URI (never its name).
+    const PeerIdentity who = peer_identity(SSL_get0_peer_certificate(stream.native_handle()));
     beast::flat_buffer buffer;
     for (;;) {
+      if (stopping) break;
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
       parser.body_limit(limits.max_body_bytes);
@@ -191,6 +304,7 @@ struct HttpsServer::Impl {
       beast::get_lowest_layer(stream).expires_after(timeout);
       co_await http::async_read_header(stream, buffer, parser,
                                        asio::redirect_error(use_awaitable, ec));
+      conn->busy = true;
       // The body is held in memory: all connections together stay within
       // max_inflight_bytes (256 connections x 16 MiB would not fit a small box).
       Reservation reserved(inflight);
@@ -207,7 +321,10 @@ struct HttpsServer::Impl {
         }
         co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
       }
-      if (ec == http::error::end_of_stream || ec == asio::ssl::error::stream_truncated) break;
+      if (ec == http::error::end_of_stream || ec == asio::ssl::error::stream_truncated ||
+          ec == asio::error::operation_aborted) {
+        break;
+      }
       if (ec == beast::error::timeout) {
         bump(stats.timeouts);
         break;
@@ -223,22 +340,44 @@ struct HttpsServer::Impl {
         if (!ec && too_large) co_await linger(stream, timeout);
         break;
       }
+      if (!handler) break;  // the server object is gone: nothing to answer with
       bump(stats.requests);
       Response res;
       try {
-        res = handler(parser.get(), identity);
+        res = handler(parser.get(), who);
       } catch (const std::exception& e) {
         log::get("https")->error("handler failed: {}", e.what());
         res = error_response(500, "internal error", false, name);
       }
+      if (stopping) res.keep_alive(false);  // the answer in progress, then close
       const bool keep = res.keep_alive();
       beast::get_lowest_layer(stream).expires_after(timeout);
       co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+      conn->busy = false;
       if (ec || !keep) break;
     }
+    if (stopping) co_return;  // no close_notify exchange to wait for while stopping
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
     beast::error_code ignored;
     co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ignored));
+  }
+
+  void shutdown(std::chrono::milliseconds grace) {
+    stopping = true;
+    boost::system::error_code ec;
+    acceptor.close(ec);
+    for (auto& c : conns) {
+      if (c.busy || !c.stream) continue;
+      c.stream->socket().cancel(ec);
+    }
+    if (conns.empty()) return;
+    grace_timer.expires_after(grace);
+    grace_timer.async_wait([this](boost::system::error_code e) {
+      if (e) return;  // every session ended in time
+      boost::system::error_code ignored;
+      for (auto& c : conns)
+        if (c.stream) c.stream->socket().cancel(ignored);
+    });
   }
 
   asio::io_context& io;
@@ -247,17 +386,32 @@ struct HttpsServer::Impl {
   Handler handler;
   std::string name;
   tcp::acceptor acceptor;
+  asio::steady_timer grace_timer;
   HttpServerStats stats;
-  std::uint64_t active = 0;
+  ConnList conns;
+  std::map<asio::ip::address, std::uint64_t> per_address;
+  std::uint64_t counted = 0;      // open connections that hold a slot
+  std::uint64_t handshaking = 0;  // of those, still in their handshake
+  bool stopping = false;
   std::atomic<std::uint64_t> inflight{0};
 };
 
 HttpsServer::HttpsServer(asio::io_context& io, asio::ssl::context tls, ServerLimits limits,
                          Handler handler, std::string server_name)
-    : impl_(std::make_unique<Impl>(io, std::move(tls), limits, std::move(handler),
+    : impl_(std::make_shared<Impl>(io, std::move(tls), limits, std::move(handler),
                                    std::move(server_name))) {}
 
-HttpsServer::~HttpsServer() = default;
+HttpsServer::~HttpsServer() {
+  // Sessions may outlive this object until their io_context runs or is destroyed: they
+  // must not call a handler whose objects are going away.
+  impl_->handler = nullptr;
+  impl_->stopping = true;
+  boost::system::error_code ec;
+  impl_->acceptor.close(ec);
+  impl_->grace_timer.cancel();
+  for (auto& c : impl_->conns)
+    if (c.stream) c.stream->socket().cancel(ec);
+}
 
 void HttpsServer::listen(const std::string& address, std::uint16_t port) {
   boost::system::error_code ec;
@@ -272,7 +426,7 @@ void HttpsServer::listen(const std::string& address, std::uint16_t port) {
     throw std::runtime_error("cannot listen on " + address + ":" + std::to_string(port) + ": " +
                              ec.message());
   }
-  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  asio::co_spawn(impl_->io, impl_->accept_loop(impl_), asio::detached);
 }
 
 std::uint16_t HttpsServer::port() const {
@@ -289,6 +443,10 @@ void HttpsServer::reload_tls(const ServerTlsFiles& files, const std::string& wha
 void HttpsServer::close() {
   boost::system::error_code ec;
   impl_->acceptor.close(ec);
+}
+
+void HttpsServer::shutdown(std::chrono::milliseconds grace) {
+  impl_->shutdown(grace);
 }
 
 const HttpServerStats& HttpsServer::stats() const noexcept {

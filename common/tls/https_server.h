@@ -3,6 +3,7 @@
 #include <utility>  // before Asio (Boost 1.74 with C++20)
 
 #include <atomic>
+#include <chrono>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http/message.hpp>
@@ -13,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "common/tls/pki.h"
 
 namespace teiten::tls {
 
@@ -26,19 +29,27 @@ struct ServerTlsFiles {
   std::string key;
 };
 
-/// A TLS 1.2+ server context requiring a client certificate (extendedKeyUsage clientAuth)
-/// that chains to `ca` (unless `require_client_certificate` is false: then any client, as
-/// for a browser). Throws std::runtime_error naming `what`.key that failed to load.
+/// A TLS 1.2+ server context requiring a client certificate that chains to `ca` and
+/// carries an extendedKeyUsage extension naming clientAuth (a certificate without the
+/// extension is refused in the handshake), unless `require_client_certificate` is false:
+/// then any client. Throws std::runtime_error naming `what`.key that failed to load.
 boost::asio::ssl::context make_server_tls(const ServerTlsFiles& files, const std::string& what,
                                           bool require_client_certificate = true);
 
-/// Bounds that keep one slow or hostile client from starving the others.
+/// Bounds that keep one slow or hostile client from starving the others
+/// (docs/security.md).
 struct ServerLimits {
   std::uint64_t max_body_bytes = 16ULL << 20;
   std::uint64_t max_header_bytes = 8192;
-  std::uint64_t io_timeout_s = 15;  ///< handshake; reading a whole request; writing a response
+  std::uint64_t io_timeout_s = 15;  ///< reading a whole request; writing a response
   std::uint64_t max_connections = 256;
   std::uint64_t max_inflight_bytes = 256ULL << 20;  ///< bodies in memory, all connections
+  std::uint64_t handshake_timeout_s = 5;             ///< from accept to a finished handshake
+  std::uint64_t max_connections_per_address = 32;    ///< open connections of one peer address
+  /// Slots that only connections with a finished handshake may hold: connections still in
+  /// their handshake share max_connections - this. When those are taken, a new connection
+  /// ends the oldest one still in its handshake.
+  std::uint64_t reserved_authenticated = 64;
 };
 
 /// Counters of an HTTPS server (I/O thread writes, any thread reads).
@@ -49,12 +60,17 @@ struct HttpServerStats {
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> bad_requests{0};
   std::atomic<std::uint64_t> timeouts{0};
-  std::atomic<std::uint64_t> refused_busy{0};  ///< bodies beyond max_inflight_bytes
+  std::atomic<std::uint64_t> refused_busy{0};          ///< bodies beyond max_inflight_bytes
+  std::atomic<std::uint64_t> refused_per_address{0};   ///< over max_connections_per_address
+  std::atomic<std::uint64_t> handshakes_evicted{0};    ///< ended for a newer connection
+  std::atomic<std::uint64_t> handshake_timeouts{0};    ///< not done in handshake_timeout_s
+  std::atomic<std::uint64_t> open_connections{0};      ///< now
+  std::atomic<std::uint64_t> open_handshakes{0};       ///< now, still in their handshake
 };
 
-/// Answers one request; `identity` is the commonName of the client's verified certificate.
-/// Runs on the I/O thread.
-using Handler = std::function<Response(const Request&, const std::string& identity)>;
+/// Answers one request from the peer `who` (role and id from its verified certificate;
+/// Role::none without one). Runs on the I/O thread.
+using Handler = std::function<Response(const Request&, const PeerIdentity& who)>;
 
 /// A response with `body` of `content_type` (Server header `server_name`).
 Response text_response(unsigned status, std::string body, std::string_view content_type,
@@ -70,9 +86,11 @@ Response error_response(unsigned status, const std::string& message, bool keep_a
 /// values are identifiers, numbers and RFC 3339 times).
 std::vector<std::pair<std::string, std::string>> query_params(std::string_view target);
 
-/// An HTTPS/1.1 server with mutual TLS on Boost.Beast coroutines: a cap on connections,
-/// one deadline per request, bounded headers and bodies (413 read out before closing so
-/// that the client sees it), bodies in memory bounded over all connections (503).
+/// An HTTPS/1.1 server with mutual TLS on Boost.Beast coroutines: caps on connections
+/// (in all, per peer address, and for handshakes, with slots kept for peers that finished
+/// theirs), a handshake deadline, one deadline per request, bounded headers and bodies
+/// (413 read out before closing so that the client sees it), bodies in memory bounded
+/// over all connections (503), and an orderly shutdown.
 class HttpsServer {
  public:
   HttpsServer(boost::asio::io_context& io, boost::asio::ssl::context tls, ServerLimits limits,
@@ -91,11 +109,16 @@ class HttpsServer {
   void reload_tls(const ServerTlsFiles& files, const std::string& what);
   /// Stops accepting (open connections finish). I/O thread or before run().
   void close();
+  /// Orderly shutdown: stops accepting, ends connections waiting for a request or still in
+  /// their handshake now, and the others once the response in progress is written (within
+  /// `grace`; then they are cut). The io_context's run() can then return by itself; the
+  /// server must outlive it. I/O thread.
+  void shutdown(std::chrono::milliseconds grace = std::chrono::seconds(10));
   const HttpServerStats& stats() const noexcept;
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace teiten::tls

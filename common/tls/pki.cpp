@@ -24,6 +24,8 @@ struct FileClose {
 };
 using FilePtr = std::unique_ptr<FILE, FileClose>;
 
+constexpr std::string_view kRoleUriPrefix = "urn:teiten:";
+
 [[noreturn]] void fail(const std::string& what) {
   throw std::runtime_error(what + ": " + openssl_error());
 }
@@ -89,15 +91,18 @@ X509Ptr build(const CertSpec& spec, EVP_PKEY* subject_key, X509* issuer_cert,
       add_ext(cert.get(), issuer, NID_key_usage, "critical,digitalSignature");
       add_ext(cert.get(), issuer, NID_ext_key_usage, "clientAuth");
       break;
-    case CertRole::client_server:
-      add_ext(cert.get(), issuer, NID_basic_constraints, "critical,CA:FALSE");
-      add_ext(cert.get(), issuer, NID_key_usage, "critical,digitalSignature");
-      add_ext(cert.get(), issuer, NID_ext_key_usage, "clientAuth,serverAuth");
-      break;
   }
   add_ext(cert.get(), issuer, NID_subject_key_identifier, "hash");
   if (issuer_cert) add_ext(cert.get(), issuer, NID_authority_key_identifier, "keyid:always");
   std::string san;
+  if (spec.teiten_role != Role::none) {
+    if (!valid_role_id(spec.role_id))
+      throw std::runtime_error("'" + spec.role_id + "' cannot be a " +
+                               std::string{to_string(spec.teiten_role)} +
+                               " id (1-64 of A-Z a-z 0-9 . _ -)");
+    san = "URI:" + std::string{kRoleUriPrefix} + std::string{to_string(spec.teiten_role)} + ":" +
+          spec.role_id;
+  }
   for (const auto& d : spec.dns_names) san += (san.empty() ? "" : ",") + std::string{"DNS:"} + d;
   for (const auto& ip : spec.ip_addresses)
     san += (san.empty() ? "" : ",") + std::string{"IP:"} + ip;
@@ -126,6 +131,87 @@ FilePtr open_for_write(const std::string& path, mode_t mode) {
 }
 
 }  // namespace
+
+std::string_view to_string(Role r) noexcept {
+  switch (r) {
+    case Role::collector:
+      return "collector";
+    case Role::sensor:
+      return "sensor";
+    case Role::operator_:
+      return "operator";
+    case Role::monitor:
+      return "monitor";
+    case Role::none:
+    case Role::count_:
+      break;
+  }
+  return "none";
+}
+
+std::optional<Role> role_from_string(std::string_view s) noexcept {
+  for (int i = 1; i < static_cast<int>(Role::count_); ++i)
+    if (to_string(static_cast<Role>(i)) == s) return static_cast<Role>(i);
+  return std::nullopt;
+}
+
+bool valid_role_id(std::string_view id) noexcept {
+  if (id.empty() || id.size() > 64) return false;
+  for (const char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string PeerIdentity::describe() const {
+  if (role == Role::none)
+    return "certificate '" + common_name + "' (no Teiten role: re-issue it, docs/security.md)";
+  return std::string{to_string(role)} + " '" + id + "'";
+}
+
+PeerIdentity peer_identity(X509* cert) {
+  PeerIdentity out;
+  if (!cert) return out;
+  out.common_name = common_name(cert);
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (!names) return out;
+  int found = 0;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    if (n->type != GEN_URI) continue;
+    const ASN1_IA5STRING* uri = n->d.uniformResourceIdentifier;
+    const std::string_view text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                                static_cast<std::size_t>(ASN1_STRING_length(uri)));
+    if (text.substr(0, kRoleUriPrefix.size()) != kRoleUriPrefix) continue;
+    ++found;
+    const std::string_view rest = text.substr(kRoleUriPrefix.size());
+    const auto colon = rest.find(':');
+    const auto role =
+        colon == std::string_view::npos ? std::nullopt : role_from_string(rest.substr(0, colon));
+    const std::string_view id =
+        colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+    if (role && valid_role_id(id)) {
+      out.role = *role;
+      out.id = std::string{id};
+    }
+  }
+  GENERAL_NAMES_free(names);
+  // Two role URIs would make the certificate mean what each reader picks: it means nothing.
+  if (found != 1) {
+    out.role = Role::none;
+    out.id.clear();
+  }
+  return out;
+}
+
+bool has_key_usage(X509* cert, bool server) noexcept {
+  if (!cert) return false;
+  if ((X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) == 0) return false;
+  return (X509_get_extended_key_usage(cert) & (server ? XKU_SSL_SERVER : XKU_SSL_CLIENT)) != 0;
+}
 
 std::string openssl_error() {
   std::string out;

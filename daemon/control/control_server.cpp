@@ -26,9 +26,16 @@ ControlServer::ControlServer(boost::asio::io_context& io, const config::SensorCo
           io,
           tls::make_server_tls({config.control_ca, config.control_cert, config.control_key},
                                "control"),
-          tls::ServerLimits{1 << 16, 8192, 15, 32, 1 << 20},
-          [this](const tls::Request& req, const std::string& identity) {
-            return handle(req, identity);
+          tls::ServerLimits{.max_body_bytes = 1 << 16,
+                            .max_header_bytes = 8192,
+                            .io_timeout_s = 15,
+                            .max_connections = 32,
+                            .max_inflight_bytes = 1 << 20,
+                            .handshake_timeout_s = 5,
+                            .max_connections_per_address = 8,
+                            .reserved_authenticated = 8},
+          [this](const tls::Request& req, const tls::PeerIdentity& who) {
+            return handle(req, who);
           },
           kServerName) {}
 
@@ -40,18 +47,28 @@ void ControlServer::start() {
   }
 }
 
-tls::Response ControlServer::handle(const tls::Request& req, const std::string& identity) {
+tls::Response ControlServer::handle(const tls::Request& req, const tls::PeerIdentity& who) {
   const bool keep = req.keep_alive();
-  if (std::find(config_.control_allowed.begin(), config_.control_allowed.end(), identity) ==
+  const std::string_view target{req.target().data(), req.target().size()};
+  const std::string_view path = target.substr(0, target.find('?'));
+  // Who first: an operator (or, for /metrics, a monitor) by the role in its certificate,
+  // and named in control.allowed; a name alone grants nothing.
+  const bool metrics = path == "/metrics";
+  const bool role_ok = who.role == tls::Role::operator_ || (metrics && who.role == tls::Role::monitor);
+  if (!role_ok) {
+    return tls::error_response(
+        403,
+        "certificate of " + who.describe() + " cannot " +
+            (metrics ? "read metrics" : "use the control server"),
+        keep, kServerName);
+  }
+  if (std::find(config_.control_allowed.begin(), config_.control_allowed.end(), who.id) ==
       config_.control_allowed.end()) {
-    return tls::error_response(403,
-                               "certificate identity '" + identity + "' is not in control.allowed",
-                               keep, kServerName);
+    return tls::error_response(403, who.describe() + " is not in control.allowed", keep,
+                               kServerName);
   }
   if (req.method() != http::verb::get)
     return tls::error_response(405, "use GET", keep, kServerName);
-  const std::string_view target{req.target().data(), req.target().size()};
-  const std::string_view path = target.substr(0, target.find('?'));
   if (path == "/v1/status") return tls::json_response(200, status_json(), keep, kServerName);
   if (path == "/metrics") {
     return tls::text_response(200, metrics_text(), metrics::PromText::kContentType, keep,

@@ -47,7 +47,7 @@ class ControlServer {
   }
 
  private:
-  tls::Response handle(const tls::Request& req, const std::string& identity);
+  tls::Response handle(const tls::Request& req, const tls::PeerIdentity& who);
   std::string status_json() const;
   std::string metrics_text() const;
 

@@ -82,7 +82,8 @@ asio::awaitable<void> Uploader::loop() {
 asio::awaitable<bool> Uploader::send_once() {
   const auto batch = spool_.peek(batch_);
   if (batch.empty()) co_return false;
-  auto ctx = tls::make_client_tls(options_.tls);  // re-read: renewed certificates apply
+  // Re-read: renewed certificates apply. Only a collector may take the buckets.
+  auto ctx = tls::make_client_tls(options_.tls, tls::Role::collector);
   auto request = bucket::to_batch_json(batch);
   const std::size_t body_bytes = request.size();
   const auto res =

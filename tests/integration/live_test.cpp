@@ -270,7 +270,7 @@ TEST_CASE(
       "buckets:\n  width: 10\ncapture:\n  interface: " + veth.sif +
       "\nservice:\n  user: nobody\nlog:\n  level: debug\ncontrol:\n  listen: 203.0.113.7:" +
       control_port +
-      "\n  ca: pki/ca.pem\n  cert: pki/sensor-gen-1.pem\n  key: pki/sensor-gen-1.key\n";
+      "\n  ca: pki/ca.pem\n  cert: pki/sensor-gen-1-control.pem\n  key: pki/sensor-gen-1-control.key\n";
   const std::string mmdb = make_mmdb(n.dir);
   n.write_sensor_config("gen-1", mmdb, base_config + "  allowed:\n    - op\n");
   chown_tree(n.dir.path(), "nobody");
@@ -331,10 +331,10 @@ TEST_CASE(
 
   // Metrics over mutual TLS; refused without a certificate, and for one not allowed.
   auto control_get = [&](const std::string& who, const std::string& path) {
-    auto ctx = who.empty()
-                   ? tls::make_client_tls({n.pki() + "/ca.pem", "", ""})
-                   : tls::make_client_tls({n.pki() + "/ca.pem", n.pki() + "/" + who + ".pem",
-                                           n.pki() + "/" + who + ".key"});
+    auto ctx = who.empty() ? tls::make_client_tls({n.pki() + "/ca.pem", "", ""}, tls::Role::sensor)
+                           : tls::make_client_tls({n.pki() + "/ca.pem", n.pki() + "/" + who + ".pem",
+                                                   n.pki() + "/" + who + ".key"},
+                                                  tls::Role::sensor);
     return in_netns(veth.pns, [&] {
       return tls::https_request_sync(ctx, "203.0.113.7", control_port, "GET", path, "",
                                      std::chrono::seconds(10));
@@ -347,16 +347,22 @@ TEST_CASE(
         std::string::npos);
   CHECK(metrics.body.find("teiten_capture_active 1") != std::string::npos);
   CHECK_THROWS(control_get("", "/v1/status"));
-  CHECK(control_get("sensor-gen-2", "/v1/status").status == 403);
+  // A sensor's certificate named like an allowed operator is still a sensor's.
+  n.ctl({"pki", "sensor", "--dir", n.pki(), "--id", "op"});
+  const auto impostor = control_get("sensor-op", "/v1/status");
+  CHECK(impostor.status == 403);
+  CHECK(impostor.body.find("certificate of sensor 'op' cannot use the control server") !=
+        std::string::npos);
+  n.ctl({"pki", "operator", "--dir", n.pki(), "--name", "op2"});
+  CHECK(control_get("operator-op2", "/v1/status").status == 403);
   const auto cmetrics = n.request("operator-op", "GET", "/metrics");
   CHECK(cmetrics.status == 200);
   CHECK(cmetrics.body.find("teiten_collector_buckets_stored_total") != std::string::npos);
 
-  // SIGHUP with a changed configuration: gen-2 (a certificate of the same CA) becomes
-  // allowed.
-  write_file(n.dir / "gen-1.yaml", read_file(n.dir / "gen-1.yaml") + "    - gen-2\n");
+  // SIGHUP with a changed configuration: operator op2 becomes allowed.
+  write_file(n.dir / "gen-1.yaml", read_file(n.dir / "gen-1.yaml") + "    - op2\n");
   sensor.kill(SIGHUP);
-  CHECK(eventually([&] { return control_get("sensor-gen-2", "/v1/status").status == 200; },
+  CHECK(eventually([&] { return control_get("operator-op2", "/v1/status").status == 200; },
                    std::chrono::seconds(10)));
   // SIGHUP with a broken one, and with a broken GeoIP database: refused, the running
   // configuration stays.

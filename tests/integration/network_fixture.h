@@ -121,7 +121,8 @@ class Network {
                             const std::string& target, const std::string& body = "") {
     return in_netns(netns, [&] {
       auto ctx = tls::make_client_tls(
-          {pki() + "/ca.pem", pki() + "/" + who + ".pem", pki() + "/" + who + ".key"});
+          {pki() + "/ca.pem", pki() + "/" + who + ".pem", pki() + "/" + who + ".key"},
+          tls::Role::collector);
       return tls::https_request_sync(ctx, host, std::to_string(port), method, target, body,
                                      std::chrono::seconds(20));
     });

@@ -172,7 +172,8 @@ TEST_CASE("simulated sensors feed the dashboard, and Chromium shows the API numb
   // The dashboard (no client certificate asked) only reads, and bounds what a page costs.
   {
     auto ctx = tls::make_client_tls(
-        {n.pki() + "/ca.pem", n.pki() + "/operator-op.pem", n.pki() + "/operator-op.key"});
+        {n.pki() + "/ca.pem", n.pki() + "/operator-op.pem", n.pki() + "/operator-op.key"},
+        tls::Role::collector);
     const std::string port = std::to_string(n.dashboard_port);
     CHECK(tls::https_request_sync(ctx, "localhost", port, "POST", "/api/report.json", "x",
                                   std::chrono::seconds(20))

@@ -63,14 +63,14 @@ TEST_CASE(
   const std::string pki = n.pki();
 
   SECTION("no client certificate") {
-    auto ctx = tls::make_client_tls({pki + "/ca.pem", "", ""});
+    auto ctx = tls::make_client_tls({pki + "/ca.pem", "", ""}, tls::Role::collector);
     CHECK(post_with(n, ctx, body) == -1);
   }
   SECTION("a certificate from another CA") {
     n.ctl({"pki", "init", "--dir", n.dir / "other"});
     n.ctl({"pki", "sensor", "--dir", n.dir / "other", "--id", "gen-1"});
     auto ctx = tls::make_client_tls(
-        {pki + "/ca.pem", n.dir / "other/sensor-gen-1.pem", n.dir / "other/sensor-gen-1.key"});
+        {pki + "/ca.pem", n.dir / "other/sensor-gen-1.pem", n.dir / "other/sensor-gen-1.key"}, tls::Role::collector);
     CHECK(post_with(n, ctx, body) == -1);
   }
   SECTION("an expired certificate") {
@@ -82,13 +82,16 @@ TEST_CASE(
     n.ctl({"pki", "sensor", "--dir", exp, "--id", "gen-1", "--not-before", "2020-01-01T00:00:00Z",
            "--not-after", "2021-01-01T00:00:00Z"});
     auto ctx = tls::make_client_tls(
-        {pki + "/ca.pem", exp + "/sensor-gen-1.pem", exp + "/sensor-gen-1.key"});
+        {pki + "/ca.pem", exp + "/sensor-gen-1.pem", exp + "/sensor-gen-1.key"}, tls::Role::collector);
     CHECK(post_with(n, ctx, body) == -1);
   }
   SECTION("a batch whose sensor id differs from the certificate") {
     const auto res = n.request("sensor-gen-2", "POST", "/v1/buckets", body);
-    CHECK(res.status == 403);
-    CHECK(res.body.find("nothing stored") != std::string::npos);
+    REQUIRE(res.status == 200);
+    const auto verdicts = nlohmann::json::parse(res.body);
+    CHECK(verdicts["stored"].empty());
+    REQUIRE(!verdicts["refused"].empty());
+    CHECK(verdicts["refused"][0]["reason"] == "wrong_sensor");
   }
   SECTION("a certificate of the CA whose identity is not a registered sensor") {
     n.ctl({"pki", "sensor", "--dir", pki, "--id", "stranger"});
@@ -99,12 +102,17 @@ TEST_CASE(
     n.ctl({"pki", "sensor", "--dir", pki, "--id", "retired-1"});
     const auto res =
         n.request("sensor-retired-1", "POST", "/v1/buckets", one_batch(n, "retired-1"));
-    CHECK(res.status == 403);
-    CHECK(res.body.find("outside sensor 'retired-1''s active period") != std::string::npos);
+    REQUIRE(res.status == 200);
+    const auto verdicts = nlohmann::json::parse(res.body);
+    CHECK(verdicts["stored"].empty());
+    REQUIRE(!verdicts["refused"].empty());
+    CHECK(verdicts["refused"][0]["reason"] == "outside_active_period");
+    CHECK(verdicts["refused"][0]["message"].get<std::string>().find(
+              "outside sensor 'retired-1''s active period") != std::string::npos);
   }
   SECTION("a client that offers only TLS 1.0") {
     auto ctx = tls::make_client_tls(
-        {pki + "/ca.pem", pki + "/sensor-gen-1.pem", pki + "/sensor-gen-1.key"});
+        {pki + "/ca.pem", pki + "/sensor-gen-1.pem", pki + "/sensor-gen-1.key"}, tls::Role::collector);
     SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_VERSION);
     SSL_CTX_set_max_proto_version(ctx.native_handle(), TLS1_VERSION);
     SSL_CTX_set_cipher_list(ctx.native_handle(), "DEFAULT:@SECLEVEL=0");
@@ -172,7 +180,7 @@ TEST_CASE("oversized bodies, slow clients and garbage are bounded while others a
   // later (503) before its body is read, a small one is served.
   const std::string pki = n.pki();
   asio::ssl::context ctx =
-      tls::make_client_tls({pki + "/ca.pem", pki + "/sensor-gen-1.pem", pki + "/sensor-gen-1.key"});
+      tls::make_client_tls({pki + "/ca.pem", pki + "/sensor-gen-1.pem", pki + "/sensor-gen-1.key"}, tls::Role::collector);
   asio::ssl::stream<asio::ip::tcp::socket> stall(io, ctx);
   asio::connect(stall.next_layer(), endpoints);
   stall.handshake(asio::ssl::stream_base::client);

@@ -63,7 +63,7 @@ TEST_CASE("malformed bucket lines are refused with a reason", "[bucket][json]") 
   CHECK_FALSE(from_json_line("not json", error));
   CHECK(error == "bucket is not a JSON object");
   CHECK_FALSE(from_json_line(replace("\"seq\":42", "\"seq\":-1"), error));
-  CHECK(error == "seq: expected an unsigned integer up to 18446744073709551615");
+  CHECK(error == "seq: expected an unsigned integer up to 9007199254740992");
   CHECK_FALSE(from_json_line(replace("2022-07-01T00:00:00Z", "2022-02-30T00:00:00Z"), error));
   CHECK(error ==
         "start: '2022-02-30T00:00:00Z' is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ)");
@@ -74,7 +74,9 @@ TEST_CASE("malformed bucket lines are refused with a reason", "[bucket][json]") 
   CHECK_FALSE(from_json_line(replace("\"packets\":16", "\"packets\":17"), error));
   CHECK(error == "observed: totals disagree with the rows and overflow");
   CHECK_FALSE(from_json_line(replace("tcp_truncated", "cosmic_rays"), error));
-  CHECK(error == "loss.malformed: unknown reason 'cosmic_rays' or a count that is not unsigned");
+  CHECK(error ==
+        "loss.malformed: unknown reason 'cosmic_rays' or a count that is not an unsigned integer "
+        "up to 16106127360");
   CHECK_FALSE(from_json_line(std::string(100, '[') + std::string(100, ']'), error));
   CHECK(error == "bucket JSON nested too deeply");
   CHECK_FALSE(from_json_line(replace("\"width_s\":60", "\"width_s\":7"), error));
@@ -124,4 +126,60 @@ TEST_CASE("rows carry their unique-source sketches through JSON", "[bucket][json
   bad.replace(bad.find("\"hosts\":\""), 9, "\"hosts\":7,\"x\":\"");
   CHECK_FALSE(from_json_line(bad, error));
   CHECK(error == "rows[].hosts: expected a string");
+}
+
+TEST_CASE("counts are bounded by the bucket's width, and so are their sums", "[bucket][json]") {
+  std::string error;
+  const std::string good = to_json_line(sample());
+  auto replace = [&](std::string s, const std::string& from, const std::string& to) {
+    const auto at = s.find(from);
+    REQUIRE(at != std::string::npos);
+    s.replace(at, from.size(), to);
+    return s;
+  };
+  // 60 s at 2^28 packets/s is the most one bucket can hold.
+  const std::uint64_t max = 60 * kMaxPacketsPerSecond;
+  // A count of 2^63 (which overflowed the collector's sums) is refused.
+  std::string line = replace(good, "\"packets\":10,", "\"packets\":9223372036854775808,");
+  CHECK_FALSE(from_json_line(line, error));
+  CHECK(error == "rows[].packets: expected an unsigned integer up to " + std::to_string(max));
+  // Two rows each within the bound whose sum is not (with totals that agree, wrapped or not).
+  line = replace(good, "\"packets\":10,", "\"packets\":" + std::to_string(max) + ",");
+  line = replace(line, "\"packets\":1,", "\"packets\":" + std::to_string(max) + ",");
+  line = replace(line, "\"observed\":{\"packets\":16",
+                 "\"observed\":{\"packets\":" + std::to_string(2 * max + 5));
+  CHECK_FALSE(from_json_line(line, error));
+  CHECK(error == "rows[].packets: the bucket's counts add up to more than " + std::to_string(max) +
+                     " in 60 s");
+  // Losses too.
+  line = replace(good, "\"ring_drops\":2", "\"ring_drops\":" + std::to_string(max + 1));
+  CHECK_FALSE(from_json_line(line, error));
+  CHECK(error == "loss.ring_drops: expected an unsigned integer up to " + std::to_string(max));
+  // At the bound itself a bucket is accepted.
+  line = replace(good, "\"ring_drops\":2", "\"ring_drops\":" + std::to_string(max));
+  CHECK(from_json_line(line, error));
+}
+
+TEST_CASE("a batch decodes bucket by bucket: one malformed bucket spoils no other",
+          "[bucket][json]") {
+  const std::string good = to_json_line(sample());
+  std::string bad = good;
+  bad.replace(bad.find("\"port\":23"), 9, "\"port\":70000");
+  std::string error;
+  const auto entries =
+      from_batch_json_entries("{\"buckets\":[" + good + "," + bad + ",{\"x\":1}]}", 10, error);
+  REQUIRE(entries);
+  REQUIRE(entries->size() == 3);
+  CHECK((*entries)[0].bucket == sample());
+  CHECK_FALSE((*entries)[1].bucket);
+  CHECK((*entries)[1].error == "rows[].port: expected null or an integer in [0, 65535]");
+  CHECK((*entries)[1].boot_id == "0f0e");
+  CHECK((*entries)[1].seq == 42u);
+  CHECK_FALSE((*entries)[2].bucket);
+  CHECK_FALSE((*entries)[2].seq);
+  // The all-or-nothing form still refuses the batch, naming the bucket.
+  CHECK_FALSE(from_batch_json("{\"buckets\":[" + good + "," + bad + "]}", 10, error));
+  CHECK(error == "buckets[1]: rows[].port: expected null or an integer in [0, 65535]");
+  CHECK_FALSE(from_batch_json_entries("[1,2]", 10, error));
+  CHECK(error == "batch is not a JSON object with a \"buckets\" array");
 }
