@@ -19,6 +19,10 @@ int cmd_status(const std::vector<std::string>& args);
 /// `teitenctl pull ...`: a sensor's recent buckets (and the open one). Returns the exit code.
 int cmd_pull(const std::vector<std::string>& args);
 
+/// `teitenctl dead-letter list|resend ...`: buckets a collector refused, kept by a sensor
+/// (through its control server, or a stopped sensor's state folder). Returns the exit code.
+int cmd_dead_letter(const std::vector<std::string>& args);
+
 /// `teitenctl report ...`: the quarterly analyses from a collector. Returns the exit code.
 int cmd_report(const std::vector<std::string>& args);
 

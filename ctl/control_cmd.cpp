@@ -8,6 +8,7 @@
 #include "common/bucket/bucket_json.h"
 #include "common/tls/https_client.h"
 #include "ctl/commands.h"
+#include "daemon/spool/dead_letter.h"
 
 namespace teiten::ctl {
 
@@ -18,11 +19,12 @@ struct Target {
   tls::ClientTlsFiles files;
   bool json = false;
   std::string since;
+  std::string state_dir;  ///< dead-letter: a stopped sensor's state.dir instead of --sensor
 };
 
 // Parses the options both commands share. Returns "" or a usage message.
 std::string parse(const std::string& cmd, const std::vector<std::string>& args, Target& t,
-                  bool with_since) {
+                  bool with_since, bool with_state_dir = false) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--json") {
@@ -43,9 +45,15 @@ std::string parse(const std::string& cmd, const std::vector<std::string>& args, 
       if (!bucket::parse_rfc3339(v))
         return cmd + ": --since: '" + v + "' is not YYYY-MM-DDTHH:MM:SSZ";
       t.since = v;
+    } else if (with_state_dir && a == "--state-dir") {
+      t.state_dir = v;
     } else {
       return cmd + ": unknown option '" + a + "'";
     }
+  }
+  if (with_state_dir && !t.state_dir.empty()) {
+    if (!t.sensor.empty()) return cmd + ": give --state-dir or --sensor, not both";
+    return {};
   }
   const auto colon = t.sensor.rfind(':');
   if (t.sensor.empty() || colon == std::string::npos || t.files.ca.empty() ||
@@ -55,14 +63,14 @@ std::string parse(const std::string& cmd, const std::vector<std::string>& args, 
   return {};
 }
 
-// GET `path` from the sensor; the parsed JSON body, or nullopt after printing why.
-std::optional<nlohmann::json> get(const std::string& cmd, const Target& t,
-                                  const std::string& path) {
+// GET (or POST) `path` from the sensor; the parsed JSON body, or nullopt after printing why.
+std::optional<nlohmann::json> get(const std::string& cmd, const Target& t, const std::string& path,
+                                  const std::string& method = "GET") {
   try {
     auto ctx = tls::make_client_tls(t.files, tls::Role::sensor);
     const auto colon = t.sensor.rfind(':');
     const auto res =
-        tls::https_request_sync(ctx, t.sensor.substr(0, colon), t.sensor.substr(colon + 1), "GET",
+        tls::https_request_sync(ctx, t.sensor.substr(0, colon), t.sensor.substr(colon + 1), method,
                                 path, "", std::chrono::seconds(30));
     auto body = nlohmann::json::parse(res.body, nullptr, false);
     if (res.status != 200 || body.is_discarded()) {
@@ -114,6 +122,13 @@ int cmd_status(const std::vector<std::string>& args) {
   }
   std::printf("last upload   %s (%s failures)\n", text(b["last_upload"]).c_str(),
               text(b["upload_failures"]).c_str());
+  if (b.contains("dead_letter") && b["dead_letter"].is_object()) {
+    const auto& d = b["dead_letter"];
+    std::printf("dead letters  %s refused buckets kept (%s packets, %s queued to resend), %s "
+                "removed at the bound\n",
+                text(d["held"]).c_str(), text(d["packets"]).c_str(), text(d["queued"]).c_str(),
+                text(d["dropped_buckets"]).c_str());
+  }
   std::printf("certificate   expires %s\n", text(b["certificate_expiry"]).c_str());
   std::printf("GeoIP         built %s\n", text(b["geoip_build"]).c_str());
   return 0;
@@ -145,6 +160,63 @@ int cmd_pull(const std::vector<std::string>& args) {
   };
   for (const auto& b : (*body)["buckets"]) row(b, "");
   if ((*body)["open"].is_object()) row((*body)["open"], "  (open)");
+  return 0;
+}
+
+int cmd_dead_letter(const std::vector<std::string>& args) {
+  if (args.empty() || (args[0] != "list" && args[0] != "resend"))
+    return fail_usage("dead-letter: expected list or resend");
+  const std::string what = args[0];
+  const std::string cmd = "dead-letter " + what;
+  Target t;
+  if (const auto err = parse(cmd, {args.begin() + 1, args.end()}, t, false, true); !err.empty())
+    return fail_usage(err);
+  nlohmann::json letters = nlohmann::json::array();
+  if (!t.state_dir.empty()) {
+    // A stopped sensor's own folder (a running one is asked through its control server).
+    try {
+      sensor::DeadLetterStore store(t.state_dir + "/dead-letter", UINT64_MAX);
+      if (what == "resend") {
+        const std::size_t n = store.queue_all();
+        std::cout << n << " dead letters queued; the sensor sends them at its next start\n";
+        return 0;
+      }
+      for (const auto& d : store.list()) {
+        letters.push_back({{"boot_id", d.boot_id},
+                           {"seq", d.seq},
+                           {"start", bucket::format_rfc3339(d.start)},
+                           {"packets", d.packets},
+                           {"reason", d.reason},
+                           {"message", d.message},
+                           {"refused_at", bucket::format_rfc3339(d.refused_at)},
+                           {"queued", d.queued}});
+      }
+    } catch (const std::exception& e) {
+      std::cerr << "teitenctl " << cmd << ": " << e.what() << "\n";
+      return 1;
+    }
+  } else if (what == "resend") {
+    const auto body = get(cmd, t, "/v1/dead-letter/resend", "POST");
+    if (!body) return 1;
+    std::cout << text((*body)["queued"]) << " dead letters queued; the sensor sends them now\n";
+    return 0;
+  } else {
+    const auto body = get(cmd, t, "/v1/dead-letter");
+    if (!body) return 1;
+    letters = (*body)["dead_letters"];
+  }
+  if (t.json) {
+    std::cout << nlohmann::json{{"dead_letters", letters}}.dump(1) << "\n";
+    return 0;
+  }
+  std::printf("%-20s %-37s %8s %10s %-7s %s\n", "start", "boot_id", "seq", "packets", "queued",
+              "reason");
+  for (const auto& d : letters) {
+    std::printf("%-20s %-37s %8s %10s %-7s %s: %s\n", text(d["start"]).c_str(),
+                text(d["boot_id"]).c_str(), text(d["seq"]).c_str(), text(d["packets"]).c_str(),
+                d["queued"].get<bool>() ? "yes" : "no", text(d["reason"]).c_str(),
+                text(d["message"]).c_str());
+  }
   return 0;
 }
 

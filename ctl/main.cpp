@@ -78,9 +78,19 @@ teitenctl simulate --print-registry [same options]
 teitenctl status --sensor HOST:PORT --ca CA.pem --cert OP.pem --key OP.key [--json]
 teitenctl pull --sensor HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
                [--since RFC3339] [--json]
-  From a sensor's control server (control: in sensor.yaml; the operator's certificate
-  name must be in control.allowed). pull: buckets sealed since --since (default: the
+  From a sensor's control server (control: in sensor.yaml): an operator certificate
+  whose id is in control.allowed. pull: buckets sealed since --since (default: the
   last hour), then the open bucket.
+
+teitenctl dead-letter list (--sensor HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
+                            | --state-dir DIR) [--json]
+teitenctl dead-letter resend (--sensor HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
+                              | --state-dir DIR)
+  Buckets the collector refused with a verdict of their own (outside the registry
+  period, dated in the future, malformed), kept by the sensor in state.dir/dead-letter
+  with the collector's reason. After fixing the cause (the registry, the clock), resend
+  queues them: a running sensor (--sensor) sends them at once, a stopped one
+  (--state-dir, e.g. after --read --upload) at its next start.
 
 teitenctl summary [--top N] FILE.jsonl|-
   Totals and accounting, TOP-N destinations with ALL vs Mirai-type, top source
@@ -267,5 +277,6 @@ int main(int argc, char** argv) {
   if (cmd == "simulate") return ctl::cmd_simulate(args);
   if (cmd == "status") return ctl::cmd_status(args);
   if (cmd == "pull") return ctl::cmd_pull(args);
+  if (cmd == "dead-letter") return ctl::cmd_dead_letter(args);
   return fail_usage("unknown command '" + cmd + "'");
 }

@@ -227,8 +227,11 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
   const sensor::UploadOptions up_opts = upload_options(cfg);
 
   std::unique_ptr<sensor::Spool> spool;
+  std::unique_ptr<sensor::DeadLetterStore> dead;
   try {
     spool = std::make_unique<sensor::Spool>(cfg.state_dir + "/spool", cfg.spool_max_bytes);
+    dead = std::make_unique<sensor::DeadLetterStore>(cfg.state_dir + "/dead-letter",
+                                                      cfg.dead_letter_max_bytes);
   } catch (const std::exception& e) {
     logger->error("{}", e.what());
     return kExitRuntime;
@@ -268,7 +271,7 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
 
   boost::asio::io_context io(1);
   auto work = boost::asio::make_work_guard(io);
-  sensor::Uploader uploader(io, *spool, up_opts);
+  sensor::Uploader uploader(io, *spool, *dead, up_opts);
   std::atomic<bool> stopping{false};
   bool abandoned = false;  // classifier thread only
   sensor::Pipeline pipeline(
@@ -308,19 +311,30 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
   std::thread io_thread([&] { io.run(); });
 
   const std::string failure = pipeline.run(savefile->handle(), savefile->link());
-  // Deliver what is spooled, unless told to stop (it stays spooled for the next start).
-  while (!stopping.load() && spool->stats().pending > 0)
+  // Deliver what is spooled (and dead letters queued to be sent again), unless told to
+  // stop (it stays for the next start). A refused bucket leaves the spool for the
+  // dead-letter area: it never keeps this loop waiting.
+  while (!stopping.load() && (spool->stats().pending > 0 || dead->stats().queued > 0))
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   uploader.stop();
   work.reset();
   io.stop();
   io_thread.join();
   const auto st = spool->stats();
+  const auto dl = dead->stats();
   logger->info(
-      "upload replay done packets={} buckets={} delivered={} pending={} spool_dropped_packets={} "
+      "upload replay done packets={} buckets={} delivered={} refused={} dead_letter_held={} "
+      "dead_letter_packets={} dead_letter_dropped={} pending={} spool_dropped_packets={} "
       "spool_write_errors={}",
       pipeline.stats().captured.load(), pipeline.stats().buckets_sealed.load(),
-      uploader.stats().buckets_acked.load(), st.pending, st.dropped_packets, st.write_errors);
+      uploader.stats().buckets_acked.load(), uploader.stats().buckets_refused.load(), dl.held,
+      dl.held_packets, dl.dropped_buckets, st.pending, st.dropped_packets, st.write_errors);
+  if (dl.held > 0) {
+    logger->warn(
+        "{} buckets ({} packets) the collector refused are kept in {}/dead-letter: fix the "
+        "cause (teitenctl dead-letter list), then teitenctl dead-letter resend",
+        dl.held, dl.held_packets, cfg.state_dir);
+  }
   if (!failure.empty()) {
     logger->error("replay failed: {}", failure);
     return kExitRuntime;
@@ -505,9 +519,12 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
     }
   }
   std::unique_ptr<sensor::Spool> spool;
+  std::unique_ptr<sensor::DeadLetterStore> dead;
   if (!cfg.upload_collector.empty()) {
     try {
       spool = std::make_unique<sensor::Spool>(cfg.state_dir + "/spool", cfg.spool_max_bytes);
+      dead = std::make_unique<sensor::DeadLetterStore>(cfg.state_dir + "/dead-letter",
+                                                        cfg.dead_letter_max_bytes);
     } catch (const std::exception& e) {
       logger->error("{}", e.what());
       return kExitRuntime;
@@ -544,7 +561,8 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
   boost::asio::io_context io(1);
   auto work = boost::asio::make_work_guard(io);
   std::unique_ptr<sensor::Uploader> uploader;
-  if (spool) uploader = std::make_unique<sensor::Uploader>(io, *spool, upload_options(cfg));
+  if (spool)
+    uploader = std::make_unique<sensor::Uploader>(io, *spool, *dead, upload_options(cfg));
   std::atomic<bool> stopping{false};
   sensor::Pipeline pipeline(cfg, db, opts, [&](bucket::SealedBucket&& b, std::uint64_t) {
     recent.add(b);
@@ -584,6 +602,7 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
   sources.pipeline = &pipeline;
   sources.spool = spool.get();
   sources.uploader = uploader.get();
+  sources.dead = dead.get();
   sources.recent = &recent;
   sources.boot_id = opts.boot_id;
   sources.started = std::time(nullptr);
@@ -633,6 +652,13 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
       st.captured.load(), st.observed.load(), st.self_traffic.load(), st.not_for_sensor.load(),
       st.malformed.load(), st.ring_drops.load(), st.kernel_drops.load(), st.interface_drops.load(),
       st.buckets_sealed.load());
+  if (uploader) {
+    const auto dl = dead->stats();
+    logger->info("upload done delivered={} refused={} dead_letter_held={} dead_letter_packets={} "
+                 "dead_letter_dropped={}",
+                 uploader->stats().buckets_acked.load(), uploader->stats().buckets_refused.load(),
+                 dl.held, dl.held_packets, dl.dropped_buckets);
+  }
   if (!failure.empty()) {
     logger->error("capture failed: {}", failure);
     return kExitRuntime;

@@ -286,6 +286,20 @@ const std::vector<F> kSchema = {
      "beyond it.",
      [](SensorConfig& c, const Value& v) { c.spool_max_bytes = std::get<std::uint64_t>(v); },
      {}},
+    {"spool",
+     "dead_letter_max_bytes",
+     FieldType::uint,
+     "16777216",
+     false,
+     65536,
+     1ULL << 40,
+     {},
+     "Bound of the dead-letter area (state.dir/dead-letter): buckets the collector refused, kept "
+     "to be sent again (teitenctl dead-letter); the oldest are removed (and counted) beyond it.",
+     [](SensorConfig& c, const Value& v) {
+       c.dead_letter_max_bytes = std::get<std::uint64_t>(v);
+     },
+     {}},
     {"upload",
      "collector",
      FieldType::string,

@@ -53,6 +53,7 @@ struct SensorConfig {
 
   std::string state_dir = "/var/lib/teiten/sensor";
   std::uint64_t spool_max_bytes = 64ULL << 20;
+  std::uint64_t dead_letter_max_bytes = 16ULL << 20;
 
   std::string upload_collector;  ///< "host:port"; "" = no delivery
   std::string upload_ca, upload_cert, upload_key;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/bucket/bucket_json.h"
+#include "common/log/log.h"
 #include "common/metrics/prometheus.h"
 #include "common/version.h"
 
@@ -67,8 +68,34 @@ tls::Response ControlServer::handle(const tls::Request& req, const tls::PeerIden
     return tls::error_response(403, who.describe() + " is not in control.allowed", keep,
                                kServerName);
   }
+  if (path == "/v1/dead-letter/resend") {
+    if (req.method() != http::verb::post)
+      return tls::error_response(405, "use POST", keep, kServerName);
+    if (!sources_.dead)
+      return tls::error_response(409, "this sensor does not upload", keep, kServerName);
+    const std::size_t n = sources_.dead->queue_all();
+    log::get("control")->info("dead letters queued to be sent again by {}: {}", who.describe(), n);
+    return tls::json_response(200, nlohmann::json{{"queued", n}}.dump(), keep, kServerName);
+  }
   if (req.method() != http::verb::get)
     return tls::error_response(405, "use GET", keep, kServerName);
+  if (path == "/v1/dead-letter") {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    if (sources_.dead) {
+      for (const auto& d : sources_.dead->list()) {
+        out.push_back({{"boot_id", d.boot_id},
+                       {"seq", d.seq},
+                       {"start", bucket::format_rfc3339(d.start)},
+                       {"packets", d.packets},
+                       {"reason", d.reason},
+                       {"message", d.message},
+                       {"refused_at", bucket::format_rfc3339(d.refused_at)},
+                       {"queued", d.queued}});
+      }
+    }
+    return tls::json_response(200, nlohmann::ordered_json{{"dead_letters", out}}.dump(), keep,
+                              kServerName);
+  }
   if (path == "/v1/status") return tls::json_response(200, status_json(), keep, kServerName);
   if (path == "/metrics") {
     return tls::text_response(200, metrics_text(), metrics::PromText::kContentType, keep,
@@ -139,6 +166,19 @@ std::string ControlServer::status_json() const {
   const std::int64_t last = sources_.uploader ? sources_.uploader->stats().last_success.load() : 0;
   j["last_upload"] = last > 0 ? nlohmann::ordered_json(bucket::format_rfc3339(last)) : nullptr;
   j["upload_failures"] = sources_.uploader ? sources_.uploader->stats().failures.load() : 0;
+  if (sources_.dead) {
+    const auto d = sources_.dead->stats();
+    j["dead_letter"] = {{"held", d.held},
+                        {"packets", d.held_packets},
+                        {"bytes", d.bytes},
+                        {"queued", d.queued},
+                        {"refused", d.refused_total},
+                        {"resent", d.resent_total},
+                        {"dropped_buckets", d.dropped_buckets},
+                        {"dropped_packets", d.dropped_packets}};
+  } else {
+    j["dead_letter"] = nullptr;
+  }
   const std::int64_t expiry = sources_.certificate_expiry.load();
   j["certificate_expiry"] =
       expiry > 0 ? nlohmann::ordered_json(bucket::format_rfc3339(expiry)) : nullptr;
@@ -188,6 +228,21 @@ std::string ControlServer::metrics_text() const {
     m.counter("upload_failures_total", "Failed upload attempts.", u.failures.load());
     m.gauge("upload_last_success_seconds", "Last acknowledged upload, seconds since 1970.",
             static_cast<double>(u.last_success.load()));
+    m.counter("upload_buckets_refused_total",
+              "Buckets the collector refused (moved to the dead-letter area).",
+              u.buckets_refused.load());
+  }
+  if (sources_.dead) {
+    const auto d = sources_.dead->stats();
+    m.gauge("dead_letter_buckets", "Refused buckets kept in the dead-letter area.",
+            static_cast<double>(d.held));
+    m.gauge("dead_letter_packets", "Packets of the refused buckets kept.",
+            static_cast<double>(d.held_packets));
+    m.gauge("dead_letter_bytes", "Bytes of the dead-letter area.", static_cast<double>(d.bytes));
+    m.counter("dead_letter_dropped_buckets_total",
+              "Dead letters removed at the area's bound (oldest first).", d.dropped_buckets);
+    m.counter("dead_letter_dropped_packets_total", "Packets of the dead letters removed.",
+              d.dropped_packets);
   }
   m.gauge("certificate_expiry_seconds", "notAfter of the upload certificate, seconds since 1970.",
           static_cast<double>(sources_.certificate_expiry.load()));

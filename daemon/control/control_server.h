@@ -23,6 +23,7 @@ struct ControlSources {
   const Pipeline* pipeline = nullptr;
   Spool* spool = nullptr;
   const Uploader* uploader = nullptr;
+  DeadLetterStore* dead = nullptr;
   const RecentBuckets* recent = nullptr;
   std::string boot_id;
   std::int64_t started = 0;  ///< seconds since 1970

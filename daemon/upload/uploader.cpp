@@ -16,9 +16,11 @@ namespace teiten::sensor {
 namespace asio = boost::asio;
 using asio::use_awaitable;
 
-Uploader::Uploader(asio::io_context& io, Spool& spool, UploadOptions options)
+Uploader::Uploader(asio::io_context& io, Spool& spool, DeadLetterStore& dead,
+                   UploadOptions options)
     : io_(io),
       spool_(spool),
+      dead_(dead),
       options_(std::move(options)),
       batch_(options_.batch),
       wake_(io),
@@ -80,7 +82,10 @@ asio::awaitable<void> Uploader::loop() {
 }
 
 asio::awaitable<bool> Uploader::send_once() {
-  const auto batch = spool_.peek(batch_);
+  auto batch = spool_.peek(batch_);
+  // The spool first, in order; then dead letters an operator queued to be sent again.
+  const bool resend = batch.empty();
+  if (resend) batch = dead_.queued(batch_);
   if (batch.empty()) co_return false;
   // Re-read: renewed certificates apply. Only a collector may take the buckets.
   auto ctx = tls::make_client_tls(options_.tls, tls::Role::collector);
@@ -106,7 +111,8 @@ asio::awaitable<bool> Uploader::send_once() {
                              res.body.substr(0, 300));
   }
   const auto body = nlohmann::json::parse(res.body, nullptr, false);
-  if (body.is_discarded() || !body.contains("stored") || !body.contains("duplicate")) {
+  if (body.is_discarded() || !body.is_object() || !body.contains("stored") ||
+      !body.contains("duplicate") || !body["stored"].is_array() || !body["duplicate"].is_array()) {
     throw std::runtime_error("collector's answer is not an acknowledgement");
   }
   std::vector<std::pair<std::string, std::uint64_t>> acked;
@@ -119,9 +125,40 @@ asio::awaitable<bool> Uploader::send_once() {
       acked.emplace_back(id["boot_id"].get<std::string>(), id["seq"].get<std::uint64_t>());
     }
   }
-  spool_.ack(acked);
+  // Refused buckets: kept in the dead-letter area (durably, before the spool lets them
+  // go), counted, and never again in the way of the ones behind them.
+  std::size_t refused = 0;
+  std::string first_reason;
+  if (const auto r = body.find("refused"); r != body.end() && r->is_array()) {
+    for (const auto& v : *r) {
+      if (!v.is_object() || !v.contains("index") || !v["index"].is_number_unsigned() ||
+          v["index"].get<std::uint64_t>() >= batch.size()) {
+        throw std::runtime_error("collector's verdicts are malformed");
+      }
+      const auto& b = batch[v["index"].get<std::size_t>()];
+      const std::string reason = v.value("reason", std::string{"refused"});
+      const std::string message = v.value("message", std::string{});
+      if (!dead_.put(b, reason, message)) {
+        throw std::runtime_error("cannot write the dead-letter area for bucket seq " +
+                                 std::to_string(b.seq) + " (kept in the spool)");
+      }
+      if (first_reason.empty()) first_reason = reason + ": " + message;
+      acked.emplace_back(b.boot_id, b.seq);
+      ++refused;
+    }
+  }
+  if (resend) {
+    for (const auto& [boot, seq] : acked) dead_.delivered(boot, seq);
+  } else {
+    spool_.ack(acked);
+  }
+  if (refused) {
+    stats_.buckets_refused.fetch_add(refused, std::memory_order_relaxed);
+    log::get("upload")->warn("collector refused {} of {} buckets, kept in the dead-letter area: {}",
+                             refused, batch.size(), first_reason);
+  }
   stats_.batches_ok.fetch_add(1, std::memory_order_relaxed);
-  stats_.buckets_acked.fetch_add(acked.size(), std::memory_order_relaxed);
+  stats_.buckets_acked.fetch_add(acked.size() - refused, std::memory_order_relaxed);
   stats_.last_success.store(std::time(nullptr), std::memory_order_relaxed);
   co_return true;
 }

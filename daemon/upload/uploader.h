@@ -12,6 +12,7 @@
 #include <string>
 
 #include "common/tls/https_client.h"
+#include "daemon/spool/dead_letter.h"
 #include "daemon/spool/spool.h"
 
 namespace teiten::sensor {
@@ -32,17 +33,22 @@ struct UploadStats {
   std::atomic<std::uint64_t> batches_ok{0};
   std::atomic<std::uint64_t> failures{0};
   std::atomic<std::uint64_t> buckets_acked{0};
+  std::atomic<std::uint64_t> buckets_refused{0};  ///< set aside in the dead-letter area
   std::atomic<std::int64_t> last_success{0};  ///< seconds since 1970, 0: never
 };
 
 /// Sends the spool's buckets to the collector in order, in batches, over HTTPS with mutual
-/// TLS, and removes them from the spool only when the collector acknowledged them (stored
-/// or already seen). Failures back off exponentially with full jitter. Certificates are
-/// read again for every connection, so renewed files take effect without a restart.
-/// Runs on one io_context thread.
+/// TLS, and removes them from the spool only when the collector gave each its verdict:
+/// stored or already stored (acknowledged), or refused (moved to the dead-letter area,
+/// durably, before the spool lets it go; delivery goes on with the next). Transient
+/// failures (connection, 5xx, 429) back off exponentially with full jitter. Once the spool
+/// is empty, dead letters an operator queued again are sent. Certificates are read again
+/// for every connection, so renewed files take effect without a restart. Runs on one
+/// io_context thread.
 class Uploader {
  public:
-  Uploader(boost::asio::io_context& io, Spool& spool, UploadOptions options);
+  Uploader(boost::asio::io_context& io, Spool& spool, DeadLetterStore& dead,
+           UploadOptions options);
 
   /// Starts the upload loop on the io_context.
   void start();
@@ -65,6 +71,7 @@ class Uploader {
 
   boost::asio::io_context& io_;
   Spool& spool_;
+  DeadLetterStore& dead_;
   UploadOptions options_;
   std::size_t batch_;  ///< buckets per request; halved when the collector answers 413
   boost::asio::steady_timer wake_;

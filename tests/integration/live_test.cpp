@@ -380,7 +380,7 @@ TEST_CASE(
       [&] { return read_file(log).find("reload refused: geoip.database") != std::string::npos; },
       std::chrono::seconds(10)));
   CHECK(sensor.running());
-  CHECK(control_get("sensor-gen-2", "/v1/status").status == 200);
+  CHECK(control_get("operator-op2", "/v1/status").status == 200);
   // The old database is still in use: the same traffic again counts exactly as before.
   REQUIRE(veth.replay(n.dir / "in.pcap"));
   CHECK(eventually([&] { return diff(n.totals("gen-1"), times(truth, 2)).empty(); },
