@@ -66,16 +66,21 @@ int main(int argc, char** argv) {
   const tls::Credential ca =
       tls::make_ca({"Bench CA", tls::CertRole::ca, {}, {}, now - 60, now + 86400});
   tls::write_credential(ca, dir + "/ca.pem", dir + "/ca.key");
-  tls::write_credential(
-      tls::issue(ca,
-                 {"localhost", tls::CertRole::server, {"localhost"}, {}, now - 60, now + 86400,
-                  tls::Role::collector, "localhost"}),
-      dir + "/collector.pem", dir + "/collector.key");
+  tls::write_credential(tls::issue(ca, {"localhost",
+                                        tls::CertRole::server,
+                                        {"localhost"},
+                                        {},
+                                        now - 60,
+                                        now + 86400,
+                                        tls::Role::collector,
+                                        "localhost"}),
+                        dir + "/collector.pem", dir + "/collector.key");
   std::string registry;
   for (int s = 0; s < sensors; ++s) {
     const std::string id = "bench-" + std::to_string(s);
     tls::write_credential(
-        tls::issue(ca, {id, tls::CertRole::client, {}, {}, now - 60, now + 86400, tls::Role::sensor, id}),
+        tls::issue(
+            ca, {id, tls::CertRole::client, {}, {}, now - 60, now + 86400, tls::Role::sensor, id}),
         dir + "/" + id + ".pem", dir + "/" + id + ".key");
     registry += "  - id: " + id + "\n    region: domestic\n    active_from: 2022-01-01\n";
   }

@@ -1,13 +1,13 @@
 #include "collector/server.h"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/asio/post.hpp>
 #include <charconv>
-#include <thread>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "collector/report.h"
 #include "common/bucket/bucket_json.h"
@@ -276,13 +276,13 @@ struct Server::Impl {
     // period (a box tested before it was commissioned, a clock that starts in 1970 before
     // NTP, a box still running after it was retired) would distort every report.
     if (b.start < sensor.active_from || (sensor.active_to && b.start >= *sensor.active_to)) {
-      return std::pair{
-          RefusalReason::outside_active_period,
-          "bucket starts at " + bucket::format_rfc3339(b.start) + ", outside sensor '" +
-              sensor.id + "''s active period from " + bucket::format_rfc3339(sensor.active_from) +
-              (sensor.active_to ? " to " + bucket::format_rfc3339(*sensor.active_to)
-                                : std::string{" on"}) +
-              " (registry dates are 00:00 UTC)"};
+      return std::pair{RefusalReason::outside_active_period,
+                       "bucket starts at " + bucket::format_rfc3339(b.start) +
+                           ", outside sensor '" + sensor.id + "''s active period from " +
+                           bucket::format_rfc3339(sensor.active_from) +
+                           (sensor.active_to ? " to " + bucket::format_rfc3339(*sensor.active_to)
+                                             : std::string{" on"}) +
+                           " (registry dates are 00:00 UTC)"};
     }
     const auto latest = now + static_cast<std::int64_t>(config.max_clock_skew_s);
     if (b.start > latest) {
@@ -313,9 +313,8 @@ struct Server::Impl {
       auto& e = (*entries)[i];
       if (auto why = refusal(e, sensor, now)) {
         bump(stats.refused[static_cast<std::size_t>(why->first)]);
-        nlohmann::json r = {{"index", i},
-                            {"reason", to_string(why->first)},
-                            {"message", why->second}};
+        nlohmann::json r = {
+            {"index", i}, {"reason", to_string(why->first)}, {"message", why->second}};
         r["boot_id"] = e.boot_id;
         r["seq"] = e.seq ? nlohmann::json(*e.seq) : nlohmann::json(nullptr);
         refused.push_back(std::move(r));
@@ -507,7 +506,6 @@ struct Server::Impl {
 
 Server::Server(asio::io_context& io, const CollectorConfig& config, Storage& storage)
     : impl_(std::make_unique<Impl>(io, config, storage, stats_)) {}
-
 
 void Server::start() {
   impl_->http.listen(impl_->config.listen_address, impl_->config.port);

@@ -36,8 +36,7 @@ struct ServerStats {
   std::atomic<std::uint64_t> bad_batches{0};
   std::atomic<std::uint64_t> buckets_stored{0};
   std::atomic<std::uint64_t> buckets_duplicate{0};
-  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(RefusalReason::count_)>
-      refused{};
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(RefusalReason::count_)> refused{};
   std::atomic<std::uint64_t> role_refusals{0};
   std::atomic<std::uint64_t> query_failures{0};
   std::uint64_t refused_total() const noexcept {

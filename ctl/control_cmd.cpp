@@ -124,10 +124,11 @@ int cmd_status(const std::vector<std::string>& args) {
               text(b["upload_failures"]).c_str());
   if (b.contains("dead_letter") && b["dead_letter"].is_object()) {
     const auto& d = b["dead_letter"];
-    std::printf("dead letters  %s refused buckets kept (%s packets, %s queued to resend), %s "
-                "removed at the bound\n",
-                text(d["held"]).c_str(), text(d["packets"]).c_str(), text(d["queued"]).c_str(),
-                text(d["dropped_buckets"]).c_str());
+    std::printf(
+        "dead letters  %s refused buckets kept (%s packets, %s queued to resend), %s "
+        "removed at the bound\n",
+        text(d["held"]).c_str(), text(d["packets"]).c_str(), text(d["queued"]).c_str(),
+        text(d["dropped_buckets"]).c_str());
   }
   std::printf("certificate   expires %s\n", text(b["certificate_expiry"]).c_str());
   std::printf("GeoIP         built %s\n", text(b["geoip_build"]).c_str());

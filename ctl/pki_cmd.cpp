@@ -13,8 +13,7 @@
 namespace teiten::ctl {
 
 int cmd_pki(const std::vector<std::string>& args) {
-  if (args.empty())
-    return fail_usage("pki: expected init, collector, sensor, operator or monitor");
+  if (args.empty()) return fail_usage("pki: expected init, collector, sensor, operator or monitor");
   const std::string what = args[0];
   std::string dir, name;
   std::vector<std::string> dns, ips;
@@ -72,8 +71,9 @@ int cmd_pki(const std::vector<std::string>& args) {
     if (name.empty()) return fail_usage("pki " + what + ": --name (or --id) is required");
     tls::Credential ca{tls::read_private_key(ca_key), tls::read_certificate(ca_cert)};
     if (!tls::valid_role_id(name))
-      return fail_usage("pki " + what + ": '" + name +
-                        "' cannot be written into a certificate's role (1-64 of A-Z a-z 0-9 . _ -)");
+      return fail_usage(
+          "pki " + what + ": '" + name +
+          "' cannot be written into a certificate's role (1-64 of A-Z a-z 0-9 . _ -)");
     spec.common_name = name;
     spec.role_id = name;
     // One certificate per use: a TLS server's (serverAuth only) or a client's (clientAuth

@@ -86,7 +86,8 @@ int cmd_simulate(const std::vector<std::string>& args) {
         const int rc = cmd_pki({"sensor", "--dir", pki, "--id", sensors[i].id});
         if (rc != 0) return rc;
       }
-      auto ctx = tls::make_client_tls({pki + "/ca.pem", base + ".pem", base + ".key"}, tls::Role::collector);
+      auto ctx = tls::make_client_tls({pki + "/ca.pem", base + ".pem", base + ".key"},
+                                      tls::Role::collector);
       std::vector<bucket::SealedBucket> batch;
       std::size_t batch_bytes = 0;
       auto flush = [&] {

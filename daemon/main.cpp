@@ -231,7 +231,7 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
   try {
     spool = std::make_unique<sensor::Spool>(cfg.state_dir + "/spool", cfg.spool_max_bytes);
     dead = std::make_unique<sensor::DeadLetterStore>(cfg.state_dir + "/dead-letter",
-                                                      cfg.dead_letter_max_bytes);
+                                                     cfg.dead_letter_max_bytes);
   } catch (const std::exception& e) {
     logger->error("{}", e.what());
     return kExitRuntime;
@@ -524,7 +524,7 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
     try {
       spool = std::make_unique<sensor::Spool>(cfg.state_dir + "/spool", cfg.spool_max_bytes);
       dead = std::make_unique<sensor::DeadLetterStore>(cfg.state_dir + "/dead-letter",
-                                                        cfg.dead_letter_max_bytes);
+                                                       cfg.dead_letter_max_bytes);
     } catch (const std::exception& e) {
       logger->error("{}", e.what());
       return kExitRuntime;
@@ -561,8 +561,7 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
   boost::asio::io_context io(1);
   auto work = boost::asio::make_work_guard(io);
   std::unique_ptr<sensor::Uploader> uploader;
-  if (spool)
-    uploader = std::make_unique<sensor::Uploader>(io, *spool, *dead, upload_options(cfg));
+  if (spool) uploader = std::make_unique<sensor::Uploader>(io, *spool, *dead, upload_options(cfg));
   std::atomic<bool> stopping{false};
   sensor::Pipeline pipeline(cfg, db, opts, [&](bucket::SealedBucket&& b, std::uint64_t) {
     recent.add(b);
@@ -654,10 +653,11 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
       st.buckets_sealed.load());
   if (uploader) {
     const auto dl = dead->stats();
-    logger->info("upload done delivered={} refused={} dead_letter_held={} dead_letter_packets={} "
-                 "dead_letter_dropped={}",
-                 uploader->stats().buckets_acked.load(), uploader->stats().buckets_refused.load(),
-                 dl.held, dl.held_packets, dl.dropped_buckets);
+    logger->info(
+        "upload done delivered={} refused={} dead_letter_held={} dead_letter_packets={} "
+        "dead_letter_dropped={}",
+        uploader->stats().buckets_acked.load(), uploader->stats().buckets_refused.load(), dl.held,
+        dl.held_packets, dl.dropped_buckets);
   }
   if (!failure.empty()) {
     logger->error("capture failed: {}", failure);

@@ -262,15 +262,17 @@ std::optional<SealedBucket> decode_object(const nlohmann::json& j, std::string& 
   // Every count is bounded by what the bucket's width could hold, and so is every sum:
   // a count of 2^63 would overflow the collector's sums, two of them would wrap the
   // rows-add-up check below.
-  const std::uint64_t max_packets = std::min<std::uint64_t>(kMaxCount, b.width_s * kMaxPacketsPerSecond);
-  const std::uint64_t max_bytes = std::min<std::uint64_t>(kMaxCount, b.width_s * kMaxBytesPerSecond);
+  const std::uint64_t max_packets =
+      std::min<std::uint64_t>(kMaxCount, b.width_s * kMaxPacketsPerSecond);
+  const std::uint64_t max_bytes =
+      std::min<std::uint64_t>(kMaxCount, b.width_s * kMaxBytesPerSecond);
   std::uint64_t sum_packets = 0, sum_bytes = 0;
-  auto add_bounded = [&](std::uint64_t& sum, std::uint64_t v, std::uint64_t max,
-                         const char* what) {
+  auto add_bounded = [&](std::uint64_t& sum, std::uint64_t v, std::uint64_t max, const char* what) {
     // v <= max <= 2^53 and sum <= max: no overflow.
     sum += v;
-    if (sum > max) rd.fail(std::string{what} + ": the bucket's counts add up to more than " +
-                           std::to_string(max) + " in " + std::to_string(b.width_s) + " s");
+    if (sum > max)
+      rd.fail(std::string{what} + ": the bucket's counts add up to more than " +
+              std::to_string(max) + " in " + std::to_string(b.width_s) + " s");
   };
   const auto t = parse_rfc3339(start);
   if (!t) {
@@ -381,7 +383,8 @@ std::optional<SealedBucket> decode_object(const nlohmann::json& j, std::string& 
   }
   b.loss.overflow_packets = rd.u64(*overflow, "packets", "loss.overflow.", max_packets);
   b.loss.overflow_bytes = rd.u64(*overflow, "bytes", "loss.overflow.", max_bytes);
-  if (rd.ok) add_bounded(sum_packets, b.loss.overflow_packets, max_packets, "loss.overflow.packets");
+  if (rd.ok)
+    add_bounded(sum_packets, b.loss.overflow_packets, max_packets, "loss.overflow.packets");
   if (rd.ok) add_bounded(sum_bytes, b.loss.overflow_bytes, max_bytes, "loss.overflow.bytes");
   const auto* prov = rd.field(j, "provenance", "");
   if (!prov || !prov->is_object()) {

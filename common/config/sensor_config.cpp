@@ -296,9 +296,7 @@ const std::vector<F> kSchema = {
      {},
      "Bound of the dead-letter area (state.dir/dead-letter): buckets the collector refused, kept "
      "to be sent again (teitenctl dead-letter); the oldest are removed (and counted) beyond it.",
-     [](SensorConfig& c, const Value& v) {
-       c.dead_letter_max_bytes = std::get<std::uint64_t>(v);
-     },
+     [](SensorConfig& c, const Value& v) { c.dead_letter_max_bytes = std::get<std::uint64_t>(v); },
      {}},
     {"upload",
      "collector",

@@ -4,7 +4,6 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
-#include <iterator>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -15,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <future>
+#include <iterator>
 #include <stdexcept>
 
 #include "common/version.h"
@@ -110,9 +110,9 @@ asio::awaitable<HttpResponse> https_request(asio::ssl::context& tls, std::string
   } catch (const boost::system::system_error& e) {
     const long verify = SSL_get_verify_result(stream.native_handle());
     if (verify != X509_V_OK) {
-      throw boost::system::system_error(
-          e.code(), std::string{"handshake: server certificate refused: "} +
-                        X509_verify_cert_error_string(verify));
+      throw boost::system::system_error(e.code(),
+                                        std::string{"handshake: server certificate refused: "} +
+                                            X509_verify_cert_error_string(verify));
     }
     throw boost::system::system_error(e.code(), "handshake");
   }
@@ -122,9 +122,9 @@ asio::awaitable<HttpResponse> https_request(asio::ssl::context& tls, std::string
       want != Role::none) {
     const PeerIdentity who = peer_identity(SSL_get0_peer_certificate(stream.native_handle()));
     if (who.role != want) {
-      throw std::runtime_error("handshake: " + host + ":" + port + " presented the certificate of " +
-                               who.describe() + ", not a " + std::string{to_string(want)} +
-                               "'s: nothing sent");
+      throw std::runtime_error("handshake: " + host + ":" + port +
+                               " presented the certificate of " + who.describe() + ", not a " +
+                               std::string{to_string(want)} + "'s: nothing sent");
     }
   }
   http::request<http::string_body> req{method == "POST" ? http::verb::post : http::verb::get,

@@ -4,8 +4,6 @@
 #include <openssl/x509.h>
 
 #include <array>
-#include <list>
-#include <map>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,6 +14,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <list>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/log/log.h"

@@ -3,11 +3,11 @@
 #include <utility>  // before Asio (Boost 1.74 with C++20)
 
 #include <atomic>
-#include <chrono>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -44,8 +44,8 @@ struct ServerLimits {
   std::uint64_t io_timeout_s = 15;  ///< reading a whole request; writing a response
   std::uint64_t max_connections = 256;
   std::uint64_t max_inflight_bytes = 256ULL << 20;  ///< bodies in memory, all connections
-  std::uint64_t handshake_timeout_s = 5;             ///< from accept to a finished handshake
-  std::uint64_t max_connections_per_address = 32;    ///< open connections of one peer address
+  std::uint64_t handshake_timeout_s = 5;            ///< from accept to a finished handshake
+  std::uint64_t max_connections_per_address = 32;   ///< open connections of one peer address
   /// Slots that only connections with a finished handshake may hold: connections still in
   /// their handshake share max_connections - this. When those are taken, a new connection
   /// ends the oldest one still in its handshake.
@@ -60,12 +60,12 @@ struct HttpServerStats {
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> bad_requests{0};
   std::atomic<std::uint64_t> timeouts{0};
-  std::atomic<std::uint64_t> refused_busy{0};          ///< bodies beyond max_inflight_bytes
-  std::atomic<std::uint64_t> refused_per_address{0};   ///< over max_connections_per_address
-  std::atomic<std::uint64_t> handshakes_evicted{0};    ///< ended for a newer connection
-  std::atomic<std::uint64_t> handshake_timeouts{0};    ///< not done in handshake_timeout_s
-  std::atomic<std::uint64_t> open_connections{0};      ///< now
-  std::atomic<std::uint64_t> open_handshakes{0};       ///< now, still in their handshake
+  std::atomic<std::uint64_t> refused_busy{0};         ///< bodies beyond max_inflight_bytes
+  std::atomic<std::uint64_t> refused_per_address{0};  ///< over max_connections_per_address
+  std::atomic<std::uint64_t> handshakes_evicted{0};   ///< ended for a newer connection
+  std::atomic<std::uint64_t> handshake_timeouts{0};   ///< not done in handshake_timeout_s
+  std::atomic<std::uint64_t> open_connections{0};     ///< now
+  std::atomic<std::uint64_t> open_handshakes{0};      ///< now, still in their handshake
 };
 
 /// Answers one request from the peer `who` (role and id from its verified certificate;

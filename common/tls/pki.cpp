@@ -175,8 +175,8 @@ PeerIdentity peer_identity(X509* cert) {
   PeerIdentity out;
   if (!cert) return out;
   out.common_name = common_name(cert);
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (!names) return out;
   int found = 0;
   for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {

@@ -55,13 +55,13 @@ tls::Response ControlServer::handle(const tls::Request& req, const tls::PeerIden
   // Who first: an operator (or, for /metrics, a monitor) by the role in its certificate,
   // and named in control.allowed; a name alone grants nothing.
   const bool metrics = path == "/metrics";
-  const bool role_ok = who.role == tls::Role::operator_ || (metrics && who.role == tls::Role::monitor);
+  const bool role_ok =
+      who.role == tls::Role::operator_ || (metrics && who.role == tls::Role::monitor);
   if (!role_ok) {
-    return tls::error_response(
-        403,
-        "certificate of " + who.describe() + " cannot " +
-            (metrics ? "read metrics" : "use the control server"),
-        keep, kServerName);
+    return tls::error_response(403,
+                               "certificate of " + who.describe() + " cannot " +
+                                   (metrics ? "read metrics" : "use the control server"),
+                               keep, kServerName);
   }
   if (std::find(config_.control_allowed.begin(), config_.control_allowed.end(), who.id) ==
       config_.control_allowed.end()) {

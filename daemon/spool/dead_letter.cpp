@@ -126,17 +126,19 @@ bool DeadLetterStore::put(const bucket::SealedBucket& b, const std::string& reas
   d.reason = reason;
   d.message = message.substr(0, 1000);
   d.refused_at = std::time(nullptr);
-  const std::string text = nlohmann::json{{"reason", d.reason},
-                                          {"message", d.message},
-                                          {"refused_at", d.refused_at},
-                                          {"bucket", bucket::to_json_line(b)}}
-                               .dump();
+  const std::string text = nlohmann::json{
+      {"reason", d.reason},
+      {"message", d.message},
+      {"refused_at", d.refused_at},
+      {"bucket", bucket::to_json_line(
+                     b)}}.dump();
   d.bytes = text.size();
   std::lock_guard lock(mu_);
   if (!write_durably(path_of(b.boot_id, b.seq, false), text)) return false;
   std::error_code ec;
   fs::remove(path_of(b.boot_id, b.seq, true), ec);  // refused again after a resend
-  std::erase_if(index_, [&](const DeadLetter& x) { return x.boot_id == d.boot_id && x.seq == d.seq; });
+  std::erase_if(index_,
+                [&](const DeadLetter& x) { return x.boot_id == d.boot_id && x.seq == d.seq; });
   index_.push_back(std::move(d));
   ++stats_.refused_total;
   enforce_bound_locked();
@@ -197,8 +199,9 @@ void DeadLetterStore::delivered(const std::string& boot_id, std::uint64_t seq) {
   std::lock_guard lock(mu_);
   std::error_code ec;
   if (fs::remove(path_of(boot_id, seq, true), ec)) ++stats_.resent_total;
-  std::erase_if(index_,
-                [&](const DeadLetter& x) { return x.boot_id == boot_id && x.seq == seq && x.queued; });
+  std::erase_if(index_, [&](const DeadLetter& x) {
+    return x.boot_id == boot_id && x.seq == seq && x.queued;
+  });
   count_locked();
 }
 

@@ -18,7 +18,7 @@ struct DeadLetter {
   std::string reason;         ///< the collector's reason ("outside_active_period", ...)
   std::string message;        ///< the collector's words
   std::int64_t refused_at = 0;
-  bool queued = false;     ///< marked to be sent again
+  bool queued = false;      ///< marked to be sent again
   std::uint64_t bytes = 0;  ///< of its file
 };
 

@@ -16,8 +16,7 @@ namespace teiten::sensor {
 namespace asio = boost::asio;
 using asio::use_awaitable;
 
-Uploader::Uploader(asio::io_context& io, Spool& spool, DeadLetterStore& dead,
-                   UploadOptions options)
+Uploader::Uploader(asio::io_context& io, Spool& spool, DeadLetterStore& dead, UploadOptions options)
     : io_(io),
       spool_(spool),
       dead_(dead),

@@ -34,7 +34,7 @@ struct UploadStats {
   std::atomic<std::uint64_t> failures{0};
   std::atomic<std::uint64_t> buckets_acked{0};
   std::atomic<std::uint64_t> buckets_refused{0};  ///< set aside in the dead-letter area
-  std::atomic<std::int64_t> last_success{0};  ///< seconds since 1970, 0: never
+  std::atomic<std::int64_t> last_success{0};      ///< seconds since 1970, 0: never
 };
 
 /// Sends the spool's buckets to the collector in order, in batches, over HTTPS with mutual
@@ -47,8 +47,7 @@ struct UploadStats {
 /// io_context thread.
 class Uploader {
  public:
-  Uploader(boost::asio::io_context& io, Spool& spool, DeadLetterStore& dead,
-           UploadOptions options);
+  Uploader(boost::asio::io_context& io, Spool& spool, DeadLetterStore& dead, UploadOptions options);
 
   /// Starts the upload loop on the io_context.
   void start();

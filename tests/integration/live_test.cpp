@@ -270,7 +270,8 @@ TEST_CASE(
       "buckets:\n  width: 10\ncapture:\n  interface: " + veth.sif +
       "\nservice:\n  user: nobody\nlog:\n  level: debug\ncontrol:\n  listen: 203.0.113.7:" +
       control_port +
-      "\n  ca: pki/ca.pem\n  cert: pki/sensor-gen-1-control.pem\n  key: pki/sensor-gen-1-control.key\n";
+      "\n  ca: pki/ca.pem\n  cert: pki/sensor-gen-1-control.pem\n  key: "
+      "pki/sensor-gen-1-control.key\n";
   const std::string mmdb = make_mmdb(n.dir);
   n.write_sensor_config("gen-1", mmdb, base_config + "  allowed:\n    - op\n");
   chown_tree(n.dir.path(), "nobody");
@@ -331,10 +332,11 @@ TEST_CASE(
 
   // Metrics over mutual TLS; refused without a certificate, and for one not allowed.
   auto control_get = [&](const std::string& who, const std::string& path) {
-    auto ctx = who.empty() ? tls::make_client_tls({n.pki() + "/ca.pem", "", ""}, tls::Role::sensor)
-                           : tls::make_client_tls({n.pki() + "/ca.pem", n.pki() + "/" + who + ".pem",
-                                                   n.pki() + "/" + who + ".key"},
-                                                  tls::Role::sensor);
+    auto ctx = who.empty()
+                   ? tls::make_client_tls({n.pki() + "/ca.pem", "", ""}, tls::Role::sensor)
+                   : tls::make_client_tls({n.pki() + "/ca.pem", n.pki() + "/" + who + ".pem",
+                                           n.pki() + "/" + who + ".key"},
+                                          tls::Role::sensor);
     return in_netns(veth.pns, [&] {
       return tls::https_request_sync(ctx, "203.0.113.7", control_port, "GET", path, "",
                                      std::chrono::seconds(10));

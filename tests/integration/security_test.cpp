@@ -70,7 +70,8 @@ TEST_CASE(
     n.ctl({"pki", "init", "--dir", n.dir / "other"});
     n.ctl({"pki", "sensor", "--dir", n.dir / "other", "--id", "gen-1"});
     auto ctx = tls::make_client_tls(
-        {pki + "/ca.pem", n.dir / "other/sensor-gen-1.pem", n.dir / "other/sensor-gen-1.key"}, tls::Role::collector);
+        {pki + "/ca.pem", n.dir / "other/sensor-gen-1.pem", n.dir / "other/sensor-gen-1.key"},
+        tls::Role::collector);
     CHECK(post_with(n, ctx, body) == -1);
   }
   SECTION("an expired certificate") {
@@ -82,7 +83,8 @@ TEST_CASE(
     n.ctl({"pki", "sensor", "--dir", exp, "--id", "gen-1", "--not-before", "2020-01-01T00:00:00Z",
            "--not-after", "2021-01-01T00:00:00Z"});
     auto ctx = tls::make_client_tls(
-        {pki + "/ca.pem", exp + "/sensor-gen-1.pem", exp + "/sensor-gen-1.key"}, tls::Role::collector);
+        {pki + "/ca.pem", exp + "/sensor-gen-1.pem", exp + "/sensor-gen-1.key"},
+        tls::Role::collector);
     CHECK(post_with(n, ctx, body) == -1);
   }
   SECTION("a batch whose sensor id differs from the certificate") {
@@ -112,7 +114,8 @@ TEST_CASE(
   }
   SECTION("a client that offers only TLS 1.0") {
     auto ctx = tls::make_client_tls(
-        {pki + "/ca.pem", pki + "/sensor-gen-1.pem", pki + "/sensor-gen-1.key"}, tls::Role::collector);
+        {pki + "/ca.pem", pki + "/sensor-gen-1.pem", pki + "/sensor-gen-1.key"},
+        tls::Role::collector);
     SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_VERSION);
     SSL_CTX_set_max_proto_version(ctx.native_handle(), TLS1_VERSION);
     SSL_CTX_set_cipher_list(ctx.native_handle(), "DEFAULT:@SECLEVEL=0");
@@ -180,7 +183,8 @@ TEST_CASE("oversized bodies, slow clients and garbage are bounded while others a
   // later (503) before its body is read, a small one is served.
   const std::string pki = n.pki();
   asio::ssl::context ctx =
-      tls::make_client_tls({pki + "/ca.pem", pki + "/sensor-gen-1.pem", pki + "/sensor-gen-1.key"}, tls::Role::collector);
+      tls::make_client_tls({pki + "/ca.pem", pki + "/sensor-gen-1.pem", pki + "/sensor-gen-1.key"},
+                           tls::Role::collector);
   asio::ssl::stream<asio::ip::tcp::socket> stall(io, ctx);
   asio::connect(stall.next_layer(), endpoints);
   stall.handshake(asio::ssl::stream_base::client);
