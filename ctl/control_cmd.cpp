@@ -182,16 +182,7 @@ int cmd_dead_letter(const std::vector<std::string>& args) {
         std::cout << n << " dead letters queued; the sensor sends them at its next start\n";
         return 0;
       }
-      for (const auto& d : store.list()) {
-        letters.push_back({{"boot_id", d.boot_id},
-                           {"seq", d.seq},
-                           {"start", bucket::format_rfc3339(d.start)},
-                           {"packets", d.packets},
-                           {"reason", d.reason},
-                           {"message", d.message},
-                           {"refused_at", bucket::format_rfc3339(d.refused_at)},
-                           {"queued", d.queued}});
-      }
+      for (const auto& d : store.list()) letters.push_back(nlohmann::json::parse(to_json(d)));
     } catch (const std::exception& e) {
       std::cerr << "teitenctl " << cmd << ": " << e.what() << "\n";
       return 1;

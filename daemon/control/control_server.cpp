@@ -80,21 +80,15 @@ tls::Response ControlServer::handle(const tls::Request& req, const tls::PeerIden
   if (req.method() != http::verb::get)
     return tls::error_response(405, "use GET", keep, kServerName);
   if (path == "/v1/dead-letter") {
-    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    std::string body = "{\"dead_letters\":[";
     if (sources_.dead) {
+      bool first = true;
       for (const auto& d : sources_.dead->list()) {
-        out.push_back({{"boot_id", d.boot_id},
-                       {"seq", d.seq},
-                       {"start", bucket::format_rfc3339(d.start)},
-                       {"packets", d.packets},
-                       {"reason", d.reason},
-                       {"message", d.message},
-                       {"refused_at", bucket::format_rfc3339(d.refused_at)},
-                       {"queued", d.queued}});
+        body += (first ? "" : ",") + to_json(d);
+        first = false;
       }
     }
-    return tls::json_response(200, nlohmann::ordered_json{{"dead_letters", out}}.dump(), keep,
-                              kServerName);
+    return tls::json_response(200, body + "]}", keep, kServerName);
   }
   if (path == "/v1/status") return tls::json_response(200, status_json(), keep, kServerName);
   if (path == "/metrics") {

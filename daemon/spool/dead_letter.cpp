@@ -66,6 +66,18 @@ std::optional<nlohmann::json> read_letter(const fs::path& p) {
 
 }  // namespace
 
+std::string to_json(const DeadLetter& d) {
+  return nlohmann::ordered_json{{"boot_id", d.boot_id},
+                                {"seq", d.seq},
+                                {"start", bucket::format_rfc3339(d.start)},
+                                {"packets", d.packets},
+                                {"reason", d.reason},
+                                {"message", d.message},
+                                {"refused_at", bucket::format_rfc3339(d.refused_at)},
+                                {"queued", d.queued}}
+      .dump();
+}
+
 DeadLetterStore::DeadLetterStore(std::string dir, std::uint64_t max_bytes)
     : dir_(std::move(dir)), max_bytes_(max_bytes) {
   std::error_code ec;

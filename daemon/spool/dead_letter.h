@@ -22,6 +22,9 @@ struct DeadLetter {
   std::uint64_t bytes = 0;  ///< of its file
 };
 
+/// A dead letter as the control API and teitenctl show it (docs/control-api.md).
+std::string to_json(const DeadLetter& d);
+
 /// Counters of the dead-letter area (read under its lock).
 struct DeadLetterStats {
   std::uint64_t held = 0;             ///< buckets kept now (queued ones included)
