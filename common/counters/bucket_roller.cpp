@@ -158,6 +158,7 @@ void BucketRoller::advance_slow(std::int64_t now, std::uint64_t packets) {
   const std::int64_t missing = (target - start_) / width_ - 1;
   if (missing > 0 && missing <= options_.max_gap_fill) {
     for (std::int64_t i = 0; i < missing; ++i) {
+      if (options_.stop_filling && options_.stop_filling->load(std::memory_order_relaxed)) break;
       start_ += width_;
       seal_open();
     }
@@ -190,6 +191,13 @@ void BucketRoller::seal_open() {
   self_traffic_ = 0;
   late_ = 0;
   loss_ = bucket::Loss{};
+  // An empty bucket (a quiet minute, a silent gap) needs no fold and no state handed over:
+  // months of them are sealed without clearing a key table each.
+  const bool empty = open_.table.size() == 0;
+  if (!sealer_.joinable() && empty) {
+    sink_(build_empty(h), h.tag);
+    return;
+  }
   if (!sealer_.joinable()) {
     fold(open_, scratch_);
     bucket::SealedBucket b = build(open_, h, Sketches::move);
@@ -201,8 +209,17 @@ void BucketRoller::seal_open() {
   }
   {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !spare_.empty() || seal_error_; });
-    if (!seal_error_) {
+    if (empty) {
+      cv_.wait(lock, [&] { return jobs_.size() < kMaxQueuedJobs || seal_error_; });
+      if (!seal_error_) {
+        Job job;
+        job.empty = true;
+        job.header = h;
+        jobs_.push_back(std::move(job));
+      }
+    }
+    if (!empty) cv_.wait(lock, [&] { return !spare_.empty() || seal_error_; });
+    if (!empty && !seal_error_) {
       Job job;
       job.keys.emplace(std::move(open_));
       job.header = h;
@@ -237,7 +254,9 @@ void BucketRoller::seal_loop() {
     lock.unlock();
     if (!failed) {
       try {
-        if (job.keys) {
+        if (job.empty) {
+          sink_(build_empty(job.header), job.header.tag);
+        } else if (job.keys) {
           fold(*job.keys, scratch);
           sink_(build(*job.keys, job.header, Sketches::move), job.header.tag);
         } else {
@@ -259,7 +278,9 @@ void BucketRoller::seal_loop() {
     }
     job.pending.clear();
     lock.lock();
-    if (job.keys) {
+    if (job.empty) {
+      // nothing to give back
+    } else if (job.keys) {
       spare_.push_back(std::move(*job.keys));
     } else {
       spare_pending_.push_back(std::move(job.pending));
@@ -280,13 +301,23 @@ std::optional<bucket::SealedBucket> BucketRoller::snapshot(bool sketches) {
   return build(open_, header(), Sketches::copy);
 }
 
-bucket::SealedBucket BucketRoller::build(KeyState& k, const Header& h, Sketches sketches) const {
+bucket::SealedBucket BucketRoller::build_empty(const Header& h) const {
   bucket::SealedBucket b;
   b.sensor_id = options_.sensor_id;
   b.boot_id = options_.boot_id;
   b.seq = h.seq;
   b.start = h.start;
   b.width_s = options_.width_s;
+  b.not_for_sensor = h.not_for_sensor;
+  b.self_traffic = h.self_traffic;
+  b.late_packets = h.late;
+  b.loss = h.loss;
+  b.provenance = h.provenance;
+  return b;
+}
+
+bucket::SealedBucket BucketRoller::build(KeyState& k, const Header& h, Sketches sketches) const {
+  bucket::SealedBucket b = build_empty(h);
   // Rows in key order: the keys sorted first (small), then each row built once in place.
   struct Entry {
     std::uint64_t key;
@@ -308,14 +339,9 @@ bucket::SealedBucket BucketRoller::build(KeyState& k, const Header& h, Sketches 
     if (sketches == Sketches::move) b.rows.back().hosts = std::exchange(s, sketch::HostSketch{});
     if (sketches == Sketches::copy) b.rows.back().hosts = s;
   }
-  b.not_for_sensor = h.not_for_sensor;
-  b.self_traffic = h.self_traffic;
-  b.late_packets = h.late;
   // Without sketches (a snapshot), the sketch state is not read: the sealing thread may be
   // folding into it.
   b.hosts_unrecorded = sketches == Sketches::none ? 0 : k.sketches->unrecorded;
-  b.loss = h.loss;
-  b.provenance = h.provenance;
   return b;
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+
 #include <array>
 #include <condition_variable>
 #include <cstdint>
@@ -35,6 +37,9 @@ struct RollerOptions {
   /// state over and goes on (the sink is then called on that thread, in order).
   bool seal_thread = false;
   bucket::Provenance provenance;
+  /// When set (a stopping replay), the rest of a silent gap is left unfilled: the sensor
+  /// stops within moments instead of sealing months of empty buckets first.
+  const std::atomic<bool>* stop_filling = nullptr;
 };
 
 /// Counts classified packets into UTC-aligned buckets keyed by capture time and seals each
@@ -178,6 +183,7 @@ class BucketRoller {
   /// Work for the sealing thread, done in order: a full list of pending sources to fold
   /// into an open bucket's sketches (`fold_into`), or a bucket to seal (`keys`).
   struct Job {
+    bool empty = false;  ///< an empty bucket: only its header
     std::optional<KeyState> keys;
     Header header;
     std::vector<Pending> pending;
@@ -214,6 +220,10 @@ class BucketRoller {
   enum class Sketches { move, copy, none };
   /// The bucket of `k` and `h`.
   bucket::SealedBucket build(KeyState& k, const Header& h, Sketches sketches) const;
+  /// A bucket without rows (everything but them from `h`).
+  bucket::SealedBucket build_empty(const Header& h) const;
+  /// Empty buckets queued for the sealing thread at most (they hold no spare state).
+  static constexpr std::size_t kMaxQueuedJobs = 4096;
   void seal_loop();
   void rethrow_seal_error();
 

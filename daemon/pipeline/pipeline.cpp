@@ -1,6 +1,7 @@
 #include "daemon/pipeline/pipeline.h"
 
 #include <stdio_ext.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -81,6 +82,12 @@ std::unique_ptr<Savefile> open_savefile(const std::string& path, std::string& er
   // "-": standard input (a pipe from tcpdump -w -), with stdio's buffer: it outlives
   // the Savefile (libpcap does not close stdin).
   const bool from_stdin = path == "-";
+  // Opening a FIFO blocks until something opens it for writing: say so, or the daemon
+  // just seems to hang.
+  struct stat st {};
+  if (!from_stdin && ::stat(path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode)) {
+    log::get("capture")->info("--read {}: a FIFO; waiting for a writer to open it", path);
+  }
   FILE* file = from_stdin ? stdin : std::fopen(path.c_str(), "rb");
   if (!file) {
     error = "cannot open capture " + path + ": " + std::strerror(errno);
@@ -130,7 +137,8 @@ Pipeline::Pipeline(const config::SensorConfig& config,
               config.bucket_max_keys, config.bucket_max_gap_fill, config.bucket_max_sketch_bytes,
               /*seal_thread=*/true,
               bucket::Provenance{std::string{"teiten "} + kVersion, config.sha256,
-                                 db ? db->build_epoch() : 0, false}},
+                                 db ? db->build_epoch() : 0, false},
+              &stop_},
           counters::BucketRoller::TaggedSink{
               [this, sink = std::move(sink)](bucket::SealedBucket&& b, std::uint64_t index) {
                 bump(stats_.buckets_sealed);

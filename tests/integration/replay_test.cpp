@@ -1,6 +1,7 @@
 // Replays generated captures through the real teiten-sensord and compares the sealed
 // buckets with the generator's ground truth, exactly.
 #include <pcap/pcap.h>
+#include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 #include <map>
@@ -278,4 +279,65 @@ TEST_CASE("an unsupported link type is refused at start, naming it",
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("unsupported link type PPP (9)") != std::string::npos);
   CHECK(r.out.empty());
+}
+
+TEST_CASE("SIGTERM stops a replay of a sparse capture within moments, every packet accounted",
+          "[integration][replay][stop]") {
+  TempDir dir;
+  // 2,000 packets over a year: 527,000 empty minutes to seal between them, which took
+  // about two minutes and ignored SIGTERM meanwhile.
+  gen::GenOptions o;
+  o.packets = 2000;
+  o.duration_s = 366 * 86400;
+  o.seed = 11;
+  gen::generate(o, dir / "in.pcap");
+  write_file(dir / "sensor.yaml", config_yaml(""));
+  Process p(
+      {sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap", "-o", dir / "out.jsonl"},
+      dir / "sensor.log");
+  REQUIRE(
+      eventually([&] { return !read_file(dir / "out.jsonl").empty(); }, std::chrono::seconds(30)));
+  const auto asked = std::chrono::steady_clock::now();
+  p.kill(SIGTERM);
+  const auto rc = p.wait_for(std::chrono::seconds(30));
+  REQUIRE(rc.has_value());
+  CHECK(*rc == 0);
+  // A bound for a behaviour, not a benchmark: it was well over a minute.
+  CHECK(std::chrono::steady_clock::now() - asked < std::chrono::seconds(10));
+  // What was sealed adds up to what the closing line says was observed: nothing lost.
+  const auto buckets = read_buckets(dir / "out.jsonl");
+  std::uint64_t observed = 0;
+  for (const auto& b : buckets) observed += b.observed_packets();
+  const std::string log = read_file(dir / "sensor.log");
+  INFO(log);
+  CHECK(log.find("observed=" + std::to_string(observed) + " ") != std::string::npos);
+  CHECK(buckets.size() < 366 * 1440);
+}
+
+TEST_CASE("a FIFO as the capture: the sensor says it waits for a writer, then replays what comes",
+          "[integration][replay]") {
+  TempDir dir;
+  const auto truth = [&] {
+    gen::GenOptions o;
+    o.packets = 3000;
+    o.duration_s = 600;
+    return gen::generate(o, dir / "in.pcap");
+  }();
+  REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);
+  write_file(dir / "sensor.yaml", config_yaml(make_mmdb(dir, "country_code")));
+  Process p(
+      {sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "fifo", "-o", dir / "out.jsonl"},
+      dir / "sensor.log");
+  CHECK(eventually(
+      [&] {
+        return read_file(dir / "sensor.log").find("a FIFO; waiting for a writer") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(10)));
+  CHECK(p.running());
+  write_file(dir / "fifo", read_file(dir / "in.pcap"));
+  const auto rc = p.wait_for(std::chrono::seconds(30));
+  REQUIRE(rc.has_value());
+  CHECK(*rc == 0);
+  require_matches_truth(read_buckets(dir / "out.jsonl"), truth);
 }

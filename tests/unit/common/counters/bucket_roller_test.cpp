@@ -1,5 +1,6 @@
 #include "common/counters/bucket_roller.h"
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <vector>
 
@@ -77,6 +78,34 @@ TEST_CASE("empty buckets in a gap are sealed, up to the fill cap", "[counters][r
   CHECK(f.sealed[4].start == 240);
   CHECK(f.sealed[5].start == 6000);
   for (std::size_t i = 0; i < f.sealed.size(); ++i) CHECK(f.sealed[i].seq == 7 + i);
+}
+
+TEST_CASE("a stopping roller leaves the rest of a gap unfilled, packets still counted",
+          "[counters][roller]") {
+  for (const bool thread : {false, true}) {
+    INFO("sealing thread " << thread);
+    std::vector<bucket::SealedBucket> sealed;
+    std::atomic<bool> stop{false};
+    counters::RollerOptions o = options(100);
+    o.seal_thread = thread;
+    o.stop_filling = &stop;
+    counters::BucketRoller r(o, [&](bucket::SealedBucket&& b) { sealed.push_back(std::move(b)); });
+    r.add(0, key(23), 40, 1);
+    r.add(10 * 60, key(23), 40, 1);  // 9 empty buckets between: sealed
+    stop = true;
+    r.add(1000 * 60, key(22), 40, 1);  // 989 empty buckets: not filled while stopping
+    r.flush();
+    REQUIRE(sealed.size() == 12);
+    std::uint64_t packets = 0;
+    for (std::size_t i = 0; i < sealed.size(); ++i) {
+      CHECK(sealed[i].seq == i);
+      packets += sealed[i].observed_packets();
+    }
+    CHECK(sealed[5].rows.empty());
+    CHECK(sealed[10].start == 600);
+    CHECK(sealed[11].start == 60000);
+    CHECK(packets == 3);
+  }
 }
 
 TEST_CASE("the key cap folds new keys into overflow and totals still add up",
