@@ -7,6 +7,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -419,6 +421,34 @@ TEST_CASE(
   CHECK(NotifySocket::count(notify.read_for(std::chrono::seconds(2)), "WATCHDOG=1") == 0);
   sensor.kill(SIGUSR2);
   CHECK(NotifySocket::count(notify.read_for(std::chrono::seconds(2)), "WATCHDOG=1") >= 1);
+
+  // A flood of idle connections to the control server from another address of the
+  // operators' side (more than its 32 connections) does not lock the operator out.
+  REQUIRE(sh("ip -n " + veth.pns + " addr add 203.0.113.2/24 dev " + veth.pif));
+  const std::vector<int> flood = in_netns(veth.pns, [&] {
+    std::vector<int> fds;
+    for (int i = 0; i < 60; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      ::inet_pton(AF_INET, "203.0.113.2", &src.sin_addr);
+      sockaddr_in dst{};
+      dst.sin_family = AF_INET;
+      dst.sin_port = htons(static_cast<std::uint16_t>(std::stoi(control_port)));
+      ::inet_pton(AF_INET, "203.0.113.7", &dst.sin_addr);
+      if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) == 0 &&
+          ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0) {
+        fds.push_back(fd);
+      } else if (fd >= 0) {
+        ::close(fd);
+      }
+    }
+    return fds;
+  });
+  CHECK(flood.size() > 32);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 0; i < 3; ++i) CHECK(control_get("operator-op", "/v1/status").status == 200);
+  for (const int fd : flood) ::close(fd);
 
   sensor.kill(SIGTERM);
   const auto rc = sensor.wait_for(std::chrono::seconds(30));
