@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -197,8 +198,35 @@ void Pipeline::run_threads(const std::function<void()>& capture) {
   classifier.join();
 }
 
+namespace {
+// Wakes a capture thread blocked reading a pipe (see Pipeline::capture_interruptible_).
+// SIGURG is ignored by default, so a stray one harms nothing.
+constexpr int kWakeSignal = SIGURG;
+void on_wake(int) {}
+}  // namespace
+
+void Pipeline::wake_capture() noexcept {
+  if (capture_interruptible_.load(std::memory_order_acquire) &&
+      !capture_done_.load(std::memory_order_acquire)) {
+    pthread_kill(capture_thread_, kWakeSignal);  // async-signal-safe
+  }
+}
+
 std::string Pipeline::run(pcap_t* handle, decode::LinkType link) {
   link_ = link;
+  // A savefile that is not a regular file (standard input, a FIFO) can block in read(2)
+  // while its writer is quiet: a stop must be able to end that read.
+  struct stat st {};
+  FILE* file = pcap_file(handle);
+  if (file && ::fstat(::fileno(file), &st) == 0 && !S_ISREG(st.st_mode)) {
+    struct sigaction sa {};
+    sa.sa_handler = on_wake;  // no SA_RESTART: the read returns EINTR
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(kWakeSignal, &sa, nullptr);
+    capture_thread_ = pthread_self();
+    capture_interruptible_.store(true, std::memory_order_release);
+    if (stop_.load(std::memory_order_relaxed)) wake_capture();
+  }
   run_threads([&] { capture_loop(handle); });
   if (!capture_error_.empty()) return capture_error_;
   return classifier_error_;
@@ -212,10 +240,13 @@ void Pipeline::capture_loop(pcap_t* handle) {
     if (n == 0) break;  // end of the savefile
     if (n == PCAP_ERROR_BREAK) break;
     if (n == PCAP_ERROR) {
+      // A read ended by a stop (EINTR from wake_capture) is the end asked for.
+      if (stop_.load(std::memory_order_relaxed) && capture_interruptible_.load()) break;
       capture_error_ = std::string{"pcap_dispatch failed: "} + pcap_geterr(handle);
       break;
     }
   }
+  capture_done_.store(true, std::memory_order_release);
   push_control(SlotType::eof, last_ts_);
 }
 
@@ -403,12 +434,19 @@ void Pipeline::push_control(SlotType type, std::int64_t ts) noexcept {
 
 void Pipeline::classifier_loop() noexcept {
   Backoff backoff;
+  std::uint64_t idle_wakes = 0;
   for (;;) {
     bump(stats_.classifier_beats);
     while (stalled_.load(std::memory_order_relaxed))
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const std::size_t n = ring_.readable(kBatch);
     if (n == 0) {
+      // Stopping, and the capture thread may have entered its read just after the wake-up
+      // signal: send it again while waiting for its end marker.
+      if (stop_.load(std::memory_order_relaxed) &&
+          capture_interruptible_.load(std::memory_order_relaxed) && ++idle_wakes % 64 == 0) {
+        wake_capture();
+      }
       backoff.pause();
       continue;
     }

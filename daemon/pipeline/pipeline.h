@@ -1,5 +1,7 @@
 #pragma once
 
+#include <pthread.h>
+
 #include <pcap/pcap.h>
 
 #include <array>
@@ -97,8 +99,12 @@ class Pipeline {
   /// Test hook (TEITEN_TEST_HOOKS): the classifier thread stops making progress while set.
   void stall_classifier(bool on) noexcept { stalled_.store(on, std::memory_order_relaxed); }
 
-  /// Asks a running pipeline to stop (any thread, async-signal-safe).
-  void request_stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+  /// Asks a running pipeline to stop (any thread, async-signal-safe). A replay reading a
+  /// pipe or FIFO whose writer went quiet is woken from its blocked read.
+  void request_stop() noexcept {
+    stop_.store(true, std::memory_order_relaxed);
+    wake_capture();
+  }
 
   const PipelineStats& stats() const noexcept { return stats_; }
 
@@ -165,6 +171,12 @@ class Pipeline {
   decode::DecodeCounters malformed_{};
   std::atomic<bool> stop_{false};
   std::atomic<bool> classifier_done_{false};
+  /// A replay from a pipe or FIFO: the capture thread may sit in read(2) for ever; a
+  /// signal without SA_RESTART (kWakeSignal) ends that read once stop_ is set.
+  std::atomic<bool> capture_interruptible_{false};
+  std::atomic<bool> capture_done_{false};
+  pthread_t capture_thread_{};
+  void wake_capture() noexcept;
   std::atomic<bool> stalled_{false};
   std::mutex geoip_mu_;
   std::shared_ptr<const classify::GeoIpDatabase> pending_geoip_;

@@ -1,8 +1,11 @@
 // Replays generated captures through the real teiten-sensord and compares the sealed
 // buckets with the generator's ground truth, exactly.
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <map>
 
@@ -314,8 +317,10 @@ TEST_CASE("SIGTERM stops a replay of a sparse capture within moments, every pack
   CHECK(buckets.size() < 366 * 1440);
 }
 
-TEST_CASE("a FIFO as the capture: the sensor says it waits for a writer, then replays what comes",
-          "[integration][replay]") {
+TEST_CASE(
+    "a FIFO as the capture: the sensor says it waits for a writer, replays what comes, "
+    "and stops on SIGTERM while the writer is quiet",
+    "[integration][replay][stop]") {
   TempDir dir;
   const auto truth = [&] {
     gen::GenOptions o;
@@ -335,9 +340,19 @@ TEST_CASE("a FIFO as the capture: the sensor says it waits for a writer, then re
       },
       std::chrono::seconds(10)));
   CHECK(p.running());
-  write_file(dir / "fifo", read_file(dir / "in.pcap"));
-  const auto rc = p.wait_for(std::chrono::seconds(30));
+  // The writer sends the whole capture and stays (as tcpdump -w would on a quiet link).
+  const int fd = ::open((dir / "fifo").c_str(), O_WRONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  const std::string bytes = read_file(dir / "in.pcap");
+  REQUIRE(::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+  // It has read all there is and waits for more (the writer is still there).
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  CHECK(p.running());
+  p.kill(SIGTERM);
+  const auto rc = p.wait_for(std::chrono::seconds(10));
+  ::close(fd);
   REQUIRE(rc.has_value());
   CHECK(*rc == 0);
+  // Every packet written is in a sealed bucket: the open one was sealed at the stop.
   require_matches_truth(read_buckets(dir / "out.jsonl"), truth);
 }
