@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/config/schema_loader.h"
+#include "common/tls/pki.h"
 
 namespace teiten::collector {
 namespace {
@@ -39,11 +40,8 @@ std::string check_time_zone(const Value& v) {
 
 std::string check_sensor_id(const Scalar& v) {
   const auto& s = std::get<std::string>(v);
-  const bool ok =
-      !s.empty() && s.size() <= 64 &&
-      s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-          std::string::npos;
-  return ok ? "" : "'" + s + "' is not a sensor id (1-64 of A-Z a-z 0-9 . _ -)";
+  // The id a sensor's certificates carry (urn:teiten:sensor:<id>): the same rule.
+  return tls::valid_role_id(s) ? "" : "'" + s + "' is not a sensor id (1-64 of A-Z a-z 0-9 . _ -)";
 }
 
 std::string check_registry(const Value& v) {

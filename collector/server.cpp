@@ -120,8 +120,7 @@ struct Server::Impl {
   http::response<http::string_body> refuse(const tls::PeerIdentity& who, const std::string& action,
                                            bool keep) {
     bump(stats.role_refusals);
-    return error_response(http::status::forbidden,
-                          "certificate of " + who.describe() + " cannot " + action, keep);
+    return tls::role_refusal(who, action, keep, kServerName);
   }
 
   http::response<http::string_body> handle(const http::request<http::string_body>& req,
@@ -194,8 +193,8 @@ struct Server::Impl {
                             "format: '" + format + "' is not json, markdown, csv or html", keep);
     try {
       const ReportRequest rq = parse_report_request(params, store);
-      // The dashboard answers anyone who reaches it, on the thread that ingests: bound
-      // what one page may cost.
+      // The dashboard may answer anyone who reaches it (dashboard.client_certificate:
+      // none): bound what one page may cost.
       if (dashboard && (rq.day_to - rq.day_from >= 400 || rq.top > 20 || rq.sensor_top > 20))
         return error_response(http::status::bad_request,
                               "the dashboard shows at most 400 days and top 20 (use /v1/report)",
@@ -236,7 +235,8 @@ struct Server::Impl {
     return res;
   }
 
-  // The dashboard's listener: read-only pages for browsers (no client certificate).
+  // The dashboard's listener: read-only pages for browsers of operators (or anyone, with
+  // dashboard.client_certificate: none), on the dashboard's own thread and connection.
   http::response<http::string_body> dashboard(const http::request<http::string_body>& req,
                                               const tls::PeerIdentity& who) {
     const bool keep = req.keep_alive();
@@ -502,6 +502,11 @@ struct Server::Impl {
   std::unique_ptr<Storage> board_storage;
   std::unique_ptr<tls::HttpsServer> board;
   std::thread board_thread;
+
+  // Asks the dashboard's thread to shut its server down; the thread then ends by itself.
+  void stop_dashboard() {
+    if (board) asio::post(board_io, [b = board.get()] { b->shutdown(); });
+  }
 };
 
 Server::Server(asio::io_context& io, const CollectorConfig& config, Storage& storage)
@@ -547,14 +552,11 @@ void Server::start() {
 
 void Server::shutdown() {
   impl_->http.shutdown();
-  // The dashboard's thread ends once its connections are gone (joined by ~Server).
-  if (impl_->board) asio::post(impl_->board_io, [b = impl_->board.get()] { b->shutdown(); });
+  impl_->stop_dashboard();  // its thread is joined by ~Server
 }
 
 Server::~Server() {
-  if (impl_->board) {
-    asio::post(impl_->board_io, [b = impl_->board.get()] { b->shutdown(); });
-  }
+  impl_->stop_dashboard();
   if (impl_->board_thread.joinable()) impl_->board_thread.join();
 }
 

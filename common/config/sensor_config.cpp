@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/config/schema_loader.h"
+#include "common/tls/pki.h"
 
 namespace teiten::config {
 namespace {
@@ -27,11 +28,8 @@ std::string sha256_hex(const std::string& data) {
 
 std::string check_sensor_id(const Value& v) {
   const auto& s = std::get<std::string>(v);
-  const bool ok = !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.';
-  });
-  return ok ? "" : "'" + s + "' is not a sensor id (1-64 of A-Z a-z 0-9 . _ -)";
+  // The id is written into the sensor's certificates (urn:teiten:sensor:<id>): one rule.
+  return tls::valid_role_id(s) ? "" : "'" + s + "' is not a sensor id (1-64 of A-Z a-z 0-9 . _ -)";
 }
 
 std::string check_addresses(const Value& v) {

@@ -194,11 +194,11 @@ void BucketRoller::seal_open() {
   // An empty bucket (a quiet minute, a silent gap) needs no fold and no state handed over:
   // months of them are sealed without clearing a key table each.
   const bool empty = open_.table.size() == 0;
-  if (!sealer_.joinable() && empty) {
-    sink_(build_empty(h), h.tag);
-    return;
-  }
   if (!sealer_.joinable()) {
+    if (empty) {
+      sink_(build_empty(h), h.tag);
+      return;
+    }
     fold(open_, scratch_);
     bucket::SealedBucket b = build(open_, h, Sketches::move);
     open_.table.clear();
@@ -209,23 +209,20 @@ void BucketRoller::seal_open() {
   }
   {
     std::unique_lock lock(mu_);
-    if (empty) {
-      cv_.wait(lock, [&] { return jobs_.size() < kMaxQueuedJobs || seal_error_; });
-      if (!seal_error_) {
-        Job job;
-        job.empty = true;
-        job.header = h;
-        jobs_.push_back(std::move(job));
-      }
-    }
-    if (!empty) cv_.wait(lock, [&] { return !spare_.empty() || seal_error_; });
-    if (!empty && !seal_error_) {
+    // An empty bucket takes no spare state, only a place in the bounded queue.
+    cv_.wait(lock, [&] {
+      return (empty ? jobs_.size() < kMaxQueuedJobs : !spare_.empty()) || seal_error_;
+    });
+    if (!seal_error_) {
       Job job;
-      job.keys.emplace(std::move(open_));
+      job.empty = empty;
       job.header = h;
+      if (!empty) {
+        job.keys.emplace(std::move(open_));
+        open_ = std::move(spare_.back());
+        spare_.pop_back();
+      }
       jobs_.push_back(std::move(job));
-      open_ = std::move(spare_.back());
-      spare_.pop_back();
     }
   }
   cv_.notify_all();
@@ -278,11 +275,9 @@ void BucketRoller::seal_loop() {
     }
     job.pending.clear();
     lock.lock();
-    if (job.empty) {
-      // nothing to give back
-    } else if (job.keys) {
+    if (job.keys) {
       spare_.push_back(std::move(*job.keys));
-    } else {
+    } else if (!job.empty) {
       spare_pending_.push_back(std::move(job.pending));
     }
     sealing_ = false;

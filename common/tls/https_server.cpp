@@ -80,6 +80,12 @@ Response error_response(unsigned status, const std::string& message, bool keep_a
   return json_response(status, nlohmann::json{{"error", message}}.dump(), keep_alive, server_name);
 }
 
+Response role_refusal(const PeerIdentity& who, std::string_view action, bool keep_alive,
+                      std::string_view server_name) {
+  return error_response(403, "certificate of " + who.describe() + " cannot " + std::string{action},
+                        keep_alive, server_name);
+}
+
 std::vector<std::pair<std::string, std::string>> query_params(std::string_view target) {
   std::vector<std::pair<std::string, std::string>> out;
   const auto q = target.find('?');
@@ -163,7 +169,8 @@ struct HttpsServer::Impl : std::enable_shared_from_this<HttpsServer::Impl> {
   // Ends the oldest connection still in its handshake; false if there is none.
   bool evict_oldest_handshake() {
     for (auto& c : conns) {
-      if (c.handshaken || c.evicted) continue;
+      // A connection whose session has not started yet has no stream to end.
+      if (c.handshaken || c.evicted || !c.stream) continue;
       c.evicted = true;
       --counted;
       --handshaking;
@@ -373,11 +380,15 @@ struct HttpsServer::Impl : std::enable_shared_from_this<HttpsServer::Impl> {
     if (conns.empty()) return;
     grace_timer.expires_after(grace);
     grace_timer.async_wait([this](boost::system::error_code e) {
-      if (e) return;  // every session ended in time
-      boost::system::error_code ignored;
-      for (auto& c : conns)
-        if (c.stream) c.stream->socket().cancel(ignored);
+      if (!e) cancel_all();  // else every session ended in time
     });
+  }
+
+  // Ends every session's pending operation: each then ends and releases its slot.
+  void cancel_all() {
+    boost::system::error_code ignored;
+    for (auto& c : conns)
+      if (c.stream) c.stream->socket().cancel(ignored);
   }
 
   asio::io_context& io;
@@ -409,8 +420,7 @@ HttpsServer::~HttpsServer() {
   boost::system::error_code ec;
   impl_->acceptor.close(ec);
   impl_->grace_timer.cancel();
-  for (auto& c : impl_->conns)
-    if (c.stream) c.stream->socket().cancel(ec);
+  impl_->cancel_all();
 }
 
 void HttpsServer::listen(const std::string& address, std::uint16_t port) {

@@ -82,6 +82,11 @@ Response json_response(unsigned status, std::string body, bool keep_alive,
 Response error_response(unsigned status, const std::string& message, bool keep_alive,
                         std::string_view server_name);
 
+/// 403 for a peer whose role may not do `action`: "certificate of sensor 'tokyo-1' cannot
+/// query" (every endpoint's refusal says it the same way; docs/security.md).
+Response role_refusal(const PeerIdentity& who, std::string_view action, bool keep_alive,
+                      std::string_view server_name);
+
 /// key=value pairs of a request target's query string (not percent-decoded: the APIs'
 /// values are identifiers, numbers and RFC 3339 times).
 std::vector<std::pair<std::string, std::string>> query_params(std::string_view target);

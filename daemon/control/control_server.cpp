@@ -58,10 +58,8 @@ tls::Response ControlServer::handle(const tls::Request& req, const tls::PeerIden
   const bool role_ok =
       who.role == tls::Role::operator_ || (metrics && who.role == tls::Role::monitor);
   if (!role_ok) {
-    return tls::error_response(403,
-                               "certificate of " + who.describe() + " cannot " +
-                                   (metrics ? "read metrics" : "use the control server"),
-                               keep, kServerName);
+    return tls::role_refusal(who, metrics ? "read metrics" : "use the control server", keep,
+                             kServerName);
   }
   if (std::find(config_.control_allowed.begin(), config_.control_allowed.end(), who.id) ==
       config_.control_allowed.end()) {

@@ -154,7 +154,6 @@ bool DeadLetterStore::put(const bucket::SealedBucket& b, const std::string& reas
   index_.push_back(std::move(d));
   ++stats_.refused_total;
   enforce_bound_locked();
-  count_locked();
   return true;
 }
 
@@ -170,6 +169,7 @@ void DeadLetterStore::enforce_bound_locked() {
     ++stats_.dropped_buckets;
     stats_.dropped_packets += d.packets;
   }
+  count_locked();
 }
 
 std::vector<DeadLetter> DeadLetterStore::list() {
