@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "collector/report.h"
-#include "collector/storage.h"
+#include "collector/report/report.h"
+#include "collector/store/store.h"
 #include "ctl/sim/simulator.h"
 
 using namespace teiten;
@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
   if (!std::filesystem::exists(tag)) {
     for (const char* suffix : {".tmp", ".tmp-wal", ".tmp-shm"})
       std::filesystem::remove(tag + suffix);
-    auto s = std::make_unique<collector::Storage>(tag + ".tmp");
+    auto s = collector::open_store({"sqlite", tag + ".tmp", "", "Asia/Tokyo"});
     const auto t0 = Clock::now();
     for (std::size_t i = 0; i < o.domestic + o.overseas; ++i) {
       std::vector<bucket::SealedBucket> batch;
@@ -90,7 +90,8 @@ int main(int argc, char** argv) {
   } else {
     std::printf("database: %s (kept from an earlier run)\n", tag.c_str());
   }
-  collector::Storage s(tag);
+  const auto store = collector::open_store({"sqlite", tag, "", "Asia/Tokyo"});
+  collector::Store& s = *store;
   collector::ReportRequest q;
   // The last full quarter of the data: months 13-15 (2023-01..03 by default).
   q.day_from = o.start_day + 365;

@@ -90,12 +90,60 @@ const std::vector<Field<CollectorConfig>> kSchema = {
      "database",
      FieldType::string,
      "",
-     true,
+     false,
      0,
      0,
      {},
-     "SQLite database file (created if absent).",
-     [](CollectorConfig& c, const Value& v) { c.database = std::get<std::string>(v); },
+     "SQLite database file (created if absent), with storage.backend sqlite; relative to "
+     "this file.",
+     [](CollectorConfig& c, const Value& v) { c.store.path = std::get<std::string>(v); },
+     {}},
+    {"storage",
+     "backend",
+     FieldType::choice,
+     "sqlite",
+     false,
+     0,
+     0,
+     {"sqlite", "postgresql"},
+     "Where buckets are stored: sqlite (collector.database, one collector) or postgresql "
+     "(storage.postgresql, any number of collectors on one database; docs/scale.md).",
+     [](CollectorConfig& c, const Value& v) { c.store.backend = std::get<std::string>(v); },
+     {}},
+    {"storage",
+     "postgresql",
+     FieldType::string,
+     "",
+     false,
+     0,
+     0,
+     {},
+     "libpq connection string with storage.backend postgresql, e.g. \"host=/run/postgresql "
+     "dbname=teiten user=teiten\" (a password belongs in ~/.pgpass, not here).",
+     [](CollectorConfig& c, const Value& v) { c.store.conninfo = std::get<std::string>(v); },
+     {}},
+    {"storage",
+     "report_workers",
+     FieldType::uint,
+     "2",
+     false,
+     1,
+     64,
+     {},
+     "Threads that run reports, queries and dashboard pages, each with a read-only "
+     "connection: ingest never waits behind them.",
+     [](CollectorConfig& c, const Value& v) { c.report_workers = std::get<std::uint64_t>(v); },
+     {}},
+    {"storage",
+     "report_queue",
+     FieldType::uint,
+     "32",
+     false,
+     1,
+     10000,
+     {},
+     "Reports and queries that may wait for a worker; more are answered 503 (retry).",
+     [](CollectorConfig& c, const Value& v) { c.report_queue = std::get<std::uint64_t>(v); },
      {}},
     {"collector",
      "detail_retention",
@@ -117,7 +165,7 @@ const std::vector<Field<CollectorConfig>> kSchema = {
      0,
      {},
      "Time zone whose calendar days the reports and the dashboard cut (tz database name).",
-     [](CollectorConfig& c, const Value& v) { c.time_zone = std::get<std::string>(v); },
+     [](CollectorConfig& c, const Value& v) { c.store.time_zone = std::get<std::string>(v); },
      check_time_zone},
     {"dashboard",
      "enabled",
@@ -384,11 +432,22 @@ std::variant<CollectorConfig, std::vector<config::ConfigError>> parse_collector_
     errors.push_back(config::ConfigError{path, 1, 1, "limits",
                                          "reserved_authenticated must be below max_connections"});
   }
+  if (errors.empty() && c.store.backend == "sqlite" && c.store.path.empty()) {
+    errors.push_back(config::ConfigError{
+        path, 1, 1, "collector.database",
+        "required with storage.backend sqlite (the SQLite file, created if absent)"});
+  }
+  if (errors.empty() && c.store.backend == "postgresql" && c.store.conninfo.empty()) {
+    errors.push_back(config::ConfigError{
+        path, 1, 1, "storage.postgresql",
+        "required with storage.backend postgresql (a libpq connection string)"});
+  }
   if (!errors.empty()) return errors;
   // The database path, like every path, is relative to the configuration file.
-  if (!c.database.empty() && c.database.front() != '/') {
+  std::string& db = c.store.path;
+  if (!db.empty() && db.front() != '/') {
     const auto slash = path.rfind('/');
-    if (slash != std::string::npos) c.database = path.substr(0, slash + 1) + c.database;
+    if (slash != std::string::npos) db = path.substr(0, slash + 1) + db;
   }
   return c;
 }

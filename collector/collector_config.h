@@ -6,6 +6,7 @@
 #include <variant>
 #include <vector>
 
+#include "collector/store/store.h"
 #include "common/config/schema.h"
 
 namespace teiten::collector {
@@ -24,9 +25,12 @@ struct CollectorConfig {
   std::string path;
   std::string listen_address = "127.0.0.1";
   std::uint16_t port = 8443;
-  std::string database;
+  /// storage.backend, the SQLite file (collector.database) or the PostgreSQL connection
+  /// string (storage.postgresql), and reports.time_zone.
+  StoreConfig store;
   std::uint64_t detail_retention_s = 400ULL * 86400;
-  std::string time_zone = "Asia/Tokyo";  ///< reports.time_zone
+  std::uint64_t report_workers = 2;  ///< storage.report_workers
+  std::uint64_t report_queue = 32;   ///< storage.report_queue
   bool dashboard_enabled = true;
   std::string dashboard_address = "127.0.0.1";
   std::uint16_t dashboard_port = 8444;

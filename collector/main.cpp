@@ -1,4 +1,5 @@
-// teiten-collectord: the Teiten central collector (HTTPS ingest with mutual TLS, SQLite).
+// teiten-collectord: the Teiten central collector (HTTPS ingest with mutual TLS; SQLite or
+// PostgreSQL).
 #include <utility>  // before Asio (Boost 1.74 with C++20)
 
 #include <boost/asio/signal_set.hpp>
@@ -8,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "collector/api/server.h"
 #include "collector/collector_config.h"
-#include "collector/server.h"
-#include "collector/storage.h"
+#include "collector/store/store.h"
 #include "common/log/log.h"
 #include "common/version.h"
 
@@ -18,24 +19,29 @@ namespace {
 
 using namespace teiten;
 
-constexpr const char* kUsage = R"(Usage: teiten-collectord --config FILE [--check-config]
+constexpr const char* kUsage =
+    R"(Usage: teiten-collectord --config FILE [--check-config | --migrate]
 
 Teiten central collector: receives sealed buckets from sensors over HTTPS with mutual TLS
-(POST /v1/buckets), stores each exactly once in SQLite, and answers operators' queries
-and reports (GET /v1/query, /v1/report), /metrics and /v1/healthz. A second listener
-serves the dashboard (dashboard: in the configuration). API: docs/collector-api.md,
-reports: docs/reports.md, manual: teiten-collectord(8).
+(POST /v1/buckets), stores each exactly once (SQLite, or PostgreSQL shared by several
+collectors), and answers operators' queries and reports (GET /v1/query, /v1/report),
+/metrics and /v1/healthz. A second listener serves the dashboard (dashboard: in the
+configuration). API: docs/collector-api.md, reports: docs/reports.md, scale-out:
+docs/scale.md, manual: teiten-collectord(8).
 
 Options:
   -c, --config FILE    collector configuration (YAML), e.g. /etc/teiten/collector.yaml
-      --check-config   validate the configuration, certificates and database, then exit
+      --check-config   check the configuration, certificates and database (connects and
+                       reads the schema version; creates and changes nothing), then exit
+      --migrate        create or migrate the database schema, then exit (a start does it
+                       too; run it alone to upgrade before starting several collectors)
   -h, --help           this text
   -V, --version        print the version
 
 Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
 )";
 
-void schedule_prune(boost::asio::steady_timer& timer, collector::Storage& storage,
+void schedule_prune(boost::asio::steady_timer& timer, collector::Store& storage,
                     std::uint64_t retention_s) {
   timer.expires_after(std::chrono::hours(1));
   timer.async_wait([&timer, &storage, retention_s](boost::system::error_code ec) {
@@ -57,7 +63,7 @@ void schedule_prune(boost::asio::steady_timer& timer, collector::Storage& storag
 
 int main(int argc, char** argv) {
   std::string config_path;
-  bool check = false;
+  bool check = false, migrate = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -70,10 +76,16 @@ int main(int argc, char** argv) {
       config_path = argv[++i];
     } else if (a == "--check-config") {
       check = true;
+    } else if (a == "--migrate") {
+      migrate = true;
     } else {
       std::cerr << "teiten-collectord: unknown or incomplete argument '" << a << "' (see --help)\n";
       return 2;
     }
+  }
+  if (check && migrate) {
+    std::cerr << "teiten-collectord: --check-config and --migrate exclude each other\n";
+    return 2;
   }
   if (config_path.empty()) {
     std::cerr << "teiten-collectord: --config FILE is required (see --help)\n";
@@ -95,11 +107,22 @@ int main(int argc, char** argv) {
     std::cerr << config_path << ": " << e.what() << "\n";
     return 2;
   }
+  if (check) {
+    try {
+      const std::string db = collector::check_store(cfg.store);
+      std::cout << config_path << ": configuration OK (" << cfg.sensors.size() << " sensors, " << db
+                << ")\n";
+      return 0;
+    } catch (const std::exception& e) {
+      std::cerr << config_path << ": " << e.what() << "\n";
+      return 1;
+    }
+  }
   try {
-    collector::Storage storage(cfg.database, cfg.time_zone, check);
-    if (check) {
-      std::cout << config_path << ": configuration OK (" << cfg.sensors.size()
-                << " sensors, database " << cfg.database << ")\n";
+    const auto store = collector::open_store(cfg.store);
+    collector::Store& storage = *store;
+    if (migrate) {
+      std::cout << storage.describe() << ": schema version " << collector::kSchemaVersion << "\n";
       return 0;
     }
     boost::asio::io_context io(1);
@@ -118,7 +141,7 @@ int main(int argc, char** argv) {
     });
     schedule_prune(prune, storage, cfg.detail_retention_s);
     logger->info("listening address={} port={} sensors={} database={}", cfg.listen_address,
-                 server.port(), cfg.sensors.size(), cfg.database);
+                 server.port(), cfg.sensors.size(), storage.describe());
     if (const auto board = server.dashboard_port())
       logger->info("dashboard address={} port={} url=https://{}:{}/", cfg.dashboard_address, *board,
                    cfg.dashboard_address.find(':') == std::string::npos

@@ -13,6 +13,7 @@ packages=(
   catch2 libmaxmind-db-writer-perl libssl-dev libsqlite3-dev sqlite3 openssl
   tcpdump tcpreplay libsystemd-dev libcap-dev iproute2 systemd
   libhowardhinnant-date-dev tzdata chromium
+  libpq-dev postgresql-15
   lintian devscripts adduser init-system-helpers
 )
 
@@ -25,6 +26,12 @@ done
 # npm: any working npm will do (some machines carry Node.js from elsewhere, whose
 # package conflicts with Debian's npm); Debian's npm otherwise.
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# PostgreSQL: the collector's scale-out backend and the tests' real server (they start
+# their own with initdb; no cluster of the package's is wanted on a build machine).
+if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
+  mkdir -p /etc/postgresql-common
+  echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf
+fi
 if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -26,6 +26,15 @@ void PromText::counter(std::string_view name, std::string_view help, std::uint64
   out_ += '\n';
 }
 
+void PromText::counter_seconds(std::string_view name, std::string_view help, double value) {
+  head(name, help, "counter");
+  out_ += "teiten_";
+  out_ += name;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, " %.6f\n", value);
+  out_ += buf;
+}
+
 void PromText::counters(std::string_view name, std::string_view help,
                         const std::vector<std::pair<std::string, std::uint64_t>>& series) {
   head(name, help, "counter");

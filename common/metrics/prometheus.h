@@ -14,6 +14,8 @@ namespace teiten::metrics {
 class PromText {
  public:
   void counter(std::string_view name, std::string_view help, std::uint64_t value);
+  /// A counter of seconds (or another unit with fractions).
+  void counter_seconds(std::string_view name, std::string_view help, double value);
   /// One counter with a series per fixed label set (`reason="malformed"`, ...).
   void counters(std::string_view name, std::string_view help,
                 const std::vector<std::pair<std::string, std::uint64_t>>& series);

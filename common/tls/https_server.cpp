@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -17,6 +18,7 @@
 #include <list>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/log/log.h"
 #include "common/tls/pki.h"
@@ -273,6 +275,28 @@ struct HttpsServer::Impl : std::enable_shared_from_this<HttpsServer::Impl> {
     ~ConnGuard() { impl->release(it); }
   };
 
+  // The answer of a deferred request: the worker's Finish posts it to this thread and
+  // wakes the session, which waits on a timer that never expires by itself.
+  awaitable<Response> wait_for(Deferred deferred) {
+    struct Wait {
+      explicit Wait(asio::io_context& io) : wake(io, asio::steady_timer::time_point::max()) {}
+      asio::steady_timer wake;
+      std::optional<Response> answer;
+    };
+    auto state = std::make_shared<Wait>(io);
+    deferred.start([state, &io = io](Response r) {
+      asio::post(io, [state, r = std::move(r)]() mutable {
+        state->answer = std::move(r);
+        state->wake.cancel();
+      });
+    });
+    while (!state->answer) {
+      beast::error_code ec;
+      co_await state->wake.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+    co_return std::move(*state->answer);
+  }
+
   awaitable<void> session([[maybe_unused]] std::shared_ptr<Impl> self, tcp::socket socket,
                           ConnList::iterator conn) {
     // The context as of this connection: a reload replaces it for later ones only.
@@ -351,7 +375,12 @@ struct HttpsServer::Impl : std::enable_shared_from_this<HttpsServer::Impl> {
       bump(stats.requests);
       Response res;
       try {
-        res = handler(parser.get(), who);
+        Reply reply = handler(parser.get(), who);
+        if (auto* deferred = std::get_if<Deferred>(&reply)) {
+          res = co_await wait_for(std::move(*deferred));
+        } else {
+          res = std::move(std::get<Response>(reply));
+        }
       } catch (const std::exception& e) {
         log::get("https")->error("handler failed: {}", e.what());
         res = error_response(500, "internal error", false, name);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "common/tls/pki.h"
@@ -68,9 +69,18 @@ struct HttpServerStats {
   std::atomic<std::uint64_t> open_handshakes{0};      ///< now, still in their handshake
 };
 
+/// Called once with the answer of a deferred request, from any thread.
+using Finish = std::function<void(Response)>;
+/// An answer another thread gives: `start` (on the I/O thread) hands the work on, and
+/// that work calls its Finish once. The connection waits for it; others go on.
+struct Deferred {
+  std::function<void(Finish)> start;
+};
+using Reply = std::variant<Response, Deferred>;
+
 /// Answers one request from the peer `who` (role and id from its verified certificate;
-/// Role::none without one). Runs on the I/O thread.
-using Handler = std::function<Response(const Request&, const PeerIdentity& who)>;
+/// Role::none without one), at once or deferred. Runs on the I/O thread.
+using Handler = std::function<Reply(const Request&, const PeerIdentity& who)>;
 
 /// A response with `body` of `content_type` (Server header `server_name`).
 Response text_response(unsigned status, std::string body, std::string_view content_type,

@@ -1,6 +1,6 @@
 // The quarterly analyses on a small dataset whose every expected figure is worked out by
 // hand in the comments: a real SQLite store, the report engine and its four formats.
-#include "collector/report.h"
+#include "collector/report/report.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -9,6 +9,7 @@
 
 #include "common/bucket/bucket_json.h"
 #include "tests/integration/test_support.h"
+#include "tests/unit/collector/test_store.h"
 
 using namespace teiten;
 using namespace teiten::collector;
@@ -98,8 +99,11 @@ ReportRequest quarter(const std::string& rank = "mirai") {
 
 TEST_CASE("report: Table 1, daily series, unique hosts and time zone edges",
           "[collector][report]") {
+  const std::string backend = TEITEN_EACH_BACKEND();
+  INFO("backend " << backend);
   test::TempDir dir;
-  Storage s(dir / "c.sqlite");  // Asia/Tokyo
+  test::TestStore ts(backend, dir);
+  Store& s = *ts;  // Asia/Tokyo
   Builder b;
   // 2022-04-01 00:00-01:00 JST (an hour of UTC 2022-03-31).
   auto b1 = b.make("d1", "2022-03-31T15:00:00Z", 3600);
@@ -157,8 +161,8 @@ TEST_CASE("report: Table 1, daily series, unique hosts and time zone edges",
 
   // The same store cut in UTC days: 14:59:59Z and 15:00:00Z are both on UTC April 1; the
   // first hour (15:00Z March 31) leaves the quarter and the July one (15:00Z June 30) joins.
-  Storage utc(dir / "c.sqlite", "UTC");
-  r = build_report(utc, cfg, quarter("all"));
+  const auto utc = ts.open_in("UTC");
+  r = build_report(*utc, cfg, quarter("all"));
   std::uint64_t udp_first_day = 0, tcp23 = 0;
   for (std::size_t i = 0; i < r.table.size(); ++i) {
     if (r.table[i].dest.label() == "5060/UDP") udp_first_day = r.daily[i][0].all;
@@ -170,8 +174,11 @@ TEST_CASE("report: Table 1, daily series, unique hosts and time zone edges",
 
 TEST_CASE("report: monthly averages divide by the days sensors were observed",
           "[collector][report]") {
+  const std::string backend = TEITEN_EACH_BACKEND();
+  INFO("backend " << backend);
   test::TempDir dir;
-  Storage s(dir / "c.sqlite");
+  test::TestStore ts(backend, dir);
+  Store& s = *ts;
   Builder b;
   std::vector<bucket::SealedBucket> all;
   // d2: 10 days of April 2022, 100 packets a day (daily buckets starting 09:00 JST).
@@ -221,8 +228,11 @@ TEST_CASE("report: monthly averages divide by the days sensors were observed",
 
 TEST_CASE("report: per-sensor TOP10 ranks ICMP as one entry, weekly sums, formats agree",
           "[collector][report]") {
+  const std::string backend = TEITEN_EACH_BACKEND();
+  INFO("backend " << backend);
   test::TempDir dir;
-  Storage s(dir / "c.sqlite");
+  test::TestStore ts(backend, dir);
+  Store& s = *ts;
   Builder b;
   // d1 on Sunday 2022-04-03 (JST): eleven destinations, 23/TCP first, ICMP (5 + 4) second.
   auto x = b.make("d1", "2022-04-03T00:00:00Z", 3600);
@@ -303,8 +313,11 @@ TEST_CASE("report: per-sensor TOP10 ranks ICMP as one entry, weekly sums, format
 
 TEST_CASE("report: a month's year-before days, and hosts of packets without a port",
           "[collector][report]") {
+  const std::string backend = TEITEN_EACH_BACKEND();
+  INFO("backend " << backend);
   test::TempDir dir;
-  Storage s(dir / "c.sqlite");
+  test::TestStore ts(backend, dir);
+  Store& s = *ts;
   Builder b;
   std::vector<bucket::SealedBucket> all;
   // o1 on every day of February 2024 (29 days, 10 a day) and of February 2025 (28, 20).
@@ -340,7 +353,8 @@ TEST_CASE("report: a month's year-before days, and hosts of packets without a po
 
 TEST_CASE("report requests: ranges, quarters and refusals", "[collector][report]") {
   test::TempDir dir;
-  Storage s(dir / "c.sqlite");
+  test::TestStore ts("sqlite", dir);
+  Store& s = *ts;
   const auto q = parse_report_request({{"quarter", "2022Q2"}, {"rank", "all"}, {"top", "7"}}, s);
   CHECK(q.day_from == day_of("2022-04-01"));
   CHECK(q.day_to == day_of("2022-06-30"));
@@ -371,6 +385,6 @@ TEST_CASE("report requests: ranges, quarters and refusals", "[collector][report]
   bad({{"quarter", "2022Q2"}, {"x", "1"}}, "unknown parameter 'x'");
   bad({{"quarter", "2022Q2"}, {"sensors", "d1,,o1"}}, "sensors: expected id,id,...");
   bad({{"from", "2000-01-01"}, {"to", "2022-01-01"}}, "a report covers at most 3660 days");
-  CHECK_THROWS_WITH(Storage(dir / "d.sqlite", "Mars/Olympus"),
+  CHECK_THROWS_WITH(open_store(StoreConfig{"sqlite", dir / "d.sqlite", "", "Mars/Olympus"}),
                     "unknown time zone 'Mars/Olympus' (a tz database name such as Asia/Tokyo)");
 }

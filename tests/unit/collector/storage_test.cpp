@@ -1,8 +1,9 @@
-#include "collector/storage.h"
+#include "collector/store/store.h"
 
 #include <catch2/catch.hpp>
 
 #include "tests/integration/test_support.h"
+#include "tests/unit/collector/test_store.h"
 
 using namespace teiten;
 using namespace teiten::collector;
@@ -27,8 +28,11 @@ bucket::SealedBucket make(const std::string& boot, std::uint64_t seq, std::int64
 }  // namespace
 
 TEST_CASE("storage ingests idempotently on sensor, boot id and sequence", "[collector][storage]") {
+  const std::string backend = TEITEN_EACH_BACKEND();
+  INFO("backend " << backend);
   test::TempDir dir;
-  Storage s(dir / "c.sqlite");
+  test::TestStore ts(backend, dir);
+  Store& s = *ts;
   const std::vector<bucket::SealedBucket> batch = {make("a", 0, 0, 23, 5), make("a", 1, 60, 23, 7)};
   CHECK(s.ingest(batch) == std::vector<IngestResult>{IngestResult::stored, IngestResult::stored});
   CHECK(s.ingest(batch) ==
@@ -51,8 +55,11 @@ TEST_CASE("storage ingests idempotently on sensor, boot id and sequence", "[coll
 }
 
 TEST_CASE("storage filters by time range, sensor and key fields", "[collector][storage]") {
+  const std::string backend = TEITEN_EACH_BACKEND();
+  INFO("backend " << backend);
   test::TempDir dir;
-  Storage s(dir / "c.sqlite");
+  test::TestStore ts(backend, dir);
+  Store& s = *ts;
   s.ingest({make("a", 0, 0, 23, 5), make("a", 1, 60, 22, 7), make("a", 2, 3600, 23, 11)});
   Query q;
   q.from = 60;
@@ -70,12 +77,14 @@ TEST_CASE("storage filters by time range, sensor and key fields", "[collector][s
 
 TEST_CASE("storage keeps data across reopening and prunes detail, not accounting",
           "[collector][storage]") {
+  const std::string backend = TEITEN_EACH_BACKEND();
+  INFO("backend " << backend);
   test::TempDir dir;
-  {
-    Storage s(dir / "c.sqlite");
-    s.ingest({make("a", 0, 0, 23, 5), make("a", 1, 86400, 23, 7)});
-  }
-  Storage s(dir / "c.sqlite");
+  test::TestStore ts(backend, dir);
+  ts.store->ingest({make("a", 0, 0, 23, 5), make("a", 1, 86400, 23, 7)});
+  ts.store.reset();
+  const auto reopened = ts.open();
+  Store& s = *reopened;
   CHECK(s.ingest({make("a", 0, 0, 23, 5)}) == std::vector<IngestResult>{IngestResult::duplicate});
   CHECK(s.prune_detail(3600) == 1);
   Query q;
@@ -87,5 +96,8 @@ TEST_CASE("storage keeps data across reopening and prunes detail, not accounting
   q.from = 3600;
   CHECK_FALSE(s.needs_rollups(q));
   CHECK(s.query(q).at(0).packets == 7);
-  CHECK_THROWS(Storage("/nonexistent/folder/c.sqlite"));
+  StoreConfig bad = ts.config;
+  bad.path = "/nonexistent/folder/c.sqlite";
+  bad.conninfo += "_missing";
+  CHECK_THROWS(open_store(bad));
 }

@@ -1,19 +1,18 @@
-#include "collector/storage.h"
+#include "collector/store/sqlite_store.h"
 
 #include <date/tz.h>
 
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "collector/sqlite_stmt.h"
+#include "collector/store/rows.h"
+#include "collector/store/sqlite_stmt.h"
 #include "common/sketch/host_sketch.h"
 
 namespace teiten::collector {
 
-std::int64_t local_day_in(const date::time_zone* zone, std::int64_t ts) {
-  const auto local = zone->to_local(date::sys_seconds{std::chrono::seconds{ts}});
-  return date::floor<date::days>(local).time_since_epoch().count();
-}
+using namespace store_rows;
 
 namespace {
 
@@ -97,23 +96,6 @@ CREATE TABLE IF NOT EXISTS sensor_days (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 )SQL";
 
-std::string malformed_json(const bucket::Loss& loss) {
-  nlohmann::json j = nlohmann::json::object();
-  for (std::size_t i = 1; i < loss.malformed.size(); ++i) {
-    if (loss.malformed[i])
-      j[std::string{to_string(static_cast<decode::DecodeStatus>(i))}] = loss.malformed[i];
-  }
-  return j.dump();
-}
-
-std::string provenance_json(const bucket::Provenance& p) {
-  return nlohmann::json{{"software", p.software_version},
-                        {"config_sha256", p.config_hash},
-                        {"geoip_build_epoch", p.geoip_build_epoch},
-                        {"clock_synced", p.clock_synced}}
-      .dump();
-}
-
 // " AND <column> IN (?10,?11,...)" for the query's sensors (none: no condition); the
 // sensors bind from parameter 10 on (bind_sensors).
 std::string sensor_filter(const std::string& column, const std::vector<std::string>& sensors) {
@@ -194,41 +176,20 @@ void local_day_fn(sqlite3_context* ctx, int, sqlite3_value** argv) noexcept {
   sqlite3_result_int64(ctx, local_day_in(zone, sqlite3_value_int64(argv[0])));
 }
 
-bool valid_dimension(const std::string& d) {
-  return d == "sensor" || d == "proto" || d == "port" || d == "country" || d == "fingerprint" ||
-         d == "kind";
-}
-
 }  // namespace
 
-Storage::Storage(const std::string& path, const std::string& time_zone, bool check_only)
-    : path_(path), time_zone_(time_zone) {
-  try {
-    zone_ = date::locate_zone(time_zone);
-  } catch (const std::exception&) {
-    throw std::runtime_error("unknown time zone '" + time_zone +
-                             "' (a tz database name such as Asia/Tokyo)");
-  }
-  if (sqlite3_open_v2(path.c_str(), &db_,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                      nullptr) != SQLITE_OK) {
+SqliteStore::SqliteStore(const std::string& path, const std::string& time_zone, OpenMode mode)
+    : Store(time_zone), path_(path) {
+  const int flags = mode == OpenMode::read_write
+                        ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+                        : SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
     const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     db_ = nullptr;
     throw std::runtime_error("cannot open database " + path + ": " + msg);
   }
   sqlite3_busy_timeout(db_, 5000);
-  exec("PRAGMA journal_mode=WAL");
-  exec("PRAGMA synchronous=FULL");
-  exec("PRAGMA foreign_keys=ON");
-  exec(kSchema);
-  // Databases of collectors before unique-host sketches: add the columns.
-  for (const char* table : {"bucket_rows", "hourly"}) {
-    Stmt info(db_,
-              std::string{"SELECT 1 FROM pragma_table_info('"} + table + "') WHERE name = 'hosts'");
-    if (info.step(db_) != SQLITE_ROW)
-      exec((std::string{"ALTER TABLE "} + table + " ADD COLUMN hosts BLOB").c_str());
-  }
   sqlite3_create_function_v2(db_, "teiten_hosts_union", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                              nullptr, hosts_union, nullptr, nullptr, nullptr);
   sqlite3_create_function_v2(db_, "teiten_hosts_merge", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
@@ -236,21 +197,84 @@ Storage::Storage(const std::string& path, const std::string& time_zone, bool che
   sqlite3_create_function_v2(db_, "teiten_local_day", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                              const_cast<date::time_zone*>(zone_), local_day_fn, nullptr, nullptr,
                              nullptr);
-  if (!check_only) rebuild_days_if_needed();
+  if (mode == OpenMode::read_only) {
+    // A report worker's connection: WAL lets it read while ingest writes; it never writes.
+    const auto version = [&] {
+      Stmt v(db_, "SELECT value FROM meta WHERE key = 'schema_version'");
+      return v.step(db_) == SQLITE_ROW ? std::stoi(v.text(0)) : 0;
+    };
+    int found = 0;
+    try {
+      found = version();
+    } catch (const std::exception&) {
+      found = 0;
+    }
+    if (found != kSchemaVersion) {
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw std::runtime_error("database " + path + " has schema version " + std::to_string(found) +
+                               ", this collector reads " + std::to_string(kSchemaVersion) +
+                               " (start teiten-collectord --migrate first)");
+    }
+    exec("PRAGMA query_only=1");
+    return;
+  }
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=FULL");
+  exec("PRAGMA foreign_keys=ON");
+  migrate();
+  rebuild_days_if_needed();
 }
 
-std::int64_t Storage::local_day(std::int64_t ts) const {
-  return local_day_in(zone_, ts);
+std::optional<int> SqliteStore::schema_version_of(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    const std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    if (::access(path.c_str(), F_OK) != 0) return std::nullopt;
+    throw std::runtime_error("cannot open database " + path + ": " + msg);
+  }
+  int version = 0;
+  try {
+    Stmt t(db, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'");
+    if (t.step(db) == SQLITE_ROW && t.i64(0) == 1) {
+      Stmt v(db, "SELECT value FROM meta WHERE key = 'schema_version'");
+      if (v.step(db) == SQLITE_ROW) version = std::stoi(v.text(0));
+    }
+  } catch (const std::exception& e) {
+    sqlite3_close(db);
+    throw std::runtime_error("database " + path + ": " + e.what());
+  }
+  sqlite3_close(db);
+  return version;
 }
 
-std::optional<std::int64_t> Storage::latest_day() {
+void SqliteStore::migrate() {
+  exec(kSchema);
+  // Version 1 (before unique-host sketches): add the columns.
+  for (const char* table : {"bucket_rows", "hourly"}) {
+    Stmt info(db_,
+              std::string{"SELECT 1 FROM pragma_table_info('"} + table + "') WHERE name = 'hosts'");
+    if (info.step(db_) != SQLITE_ROW)
+      exec((std::string{"ALTER TABLE "} + table + " ADD COLUMN hosts BLOB").c_str());
+  }
+  Stmt v(db_, "SELECT value FROM meta WHERE key = 'schema_version'");
+  if (v.step(db_) == SQLITE_ROW && std::stoi(v.text(0)) > kSchemaVersion)
+    throw std::runtime_error("database " + path_ + " has schema version " + v.text(0) +
+                             ", newer than this collector's " + std::to_string(kSchemaVersion));
+  Stmt put(db_, "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)");
+  put.bind(1, std::to_string(kSchemaVersion));
+  put.step(db_);
+}
+
+std::optional<std::int64_t> SqliteStore::latest_day() {
   Stmt st(db_, "SELECT MAX(day) FROM sensor_days");
   if (st.step(db_) != SQLITE_ROW || sqlite3_column_type(st.s, 0) == SQLITE_NULL)
     return std::nullopt;
   return st.i64(0);
 }
 
-void Storage::rebuild_days_if_needed() {
+void SqliteStore::rebuild_days_if_needed() {
   Stmt get(db_, "SELECT value FROM meta WHERE key = 'time_zone'");
   if (get.step(db_) == SQLITE_ROW &&
       reinterpret_cast<const char*>(sqlite3_column_text(get.s, 0)) == time_zone_)
@@ -282,11 +306,11 @@ void Storage::rebuild_days_if_needed() {
   }
 }
 
-Storage::~Storage() {
+SqliteStore::~SqliteStore() {
   sqlite3_close(db_);
 }
 
-void Storage::exec(const char* sql) {
+void SqliteStore::exec(const char* sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     const std::string msg = err ? err : "unknown error";
@@ -295,7 +319,7 @@ void Storage::exec(const char* sql) {
   }
 }
 
-std::vector<IngestResult> Storage::ingest(const std::vector<bucket::SealedBucket>& batch) {
+std::vector<IngestResult> SqliteStore::ingest(const std::vector<bucket::SealedBucket>& batch) {
   std::vector<IngestResult> out;
   out.reserve(batch.size());
   exec("BEGIN IMMEDIATE");
@@ -359,13 +383,13 @@ std::vector<IngestResult> Storage::ingest(const std::vector<bucket::SealedBucket
         continue;
       }
       const std::int64_t id = sqlite3_last_insert_rowid(db_);
-      const std::int64_t hour_start = b.start - (((b.start % 3600) + 3600) % 3600);
+      const std::int64_t hour_start = hour_of(b.start);
       const std::int64_t local = local_day(b.start);
       cover.bind(1, b.sensor_id);
       cover.bind(2, local);
       cover.bind(3, std::int64_t{b.width_s});
       cover.bind(4, b.observed_packets());
-      cover.bind(5, b.loss.ring_drops + b.loss.kernel_drops + b.loss.spool_dropped);
+      cover.bind(5, lost_packets(b));
       cover.bind(6, b.start + std::int64_t{b.width_s});
       cover.step(db_);
       cover.reset();
@@ -414,7 +438,7 @@ std::vector<IngestResult> Storage::ingest(const std::vector<bucket::SealedBucket
   return out;
 }
 
-bool Storage::needs_rollups(const Query& q) {
+bool SqliteStore::needs_rollups(const Query& q) {
   std::string sql =
       "SELECT EXISTS (SELECT 1 FROM buckets WHERE start >= ?1 AND start < ?2 AND detail_pruned = 1";
   sql += sensor_filter("sensor", q.sensors);
@@ -426,10 +450,8 @@ bool Storage::needs_rollups(const Query& q) {
   return st.step(db_) == SQLITE_ROW && sqlite3_column_int(st.s, 0) != 0;
 }
 
-std::vector<QueryRow> Storage::query(const Query& q) {
-  for (const auto& d : q.group_by) {
-    if (!valid_dimension(d)) throw std::invalid_argument("cannot group by '" + d + "'");
-  }
+std::vector<QueryRow> SqliteStore::query(const Query& q) {
+  check_dimensions(q);
   // Per-bucket detail while it is kept; once part of the range was pruned, the hourly
   // rollups (whole UTC hours starting in [from, to)).
   const bool hourly = needs_rollups(q);
@@ -478,7 +500,7 @@ std::vector<QueryRow> Storage::query(const Query& q) {
   return out;
 }
 
-Accounting Storage::accounting(const Query& q) {
+Accounting SqliteStore::accounting(const Query& q) {
   std::string sql =
       "SELECT COUNT(*), COALESCE(SUM(observed_packets), 0), COALESCE(SUM(not_for_sensor), 0), "
       "COALESCE(SUM(malformed), 0), COALESCE(SUM(ring_drops), 0), COALESCE(SUM(kernel_drops), 0), "
@@ -508,7 +530,7 @@ Accounting Storage::accounting(const Query& q) {
   return a;
 }
 
-std::uint64_t Storage::prune_detail(std::int64_t cutoff) {
+std::uint64_t SqliteStore::prune_detail(std::int64_t cutoff) {
   exec("BEGIN IMMEDIATE");
   try {
     Stmt del(db_,
@@ -526,6 +548,74 @@ std::uint64_t Storage::prune_detail(std::int64_t cutoff) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     throw;
   }
+}
+
+void SqliteStore::scan_daily(std::int64_t day_from, std::int64_t day_to,
+                             const std::function<void(const DailyRow&)>& row) {
+  Stmt st(db_,
+          "SELECT day, sensor, proto, port, country, fingerprint, packets FROM daily "
+          "WHERE day >= ?1 AND day <= ?2");
+  st.bind(1, day_from);
+  st.bind(2, day_to);
+  const auto text = [&](int col) {
+    const unsigned char* t = sqlite3_column_text(st.s, col);
+    return std::string_view{t ? reinterpret_cast<const char*>(t) : ""};
+  };
+  while (st.step(db_) == SQLITE_ROW) {
+    row(DailyRow{st.i64(0), text(1), text(2), st.i64(3), text(4), text(5),
+                 static_cast<std::uint64_t>(st.i64(6))});
+  }
+}
+
+void SqliteStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
+                                   const std::string& country, const std::string& proto,
+                                   std::optional<std::int64_t> port,
+                                   const std::function<void(const DailyHosts&)>& row) {
+  Stmt st(db_, std::string{"SELECT sensor, fingerprint, hosts FROM daily WHERE country = ?1 AND "
+                           "proto = ?2"} +
+                   (port ? " AND port = ?3" : "") +
+                   " AND day >= ?4 AND day <= ?5 AND hosts IS NOT NULL");
+  st.bind(1, country);
+  st.bind(2, proto);
+  if (port) st.bind(3, *port);
+  st.bind(4, day_from);
+  st.bind(5, day_to);
+  while (st.step(db_) == SQLITE_ROW) {
+    const auto text = [&](int col) {
+      const unsigned char* t = sqlite3_column_text(st.s, col);
+      return std::string_view{t ? reinterpret_cast<const char*>(t) : ""};
+    };
+    row(DailyHosts{text(0), text(1), st.blob(2)});
+  }
+}
+
+std::vector<SensorDay> SqliteStore::sensor_days(std::int64_t day_from, std::int64_t day_to) {
+  Stmt st(db_,
+          "SELECT sensor, day, covered_s, observed_packets FROM sensor_days "
+          "WHERE day >= ?1 AND day <= ?2");
+  st.bind(1, day_from);
+  st.bind(2, day_to);
+  std::vector<SensorDay> out;
+  while (st.step(db_) == SQLITE_ROW)
+    out.push_back({st.text(0), st.i64(1), st.i64(2), static_cast<std::uint64_t>(st.i64(3))});
+  return out;
+}
+
+std::vector<SensorTotals> SqliteStore::sensor_totals(std::int64_t day_from, std::int64_t day_to) {
+  Stmt st(db_,
+          "SELECT sensor, MAX(last_end), "
+          "SUM(CASE WHEN day >= ?1 AND day <= ?2 THEN MIN(covered_s, 86400) ELSE 0 END), "
+          "SUM(CASE WHEN day >= ?1 AND day <= ?2 THEN observed_packets ELSE 0 END), "
+          "SUM(CASE WHEN day >= ?1 AND day <= ?2 THEN lost_packets ELSE 0 END) "
+          "FROM sensor_days GROUP BY sensor ORDER BY sensor");
+  st.bind(1, day_from);
+  st.bind(2, day_to);
+  std::vector<SensorTotals> out;
+  while (st.step(db_) == SQLITE_ROW) {
+    out.push_back({st.text(0), st.i64(1), st.i64(2), static_cast<std::uint64_t>(st.i64(3)),
+                   static_cast<std::uint64_t>(st.i64(4))});
+  }
+  return out;
 }
 
 }  // namespace teiten::collector

@@ -1,4 +1,4 @@
-#include "collector/server.h"
+#include "collector/api/server.h"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
@@ -9,7 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "collector/report.h"
+#include "collector/api/worker_pool.h"
+#include "collector/report/report.h"
 #include "common/bucket/bucket_json.h"
 #include "common/log/log.h"
 #include "common/metrics/prometheus.h"
@@ -95,7 +96,7 @@ asio::ssl::context make_server_tls(const CollectorConfig& config) {
 }
 
 struct Server::Impl {
-  Impl(asio::io_context& io_, const CollectorConfig& c, Storage& s, ServerStats& st)
+  Impl(asio::io_context& io_, const CollectorConfig& c, Store& s, ServerStats& st)
       : io(io_),
         config(c),
         storage(s),
@@ -123,8 +124,30 @@ struct Server::Impl {
     return tls::role_refusal(who, action, keep, kServerName);
   }
 
-  http::response<http::string_body> handle(const http::request<http::string_body>& req,
-                                           const tls::PeerIdentity& who) {
+  // Runs `work` on a report worker with that worker's read-only store; 503 when the
+  // workers' queue is full (limits.report_queue).
+  tls::Reply offload(bool keep, std::function<http::response<http::string_body>(Store&)> work) {
+    return tls::Deferred{[this, keep, work = std::move(work)](tls::Finish done) {
+      const bool queued = workers->submit([this, work, done](Store& store) {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto res = work(store);
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - t0)
+                            .count();
+        bump(stats.reports);
+        stats.report_seconds_us.fetch_add(static_cast<std::uint64_t>(us));
+        done(std::move(res));
+      });
+      if (!queued) {
+        auto res = error_response(http::status::service_unavailable,
+                                  "busy: the report workers' queue is full; retry", keep);
+        res.set(http::field::retry_after, "5");
+        done(std::move(res));
+      }
+    }};
+  }
+
+  tls::Reply handle(const http::request<http::string_body>& req, const tls::PeerIdentity& who) {
     using tls::Role;
     const bool keep = req.keep_alive();
     const std::string_view target{req.target().data(), req.target().size()};
@@ -155,20 +178,24 @@ struct Server::Impl {
       if (who.role != Role::operator_) return refuse(who, "query", keep);
       if (req.method() != http::verb::get)
         return error_response(http::status::method_not_allowed, "use GET", keep);
-      return query(target, keep);
+      return offload(keep, [this, t = std::string{target}, keep](Store& store) {
+        return query(store, t, keep);
+      });
     }
     if (path == "/v1/report") {
       if (who.role != Role::operator_) return refuse(who, "read reports", keep);
       if (req.method() != http::verb::get)
         return error_response(http::status::method_not_allowed, "use GET", keep);
-      return report(storage, target, keep, false);
+      return offload(keep, [this, t = std::string{target}, keep](Store& store) {
+        return report(store, t, keep, false);
+      });
     }
     return error_response(http::status::not_found, "no such endpoint", keep);
   }
 
   // GET /v1/report?from=&to=|quarter=&country=&rank=&top=&sensor_top=&format=
   // (json, markdown, csv, html). The dashboard's /api/report.json is the same JSON.
-  http::response<http::string_body> report(Storage& store, std::string_view target, bool keep,
+  http::response<http::string_body> report(Store& store, std::string_view target, bool keep,
                                            bool dashboard) {
     auto params = tls::query_params(target);
     std::string format = "json";
@@ -237,8 +264,7 @@ struct Server::Impl {
 
   // The dashboard's listener: read-only pages for browsers of operators (or anyone, with
   // dashboard.client_certificate: none), on the dashboard's own thread and connection.
-  http::response<http::string_body> dashboard(const http::request<http::string_body>& req,
-                                              const tls::PeerIdentity& who) {
+  tls::Reply dashboard(const http::request<http::string_body>& req, const tls::PeerIdentity& who) {
     const bool keep = req.keep_alive();
     if (config.dashboard_client_certificate && who.role != tls::Role::operator_)
       return refuse(who, "see the dashboard", keep);
@@ -248,16 +274,21 @@ struct Server::Impl {
     const std::string_view path = target.substr(0, target.find('?'));
     const std::string query =
         path.size() < target.size() ? std::string{target.substr(path.size())} : "";
-    if (path == "/")
-      return report(*board_storage,
-                    std::string{"/?format=html"} + (query.empty() ? "" : "&" + query.substr(1)),
-                    keep, true);
+    if (path == "/") {
+      return offload(keep, [this, query, keep](Store& store) {
+        return report(store,
+                      std::string{"/?format=html"} + (query.empty() ? "" : "&" + query.substr(1)),
+                      keep, true);
+      });
+    }
     if (path == "/dashboard.js")
       return page(kDashboardScript, "text/javascript; charset=utf-8", keep);
     if (path == "/api/report.json") {
-      auto res = report(*board_storage, target, keep, true);
-      if (res.result() == http::status::ok) res.set(http::field::cache_control, "no-store");
-      return res;
+      return offload(keep, [this, t = std::string{target}, keep](Store& store) {
+        auto res = report(store, t, keep, true);
+        if (res.result() == http::status::ok) res.set(http::field::cache_control, "no-store");
+        return res;
+      });
     }
     return error_response(http::status::not_found, "no such page", keep);
   }
@@ -330,8 +361,19 @@ struct Server::Impl {
     }
     std::vector<IngestResult> results;
     try {
-      if (!good.empty()) results = storage.ingest(good);
+      if (!good.empty()) {
+        const auto t0 = std::chrono::steady_clock::now();
+        results = storage.ingest(good);
+        const auto us =
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           std::chrono::steady_clock::now() - t0)
+                                           .count());
+        bump(stats.ingest_batches);
+        stats.ingest_seconds_us.fetch_add(us);
+        if (us > stats.ingest_max_us.load()) stats.ingest_max_us.store(us);  // this thread only
+      }
     } catch (const std::exception& e) {
+      bump(stats.ingest_failures);
       log::get("collectord")->error("ingest failed sensor={}: {}", sensor.id, e.what());
       return error_response(http::status::service_unavailable, "storage unavailable; retry", keep);
     }
@@ -352,7 +394,7 @@ struct Server::Impl {
                          keep);
   }
 
-  http::response<http::string_body> query(std::string_view target, bool keep) {
+  http::response<http::string_body> query(Store& store, std::string_view target, bool keep) {
     Query q;
     for (const auto& [k, v] : tls::query_params(target)) {
       auto time_of = [&](std::int64_t& out) -> bool {
@@ -396,9 +438,9 @@ struct Server::Impl {
       }
     }
     try {
-      const bool hourly = storage.needs_rollups(q);
-      const auto rows = storage.query(q);
-      const Accounting a = storage.accounting(q);
+      const bool hourly = store.needs_rollups(q);
+      const auto rows = store.query(q);
+      const Accounting a = store.accounting(q);
       nlohmann::json out_rows = nlohmann::json::array();
       for (const auto& r : rows) {
         nlohmann::json row;
@@ -466,6 +508,29 @@ struct Server::Impl {
               stats.role_refusals.load());
     m.counter("collector_query_failures_total", "Queries and reports that failed in storage.",
               stats.query_failures.load());
+    m.counter("collector_ingest_failures_total",
+              "Batches answered 503 because the database failed (the sensor retries).",
+              stats.ingest_failures.load());
+    m.counter("collector_ingest_transactions_total", "Batches stored, one transaction each.",
+              stats.ingest_batches.load());
+    m.counter_seconds("collector_ingest_seconds_total", "Time spent in ingest transactions.",
+                      static_cast<double>(stats.ingest_seconds_us.load()) / 1e6);
+    m.gauge("collector_ingest_max_seconds", "The longest ingest transaction since the start.",
+            static_cast<double>(stats.ingest_max_us.load()) / 1e6);
+    m.counter("collector_reports_total", "Reports, queries and dashboard pages answered.",
+              stats.reports.load());
+    m.counter_seconds("collector_report_seconds_total", "Time the report workers spent on them.",
+                      static_cast<double>(stats.report_seconds_us.load()) / 1e6);
+    m.gauge("collector_report_workers", "Report workers.", static_cast<double>(workers->threads()));
+    m.gauge("collector_report_workers_busy", "Report workers busy now.",
+            static_cast<double>(workers->busy()));
+    m.gauge("collector_report_queue", "Reports and queries waiting for a worker.",
+            static_cast<double>(workers->queued()));
+    m.counter("collector_report_queue_full_total",
+              "Reports and queries refused (503): the workers' queue was full.",
+              workers->rejected());
+    m.gauge("collector_storage_info", "The storage backend.", 1,
+            "backend=\"" + std::string{storage.backend()} + "\"");
     const auto& h = http.stats();
     m.counter("http_connections_total", "Connections accepted.", h.connections.load());
     m.counter("http_refused_over_cap_total", "Connections closed over the cap.",
@@ -494,12 +559,11 @@ struct Server::Impl {
 
   asio::io_context& io;
   const CollectorConfig& config;
-  Storage& storage;
+  Store& storage;  // ingest's, on the I/O thread
   ServerStats& stats;
   tls::HttpsServer http;
-  // The dashboard: its own thread, io_context and read connection.
+  // The dashboard: its own thread and io_context.
   asio::io_context board_io{1};
-  std::unique_ptr<Storage> board_storage;
   std::unique_ptr<tls::HttpsServer> board;
   std::thread board_thread;
 
@@ -507,10 +571,15 @@ struct Server::Impl {
   void stop_dashboard() {
     if (board) asio::post(board_io, [b = board.get()] { b->shutdown(); });
   }
+  // Last: destroyed first, so no worker runs while the rest goes.
+  std::unique_ptr<WorkerPool> workers;
 };
 
-Server::Server(asio::io_context& io, const CollectorConfig& config, Storage& storage)
-    : impl_(std::make_unique<Impl>(io, config, storage, stats_)) {}
+Server::Server(asio::io_context& io, const CollectorConfig& config, Store& store)
+    : impl_(std::make_unique<Impl>(io, config, store, stats_)) {
+  impl_->workers =
+      std::make_unique<WorkerPool>(config.store, config.report_workers, config.report_queue);
+}
 
 void Server::start() {
   impl_->http.listen(impl_->config.listen_address, impl_->config.port);
@@ -521,8 +590,6 @@ void Server::start() {
         ->warn("dashboard.client_certificate is none: anyone who reaches {} sees the dashboard",
                c.dashboard_address);
   }
-  // A second connection to the same database (WAL: it reads while ingest writes).
-  impl_->board_storage = std::make_unique<Storage>(c.database, c.time_zone, true);
   impl_->board = std::make_unique<tls::HttpsServer>(
       impl_->board_io,
       tls::make_server_tls({c.tls_ca, c.tls_cert, c.tls_key}, "tls",

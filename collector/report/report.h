@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "collector/collector_config.h"
-#include "collector/storage.h"
+#include "collector/store/store.h"
 
 namespace teiten::collector {
 
@@ -26,7 +26,7 @@ struct ReportRequest {
 /// or quarter: 2022Q2; country, rank, top, sensor_top, sensors: id,id..., tz). Throws
 /// std::invalid_argument with a message for the client.
 ReportRequest parse_report_request(const std::vector<std::pair<std::string, std::string>>& params,
-                                   const Storage& storage);
+                                   const Store& storage);
 
 /// A destination as the seed writes it: "23/TCP", "5060/UDP", "ICMP".
 struct Destination {
@@ -95,8 +95,12 @@ struct Report {
   std::vector<SensorHealth> health;
 };
 
-/// Throws std::invalid_argument when the request names a sensor the registry does not list.
-Report build_report(const Storage& storage, const CollectorConfig& config, const ReportRequest& r);
+/// Builds the seed's analyses from the store's daily rollups and coverage: Table 1 (the
+/// country's TOP ports, with distinct sources), Figures 1-2 (their daily series), Figures
+/// 3-4 (monthly averages per sensor-day by region, against a year earlier), per-sensor
+/// TOP10, the weekly graphs and sensor health. Throws std::invalid_argument when the
+/// request names a sensor the registry does not list.
+Report build_report(Store& storage, const CollectorConfig& config, const ReportRequest& r);
 
 /// "94.34%": part / whole with two decimals, computed from the counts ("-" when whole is 0).
 std::string percent(std::uint64_t part, std::uint64_t whole);

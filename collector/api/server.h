@@ -14,7 +14,7 @@
 #include <string_view>
 
 #include "collector/collector_config.h"
-#include "collector/storage.h"
+#include "collector/store/store.h"
 #include "common/tls/https_server.h"
 
 namespace teiten::collector {
@@ -39,6 +39,12 @@ struct ServerStats {
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(RefusalReason::count_)> refused{};
   std::atomic<std::uint64_t> role_refusals{0};
   std::atomic<std::uint64_t> query_failures{0};
+  std::atomic<std::uint64_t> ingest_failures{0};    ///< batches answered 503 (storage failed)
+  std::atomic<std::uint64_t> ingest_batches{0};     ///< batches stored (their transactions)
+  std::atomic<std::uint64_t> ingest_seconds_us{0};  ///< time in those transactions, µs
+  std::atomic<std::uint64_t> ingest_max_us{0};      ///< the longest such transaction, µs
+  std::atomic<std::uint64_t> reports{0};            ///< reports and queries answered
+  std::atomic<std::uint64_t> report_seconds_us{0};  ///< time workers spent on them, µs
   std::uint64_t refused_total() const noexcept {
     std::uint64_t n = 0;
     for (const auto& r : refused) n += r.load();
@@ -50,13 +56,14 @@ struct ServerStats {
 /// verified against the CA. Throws std::runtime_error naming the file that failed.
 boost::asio::ssl::context make_server_tls(const CollectorConfig& config);
 
-/// The collector's HTTPS API on Boost.Beast (docs/collector-api.md). Runs on the
-/// io_context's thread; storage is used from that thread only. The dashboard has a
-/// thread, an io_context and a read connection of its own (and its own limits), so its
-/// pages never hold up ingest.
+/// The collector's HTTPS API on Boost.Beast (docs/collector-api.md). Ingest runs on the
+/// io_context's thread with `store` (used from that thread only); reports and queries run
+/// on a pool of workers with read-only connections of their own, so that no report holds
+/// up an upload. The dashboard has a thread and an io_context of its own (and its own
+/// limits) and uses the same workers.
 class Server {
  public:
-  Server(boost::asio::io_context& io, const CollectorConfig& config, Storage& storage);
+  Server(boost::asio::io_context& io, const CollectorConfig& config, Store& store);
   ~Server();
 
   /// Binds and starts accepting. Throws std::runtime_error if the address cannot be bound.

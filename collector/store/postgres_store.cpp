@@ -1,0 +1,835 @@
+#include "collector/store/postgres_store.h"
+
+#include <date/date.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <stdexcept>
+#include <tuple>
+
+#include "collector/store/pg.h"
+#include "collector/store/rows.h"
+#include "common/sketch/host_sketch.h"
+
+namespace teiten::collector {
+
+using namespace store_rows;
+
+namespace {
+
+// Version 2 (the first PostgreSQL schema; SQLite's version 2 has the same tables). Text
+// columns compare bytewise (COLLATE "C"), as SQLite does: results order the same on both.
+// Per-bucket detail carries its bucket's start and sensor (no join to read it) and lives
+// in monthly partitions, as do the hourly rollups: retention drops whole months.
+constexpr const char* kSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS teiten_meta (key text COLLATE "C" PRIMARY KEY, value text NOT NULL);
+CREATE TABLE IF NOT EXISTS buckets (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  sensor text COLLATE "C" NOT NULL,
+  boot_id text COLLATE "C" NOT NULL,
+  seq bigint NOT NULL,
+  start bigint NOT NULL,
+  width_s bigint NOT NULL,
+  observed_packets bigint NOT NULL,
+  observed_bytes bigint NOT NULL,
+  not_for_sensor bigint NOT NULL,
+  self_traffic bigint NOT NULL,
+  late_packets bigint NOT NULL,
+  ring_drops bigint NOT NULL,
+  kernel_drops bigint NOT NULL,
+  interface_drops bigint NOT NULL,
+  spool_dropped bigint NOT NULL,
+  malformed bigint NOT NULL,
+  malformed_by_reason text NOT NULL,
+  overflow_packets bigint NOT NULL,
+  overflow_bytes bigint NOT NULL,
+  provenance text NOT NULL,
+  detail_pruned boolean NOT NULL DEFAULT false,
+  UNIQUE (sensor, boot_id, seq)
+);
+CREATE INDEX IF NOT EXISTS buckets_by_time ON buckets (start, sensor);
+CREATE TABLE IF NOT EXISTS bucket_rows (
+  bucket_id bigint NOT NULL,
+  start bigint NOT NULL,
+  sensor text COLLATE "C" NOT NULL,
+  proto text COLLATE "C" NOT NULL,
+  port integer NOT NULL,
+  country text COLLATE "C" NOT NULL,
+  fingerprint text COLLATE "C" NOT NULL,
+  kind text COLLATE "C" NOT NULL,
+  packets bigint NOT NULL,
+  bytes bigint NOT NULL,
+  hosts bytea
+) PARTITION BY RANGE (start);
+CREATE INDEX IF NOT EXISTS bucket_rows_by_start ON bucket_rows (start);
+CREATE TABLE IF NOT EXISTS hourly (
+  sensor text COLLATE "C" NOT NULL,
+  hour bigint NOT NULL,
+  proto text COLLATE "C" NOT NULL,
+  port integer NOT NULL,
+  country text COLLATE "C" NOT NULL,
+  fingerprint text COLLATE "C" NOT NULL,
+  kind text COLLATE "C" NOT NULL,
+  packets bigint NOT NULL,
+  bytes bigint NOT NULL,
+  hosts bytea,
+  PRIMARY KEY (sensor, hour, proto, port, country, fingerprint, kind)
+) PARTITION BY RANGE (hour);
+CREATE TABLE IF NOT EXISTS daily (
+  day bigint NOT NULL,
+  sensor text COLLATE "C" NOT NULL,
+  proto text COLLATE "C" NOT NULL,
+  port integer NOT NULL,
+  country text COLLATE "C" NOT NULL,
+  fingerprint text COLLATE "C" NOT NULL,
+  packets bigint NOT NULL,
+  bytes bigint NOT NULL,
+  hosts bytea,
+  PRIMARY KEY (day, sensor, proto, port, country, fingerprint)
+);
+CREATE INDEX IF NOT EXISTS daily_by_port ON daily (country, proto, port, day);
+CREATE TABLE IF NOT EXISTS sensor_days (
+  sensor text COLLATE "C" NOT NULL,
+  day bigint NOT NULL,
+  covered_s bigint NOT NULL,
+  buckets bigint NOT NULL,
+  observed_packets bigint NOT NULL,
+  lost_packets bigint NOT NULL,
+  last_end bigint NOT NULL,
+  PRIMARY KEY (sensor, day)
+);
+)SQL";
+
+// Staging tables of this session (emptied at every commit): a batch arrives by COPY and
+// goes on in set statements.
+constexpr const char* kStaging = R"SQL(
+CREATE TEMP TABLE IF NOT EXISTS stage_buckets (
+  idx integer NOT NULL, sensor text COLLATE "C", boot_id text COLLATE "C", seq bigint,
+  start bigint, width_s bigint, observed_packets bigint, observed_bytes bigint,
+  not_for_sensor bigint, late_packets bigint, ring_drops bigint, kernel_drops bigint,
+  interface_drops bigint, malformed bigint, malformed_by_reason text, overflow_packets bigint,
+  overflow_bytes bigint, provenance text, spool_dropped bigint, self_traffic bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_hourly (LIKE hourly) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_daily (LIKE daily) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_days (LIKE sensor_days) ON COMMIT DELETE ROWS;
+)SQL";
+
+constexpr const char* kHourlyKey = "sensor, hour, proto, port, country, fingerprint, kind";
+constexpr const char* kDailyKey = "day, sensor, proto, port, country, fingerprint";
+
+std::string str(std::int64_t v) {
+  return std::to_string(v);
+}
+
+// A text[] literal: {"a","b"} with quotes and backslashes escaped.
+std::string text_array(const std::vector<std::string>& v) {
+  std::string o = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    o += i ? ",\"" : "\"";
+    for (const char ch : v[i]) {
+      if (ch == '"' || ch == '\\') o += '\\';
+      o += ch;
+    }
+    o += '"';
+  }
+  return o + "}";
+}
+
+std::int64_t month_start(std::int64_t t) {
+  const auto day = date::floor<date::days>(date::sys_seconds{std::chrono::seconds{t}});
+  const date::year_month_day ymd{day};
+  return date::sys_seconds{date::sys_days{ymd.year() / ymd.month() / 1}}.time_since_epoch().count();
+}
+
+std::int64_t next_month(std::int64_t month) {
+  const date::year_month_day ymd{
+      date::floor<date::days>(date::sys_seconds{std::chrono::seconds{month}})};
+  const auto next = ymd.year() / ymd.month() / 1 + date::months{1};
+  return date::sys_seconds{date::sys_days{next}}.time_since_epoch().count();
+}
+
+std::string month_suffix(std::int64_t month) {
+  const date::year_month_day ymd{
+      date::floor<date::days>(date::sys_seconds{std::chrono::seconds{month}})};
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "p%04d%02u", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()));
+  return buf;
+}
+
+// A rollup delta of a batch: counts and the union of the sources.
+struct Delta {
+  std::uint64_t packets = 0, bytes = 0;
+  sketch::HostSketch hosts;
+};
+using HourKey = std::tuple<std::string, std::int64_t, std::string, std::int64_t, std::string,
+                           std::string, std::string>;
+using DayKey =
+    std::tuple<std::int64_t, std::string, std::string, std::int64_t, std::string, std::string>;
+struct DayCover {
+  std::int64_t covered_s = 0, buckets = 0, last_end = 0;
+  std::uint64_t observed = 0, lost = 0;
+};
+
+void copy_sep(std::string& out) {
+  out += '\t';
+}
+
+// One rollup delta as a COPY line (key fields first, as the table orders them).
+template <typename Key>
+void copy_delta(std::string& out, const Key& key, const Delta& d, std::string& scratch) {
+  std::apply(
+      [&](const auto&... field) {
+        (
+            [&] {
+              if constexpr (std::is_same_v<std::decay_t<decltype(field)>, std::string>) {
+                pg::copy_text(out, field);
+              } else {
+                pg::copy_int(out, field);
+              }
+              copy_sep(out);
+            }(),
+            ...);
+      },
+      key);
+  pg::copy_int(out, static_cast<std::int64_t>(d.packets));
+  copy_sep(out);
+  pg::copy_int(out, static_cast<std::int64_t>(d.bytes));
+  copy_sep(out);
+  scratch = d.hosts.empty() ? std::string{} : d.hosts.encode();
+  pg::copy_bytea(out, scratch);
+  out += '\n';
+}
+
+// Reads the key of a rollup row returned by the upsert (columns in the key's order).
+HourKey hour_key_of(const pg::Result& r, int i) {
+  return {std::string{r.bytes(i, 0)}, r.i64(i, 1),
+          std::string{r.bytes(i, 2)}, r.i64(i, 3),
+          std::string{r.bytes(i, 4)}, std::string{r.bytes(i, 5)},
+          std::string{r.bytes(i, 6)}};
+}
+DayKey day_key_of(const pg::Result& r, int i) {
+  return {r.i64(i, 0), std::string{r.bytes(i, 1)}, std::string{r.bytes(i, 2)},
+          r.i64(i, 3), std::string{r.bytes(i, 4)}, std::string{r.bytes(i, 5)}};
+}
+
+// Upserts the batch's rollup deltas of one table: counts add up in the statement; a
+// sketch is merged here when the stored row already had one (the upsert locked that row,
+// so nobody else changes it before this transaction ends).
+template <typename Key>
+void upsert_rollup(pg::Conn& c, const std::string& table, const std::string& key_cols,
+                   const std::map<Key, Delta>& deltas, Key (*key_of)(const pg::Result&, int)) {
+  if (deltas.empty()) return;
+  std::string data, scratch;
+  std::map<Key, std::string> mine;  // the sketch this batch brought, encoded
+  for (const auto& [k, d] : deltas) {
+    copy_delta(data, k, d, scratch);
+    if (!scratch.empty()) mine.emplace(k, scratch);
+  }
+  c.copy_in("COPY stage_" + table + " FROM STDIN", data);
+  // Rows are taken in key order, so two collectors never lock the same rows in opposite
+  // orders.
+  const pg::Result r =
+      c.exec("INSERT INTO " + table + " SELECT * FROM stage_" + table + " ORDER BY " + key_cols +
+             " ON CONFLICT (" + key_cols + ") DO UPDATE SET packets = " + table +
+             ".packets + excluded.packets, bytes = " + table +
+             ".bytes + excluded.bytes, hosts = COALESCE(" + table + ".hosts, excluded.hosts) " +
+             "RETURNING " + key_cols + ", hosts");
+  const int host_col = static_cast<int>(std::tuple_size_v<Key>);
+  std::string merged;
+  int merges = 0;
+  for (int i = 0; i < r.rows(); ++i) {
+    if (r.null(i, host_col)) continue;
+    const Key k = key_of(r, i);
+    const auto it = mine.find(k);
+    if (it == mine.end() || r.bytes(i, host_col) == it->second) continue;
+    std::string why;
+    auto stored = sketch::HostSketch::decode(r.bytes(i, host_col), &why);
+    if (!stored) throw std::runtime_error("stored host sketch in " + table + ": " + why);
+    stored->merge(deltas.at(k).hosts);
+    copy_delta(merged, k, Delta{0, 0, std::move(*stored)}, scratch);
+    ++merges;
+  }
+  if (!merges) return;
+  c.run("TRUNCATE stage_" + table);
+  c.copy_in("COPY stage_" + table + " FROM STDIN", merged);
+  std::string match;
+  std::string_view rest = key_cols;
+  while (!rest.empty()) {
+    const auto comma = rest.find(", ");
+    const std::string col{rest.substr(0, comma)};
+    match += (match.empty() ? "" : " AND ") + ("t." + col + " = s." + col);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 2);
+  }
+  c.run("UPDATE " + table + " t SET hosts = s.hosts FROM stage_" + table + " s WHERE " + match);
+}
+
+}  // namespace
+
+PostgresStore::PostgresStore(const std::string& conninfo, const std::string& time_zone,
+                             OpenMode mode)
+    : Store(time_zone), mode_(mode) {
+  try {
+    conn_ = std::make_unique<pg::Conn>(conninfo);
+    if (mode == OpenMode::read_write) {
+      migrate();
+      rebuild_days_if_needed();
+    } else {
+      const pg::Result r =
+          conn_->exec("SELECT value FROM teiten_meta WHERE key = 'schema_version'");
+      const std::string found = r.rows() ? std::string{r.bytes(0, 0)} : "none";
+      if (found != std::to_string(kSchemaVersion))
+        throw std::runtime_error("schema version " + found + ", this collector reads " +
+                                 std::to_string(kSchemaVersion) +
+                                 " (start teiten-collectord --migrate first)");
+    }
+    connected();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string{"database "} +
+                             (conn_ ? conn_->describe() : std::string{"postgresql"}) + ": " +
+                             e.what());
+  }
+}
+
+PostgresStore::~PostgresStore() = default;
+
+std::string PostgresStore::describe() const {
+  return conn_->describe();
+}
+
+void PostgresStore::connected() {
+  if (mode_ == OpenMode::read_only) {
+    conn_->run("SET default_transaction_read_only = on");
+  } else {
+    conn_->run(kStaging);
+  }
+}
+
+void PostgresStore::usable() {
+  if (conn_->ok()) return;
+  if (!conn_->reset())
+    throw pg::Error("lost the connection to " + conn_->describe() + " and cannot reconnect", "");
+  connected();
+}
+
+void PostgresStore::migrate() {
+  conn_->run("BEGIN");
+  try {
+    // Collectors starting together: one migrates, the others wait and find it done.
+    conn_->run("SELECT pg_advisory_xact_lock(7415001)");
+    const pg::Result has = conn_->exec("SELECT to_regclass('teiten_meta') IS NOT NULL");
+    if (has.i64(0, 0)) {
+      const pg::Result v =
+          conn_->exec("SELECT value FROM teiten_meta WHERE key = 'schema_version'");
+      if (v.rows() && std::stoi(std::string{v.bytes(0, 0)}) > kSchemaVersion)
+        throw std::runtime_error("schema version " + std::string{v.bytes(0, 0)} +
+                                 ", newer than this collector's " + str(kSchemaVersion));
+    }
+    conn_->run(kSchema);
+    conn_->exec(
+        "INSERT INTO teiten_meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) "
+        "DO UPDATE SET value = excluded.value",
+        {str(kSchemaVersion)});
+    conn_->run("COMMIT");
+  } catch (...) {
+    try {
+      conn_->run("ROLLBACK");
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+  // This month and the next two exist before any bucket needs them.
+  const std::int64_t now = std::time(nullptr);
+  ensure_partitions(month_start(now), next_month(next_month(next_month(month_start(now)))));
+}
+
+std::string PostgresStore::check(const std::string& conninfo) {
+  pg::Conn c(conninfo);
+  const pg::Result has = c.exec("SELECT to_regclass('teiten_meta') IS NOT NULL");
+  if (!has.i64(0, 0))
+    return "database " + c.describe() + ": no Teiten schema yet (created at the first start)";
+  const pg::Result v = c.exec("SELECT value FROM teiten_meta WHERE key = 'schema_version'");
+  const std::string version = v.rows() ? std::string{v.bytes(0, 0)} : "0";
+  if (std::stoi(version) > kSchemaVersion)
+    throw std::runtime_error("database " + c.describe() + " has schema version " + version +
+                             ", newer than this collector's " + str(kSchemaVersion));
+  return "database " + c.describe() + ", schema version " + version;
+}
+
+void PostgresStore::ensure_partitions(std::int64_t from, std::int64_t to) {
+  std::vector<std::int64_t> missing;
+  for (std::int64_t m = month_start(from); m < to; m = next_month(m))
+    if (!months_.count(m)) missing.push_back(m);
+  if (missing.empty()) return;
+  usable();
+  conn_->run("BEGIN");
+  try {
+    conn_->run("SELECT pg_advisory_xact_lock(7415002)");
+    for (const std::int64_t m : missing) {
+      const std::string bounds =
+          " FOR VALUES FROM (" + str(m) + ") TO (" + str(next_month(m)) + ")";
+      for (const char* table : {"bucket_rows", "hourly"}) {
+        conn_->run(std::string{"CREATE TABLE IF NOT EXISTS "} + table + "_" + month_suffix(m) +
+                   " PARTITION OF " + table + bounds);
+      }
+    }
+    conn_->run("COMMIT");
+  } catch (...) {
+    try {
+      conn_->run("ROLLBACK");
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+  months_.insert(missing.begin(), missing.end());
+}
+
+void PostgresStore::rebuild_days_if_needed() {
+  const pg::Result tz = conn_->exec("SELECT value FROM teiten_meta WHERE key = 'time_zone'");
+  if (tz.rows() && tz.bytes(0, 0) == time_zone_) return;
+  // First start with this time zone: cut the days again from the hourly rollups and the
+  // bucket records (sketches merged here: PostgreSQL has no function for them).
+  conn_->run("BEGIN");
+  try {
+    conn_->run("SELECT pg_advisory_xact_lock(7415003)");
+    const pg::Result again = conn_->exec("SELECT value FROM teiten_meta WHERE key = 'time_zone'");
+    if (!again.rows() || again.bytes(0, 0) != time_zone_) {
+      conn_->run("DELETE FROM daily; DELETE FROM sensor_days");
+      std::map<DayKey, Delta> days;
+      std::string data, scratch;
+      auto flush = [&] {
+        for (const auto& [k, d] : days) copy_delta(data, k, d, scratch);
+        days.clear();
+      };
+      std::string sensor;
+      conn_->stream(
+          "SELECT " + std::string{kHourlyKey} +
+              ", packets, bytes, hosts FROM hourly ORDER BY sensor",
+          {}, [&](const pg::Result& r) {
+            if (r.bytes(0, 0) != sensor) {
+              flush();
+              sensor = std::string{r.bytes(0, 0)};
+            }
+            Delta& d = days[{local_day(r.i64(0, 1)), sensor, std::string{r.bytes(0, 2)},
+                             r.i64(0, 3), std::string{r.bytes(0, 4)}, std::string{r.bytes(0, 5)}}];
+            d.packets += static_cast<std::uint64_t>(r.i64(0, 7));
+            d.bytes += static_cast<std::uint64_t>(r.i64(0, 8));
+            if (!r.null(0, 9)) {
+              std::string why;
+              const auto s = sketch::HostSketch::decode(r.bytes(0, 9), &why);
+              if (!s) throw std::runtime_error("stored host sketch in hourly: " + why);
+              d.hosts.merge(*s);
+            }
+          });
+      flush();
+      if (!data.empty()) conn_->copy_in("COPY daily FROM STDIN", data);
+      std::map<std::pair<std::string, std::int64_t>, DayCover> cover;
+      conn_->stream(
+          "SELECT sensor, start, width_s, observed_packets, ring_drops + kernel_drops + "
+          "spool_dropped FROM buckets",
+          {}, [&](const pg::Result& r) {
+            const std::int64_t start = r.i64(0, 1), width = r.i64(0, 2);
+            DayCover& c = cover[{std::string{r.bytes(0, 0)}, local_day(start)}];
+            c.covered_s += width;
+            c.buckets += 1;
+            c.observed += static_cast<std::uint64_t>(r.i64(0, 3));
+            c.lost += static_cast<std::uint64_t>(r.i64(0, 4));
+            c.last_end = std::max(c.last_end, start + width);
+          });
+      data.clear();
+      for (const auto& [k, c] : cover) {
+        pg::copy_text(data, k.first);
+        for (const std::int64_t v :
+             {k.second, c.covered_s, c.buckets, static_cast<std::int64_t>(c.observed),
+              static_cast<std::int64_t>(c.lost), c.last_end}) {
+          data += '\t';
+          pg::copy_int(data, v);
+        }
+        data += '\n';
+      }
+      if (!data.empty()) conn_->copy_in("COPY sensor_days FROM STDIN", data);
+      conn_->exec(
+          "INSERT INTO teiten_meta (key, value) VALUES ('time_zone', $1) ON CONFLICT (key) DO "
+          "UPDATE SET value = excluded.value",
+          {time_zone_});
+    }
+    conn_->run("COMMIT");
+  } catch (...) {
+    try {
+      conn_->run("ROLLBACK");
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+}
+
+std::vector<IngestResult> PostgresStore::ingest(const std::vector<bucket::SealedBucket>& batch) {
+  if (batch.empty()) return {};
+  if (mode_ == OpenMode::read_only) throw std::logic_error("ingest on a read-only store");
+  // A deadlock or serialization failure (two collectors on the same rows) rolls back the
+  // whole transaction: run it again, a few times.
+  for (int attempt = 1;; ++attempt) {
+    try {
+      usable();
+      return ingest_once(batch);
+    } catch (const pg::Error& e) {
+      // 23514: a month's partition another collector's retention dropped since this one
+      // last looked; look again.
+      if (e.sqlstate == "23514") months_.clear();
+      if (!(e.retryable() || e.sqlstate == "23514") || attempt == 5) throw;
+    }
+  }
+}
+
+std::vector<IngestResult> PostgresStore::ingest_once(
+    const std::vector<bucket::SealedBucket>& batch) {
+  std::int64_t lo = batch[0].start, hi = batch[0].start;
+  for (const auto& b : batch) {
+    lo = std::min(lo, b.start);
+    hi = std::max(hi, b.start);
+  }
+  ensure_partitions(lo, hi + 1);
+  std::string data;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& b = batch[i];
+    const auto u = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
+    pg::copy_int(data, static_cast<std::int64_t>(i));
+    data += '\t';
+    pg::copy_text(data, b.sensor_id);
+    data += '\t';
+    pg::copy_text(data, b.boot_id);
+    for (const std::int64_t v :
+         {u(b.seq), b.start, std::int64_t{b.width_s}, u(b.observed_packets()),
+          u(b.observed_bytes()), u(b.not_for_sensor), u(b.late_packets), u(b.loss.ring_drops),
+          u(b.loss.kernel_drops), u(b.loss.interface_drops), u(b.loss.malformed_total())}) {
+      data += '\t';
+      pg::copy_int(data, v);
+    }
+    data += '\t';
+    pg::copy_text(data, malformed_json(b.loss));
+    for (const std::int64_t v : {u(b.loss.overflow_packets), u(b.loss.overflow_bytes)}) {
+      data += '\t';
+      pg::copy_int(data, v);
+    }
+    data += '\t';
+    pg::copy_text(data, provenance_json(b.provenance));
+    for (const std::int64_t v : {u(b.loss.spool_dropped), u(b.self_traffic)}) {
+      data += '\t';
+      pg::copy_int(data, v);
+    }
+    data += '\n';
+  }
+  pg::Conn& c = *conn_;
+  c.run("BEGIN");
+  try {
+    c.copy_in("COPY stage_buckets FROM STDIN", data);
+    // Only the (sensor, boot_id, seq) uniqueness conflict means "already stored".
+    const pg::Result ids = c.exec(
+        "INSERT INTO buckets (sensor, boot_id, seq, start, width_s, observed_packets, "
+        "observed_bytes, not_for_sensor, late_packets, ring_drops, kernel_drops, "
+        "interface_drops, malformed, malformed_by_reason, overflow_packets, overflow_bytes, "
+        "provenance, spool_dropped, self_traffic) "
+        "SELECT sensor, boot_id, seq, start, width_s, observed_packets, observed_bytes, "
+        "not_for_sensor, late_packets, ring_drops, kernel_drops, interface_drops, malformed, "
+        "malformed_by_reason, overflow_packets, overflow_bytes, provenance, spool_dropped, "
+        "self_traffic FROM stage_buckets ORDER BY idx "
+        "ON CONFLICT (sensor, boot_id, seq) DO NOTHING RETURNING id, sensor, boot_id, seq");
+    std::map<std::tuple<std::string, std::string, std::int64_t>, std::int64_t> new_ids;
+    for (int i = 0; i < ids.rows(); ++i)
+      new_ids[{std::string{ids.bytes(i, 1)}, std::string{ids.bytes(i, 2)}, ids.i64(i, 3)}] =
+          ids.i64(i, 0);
+    std::vector<IngestResult> out;
+    std::map<HourKey, Delta> hours;
+    std::map<DayKey, Delta> days;
+    std::map<std::pair<std::string, std::int64_t>, DayCover> cover;
+    std::string rows, hosts;
+    for (const auto& b : batch) {
+      const auto it = new_ids.find({b.sensor_id, b.boot_id, static_cast<std::int64_t>(b.seq)});
+      if (it == new_ids.end() || it->second < 0) {  // stored before, or twice in this batch
+        out.push_back(IngestResult::duplicate);
+        continue;
+      }
+      const std::int64_t id = it->second;
+      it->second = -1;
+      out.push_back(IngestResult::stored);
+      const std::int64_t hour = hour_of(b.start), day = local_day(b.start);
+      DayCover& cv = cover[{b.sensor_id, day}];
+      cv.covered_s += b.width_s;
+      cv.buckets += 1;
+      cv.observed += b.observed_packets();
+      cv.lost += lost_packets(b);
+      cv.last_end = std::max(cv.last_end, b.start + std::int64_t{b.width_s});
+      for (const auto& r : b.rows) {
+        const std::string proto{to_string(r.key.proto)};
+        const std::int64_t port = r.key.has_port ? std::int64_t{r.key.port} : -1;
+        const std::string country = classify::country_to_string(r.key.country);
+        const std::string fp{to_string(r.key.fingerprint)}, kind{to_string(r.key.kind)};
+        pg::copy_int(rows, id);
+        rows += '\t';
+        pg::copy_int(rows, b.start);
+        rows += '\t';
+        pg::copy_text(rows, b.sensor_id);
+        rows += '\t';
+        pg::copy_text(rows, proto);
+        rows += '\t';
+        pg::copy_int(rows, port);
+        for (const std::string* s : {&country, &fp, &kind}) {
+          rows += '\t';
+          pg::copy_text(rows, *s);
+        }
+        rows += '\t';
+        pg::copy_int(rows, static_cast<std::int64_t>(r.packets));
+        rows += '\t';
+        pg::copy_int(rows, static_cast<std::int64_t>(r.bytes));
+        rows += '\t';
+        hosts = r.hosts.empty() ? std::string{} : r.hosts.encode();
+        pg::copy_bytea(rows, hosts);
+        rows += '\n';
+        for (Delta* d : {&hours[{b.sensor_id, hour, proto, port, country, fp, kind}],
+                         &days[{day, b.sensor_id, proto, port, country, fp}]}) {
+          d->packets += r.packets;
+          d->bytes += r.bytes;
+          if (!r.hosts.empty()) d->hosts.merge(r.hosts);
+        }
+      }
+    }
+    if (!rows.empty()) c.copy_in("COPY bucket_rows FROM STDIN", rows);
+    upsert_rollup(c, "hourly", kHourlyKey, hours, &hour_key_of);
+    upsert_rollup(c, "daily", kDailyKey, days, &day_key_of);
+    if (!cover.empty()) {
+      data.clear();
+      for (const auto& [k, cv] : cover) {
+        pg::copy_text(data, k.first);
+        for (const std::int64_t v :
+             {k.second, cv.covered_s, cv.buckets, static_cast<std::int64_t>(cv.observed),
+              static_cast<std::int64_t>(cv.lost), cv.last_end}) {
+          data += '\t';
+          pg::copy_int(data, v);
+        }
+        data += '\n';
+      }
+      c.copy_in("COPY stage_days FROM STDIN", data);
+      c.run(
+          "INSERT INTO sensor_days SELECT * FROM stage_days ORDER BY sensor, day "
+          "ON CONFLICT (sensor, day) DO UPDATE SET covered_s = sensor_days.covered_s + "
+          "excluded.covered_s, buckets = sensor_days.buckets + excluded.buckets, "
+          "observed_packets = sensor_days.observed_packets + excluded.observed_packets, "
+          "lost_packets = sensor_days.lost_packets + excluded.lost_packets, "
+          "last_end = GREATEST(sensor_days.last_end, excluded.last_end)");
+    }
+    c.run("COMMIT");
+    return out;
+  } catch (...) {
+    try {
+      c.run("ROLLBACK");
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+}
+
+namespace {
+
+// Appends " AND <column> = ANY($n)" for the query's sensors, with the parameter.
+void sensor_filter(std::string& sql, pg::Params& params, const std::string& column,
+                   const std::vector<std::string>& sensors) {
+  if (sensors.empty()) return;
+  params.emplace_back(text_array(sensors));
+  sql +=
+      " AND " + column + " = ANY($" + str(static_cast<std::int64_t>(params.size())) + "::text[])";
+}
+
+}  // namespace
+
+bool PostgresStore::needs_rollups(const Query& q) {
+  usable();
+  pg::Params p{str(q.from), str(q.to)};
+  std::string sql =
+      "SELECT EXISTS (SELECT 1 FROM buckets WHERE start >= $1 AND start < $2 AND detail_pruned";
+  sensor_filter(sql, p, "sensor", q.sensors);
+  return conn_->exec(sql + ")", p).i64(0, 0) != 0;
+}
+
+std::vector<QueryRow> PostgresStore::query(const Query& q) {
+  check_dimensions(q);
+  const bool hourly = needs_rollups(q);
+  std::string select, group;
+  for (const auto& d : q.group_by) {
+    select += "r." + d + ", ";
+    group += (group.empty() ? "" : ", ") + ("r." + d);
+  }
+  pg::Params p{str(q.from), str(q.to)};
+  std::string sql = "SELECT " + select + "SUM(r.packets)::bigint, SUM(r.bytes)::bigint FROM " +
+                    (hourly ? std::string{"hourly r WHERE r.hour >= $1 AND r.hour < $2"}
+                            : std::string{"bucket_rows r WHERE r.start >= $1 AND r.start < $2"});
+  sensor_filter(sql, p, "r.sensor", q.sensors);
+  const auto filter = [&](const char* col, const std::optional<std::string>& v) {
+    if (!v) return;
+    p.emplace_back(*v);
+    sql += std::string{" AND r."} + col + " = $" + str(static_cast<std::int64_t>(p.size()));
+  };
+  filter("proto", q.proto);
+  if (q.port) {
+    p.emplace_back(str(*q.port));
+    sql += " AND r.port = $" + str(static_cast<std::int64_t>(p.size())) + "::integer";
+  }
+  filter("country", q.country);
+  filter("fingerprint", q.fingerprint);
+  filter("kind", q.kind);
+  if (!group.empty()) sql += " GROUP BY " + group;
+  sql += " ORDER BY SUM(r.packets) DESC";
+  if (!group.empty()) sql += ", " + group;
+  std::vector<QueryRow> out;
+  const int n = static_cast<int>(q.group_by.size());
+  conn_->stream(sql, p, [&](const pg::Result& r) {
+    if (r.null(0, n)) return;  // no rows matched
+    QueryRow row;
+    for (int i = 0; i < n; ++i)
+      row.group.push_back(q.group_by[static_cast<std::size_t>(i)] == "port"
+                              ? str(r.i64(0, i))
+                              : std::string{r.bytes(0, i)});
+    row.packets = static_cast<std::uint64_t>(r.i64(0, n));
+    row.bytes = static_cast<std::uint64_t>(r.i64(0, n + 1));
+    out.push_back(std::move(row));
+  });
+  return out;
+}
+
+Accounting PostgresStore::accounting(const Query& q) {
+  usable();
+  pg::Params p{str(q.from), str(q.to)};
+  std::string sql =
+      "SELECT COUNT(*), COALESCE(SUM(observed_packets), 0)::bigint, "
+      "COALESCE(SUM(not_for_sensor), 0)::bigint, COALESCE(SUM(malformed), 0)::bigint, "
+      "COALESCE(SUM(ring_drops), 0)::bigint, COALESCE(SUM(kernel_drops), 0)::bigint, "
+      "COALESCE(SUM(interface_drops), 0)::bigint, COALESCE(SUM(overflow_packets), 0)::bigint, "
+      "COALESCE(SUM(spool_dropped), 0)::bigint, COALESCE(SUM(self_traffic), 0)::bigint "
+      "FROM buckets WHERE start >= $1 AND start < $2";
+  sensor_filter(sql, p, "sensor", q.sensors);
+  const pg::Result r = conn_->exec(sql, p);
+  const auto col = [&](int i) { return static_cast<std::uint64_t>(r.i64(0, i)); };
+  Accounting a;
+  a.buckets = col(0);
+  a.observed_packets = col(1);
+  a.not_for_sensor = col(2);
+  a.malformed = col(3);
+  a.ring_drops = col(4);
+  a.kernel_drops = col(5);
+  a.interface_drops = col(6);
+  a.overflow_packets = col(7);
+  a.spool_dropped = col(8);
+  a.self_traffic = col(9);
+  return a;
+}
+
+std::uint64_t PostgresStore::prune_detail(std::int64_t cutoff) {
+  usable();
+  conn_->run("BEGIN");
+  try {
+    const pg::Result marked = conn_->exec(
+        "WITH m AS (UPDATE buckets SET detail_pruned = true WHERE start < $1 AND NOT "
+        "detail_pruned RETURNING 1) SELECT COUNT(*) FROM m",
+        {str(cutoff)});
+    // Whole months before the cutoff go as partitions; the rest row by row.
+    const pg::Result parts = conn_->exec(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'bucket_rows'::regclass");
+    for (int i = 0; i < parts.rows(); ++i) {
+      const std::string name{parts.bytes(i, 0)};
+      int y = 0;
+      unsigned m = 0;
+      if (std::sscanf(name.c_str(), "bucket_rows_p%4d%2u", &y, &m) != 2) continue;
+      const std::int64_t start =
+          date::sys_seconds{date::sys_days{date::year{y} / date::month{m} / 1}}
+              .time_since_epoch()
+              .count();
+      if (next_month(start) <= cutoff) {
+        conn_->run("DROP TABLE " + name);
+        months_.erase(start);
+      }
+    }
+    conn_->exec("DELETE FROM bucket_rows WHERE start < $1", {str(cutoff)});
+    conn_->run("COMMIT");
+    return static_cast<std::uint64_t>(marked.i64(0, 0));
+  } catch (...) {
+    try {
+      conn_->run("ROLLBACK");
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+}
+
+void PostgresStore::scan_daily(std::int64_t day_from, std::int64_t day_to,
+                               const std::function<void(const DailyRow&)>& row) {
+  usable();
+  conn_->stream(
+      "SELECT day, sensor, proto, port, country, fingerprint, packets FROM daily "
+      "WHERE day >= $1 AND day <= $2",
+      {str(day_from), str(day_to)}, [&](const pg::Result& r) {
+        row(DailyRow{r.i64(0, 0), r.bytes(0, 1), r.bytes(0, 2), r.i64(0, 3), r.bytes(0, 4),
+                     r.bytes(0, 5), static_cast<std::uint64_t>(r.i64(0, 6))});
+      });
+}
+
+void PostgresStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
+                                     const std::string& country, const std::string& proto,
+                                     std::optional<std::int64_t> port,
+                                     const std::function<void(const DailyHosts&)>& row) {
+  usable();
+  pg::Params p{country, proto, str(day_from), str(day_to)};
+  std::string sql =
+      "SELECT sensor, fingerprint, hosts FROM daily WHERE country = $1 AND proto = $2 AND day "
+      ">= $3 AND day <= $4 AND hosts IS NOT NULL";
+  if (port) {
+    p.emplace_back(str(*port));
+    sql += " AND port = $5::integer";
+  }
+  conn_->stream(sql, p, [&](const pg::Result& r) {
+    row(DailyHosts{r.bytes(0, 0), r.bytes(0, 1), r.bytes(0, 2)});
+  });
+}
+
+std::vector<SensorDay> PostgresStore::sensor_days(std::int64_t day_from, std::int64_t day_to) {
+  usable();
+  const pg::Result r = conn_->exec(
+      "SELECT sensor, day, covered_s, observed_packets FROM sensor_days WHERE day >= $1 AND day "
+      "<= $2",
+      {str(day_from), str(day_to)});
+  std::vector<SensorDay> out;
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({std::string{r.bytes(i, 0)}, r.i64(i, 1), r.i64(i, 2),
+                   static_cast<std::uint64_t>(r.i64(i, 3))});
+  return out;
+}
+
+std::vector<SensorTotals> PostgresStore::sensor_totals(std::int64_t day_from, std::int64_t day_to) {
+  usable();
+  const pg::Result r = conn_->exec(
+      "SELECT sensor, MAX(last_end), "
+      "COALESCE(SUM(CASE WHEN day >= $1 AND day <= $2 THEN LEAST(covered_s, 86400) ELSE 0 END), "
+      "0)::bigint, "
+      "COALESCE(SUM(CASE WHEN day >= $1 AND day <= $2 THEN observed_packets ELSE 0 END), "
+      "0)::bigint, "
+      "COALESCE(SUM(CASE WHEN day >= $1 AND day <= $2 THEN lost_packets ELSE 0 END), 0)::bigint "
+      "FROM sensor_days GROUP BY sensor ORDER BY sensor",
+      {str(day_from), str(day_to)});
+  std::vector<SensorTotals> out;
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({std::string{r.bytes(i, 0)}, r.i64(i, 1), r.i64(i, 2),
+                   static_cast<std::uint64_t>(r.i64(i, 3)),
+                   static_cast<std::uint64_t>(r.i64(i, 4))});
+  return out;
+}
+
+std::optional<std::int64_t> PostgresStore::latest_day() {
+  usable();
+  const pg::Result r = conn_->exec("SELECT MAX(day) FROM sensor_days");
+  if (r.null(0, 0)) return std::nullopt;
+  return r.i64(0, 0);
+}
+
+}  // namespace teiten::collector

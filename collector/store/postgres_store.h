@@ -1,0 +1,60 @@
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include "collector/store/store.h"
+
+namespace teiten::collector {
+
+namespace pg {
+class Conn;
+}
+
+/// The store for a network of several collectors: one PostgreSQL database (Debian's
+/// postgresql-15) shared by any number of teiten-collectord processes. Ingest is
+/// idempotent through the unique (sensor, boot_id, seq) constraint, whichever collector a
+/// bucket reaches; per-bucket detail and hourly rollups live in monthly partitions
+/// (created ahead, dropped by retention); each batch is staged with COPY and rolled up in
+/// set statements (docs/scale.md).
+class PostgresStore final : public Store {
+ public:
+  /// Connects (read_write: creates or migrates the schema under an advisory lock, so
+  /// collectors starting together migrate once). Throws std::runtime_error.
+  PostgresStore(const std::string& conninfo, const std::string& time_zone, OpenMode mode);
+  ~PostgresStore() override;
+
+  std::string_view backend() const noexcept override { return "postgresql"; }
+  std::string describe() const override;
+  std::vector<IngestResult> ingest(const std::vector<bucket::SealedBucket>& batch) override;
+  bool needs_rollups(const Query& q) override;
+  std::vector<QueryRow> query(const Query& q) override;
+  Accounting accounting(const Query& q) override;
+  std::uint64_t prune_detail(std::int64_t cutoff) override;
+  void scan_daily(std::int64_t day_from, std::int64_t day_to,
+                  const std::function<void(const DailyRow&)>& row) override;
+  void scan_daily_hosts(std::int64_t day_from, std::int64_t day_to, const std::string& country,
+                        const std::string& proto, std::optional<std::int64_t> port,
+                        const std::function<void(const DailyHosts&)>& row) override;
+  std::vector<SensorDay> sensor_days(std::int64_t day_from, std::int64_t day_to) override;
+  std::vector<SensorTotals> sensor_totals(std::int64_t day_from, std::int64_t day_to) override;
+  std::optional<std::int64_t> latest_day() override;
+
+  /// Creates the monthly partitions for the UTC months of [from, to) that do not exist.
+  void ensure_partitions(std::int64_t from, std::int64_t to);
+  /// Connects and reads the schema version; changes nothing. Throws std::runtime_error.
+  static std::string check(const std::string& conninfo);
+
+ private:
+  void connected();  ///< after every (re)connection: session settings, staging tables
+  void usable();     ///< reconnects a lost connection before a statement
+  void migrate();
+  void rebuild_days_if_needed();
+  std::vector<IngestResult> ingest_once(const std::vector<bucket::SealedBucket>& batch);
+  std::unique_ptr<pg::Conn> conn_;
+  OpenMode mode_;
+  std::set<std::int64_t> months_;  ///< partitions known to exist (first second of the month)
+};
+
+}  // namespace teiten::collector

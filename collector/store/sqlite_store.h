@@ -1,0 +1,48 @@
+#pragma once
+
+#include <sqlite3.h>
+
+#include <string>
+
+#include "collector/store/store.h"
+
+namespace teiten::collector {
+
+/// The embedded store: one SQLite file (WAL mode, synchronous=FULL: an acknowledged batch
+/// is on disk), for a network that fits one collector.
+class SqliteStore final : public Store {
+ public:
+  /// Opens (read_write: creates or migrates) the database. Throws std::runtime_error
+  /// naming the file.
+  SqliteStore(const std::string& path, const std::string& time_zone, OpenMode mode);
+  ~SqliteStore() override;
+
+  std::string_view backend() const noexcept override { return "sqlite"; }
+  std::string describe() const override { return path_; }
+  std::vector<IngestResult> ingest(const std::vector<bucket::SealedBucket>& batch) override;
+  bool needs_rollups(const Query& q) override;
+  std::vector<QueryRow> query(const Query& q) override;
+  Accounting accounting(const Query& q) override;
+  std::uint64_t prune_detail(std::int64_t cutoff) override;
+  void scan_daily(std::int64_t day_from, std::int64_t day_to,
+                  const std::function<void(const DailyRow&)>& row) override;
+  void scan_daily_hosts(std::int64_t day_from, std::int64_t day_to, const std::string& country,
+                        const std::string& proto, std::optional<std::int64_t> port,
+                        const std::function<void(const DailyHosts&)>& row) override;
+  std::vector<SensorDay> sensor_days(std::int64_t day_from, std::int64_t day_to) override;
+  std::vector<SensorTotals> sensor_totals(std::int64_t day_from, std::int64_t day_to) override;
+  std::optional<std::int64_t> latest_day() override;
+
+  /// The schema version recorded in a database file (0: none recorded, an older
+  /// collector's); nullopt when the file does not exist. Opens it read-only.
+  static std::optional<int> schema_version_of(const std::string& path);
+
+ private:
+  void exec(const char* sql);
+  void migrate();
+  void rebuild_days_if_needed();
+  sqlite3* db_ = nullptr;
+  std::string path_;
+};
+
+}  // namespace teiten::collector

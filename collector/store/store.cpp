@@ -1,0 +1,84 @@
+#include "collector/store/store.h"
+
+#include <date/tz.h>
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "collector/store/postgres_store.h"
+#include "collector/store/rows.h"
+#include "collector/store/sqlite_store.h"
+
+namespace teiten::collector {
+
+namespace store_rows {
+
+std::string malformed_json(const bucket::Loss& loss) {
+  nlohmann::json j = nlohmann::json::object();
+  for (std::size_t i = 1; i < loss.malformed.size(); ++i) {
+    if (loss.malformed[i])
+      j[std::string{to_string(static_cast<decode::DecodeStatus>(i))}] = loss.malformed[i];
+  }
+  return j.dump();
+}
+
+std::string provenance_json(const bucket::Provenance& p) {
+  return nlohmann::json{{"software", p.software_version},
+                        {"config_sha256", p.config_hash},
+                        {"geoip_build_epoch", p.geoip_build_epoch},
+                        {"clock_synced", p.clock_synced}}
+      .dump();
+}
+
+}  // namespace store_rows
+
+std::int64_t local_day_in(const date::time_zone* zone, std::int64_t ts) {
+  const auto local = zone->to_local(date::sys_seconds{std::chrono::seconds{ts}});
+  return date::floor<date::days>(local).time_since_epoch().count();
+}
+
+const date::time_zone* locate_time_zone(const std::string& name) {
+  try {
+    return date::locate_zone(name);
+  } catch (const std::exception&) {
+    throw std::runtime_error("unknown time zone '" + name +
+                             "' (a tz database name such as Asia/Tokyo)");
+  }
+}
+
+void check_dimensions(const Query& q) {
+  for (const auto& d : q.group_by) {
+    if (d != "sensor" && d != "proto" && d != "port" && d != "country" && d != "fingerprint" &&
+        d != "kind")
+      throw std::invalid_argument("cannot group by '" + d + "'");
+  }
+}
+
+Store::Store(const std::string& time_zone)
+    : time_zone_(time_zone), zone_(locate_time_zone(time_zone)) {}
+
+std::unique_ptr<Store> open_store(const StoreConfig& c, OpenMode mode) {
+  if (c.backend == "sqlite") return std::make_unique<SqliteStore>(c.path, c.time_zone, mode);
+  if (c.backend == "postgresql")
+    return std::make_unique<PostgresStore>(c.conninfo, c.time_zone, mode);
+  throw std::runtime_error("storage.backend: '" + c.backend + "' is not sqlite or postgresql");
+}
+
+std::string check_store(const StoreConfig& c) {
+  (void)locate_time_zone(c.time_zone);
+  if (c.backend == "postgresql") return PostgresStore::check(c.conninfo);
+  if (c.backend != "sqlite")
+    throw std::runtime_error("storage.backend: '" + c.backend + "' is not sqlite or postgresql");
+  const auto version = SqliteStore::schema_version_of(c.path);
+  if (!version) return "database " + c.path + " does not exist yet (created at the first start)";
+  if (*version > kSchemaVersion)
+    throw std::runtime_error("database " + c.path + " has schema version " +
+                             std::to_string(*version) + ", newer than this collector's " +
+                             std::to_string(kSchemaVersion));
+  return "database " + c.path + ", schema version " + std::to_string(*version) +
+         (*version < kSchemaVersion
+              ? " (migrated to " + std::to_string(kSchemaVersion) + " at the next start)"
+              : "");
+}
+
+}  // namespace teiten::collector

@@ -1,0 +1,180 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/bucket/sealed_bucket.h"
+
+namespace date {
+class time_zone;
+}
+
+namespace teiten::collector {
+
+/// The local calendar day (days since 1970-01-01) of UTC time `ts` in `zone`.
+std::int64_t local_day_in(const date::time_zone* zone, std::int64_t ts);
+/// The tz database zone of that name. Throws std::runtime_error naming it when unknown.
+const date::time_zone* locate_time_zone(const std::string& name);
+
+/// Outcome of ingesting one bucket.
+enum class IngestResult { stored, duplicate };
+
+/// Filters and grouping of a totals query. Empty filters match everything.
+struct Query {
+  std::vector<std::string> sensors;
+  std::int64_t from = 0;        ///< bucket start >= from (seconds since 1970)
+  std::int64_t to = INT64_MAX;  ///< bucket start < to
+  std::optional<std::string> proto, country, fingerprint, kind;
+  std::optional<int> port;  ///< -1: rows without a port
+  /// Dimensions to group by, any of: sensor, proto, port, country, fingerprint, kind.
+  std::vector<std::string> group_by;
+};
+
+/// Throws std::invalid_argument unless every group_by dimension is one a query knows.
+void check_dimensions(const Query& q);
+
+/// One result row: the group's dimension values (in group_by order) and its totals.
+struct QueryRow {
+  std::vector<std::string> group;
+  std::uint64_t packets = 0;
+  std::uint64_t bytes = 0;
+  friend bool operator==(const QueryRow&, const QueryRow&) = default;
+};
+
+/// Bucket-level accounting over a range (rows excluded): for reconciliation.
+struct Accounting {
+  std::uint64_t buckets = 0;
+  std::uint64_t observed_packets = 0;
+  std::uint64_t not_for_sensor = 0;
+  std::uint64_t self_traffic = 0;
+  std::uint64_t malformed = 0;
+  std::uint64_t ring_drops = 0;
+  std::uint64_t kernel_drops = 0;
+  std::uint64_t interface_drops = 0;
+  std::uint64_t overflow_packets = 0;
+  std::uint64_t spool_dropped = 0;
+  friend bool operator==(const Accounting&, const Accounting&) = default;
+};
+
+/// One row of the daily rollups (a local day of the reports' time zone), as the report
+/// builders read them. The views are valid during the callback only.
+struct DailyRow {
+  std::int64_t day = 0;
+  std::string_view sensor, proto;
+  std::int64_t port = -1;  ///< -1: no port
+  std::string_view country, fingerprint;
+  std::uint64_t packets = 0;
+};
+
+/// The unique-source sketch of one daily row (encoded, docs/bucket-format.md).
+struct DailyHosts {
+  std::string_view sensor, fingerprint, hosts;
+};
+
+/// What one sensor covered on one local day.
+struct SensorDay {
+  std::string sensor;
+  std::int64_t day = 0;
+  std::int64_t covered_s = 0;
+  std::uint64_t observed_packets = 0;
+};
+
+/// A sensor's health over a range of local days.
+struct SensorTotals {
+  std::string sensor;
+  std::int64_t last_end = 0;   ///< end of its latest bucket ever received (UTC)
+  std::int64_t covered_s = 0;  ///< in the range, each day counted at most 86,400 s
+  std::uint64_t observed_packets = 0, lost_packets = 0;
+};
+
+/// Where the collector keeps its buckets (storage: in the configuration).
+struct StoreConfig {
+  std::string backend = "sqlite";  ///< "sqlite" or "postgresql"
+  std::string path;                ///< sqlite: the database file
+  std::string conninfo;            ///< postgresql: a libpq connection string
+  std::string time_zone = "Asia/Tokyo";
+};
+
+/// How a store is opened.
+enum class OpenMode {
+  read_write,  ///< creates or migrates the schema, re-cuts days after a time-zone change
+  read_only,   ///< reads only (report workers); the schema must exist and be current
+};
+
+/// The collector's storage (docs/scale.md): ingest idempotent on (sensor, boot id, seq),
+/// each bucket and its rollups in one transaction; per-bucket detail for the detail
+/// retention, hourly rollups per (sensor, UTC hour, key) and daily rollups per (local day,
+/// sensor, key) kept for ever. One Store per thread. Implementations: SQLite (one box)
+/// and PostgreSQL (several collectors on one database). No SQL outside store/.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  /// "sqlite" or "postgresql".
+  virtual std::string_view backend() const noexcept = 0;
+  /// The database, for messages (file path, or host/port/dbname without password).
+  virtual std::string describe() const = 0;
+
+  /// Stores a batch in one transaction: every bucket whole, or none of them (on error,
+  /// which throws). Returns, per bucket, whether it was new or already stored.
+  virtual std::vector<IngestResult> ingest(const std::vector<bucket::SealedBucket>& batch) = 0;
+
+  /// Whether part of `q`'s range has had its detail pruned, so query() answers from the
+  /// hourly rollups.
+  virtual bool needs_rollups(const Query& q) = 0;
+  /// Totals of the rows matching `q`, grouped, largest first (ties by group): from
+  /// per-bucket detail, or from the hourly rollups (whole UTC hours starting in [from,
+  /// to)) when part of the range is older than the detail retention.
+  virtual std::vector<QueryRow> query(const Query& q) = 0;
+  /// Bucket-level totals over the sensors and range of `q` (other filters ignored).
+  virtual Accounting accounting(const Query& q) = 0;
+
+  /// Deletes per-bucket detail rows of buckets that started before `cutoff` (rollups
+  /// stay). Returns the number of buckets pruned.
+  virtual std::uint64_t prune_detail(std::int64_t cutoff) = 0;
+
+  /// Every daily rollup row of local days [day_from, day_to].
+  virtual void scan_daily(std::int64_t day_from, std::int64_t day_to,
+                          const std::function<void(const DailyRow&)>& row) = 0;
+  /// The sketches of the daily rows of one destination from one country over local days
+  /// [day_from, day_to]; `port` -1 matches rows without a port, nullopt any port.
+  virtual void scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
+                                const std::string& country, const std::string& proto,
+                                std::optional<std::int64_t> port,
+                                const std::function<void(const DailyHosts&)>& row) = 0;
+  /// What each sensor covered on the local days [day_from, day_to].
+  virtual std::vector<SensorDay> sensor_days(std::int64_t day_from, std::int64_t day_to) = 0;
+  /// Each sensor that ever delivered: its latest bucket end, and its figures over
+  /// [day_from, day_to].
+  virtual std::vector<SensorTotals> sensor_totals(std::int64_t day_from, std::int64_t day_to) = 0;
+  /// The latest local day any bucket started on (none: no bucket yet).
+  virtual std::optional<std::int64_t> latest_day() = 0;
+
+  /// The reports' time zone, and its local day of a UTC time.
+  const std::string& time_zone() const noexcept { return time_zone_; }
+  std::int64_t local_day(std::int64_t ts) const { return local_day_in(zone_, ts); }
+
+ protected:
+  explicit Store(const std::string& time_zone);
+  std::string time_zone_;
+  const date::time_zone* zone_ = nullptr;
+};
+
+/// Opens the configured store. Throws std::runtime_error naming the database, or the
+/// time zone, when it cannot.
+std::unique_ptr<Store> open_store(const StoreConfig& config, OpenMode mode = OpenMode::read_write);
+
+/// Checks that the configured store can be opened and says what it found ("schema version
+/// 2", or that it will be created at the first start); creates and changes nothing (for
+/// --check-config). Throws std::runtime_error saying what is wrong.
+std::string check_store(const StoreConfig& config);
+
+/// The schema version this build writes (both backends).
+inline constexpr int kSchemaVersion = 2;
+
+}  // namespace teiten::collector

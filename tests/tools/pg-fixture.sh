@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL server for the tests: initdb and pg_ctl from Debian's
+# postgresql-15, run as an unprivileged user (postgres when started as root), listening
+# on a Unix socket in a temporary folder only (no TCP).
+#
+#   pg-fixture.sh start STATEFILE   starts one; writes its folder to STATEFILE
+#   pg-fixture.sh stop STATEFILE    stops it (immediately) and removes the folder
+#
+# Tests connect with "host=<folder> user=teiten dbname=postgres" (tests/support/postgres.h).
+set -euo pipefail
+cmd="${1:-}"
+state="${2:-}"
+[[ -n "$cmd" && -n "$state" ]] || { echo "usage: $0 start|stop STATEFILE" >&2; exit 2; }
+
+bindir=""
+for d in /usr/lib/postgresql/*/bin; do [[ -x "$d/pg_ctl" ]] && bindir="$d"; done
+if [[ -z "$bindir" ]]; then
+  echo "pg-fixture: no PostgreSQL server programs (install postgresql-15: scripts/install-deps.sh)" >&2
+  exit 1
+fi
+
+as_user() {
+  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+stop() {
+  local dir="$1"
+  [[ -d "$dir/data" ]] && as_user "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+
+case "$cmd" in
+  start)
+    [[ -f "$state" ]] && stop "$(cat "$state")"
+    dir="$(mktemp -d /tmp/teiten-pg-XXXXXX)"
+    [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
+    chmod 700 "$dir"
+    if ! as_user "$bindir/initdb" -D "$dir/data" -U teiten --auth=trust --no-sync -E UTF8 \
+        --locale=C >"$dir/initdb.log" 2>&1; then
+      cat "$dir/initdb.log" >&2; rm -rf "$dir"; exit 1
+    fi
+    # Durability is not under test here (benchmarks run with the defaults).
+    if ! as_user "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-k $dir -c listen_addresses= -c fsync=off -c synchronous_commit=off \
+            -c full_page_writes=off -c max_connections=300" start >/dev/null; then
+      cat "$dir/server.log" >&2; rm -rf "$dir"; exit 1
+    fi
+    chmod 755 "$dir"  # the socket, for a test run by another user than the server's
+    echo "$dir" >"$state"
+    echo "pg-fixture: PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on $dir"
+    ;;
+  stop)
+    [[ -f "$state" ]] && stop "$(cat "$state")"
+    rm -f "$state"
+    ;;
+  *) echo "usage: $0 start|stop STATEFILE" >&2; exit 2 ;;
+esac
