@@ -189,10 +189,9 @@ void write_bucket_line(FILE* out, const bucket::SealedBucket& b, bool flush) {
 }
 
 sensor::UploadOptions upload_options(const config::SensorConfig& cfg) {
-  const auto colon = cfg.upload_collector.rfind(':');
   sensor::UploadOptions o;
-  o.host = cfg.upload_collector.substr(0, colon);
-  o.port = cfg.upload_collector.substr(colon + 1);
+  o.collectors = sensor::parse_endpoints(cfg.upload_collector);
+  o.random_failover = cfg.upload_failover == "random";
   o.tls = {cfg.upload_ca, cfg.upload_cert, cfg.upload_key};
   o.batch = cfg.upload_batch;
   o.deadline = std::chrono::seconds(cfg.upload_timeout_s);
@@ -474,6 +473,7 @@ void reload(const std::string& path, config::SensorConfig& running, sensor::Pipe
   running.log_level = next.log_level;
   running.geoip_database = next.geoip_database;
   running.upload_collector = next.upload_collector;
+  running.upload_failover = next.upload_failover;
   running.upload_ca = next.upload_ca;
   running.upload_cert = next.upload_cert;
   running.upload_key = next.upload_key;

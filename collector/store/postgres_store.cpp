@@ -315,6 +315,20 @@ void PostgresStore::usable() {
   connected();
 }
 
+void PostgresStore::alive() {
+  // libpq learns that a server restarted only when a statement fails: a report's first
+  // statement must not be that one. One round trip on an idle connection.
+  if (conn_->ok()) {
+    try {
+      conn_->run("SELECT 1");
+      return;
+    } catch (const pg::Error&) {
+      if (conn_->ok()) throw;  // an answer, not a lost connection
+    }
+  }
+  usable();
+}
+
 void PostgresStore::migrate() {
   conn_->run("BEGIN");
   try {
@@ -477,9 +491,12 @@ std::vector<IngestResult> PostgresStore::ingest(const std::vector<bucket::Sealed
       return ingest_once(batch);
     } catch (const pg::Error& e) {
       // 23514: a month's partition another collector's retention dropped since this one
-      // last looked; look again.
+      // last looked; look again. A lost connection (the server restarted): connect again
+      // and run the batch again (if its commit did reach the server, its buckets are
+      // found stored and acknowledged as duplicates).
       if (e.sqlstate == "23514") months_.clear();
-      if (!(e.retryable() || e.sqlstate == "23514") || attempt == 5) throw;
+      const bool again = e.retryable() || e.sqlstate == "23514" || !conn_->ok();
+      if (!again || attempt == 5) throw;
     }
   }
 }
@@ -645,7 +662,7 @@ void sensor_filter(std::string& sql, pg::Params& params, const std::string& colu
 }  // namespace
 
 bool PostgresStore::needs_rollups(const Query& q) {
-  usable();
+  alive();
   pg::Params p{str(q.from), str(q.to)};
   std::string sql =
       "SELECT EXISTS (SELECT 1 FROM buckets WHERE start >= $1 AND start < $2 AND detail_pruned";
@@ -699,7 +716,7 @@ std::vector<QueryRow> PostgresStore::query(const Query& q) {
 }
 
 Accounting PostgresStore::accounting(const Query& q) {
-  usable();
+  alive();
   pg::Params p{str(q.from), str(q.to)};
   std::string sql =
       "SELECT COUNT(*), COALESCE(SUM(observed_packets), 0)::bigint, "
@@ -765,7 +782,7 @@ std::uint64_t PostgresStore::prune_detail(std::int64_t cutoff) {
 
 void PostgresStore::scan_daily(std::int64_t day_from, std::int64_t day_to,
                                const std::function<void(const DailyRow&)>& row) {
-  usable();
+  alive();
   conn_->stream(
       "SELECT day, sensor, proto, port, country, fingerprint, packets FROM daily "
       "WHERE day >= $1 AND day <= $2",
@@ -779,7 +796,7 @@ void PostgresStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
                                      const std::string& country, const std::string& proto,
                                      std::optional<std::int64_t> port,
                                      const std::function<void(const DailyHosts&)>& row) {
-  usable();
+  alive();
   pg::Params p{country, proto, str(day_from), str(day_to)};
   std::string sql =
       "SELECT sensor, fingerprint, hosts FROM daily WHERE country = $1 AND proto = $2 AND day "
@@ -794,7 +811,7 @@ void PostgresStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
 }
 
 std::vector<SensorDay> PostgresStore::sensor_days(std::int64_t day_from, std::int64_t day_to) {
-  usable();
+  alive();
   const pg::Result r = conn_->exec(
       "SELECT sensor, day, covered_s, observed_packets FROM sensor_days WHERE day >= $1 AND day "
       "<= $2",
@@ -807,7 +824,7 @@ std::vector<SensorDay> PostgresStore::sensor_days(std::int64_t day_from, std::in
 }
 
 std::vector<SensorTotals> PostgresStore::sensor_totals(std::int64_t day_from, std::int64_t day_to) {
-  usable();
+  alive();
   const pg::Result r = conn_->exec(
       "SELECT sensor, MAX(last_end), "
       "COALESCE(SUM(CASE WHEN day >= $1 AND day <= $2 THEN LEAST(covered_s, 86400) ELSE 0 END), "
@@ -826,7 +843,7 @@ std::vector<SensorTotals> PostgresStore::sensor_totals(std::int64_t day_from, st
 }
 
 std::optional<std::int64_t> PostgresStore::latest_day() {
-  usable();
+  alive();
   const pg::Result r = conn_->exec("SELECT MAX(day) FROM sensor_days");
   if (r.null(0, 0)) return std::nullopt;
   return r.i64(0, 0);

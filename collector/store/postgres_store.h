@@ -48,7 +48,8 @@ class PostgresStore final : public Store {
 
  private:
   void connected();  ///< after every (re)connection: session settings, staging tables
-  void usable();     ///< reconnects a lost connection before a statement
+  void usable();     ///< reconnects a connection libpq knows is lost
+  void alive();      ///< before a read: finds out whether the connection is, and reconnects
   void migrate();
   void rebuild_days_if_needed();
   std::vector<IngestResult> ingest_once(const std::vector<bucket::SealedBucket>& batch);

@@ -304,18 +304,41 @@ const std::vector<F> kSchema = {
      0,
      0,
      {},
-     "Collector to deliver to, HOST:PORT (HOST is checked against its certificate); \"\" for none.",
+     "Collector to deliver to, HOST:PORT (HOST is checked against its certificate), or several "
+     "separated by commas (collectors sharing one PostgreSQL database; see failover); \"\" for "
+     "none.",
      [](SensorConfig& c, const Value& v) { c.upload_collector = std::get<std::string>(v); },
      [](const Value& v) -> std::string {
-       const auto& s = std::get<std::string>(v);
-       if (s.empty()) return {};
-       const auto colon = s.rfind(':');
-       if (colon == std::string::npos || colon == 0 || colon + 1 == s.size() ||
-           s.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
-         return "'" + s + "' is not HOST:PORT";
+       const auto& all = std::get<std::string>(v);
+       if (all.empty()) return {};
+       std::size_t n = 0;
+       for (std::size_t p = 0; p <= all.size(); ++n) {
+         const auto comma = std::min(all.find(',', p), all.size());
+         const std::string s = all.substr(p, comma - p);
+         const auto colon = s.rfind(':');
+         if (colon == std::string::npos || colon == 0 || colon + 1 == s.size() ||
+             s.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
+           return "'" + s + "' is not HOST:PORT";
+         }
+         p = comma + 1;
        }
+       if (n > 16) return "at most 16 collectors";
        return {};
      }},
+    {"upload",
+     "failover",
+     FieldType::choice,
+     "order",
+     false,
+     0,
+     0,
+     {"order", "random"},
+     "With several collectors: order tries them as listed, moving to the next when one "
+     "fails; random moves to another chosen at random (spreads sensors over collectors). "
+     "Backoff starts once every collector failed in a row. Delivery stays exactly-once: "
+     "the collectors share the database that deduplicates.",
+     [](SensorConfig& c, const Value& v) { c.upload_failover = std::get<std::string>(v); },
+     {}},
     {"upload",
      "ca",
      FieldType::file_path,

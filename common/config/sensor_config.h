@@ -55,7 +55,10 @@ struct SensorConfig {
   std::uint64_t spool_max_bytes = 64ULL << 20;
   std::uint64_t dead_letter_max_bytes = 16ULL << 20;
 
-  std::string upload_collector;  ///< "host:port"; "" = no delivery
+  /// "host:port[,host:port...]": the collectors, tried as upload_failover says; "" = no
+  /// delivery.
+  std::string upload_collector;
+  std::string upload_failover = "order";  ///< "order" or "random"
   std::string upload_ca, upload_cert, upload_key;
   std::uint64_t upload_batch = 100;
   std::uint64_t upload_timeout_s = 15;

@@ -218,6 +218,8 @@ std::string ControlServer::metrics_text() const {
     m.counter("upload_buckets_acked_total", "Buckets the collector acknowledged.",
               u.buckets_acked.load());
     m.counter("upload_failures_total", "Failed upload attempts.", u.failures.load());
+    m.counter("upload_failovers_total", "Moves to another collector of upload.collector.",
+              u.failovers.load());
     m.gauge("upload_last_success_seconds", "Last acknowledged upload, seconds since 1970.",
             static_cast<double>(u.last_success.load()));
     m.counter("upload_buckets_refused_total",

@@ -16,6 +16,18 @@ namespace teiten::sensor {
 namespace asio = boost::asio;
 using asio::use_awaitable;
 
+std::vector<Endpoint> parse_endpoints(const std::string& list) {
+  std::vector<Endpoint> out;
+  for (std::size_t p = 0; p <= list.size();) {
+    const auto comma = std::min(list.find(',', p), list.size());
+    const std::string s = list.substr(p, comma - p);
+    const auto colon = s.rfind(':');
+    if (colon != std::string::npos) out.push_back({s.substr(0, colon), s.substr(colon + 1)});
+    p = comma + 1;
+  }
+  return out;
+}
+
 Uploader::Uploader(asio::io_context& io, Spool& spool, DeadLetterStore& dead, UploadOptions options)
     : io_(io),
       spool_(spool),
@@ -42,6 +54,7 @@ asio::awaitable<void> Uploader::loop() {
   auto logger = log::get("upload");
   auto backoff = options_.backoff_min;
   bool failing = false;
+  std::size_t failed_in_row = 0;  // attempts that failed since the last success
   while (!stopping_) {
     bool sent = false;
     std::string failure;
@@ -52,10 +65,28 @@ asio::awaitable<void> Uploader::loop() {
     }
     if (!failure.empty()) {
       stats_.failures.fetch_add(1, std::memory_order_relaxed);
-      // One line when delivery starts failing, then quiet until it recovers (the
-      // failures counter keeps counting).
-      if (!failing) logger->warn("upload failed host={}: {}", options_.host, failure);
+      const Endpoint failed = collector();
+      const std::size_t n = options_.collectors.size();
+      ++failed_in_row;
+      if (n > 1) {
+        // Another collector at once; back off only once each failed in a row.
+        std::size_t next = (current_ + 1) % n;
+        if (options_.random_failover) {
+          std::uniform_int_distribution<std::size_t> pick(1, n - 1);
+          next = (current_ + pick(rng_)) % n;
+        }
+        current_ = next;
+        stats_.failovers.fetch_add(1, std::memory_order_relaxed);
+        logger->warn("upload failed host={}: {}; trying {}", failed.label(), failure,
+                     collector().label());
+        if (failed_in_row < n) continue;
+      } else if (!failing) {
+        // One line when delivery starts failing, then quiet until it recovers (the
+        // failures counter keeps counting).
+        logger->warn("upload failed host={}: {}", failed.label(), failure);
+      }
       failing = true;
+      failed_in_row = 0;
       // Full jitter (AWS architecture blog, "Exponential Backoff And Jitter").
       const auto cap = std::min(backoff * 2, options_.backoff_max);
       backoff = cap;
@@ -69,7 +100,8 @@ asio::awaitable<void> Uploader::loop() {
       }
       continue;
     }
-    if (failing) logger->info("upload recovered host={}", options_.host);
+    failed_in_row = 0;
+    if (failing) logger->info("upload recovered host={}", collector().label());
     failing = false;
     backoff = options_.backoff_min;
     if (!sent) {
@@ -91,7 +123,7 @@ asio::awaitable<bool> Uploader::send_once() {
   auto request = bucket::to_batch_json(batch);
   const std::size_t body_bytes = request.size();
   const auto res =
-      co_await tls::https_request(ctx, options_.host, options_.port, "POST", "/v1/buckets",
+      co_await tls::https_request(ctx, collector().host, collector().port, "POST", "/v1/buckets",
                                   std::move(request), options_.deadline);
   if (res.status == 413 && batch_ > 1) {
     // The collector's body limit is smaller than this batch: send fewer at a time.

@@ -112,9 +112,10 @@ class Network {
     write_file(dir / (id + ".yaml"),
                "sensor:\n  id: " + id +
                    "\n  addresses: [203.0.113.7, \"2001:db8:7::7\"]\ngeoip:\n  database: \"" +
-                   mmdb + "\"\nstate:\n  dir: state-" + id + "\nupload:\n  collector: " + host +
-                   ":" + std::to_string(port) + "\n  ca: pki/ca.pem\n  cert: pki/sensor-" + id +
-                   ".pem\n  key: pki/sensor-" + id + ".key\n" + extra);
+                   mmdb + "\"\nstate:\n  dir: state-" + id + "\nupload:\n  collector: " +
+                   (collectors.empty() ? host + ":" + std::to_string(port) : collectors) +
+                   "\n  ca: pki/ca.pem\n  cert: pki/sensor-" + id + ".pem\n  key: pki/sensor-" +
+                   id + ".key\n" + extra);
   }
 
   tls::HttpResponse request(const std::string& who, const std::string& method,
@@ -159,6 +160,7 @@ class Network {
   std::vector<std::string> wrap;     ///< prefix of the collector's command line
                                      ///< (e.g. ip netns exec NS)
   std::string netns;                 ///< where requests to it are made from ("": here)
+  std::string collectors;            ///< sensors' upload.collector when set (several collectors)
   int starts = 0;
 };
 

@@ -5,12 +5,14 @@
 #
 #   pg-fixture.sh start STATEFILE   starts one; writes its folder to STATEFILE
 #   pg-fixture.sh stop STATEFILE    stops it (immediately) and removes the folder
+#   pg-fixture.sh restart STATEFILE [SECONDS]
+#                                   stops it (fast: sessions are cut), waits, starts it again
 #
 # Tests connect with "host=<folder> user=teiten dbname=postgres" (tests/support/postgres.h).
 set -euo pipefail
 cmd="${1:-}"
 state="${2:-}"
-[[ -n "$cmd" && -n "$state" ]] || { echo "usage: $0 start|stop STATEFILE" >&2; exit 2; }
+[[ -n "$cmd" && -n "$state" ]] || { echo "usage: $0 start|stop|restart STATEFILE" >&2; exit 2; }
 
 bindir=""
 for d in /usr/lib/postgresql/*/bin; do [[ -x "$d/pg_ctl" ]] && bindir="$d"; done
@@ -29,6 +31,14 @@ stop() {
   rm -rf "$dir"
 }
 
+run_server() {
+  local dir="$1"
+  # Durability is not under test here (benchmarks run with the defaults).
+  as_user "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-k $dir -c listen_addresses= -c fsync=off -c synchronous_commit=off \
+        -c full_page_writes=off -c max_connections=300" start >/dev/null
+}
+
 case "$cmd" in
   start)
     [[ -f "$state" ]] && stop "$(cat "$state")"
@@ -39,10 +49,7 @@ case "$cmd" in
         --locale=C >"$dir/initdb.log" 2>&1; then
       cat "$dir/initdb.log" >&2; rm -rf "$dir"; exit 1
     fi
-    # Durability is not under test here (benchmarks run with the defaults).
-    if ! as_user "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-k $dir -c listen_addresses= -c fsync=off -c synchronous_commit=off \
-            -c full_page_writes=off -c max_connections=300" start >/dev/null; then
+    if ! run_server "$dir"; then
       cat "$dir/server.log" >&2; rm -rf "$dir"; exit 1
     fi
     chmod 755 "$dir"  # the socket, for a test run by another user than the server's
@@ -53,5 +60,11 @@ case "$cmd" in
     [[ -f "$state" ]] && stop "$(cat "$state")"
     rm -f "$state"
     ;;
-  *) echo "usage: $0 start|stop STATEFILE" >&2; exit 2 ;;
+  restart)
+    dir="$(cat "$state")"
+    as_user "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    sleep "${3:-1}"
+    run_server "$dir" || { cat "$dir/server.log" >&2; exit 1; }
+    ;;
+  *) echo "usage: $0 start|stop|restart STATEFILE" >&2; exit 2 ;;
 esac

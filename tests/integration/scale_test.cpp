@@ -1,0 +1,153 @@
+// Several collectors on one PostgreSQL: sensors fail over between them and every bucket
+// is stored exactly once, whatever fails on the way. Real processes, real certificates,
+// real TLS on loopback, a real PostgreSQL server (Debian's postgresql-15).
+#include <utility>  // before Asio
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "ctl/gen/traffic_gen.h"
+#include "tests/integration/network_fixture.h"
+#include "tests/integration/test_support.h"
+#include "tests/support/postgres.h"
+#include "tests/unit/test_paths.h"
+
+using namespace teiten;
+using namespace teiten::test;
+
+namespace {
+
+// Six sensors (the fixture's gen-1 and gen-2, and four more) in the registry.
+void add_sensors(Network& n, int count) {
+  for (int i = 3; i <= count; ++i) {
+    const std::string id = "gen-" + std::to_string(i);
+    n.ctl({"pki", "sensor", "--dir", n.pki(), "--id", id});
+    n.extra_sensors += "  - id: " + id + "\n    region: " + (i % 2 ? "domestic" : "overseas") +
+                       "\n    active_from: 2022-01-01\n";
+  }
+}
+
+std::string storage_yaml(const std::string& conninfo) {
+  return "storage:\n  backend: postgresql\n  postgresql: \"" + conninfo + "\"\n";
+}
+
+// A private PostgreSQL server (this test restarts it: the suite's shared one must not).
+struct PrivatePostgres {
+  explicit PrivatePostgres(const TempDir& dir) : state(dir / "pg.state") {
+    REQUIRE(std::system(("'" + script() + "' start '" + state + "' >/dev/null").c_str()) == 0);
+    folder = read_file(state);
+    while (!folder.empty() && folder.back() == '\n') folder.pop_back();
+  }
+  ~PrivatePostgres() { (void)!std::system(("'" + script() + "' stop '" + state + "'").c_str()); }
+  void restart(int seconds_down) const {
+    REQUIRE(
+        std::system(("'" + script() + "' restart '" + state + "' " + std::to_string(seconds_down))
+                        .c_str()) == 0);
+  }
+  std::string conninfo() const { return "host=" + folder + " user=teiten dbname=postgres"; }
+  static std::string script() { return source_dir() + "/tests/tools/pg-fixture.sh"; }
+  std::string state, folder;
+};
+
+}  // namespace
+
+TEST_CASE("three collectors on one PostgreSQL: one killed, one stopped, totals exact",
+          "[scale][postgresql]") {
+  Network n;
+  add_sensors(n, 6);
+  const auto truth = generate(n.dir, 24000, 3000, 10);  // 300 buckets of 10 s per sensor
+  const std::string storage = storage_yaml(fresh_postgres_database());
+  std::vector<std::unique_ptr<Process>> collectors;
+  std::vector<std::uint16_t> ports;
+  for (int i = 0; i < 3; ++i) {
+    n.port = 0;
+    collectors.push_back(n.start_collector(storage));
+    ports.push_back(n.port);
+  }
+  n.collectors = "localhost:" + std::to_string(ports[0]) +
+                 ",localhost:" + std::to_string(ports[1]) +
+                 ",localhost:" + std::to_string(ports[2]);
+  const std::string mmdb = make_mmdb(n.dir);
+  std::vector<std::unique_ptr<Process>> sensors;
+  for (int i = 1; i <= 6; ++i) {
+    const std::string id = "gen-" + std::to_string(i);
+    // Half in order (all start on the first collector), half at random.
+    n.write_sensor_config(
+        id, mmdb, std::string{i % 2 ? "  failover: random\n" : ""} + "buckets:\n  width: 10\n");
+    sensors.push_back(std::make_unique<Process>(sensord(n, id, {"--replay-rate", "8000"}),
+                                                n.dir / (id + ".log")));
+  }
+  // During ingest: the first collector dies, then the second stops in order.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  collectors[0]->kill(SIGKILL);
+  collectors[0]->wait();
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  collectors[1]->kill(SIGTERM);
+  const auto stopped = collectors[1]->wait_for(std::chrono::seconds(30));
+  REQUIRE(stopped.has_value());
+  CHECK(*stopped == 0);
+  for (int i = 0; i < 6; ++i) {
+    INFO("sensor gen-" << i + 1 << ": "
+                       << read_file(n.dir / ("gen-" + std::to_string(i + 1) + ".log")));
+    const auto rc = sensors[static_cast<std::size_t>(i)]->wait_for(std::chrono::seconds(240));
+    REQUIRE(rc.has_value());
+    CHECK(*rc == 0);
+  }
+  // Every sensor moved to another collector at least once (the first one died under all
+  // of those that started on it), and the last collector answers for everything.
+  int failed_over = 0;
+  for (int i = 1; i <= 6; ++i)
+    if (read_file(n.dir / ("gen-" + std::to_string(i) + ".log")).find("trying localhost:") !=
+        std::string::npos)
+      ++failed_over;
+  CHECK(failed_over >= 3);
+  n.port = ports[2];
+  for (int i = 1; i <= 6; ++i) {
+    const std::string id = "gen-" + std::to_string(i);
+    INFO(id);
+    CHECK(diff(n.totals(id), truth_totals(truth)) == "");
+    CHECK(n.accounting(id)["buckets"] == truth.buckets.size());
+  }
+}
+
+TEST_CASE("the database restarted during ingest: collectors reconnect, totals exact",
+          "[scale][postgresql]") {
+  Network n;
+  PrivatePostgres pg(n.dir);
+  const auto truth = generate(n.dir, 20000, 3000, 10);
+  const std::string storage = storage_yaml(pg.conninfo());
+  std::vector<std::unique_ptr<Process>> collectors;
+  std::vector<std::uint16_t> ports;
+  for (int i = 0; i < 2; ++i) {
+    n.port = 0;
+    collectors.push_back(n.start_collector(storage));
+    ports.push_back(n.port);
+  }
+  n.collectors = "localhost:" + std::to_string(ports[0]) + ",localhost:" + std::to_string(ports[1]);
+  const std::string mmdb = make_mmdb(n.dir);
+  std::vector<std::unique_ptr<Process>> sensors;
+  for (const std::string id : {"gen-1", "gen-2"}) {
+    n.write_sensor_config(id, mmdb, "buckets:\n  width: 10\n");
+    sensors.push_back(std::make_unique<Process>(sensord(n, id, {"--replay-rate", "6000"}),
+                                                n.dir / (id + ".log")));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  pg.restart(2);
+  for (auto& s : sensors) {
+    const auto rc = s->wait_for(std::chrono::seconds(240));
+    REQUIRE(rc.has_value());
+    CHECK(*rc == 0);
+  }
+  // The outage was seen (batches answered 503, retried) and survived by both collectors.
+  std::string logs;
+  for (int i = 1; i <= n.starts; ++i)
+    logs += read_file(n.dir / ("collector-" + std::to_string(i) + ".log"));
+  CHECK(logs.find("ingest failed") != std::string::npos);
+  for (auto& c : collectors) CHECK(c->running());
+  for (const std::string id : {"gen-1", "gen-2"}) {
+    INFO(id);
+    CHECK(diff(n.totals(id), truth_totals(truth)) == "");
+    CHECK(n.accounting(id)["buckets"] == truth.buckets.size());
+  }
+}
