@@ -33,10 +33,12 @@ stop() {
 
 run_server() {
   local dir="$1"
-  # Durability is not under test here (benchmarks run with the defaults).
+  # Durability is not under test in the tests; benchmarks (PG_FIXTURE_DURABLE=1) run with
+  # the server's defaults (fsync, synchronous_commit, full_page_writes on).
+  local fast="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [[ "${PG_FIXTURE_DURABLE:-0}" == 1 ]] && fast=""
   as_user "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-k $dir -c listen_addresses= -c fsync=off -c synchronous_commit=off \
-        -c full_page_writes=off -c max_connections=300" start >/dev/null
+    -o "-k $dir -c listen_addresses= $fast -c max_connections=300" start >/dev/null
 }
 
 case "$cmd" in
