@@ -2,9 +2,11 @@
 // PostgreSQL).
 #include <utility>  // before Asio (Boost 1.74 with C++20)
 
+#include <systemd/sd-daemon.h>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <ctime>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -57,6 +59,81 @@ void schedule_prune(boost::asio::steady_timer& timer, collector::Store& storage,
     }
     schedule_prune(timer, storage, retention_s);
   });
+}
+
+// Feeds systemd (Type=notify): READY=1 once listening, then WATCHDOG=1 and a STATUS= line
+// from the I/O thread, which also runs ingest: a collector whose database calls hang
+// stops pinging and is restarted.
+class Notifier {
+ public:
+  Notifier(boost::asio::io_context& io, const collector::Server& server)
+      : timer_(io), server_(server) {
+    std::uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) > 0) period_ = std::chrono::microseconds(usec / 2);
+  }
+  void ready() {
+    sd_notify(0, ("READY=1\nSTATUS=" + status()).c_str());
+    arm();
+  }
+  void stop() { timer_.cancel(); }
+  std::string status() const {
+    const auto& st = server_.stats();
+    return std::to_string(st.buckets_stored.load()) + " buckets stored, " +
+           std::to_string(st.buckets_duplicate.load()) + " duplicate, " +
+           std::to_string(st.refused_total()) + " refused, " +
+           std::to_string(st.ingest_failures.load()) + " batches failed in storage";
+  }
+
+ private:
+  void arm() {
+    timer_.expires_after(period_);
+    timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      sd_notify(0, ("WATCHDOG=1\nSTATUS=" + status()).c_str());
+      arm();
+    });
+  }
+  boost::asio::steady_timer timer_;
+  const collector::Server& server_;
+  std::chrono::microseconds period_{std::chrono::seconds(10)};
+};
+
+// SIGHUP: certificates, registry, limits.max_clock_skew and log level from the file again;
+// connections stay open. Anything else that changed waits for a restart (said so).
+void reload(const std::string& path, const collector::CollectorConfig& running,
+            collector::Server& server) {
+  auto logger = log::get("collectord");
+  auto loaded = collector::load_collector_config(path);
+  if (auto* errors = std::get_if<std::vector<config::ConfigError>>(&loaded)) {
+    for (const auto& e : *errors) logger->error("reload: {}", e.format());
+    logger->error(
+        "reload refused: {} configuration error(s) in {}; the running configuration "
+        "stays",
+        errors->size(), path);
+    return;
+  }
+  const auto& next = std::get<collector::CollectorConfig>(loaded);
+  try {
+    server.reload(next);
+  } catch (const std::exception& e) {
+    logger->error("reload refused: {}; the running configuration stays", e.what());
+    return;
+  }
+  log::set_level(next.log_level);
+  const auto& a = running;
+  const auto& b = next;
+  if (a.listen_address != b.listen_address || a.port != b.port ||
+      a.store.backend != b.store.backend || a.store.path != b.store.path ||
+      a.store.conninfo != b.store.conninfo || a.store.time_zone != b.store.time_zone ||
+      a.dashboard_enabled != b.dashboard_enabled || a.dashboard_address != b.dashboard_address ||
+      a.dashboard_port != b.dashboard_port || a.max_connections != b.max_connections ||
+      a.report_workers != b.report_workers || a.detail_retention_s != b.detail_retention_s) {
+    logger->warn(
+        "reload: listen, storage, reports.time_zone, dashboard, limits or retention "
+        "changed: those take effect at the next start");
+  }
+  logger->info("reloaded {}: {} sensors, certificates read again, log level {}", path,
+               next.sensors.size(), next.log_level);
 }
 
 }  // namespace
@@ -129,6 +206,8 @@ int main(int argc, char** argv) {
     collector::Server server(io, cfg, storage);
     server.start();
     boost::asio::steady_timer prune(io);
+    Notifier notifier(io, server);
+    boost::asio::signal_set hup(io, SIGHUP);
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     // An orderly stop: no new connections, answers in progress finish (a batch being
     // stored is acknowledged), idle connections end; run() returns when nothing is left,
@@ -136,9 +215,22 @@ int main(int argc, char** argv) {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
       logger->info("signal {}: stopping", sig);
+      sd_notify(0, "STOPPING=1");
+      notifier.stop();
       prune.cancel();
+      hup.cancel();
       server.shutdown();  // within its grace period (10 s) every connection is gone
     });
+    std::function<void()> on_hup = [&] {
+      hup.async_wait([&](boost::system::error_code ec, int) {
+        if (ec) return;
+        sd_notify(0, "RELOADING=1");
+        reload(config_path, cfg, server);
+        sd_notify(0, ("READY=1\nSTATUS=" + notifier.status()).c_str());
+        on_hup();
+      });
+    };
+    on_hup();
     schedule_prune(prune, storage, cfg.detail_retention_s);
     logger->info("listening address={} port={} sensors={} database={}", cfg.listen_address,
                  server.port(), cfg.sensors.size(), storage.describe());
@@ -148,6 +240,7 @@ int main(int argc, char** argv) {
                        ? cfg.dashboard_address
                        : "[" + cfg.dashboard_address + "]",
                    *board);
+    notifier.ready();
     io.run();
     const auto& st = server.stats();
     const auto& hs = server.http_stats();

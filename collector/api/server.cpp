@@ -99,6 +99,7 @@ struct Server::Impl {
   Impl(asio::io_context& io_, const CollectorConfig& c, Store& s, ServerStats& st)
       : io(io_),
         config(c),
+        live(std::make_shared<const CollectorConfig>(c)),
         storage(s),
         stats(st),
         http(
@@ -160,13 +161,14 @@ struct Server::Impl {
       if (who.role != Role::sensor) return refuse(who, "upload buckets", keep);
       if (req.method() != http::verb::post)
         return error_response(http::status::method_not_allowed, "use POST", keep);
-      const RegisteredSensor* sensor = config.find_sensor(who.id);
+      const auto cfg = live.load();  // the registry as of now (SIGHUP may replace it)
+      const RegisteredSensor* sensor = cfg->find_sensor(who.id);
       if (!sensor) {
         bump(stats.unknown_identity);
         return error_response(http::status::forbidden,
                               "sensor '" + who.id + "' is not in the collector's registry", keep);
       }
-      return ingest(req.body(), *sensor, keep);
+      return ingest(req.body(), *sensor, *cfg, keep);
     }
     if (path == "/metrics" && req.method() == http::verb::get) {
       if (who.role != Role::operator_ && who.role != Role::monitor)
@@ -226,7 +228,7 @@ struct Server::Impl {
         return error_response(http::status::bad_request,
                               "the dashboard shows at most 400 days and top 20 (use /v1/report)",
                               keep);
-      const Report rep = build_report(store, config, rq);
+      const Report rep = build_report(store, *live.load(), rq);
       if (dashboard && format == "html")
         return page(report_html(rep, true), "text/html; charset=utf-8", keep);
       if (format == "markdown")
@@ -296,6 +298,7 @@ struct Server::Impl {
   // Why a bucket is refused (a verdict of its own: the rest of the batch goes on).
   std::optional<std::pair<RefusalReason, std::string>> refusal(const bucket::BatchEntry& e,
                                                                const RegisteredSensor& sensor,
+                                                               const CollectorConfig& cfg,
                                                                std::int64_t now) const {
     if (!e.bucket) return std::pair{RefusalReason::malformed, e.error};
     const auto& b = *e.bucket;
@@ -315,19 +318,19 @@ struct Server::Impl {
                                              : std::string{" on"}) +
                            " (registry dates are 00:00 UTC)"};
     }
-    const auto latest = now + static_cast<std::int64_t>(config.max_clock_skew_s);
+    const auto latest = now + static_cast<std::int64_t>(cfg.max_clock_skew_s);
     if (b.start > latest) {
       return std::pair{RefusalReason::in_future,
                        "bucket starts at " + bucket::format_rfc3339(b.start) +
                            ", later than the collector's clock allows (" +
                            bucket::format_rfc3339(latest) + ", limits.max_clock_skew " +
-                           std::to_string(config.max_clock_skew_s) + " s)"};
+                           std::to_string(cfg.max_clock_skew_s) + " s)"};
     }
     return std::nullopt;
   }
 
   http::response<http::string_body> ingest(const std::string& body, const RegisteredSensor& sensor,
-                                           bool keep) {
+                                           const CollectorConfig& cfg, bool keep) {
     std::string error;
     auto entries = bucket::from_batch_json_entries(body, kMaxBatchBuckets, error);
     if (!entries) {
@@ -342,7 +345,7 @@ struct Server::Impl {
     nlohmann::json refused = nlohmann::json::array();
     for (std::size_t i = 0; i < entries->size(); ++i) {
       auto& e = (*entries)[i];
-      if (auto why = refusal(e, sensor, now)) {
+      if (auto why = refusal(e, sensor, cfg, now)) {
         bump(stats.refused[static_cast<std::size_t>(why->first)]);
         nlohmann::json r = {
             {"index", i}, {"reason", to_string(why->first)}, {"message", why->second}};
@@ -487,7 +490,7 @@ struct Server::Impl {
     m.gauge("build_info", "Version of teiten-collectord.", 1,
             std::string{"version=\""} + kVersion + "\"");
     m.gauge("collector_sensors_registered", "Sensors in the registry.",
-            static_cast<double>(config.sensors.size()));
+            static_cast<double>(live.load()->sensors.size()));
     m.counter("collector_buckets_stored_total", "Buckets stored.", stats.buckets_stored.load());
     m.counter("collector_buckets_duplicate_total", "Buckets received again (acknowledged).",
               stats.buckets_duplicate.load());
@@ -558,7 +561,10 @@ struct Server::Impl {
   }
 
   asio::io_context& io;
-  const CollectorConfig& config;
+  const CollectorConfig& config;  // as started: what only a restart changes
+  // What SIGHUP replaces (registry, clock skew; certificates live in the TLS contexts):
+  // read by the I/O threads and the report workers.
+  std::atomic<std::shared_ptr<const CollectorConfig>> live;
   Store& storage;  // ingest's, on the I/O thread
   ServerStats& stats;
   tls::HttpsServer http;
@@ -625,6 +631,25 @@ void Server::shutdown() {
 Server::~Server() {
   impl_->stop_dashboard();
   if (impl_->board_thread.joinable()) impl_->board_thread.join();
+}
+
+void Server::reload(const CollectorConfig& next) {
+  const CollectorConfig& c = impl_->config;
+  // The API's context first: a certificate that does not load refuses the whole reload
+  // (thrown before anything changed).
+  impl_->http.reload_tls({next.tls_ca, next.tls_cert, next.tls_key}, "tls");
+  if (impl_->board) {
+    // The dashboard's server belongs to its thread.
+    asio::post(impl_->board_io,
+               [b = impl_->board.get(), next, cert = c.dashboard_client_certificate] {
+                 try {
+                   b->reload_tls({next.tls_ca, next.tls_cert, next.tls_key}, "tls", cert);
+                 } catch (const std::exception& e) {
+                   log::get("collectord")->error("dashboard kept its certificates: {}", e.what());
+                 }
+               });
+  }
+  impl_->live.store(std::make_shared<const CollectorConfig>(next));
 }
 
 std::optional<std::uint16_t> Server::dashboard_port() const {

@@ -72,6 +72,10 @@ class Server {
   /// ends idle connections, stops the dashboard's thread. io.run() then returns once the
   /// last connection is gone; destroy the Server after that.
   void shutdown();
+  /// SIGHUP (I/O thread): certificates and key (for connections from now on; open ones go
+  /// on), the registry and limits.max_clock_skew from `next`. Throws std::runtime_error,
+  /// changing nothing, when the new certificates do not load.
+  void reload(const CollectorConfig& next);
   /// The port actually bound (useful with port 0 in tests).
   std::uint16_t port() const;
   /// The dashboard's port, when it is enabled.

@@ -473,10 +473,12 @@ std::uint16_t HttpsServer::port() const {
   return impl_->acceptor.local_endpoint(ec).port();
 }
 
-void HttpsServer::reload_tls(const ServerTlsFiles& files, const std::string& what) {
+void HttpsServer::reload_tls(const ServerTlsFiles& files, const std::string& what,
+                             bool require_client_certificate) {
   // A fresh context, not the old one amended: a replaced CA must stop being trusted, and
   // sessions resumed from before the reload must not skip the new checks.
-  impl_->tls = std::make_shared<asio::ssl::context>(make_server_tls(files, what));
+  impl_->tls = std::make_shared<asio::ssl::context>(
+      make_server_tls(files, what, require_client_certificate));
 }
 
 void HttpsServer::close() {

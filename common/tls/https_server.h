@@ -121,7 +121,8 @@ class HttpsServer {
   /// New credentials (reload) for the connections accepted from now on, in a fresh
   /// context (the old CA is no longer trusted); on failure (thrown, naming the file) the
   /// old context stays. I/O thread.
-  void reload_tls(const ServerTlsFiles& files, const std::string& what);
+  void reload_tls(const ServerTlsFiles& files, const std::string& what,
+                  bool require_client_certificate = true);
   /// Stops accepting (open connections finish). I/O thread or before run().
   void close();
   /// Orderly shutdown: stops accepting, ends connections waiting for a request or still in

@@ -70,8 +70,8 @@ class Network {
     REQUIRE(r.exit_code == 0);
   }
 
-  /// Starts the collector (port chosen by the kernel) and waits until it listens.
-  std::unique_ptr<Process> start_collector(const std::string& extra = "") {
+  /// Writes collector.yaml: the fixture's registry (and extra_sensors), `extra` sections.
+  void write_collector_config(const std::string& extra = "") {
     write_file(
         dir / "collector.yaml",
         "collector:\n  listen: " + listen + "\n  port: " + std::to_string(port ? port : 0) +
@@ -84,10 +84,15 @@ class Network {
             "  - id: retired-1\n    region: domestic\n    active_from: 2022-01-01\n"
             "    active_to: 2022-06-01\n" +
             extra_sensors);
+  }
+
+  /// Starts the collector (port chosen by the kernel) and waits until it listens.
+  std::unique_ptr<Process> start_collector(const std::string& extra = "") {
+    write_collector_config(extra);
     const std::string log = dir / ("collector-" + std::to_string(++starts) + ".log");
     std::vector<std::string> argv = wrap;
     argv.insert(argv.end(), {collector_path(), "-c", dir / "collector.yaml"});
-    auto p = std::make_unique<Process>(argv, log);
+    auto p = std::make_unique<Process>(argv, log, collector_env);
     std::smatch m;
     const std::regex re("listening address=\\S+ port=(\\d+)");
     REQUIRE(eventually(
@@ -161,6 +166,7 @@ class Network {
                                      ///< (e.g. ip netns exec NS)
   std::string netns;                 ///< where requests to it are made from ("": here)
   std::string collectors;            ///< sensors' upload.collector when set (several collectors)
+  std::vector<std::string> collector_env;  ///< NAME=value for the collector's environment
   int starts = 0;
 };
 

@@ -3,6 +3,10 @@
 // real TLS on loopback, a real PostgreSQL server (Debian's postgresql-15).
 #include <utility>  // before Asio
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -150,4 +154,100 @@ TEST_CASE("the database restarted during ingest: collectors reconnect, totals ex
     CHECK(diff(n.totals(id), truth_totals(truth)) == "");
     CHECK(n.accounting(id)["buckets"] == truth.buckets.size());
   }
+}
+
+namespace {
+
+// The systemd side of sd_notify: a datagram socket the collector is told of in
+// NOTIFY_SOCKET; each message it sends is one datagram.
+class NotifySocket {
+ public:
+  explicit NotifySocket(const std::string& path) : path_(path) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  }
+  ~NotifySocket() { ::close(fd_); }
+  /// Messages received within `timeout`, until one contains `what`.
+  std::string wait_for(const std::string& what, std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) != 1) continue;
+      char buf[4096];
+      const auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) continue;
+      seen_ += std::string(buf, static_cast<std::size_t>(n)) + "\n";
+      if (seen_.find(what) != std::string::npos) break;
+    }
+    return seen_;
+  }
+
+ private:
+  std::string path_, seen_;
+  int fd_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("the collector as a service: READY=1, SIGHUP reloads the registry, uploads go on",
+          "[scale][service]") {
+  Network n;
+  n.ctl({"pki", "sensor", "--dir", n.pki(), "--id", "gen-3"});
+  NotifySocket notify(n.dir / "notify.sock");
+  n.collector_env = {"NOTIFY_SOCKET=" + n.dir / "notify.sock"};
+  const auto truth = generate(n.dir, 20000, 3000, 10);
+  auto collector = n.start_collector();
+  CHECK(notify.wait_for("READY=1", std::chrono::seconds(10)).find("READY=1") != std::string::npos);
+  const std::string mmdb = make_mmdb(n.dir);
+  // gen-1 uploads all along; gen-3 is not in the registry yet.
+  n.write_sensor_config("gen-1", mmdb, "buckets:\n  width: 10\n");
+  Process gen1(sensord(n, "gen-1", {"--replay-rate", "4000"}), n.dir / "gen-1.log");
+  n.write_sensor_config("gen-3", mmdb, "buckets:\n  width: 10\n");
+  Process refused(sensord(n, "gen-3"), n.dir / "gen-3-refused.log");
+  REQUIRE(eventually(
+      [&] {
+        return read_file(n.dir / "gen-3-refused.log").find("not in the collector's registry") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(20)));
+  refused.kill(SIGTERM);
+  refused.wait();
+  // A configuration that does not load is refused; the collector goes on as it was.
+  write_file(n.dir / "collector.yaml", "collector: [\n");
+  collector->kill(SIGHUP);
+  REQUIRE(eventually(
+      [&] {
+        return read_file(n.dir / "collector-1.log").find("reload refused") != std::string::npos;
+      },
+      std::chrono::seconds(10)));
+  CHECK(n.request("operator-op", "GET", "/v1/healthz").status == 200);
+  // gen-3 joins the registry: a reload, not a restart.
+  n.extra_sensors = "  - id: gen-3\n    region: domestic\n    active_from: 2022-01-01\n";
+  n.write_collector_config();
+  collector->kill(SIGHUP);
+  REQUIRE(eventually(
+      [&] { return read_file(n.dir / "collector-1.log").find("reloaded") != std::string::npos; },
+      std::chrono::seconds(10)));
+  const std::string messages = notify.wait_for("RELOADING=1", std::chrono::seconds(5));
+  CHECK(messages.find("RELOADING=1") != std::string::npos);
+  Process gen3(sensord(n, "gen-3"), n.dir / "gen-3.log");
+  for (Process* p : {&gen1, &gen3}) {
+    const auto rc = p->wait_for(std::chrono::seconds(120));
+    REQUIRE(rc.has_value());
+    CHECK(*rc == 0);
+  }
+  CHECK(collector->running());
+  // The upload in progress was never cut off by the reloads.
+  CHECK(read_file(n.dir / "gen-1.log").find("upload failed") == std::string::npos);
+  for (const std::string id : {"gen-1", "gen-3"}) {
+    INFO(id);
+    CHECK(diff(n.totals(id), truth_totals(truth)) == "");
+  }
+  collector->kill(SIGTERM);
+  CHECK(collector->wait_for(std::chrono::seconds(20)) == std::optional<int>{0});
+  CHECK(notify.wait_for("STOPPING=1", std::chrono::seconds(5)).find("STOPPING=1") !=
+        std::string::npos);
 }
