@@ -101,7 +101,10 @@ std::string report_html(const Report& r, bool dashboard) {
     ovs.values.push_back(m.overseas.average());
     ovs_prev.values.push_back(m.overseas_year_before.average());
   }
-  o << "</table><p class=\"note\">* incomplete coverage (sensor-days observed/expected)</p>\n";
+  o << "</table>";
+  if (any_incomplete(r))
+    o << "<p class=\"note\">* incomplete coverage (sensor-days observed/expected)</p>";
+  o << "\n";
   o << chart("monthly-domestic", "Figure 3. Domestic sensors: packets per sensor per day", months,
              {dom, dom_prev}, true);
   o << chart("monthly-overseas", "Figure 4. Overseas sensors: packets per sensor per day", months,

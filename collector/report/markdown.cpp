@@ -53,8 +53,11 @@ std::string report_markdown(const Report& r) {
       << avg_cell(m.overseas_year_before) << " | " << coverage(m.domestic) << " | "
       << coverage(m.overseas) << " |\n";
   }
-  o << "\n\\* incomplete coverage: the sensors were observed on fewer days than the registry "
-       "expects (sensor-days observed/expected).\n\n";
+  o << "\n";
+  if (any_incomplete(r)) {
+    o << "\\* incomplete coverage: the sensors were observed on fewer days than the registry "
+         "expects (sensor-days observed/expected).\n\n";
+  }
   o << "## 4. Per-sensor TOP" << r.request.sensor_top << "\n\n";
   for (const auto& s : r.sensors) {
     o << "### " << s.sensor << " (" << s.region << (s.label.empty() ? "" : ", " + s.label)

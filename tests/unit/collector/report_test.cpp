@@ -219,6 +219,14 @@ TEST_CASE("report: monthly averages divide by the days sensors were observed",
   const std::string md = report_markdown(r);
   CHECK(md.find("| 2022-04 | 100.0* | - | 50.0 | 20.0 | 10.0/60.0 | 30.0/30.0 |") !=
         std::string::npos);
+  // The footnote explains the "*", and comes only with one.
+  CHECK(md.find("\\* incomplete coverage") != std::string::npos);
+  CHECK(report_html(r).find("* incomplete coverage") != std::string::npos);
+  ReportRequest overseas = q;
+  overseas.sensors = {"o1"};
+  const Report complete = build_report(s, registry(), overseas);
+  CHECK(report_markdown(complete).find("incomplete coverage") == std::string::npos);
+  CHECK(report_html(complete).find("incomplete coverage") == std::string::npos);
   // Health: o1 last bucket ends 2022-05-01T00:00:00Z; d1 never sent one.
   REQUIRE(r.health.size() == 3);
   CHECK_FALSE(r.health[0].last_end);
