@@ -153,8 +153,20 @@ const std::vector<Field<CollectorConfig>> kSchema = {
      86400,
      100ULL * 365 * 86400,
      {},
-     "How long per-bucket detail is kept; hourly rollups are kept for ever.",
+     "How long per-bucket detail is kept (then queries read the hourly rollups).",
      [](CollectorConfig& c, const Value& v) { c.detail_retention_s = std::get<std::uint64_t>(v); },
+     {}},
+    {"collector",
+     "hourly_retention",
+     FieldType::duration,
+     "1100d",
+     false,
+     86400,
+     100ULL * 365 * 86400,
+     {},
+     "How long the hourly rollups are kept (at least detail_retention); daily rollups, which "
+     "the reports read, are kept for ever.",
+     [](CollectorConfig& c, const Value& v) { c.hourly_retention_s = std::get<std::uint64_t>(v); },
      {}},
     {"reports",
      "time_zone",
@@ -431,6 +443,10 @@ std::variant<CollectorConfig, std::vector<config::ConfigError>> parse_collector_
     // Else no connection could ever start a handshake.
     errors.push_back(config::ConfigError{path, 1, 1, "limits",
                                          "reserved_authenticated must be below max_connections"});
+  }
+  if (errors.empty() && c.hourly_retention_s < c.detail_retention_s) {
+    errors.push_back(config::ConfigError{path, 1, 1, "collector.hourly_retention",
+                                         "must be at least collector.detail_retention"});
   }
   if (errors.empty() && c.store.backend == "sqlite" && c.store.path.empty()) {
     errors.push_back(config::ConfigError{

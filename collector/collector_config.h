@@ -29,6 +29,7 @@ struct CollectorConfig {
   /// string (storage.postgresql), and reports.time_zone.
   StoreConfig store;
   std::uint64_t detail_retention_s = 400ULL * 86400;
+  std::uint64_t hourly_retention_s = 1100ULL * 86400;
   std::uint64_t report_workers = 2;  ///< storage.report_workers
   std::uint64_t report_queue = 32;   ///< storage.report_queue
   bool dashboard_enabled = true;

@@ -13,6 +13,7 @@
 
 #include "collector/api/server.h"
 #include "collector/collector_config.h"
+#include "collector/maintenance.h"
 #include "collector/store/store.h"
 #include "common/log/log.h"
 #include "common/version.h"
@@ -42,24 +43,6 @@ Options:
 
 Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
 )";
-
-void schedule_prune(boost::asio::steady_timer& timer, collector::Store& storage,
-                    std::uint64_t retention_s) {
-  timer.expires_after(std::chrono::hours(1));
-  timer.async_wait([&timer, &storage, retention_s](boost::system::error_code ec) {
-    if (ec) return;
-    try {
-      const auto cutoff =
-          static_cast<std::int64_t>(std::time(nullptr)) - static_cast<std::int64_t>(retention_s);
-      const auto n = storage.prune_detail(cutoff);
-      if (n)
-        log::get("collectord")->info("pruned detail of {} buckets older than the retention", n);
-    } catch (const std::exception& e) {
-      log::get("collectord")->error("prune failed: {}", e.what());
-    }
-    schedule_prune(timer, storage, retention_s);
-  });
-}
 
 // Feeds systemd (Type=notify): READY=1 once listening, then WATCHDOG=1 and a STATUS= line
 // from the I/O thread, which also runs ingest: a collector whose database calls hang
@@ -205,7 +188,6 @@ int main(int argc, char** argv) {
     boost::asio::io_context io(1);
     collector::Server server(io, cfg, storage);
     server.start();
-    boost::asio::steady_timer prune(io);
     Notifier notifier(io, server);
     boost::asio::signal_set hup(io, SIGHUP);
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -217,7 +199,6 @@ int main(int argc, char** argv) {
       logger->info("signal {}: stopping", sig);
       sd_notify(0, "STOPPING=1");
       notifier.stop();
-      prune.cancel();
       hup.cancel();
       server.shutdown();  // within its grace period (10 s) every connection is gone
     });
@@ -231,7 +212,7 @@ int main(int argc, char** argv) {
       });
     };
     on_hup();
-    schedule_prune(prune, storage, cfg.detail_retention_s);
+    collector::Maintenance retention(cfg.store, cfg.detail_retention_s, cfg.hourly_retention_s);
     logger->info("listening address={} port={} sensors={} database={}", cfg.listen_address,
                  server.port(), cfg.sensors.size(), storage.describe());
     if (const auto board = server.dashboard_port())

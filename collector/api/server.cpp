@@ -441,7 +441,7 @@ struct Server::Impl {
       }
     }
     try {
-      const bool hourly = store.needs_rollups(q);
+      const Tier tier = store.tier(q);
       const auto rows = store.query(q);
       const Accounting a = store.accounting(q);
       nlohmann::json out_rows = nlohmann::json::array();
@@ -461,7 +461,7 @@ struct Server::Impl {
         out_rows.push_back(std::move(row));
       }
       return json_response(http::status::ok,
-                           {{"source", hourly ? "hourly" : "detail"},
+                           {{"source", to_string(tier)},
                             {"rows", out_rows},
                             {"accounting",
                              {{"buckets", a.buckets},

@@ -661,27 +661,74 @@ void sensor_filter(std::string& sql, pg::Params& params, const std::string& colu
 
 }  // namespace
 
-bool PostgresStore::needs_rollups(const Query& q) {
+bool PostgresStore::detail_pruned(std::int64_t from, std::int64_t to,
+                                  const std::vector<std::string>& sensors) {
   alive();
-  pg::Params p{str(q.from), str(q.to)};
+  pg::Params p{str(from), str(to)};
   std::string sql =
       "SELECT EXISTS (SELECT 1 FROM buckets WHERE start >= $1 AND start < $2 AND detail_pruned";
-  sensor_filter(sql, p, "sensor", q.sensors);
+  sensor_filter(sql, p, "sensor", sensors);
   return conn_->exec(sql + ")", p).i64(0, 0) != 0;
 }
 
-std::vector<QueryRow> PostgresStore::query(const Query& q) {
-  check_dimensions(q);
-  const bool hourly = needs_rollups(q);
+std::int64_t PostgresStore::hourly_pruned_before() {
+  alive();
+  const pg::Result r =
+      conn_->exec("SELECT value FROM teiten_meta WHERE key = 'hourly_pruned_before'");
+  return r.rows() ? std::stoll(std::string{r.bytes(0, 0)}) : 0;
+}
+
+std::uint64_t PostgresStore::prune_hourly(std::int64_t cutoff) {
+  usable();
+  conn_->run("BEGIN");
+  try {
+    // Several collectors prune on the same schedule: one at a time, the others skip.
+    if (!conn_->exec("SELECT pg_try_advisory_xact_lock(7415004)").i64(0, 0)) {
+      conn_->run("ROLLBACK");
+      return 0;
+    }
+    // Whole months before the cutoff go as partitions; the rest row by row.
+    std::uint64_t n = 0;
+    for (const auto& [name, start] : partitions_of("hourly")) {
+      if (next_month(start) > cutoff) continue;
+      n += static_cast<std::uint64_t>(conn_->exec("SELECT COUNT(*) FROM " + name).i64(0, 0));
+      conn_->run("DROP TABLE " + name);
+    }
+    const pg::Result del = conn_->exec(
+        "WITH d AS (DELETE FROM hourly WHERE hour < $1 RETURNING 1) SELECT COUNT(*) FROM d",
+        {str(cutoff)});
+    n += static_cast<std::uint64_t>(del.i64(0, 0));
+    conn_->exec(
+        "INSERT INTO teiten_meta (key, value) VALUES ('hourly_pruned_before', $1) ON CONFLICT "
+        "(key) DO UPDATE SET value = GREATEST(teiten_meta.value::bigint, "
+        "excluded.value::bigint)::text",
+        {str(cutoff)});
+    conn_->run("COMMIT");
+    months_.clear();  // a late bucket re-creates a dropped month's partitions
+    return n;
+  } catch (...) {
+    try {
+      conn_->run("ROLLBACK");
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+}
+
+std::vector<QueryRow> PostgresStore::query_tier(const Query& q, Tier tier) {
+  alive();
   std::string select, group;
   for (const auto& d : q.group_by) {
     select += "r." + d + ", ";
     group += (group.empty() ? "" : ", ") + ("r." + d);
   }
   pg::Params p{str(q.from), str(q.to)};
-  std::string sql = "SELECT " + select + "SUM(r.packets)::bigint, SUM(r.bytes)::bigint FROM " +
-                    (hourly ? std::string{"hourly r WHERE r.hour >= $1 AND r.hour < $2"}
-                            : std::string{"bucket_rows r WHERE r.start >= $1 AND r.start < $2"});
+  std::string sql =
+      "SELECT " + select + "SUM(r.packets)::bigint, SUM(r.bytes)::bigint FROM " +
+      (tier == Tier::daily    ? std::string{"daily r WHERE r.day >= $1 AND r.day < $2"}
+       : tier == Tier::hourly ? std::string{"hourly r WHERE r.hour >= $1 AND r.hour < $2"}
+                              : std::string{"bucket_rows r WHERE r.start >= $1 AND "
+                                            "r.start < $2"});
   sensor_filter(sql, p, "r.sensor", q.sensors);
   const auto filter = [&](const char* col, const std::optional<std::string>& v) {
     if (!v) return;
@@ -746,6 +793,11 @@ std::uint64_t PostgresStore::prune_detail(std::int64_t cutoff) {
   usable();
   conn_->run("BEGIN");
   try {
+    // Several collectors prune on the same schedule: one at a time, the others skip.
+    if (!conn_->exec("SELECT pg_try_advisory_xact_lock(7415004)").i64(0, 0)) {
+      conn_->run("ROLLBACK");
+      return 0;
+    }
     const pg::Result marked = conn_->exec(
         "WITH m AS (UPDATE buckets SET detail_pruned = true WHERE start < $1 AND NOT "
         "detail_pruned RETURNING 1) SELECT COUNT(*) FROM m",
@@ -778,6 +830,25 @@ std::uint64_t PostgresStore::prune_detail(std::int64_t cutoff) {
     }
     throw;
   }
+}
+
+std::vector<std::pair<std::string, std::int64_t>> PostgresStore::partitions_of(
+    const std::string& table) {
+  const pg::Result parts = conn_->exec(
+      "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+      "WHERE i.inhparent = $1::regclass",
+      {table});
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  for (int i = 0; i < parts.rows(); ++i) {
+    const std::string name{parts.bytes(i, 0)};
+    int y = 0;
+    unsigned m = 0;
+    if (std::sscanf(name.c_str(), (table + "_p%4d%2u").c_str(), &y, &m) != 2) continue;
+    out.emplace_back(name, date::sys_seconds{date::sys_days{date::year{y} / date::month{m} / 1}}
+                               .time_since_epoch()
+                               .count());
+  }
+  return out;
 }
 
 void PostgresStore::scan_daily(std::int64_t day_from, std::int64_t day_to,

@@ -28,10 +28,10 @@ class PostgresStore final : public Store {
   std::string_view backend() const noexcept override { return "postgresql"; }
   std::string describe() const override;
   std::vector<IngestResult> ingest(const std::vector<bucket::SealedBucket>& batch) override;
-  bool needs_rollups(const Query& q) override;
-  std::vector<QueryRow> query(const Query& q) override;
+
   Accounting accounting(const Query& q) override;
   std::uint64_t prune_detail(std::int64_t cutoff) override;
+  std::uint64_t prune_hourly(std::int64_t cutoff) override;
   void scan_daily(std::int64_t day_from, std::int64_t day_to,
                   const std::function<void(const DailyRow&)>& row) override;
   void scan_daily_hosts(std::int64_t day_from, std::int64_t day_to, const std::string& country,
@@ -46,7 +46,15 @@ class PostgresStore final : public Store {
   /// Connects and reads the schema version; changes nothing. Throws std::runtime_error.
   static std::string check(const std::string& conninfo);
 
+ protected:
+  bool detail_pruned(std::int64_t from, std::int64_t to,
+                     const std::vector<std::string>& sensors) override;
+  std::int64_t hourly_pruned_before() override;
+  std::vector<QueryRow> query_tier(const Query& q, Tier tier) override;
+
  private:
+  /// The monthly partitions of `table`: name and first second of the month.
+  std::vector<std::pair<std::string, std::int64_t>> partitions_of(const std::string& table);
   void connected();  ///< after every (re)connection: session settings, staging tables
   void usable();     ///< reconnects a connection libpq knows is lost
   void alive();      ///< before a read: finds out whether the connection is, and reconnects

@@ -438,34 +438,60 @@ std::vector<IngestResult> SqliteStore::ingest(const std::vector<bucket::SealedBu
   return out;
 }
 
-bool SqliteStore::needs_rollups(const Query& q) {
+bool SqliteStore::detail_pruned(std::int64_t from, std::int64_t to,
+                                const std::vector<std::string>& sensors) {
   std::string sql =
       "SELECT EXISTS (SELECT 1 FROM buckets WHERE start >= ?1 AND start < ?2 AND detail_pruned = 1";
-  sql += sensor_filter("sensor", q.sensors);
+  sql += sensor_filter("sensor", sensors);
   sql += ")";
   Stmt st(db_, sql);
-  st.bind(1, q.from);
-  st.bind(2, q.to);
-  bind_sensors(st, q.sensors);
+  st.bind(1, from);
+  st.bind(2, to);
+  bind_sensors(st, sensors);
   return st.step(db_) == SQLITE_ROW && sqlite3_column_int(st.s, 0) != 0;
 }
 
-std::vector<QueryRow> SqliteStore::query(const Query& q) {
-  check_dimensions(q);
-  // Per-bucket detail while it is kept; once part of the range was pruned, the hourly
-  // rollups (whole UTC hours starting in [from, to)).
-  const bool hourly = needs_rollups(q);
-  const std::string sensor_col = hourly ? "r.sensor" : "b.sensor";
+std::int64_t SqliteStore::hourly_pruned_before() {
+  Stmt st(db_, "SELECT value FROM meta WHERE key = 'hourly_pruned_before'");
+  return st.step(db_) == SQLITE_ROW ? std::stoll(st.text(0)) : 0;
+}
+
+std::uint64_t SqliteStore::prune_hourly(std::int64_t cutoff) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    Stmt del(db_, "DELETE FROM hourly WHERE hour < ?1");
+    del.bind(1, cutoff);
+    del.step(db_);
+    const auto n = static_cast<std::uint64_t>(sqlite3_changes(db_));
+    Stmt mark(db_,
+              "INSERT INTO meta (key, value) VALUES ('hourly_pruned_before', ?1) ON CONFLICT (key) "
+              "DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))");
+    mark.bind(1, std::to_string(cutoff));
+    mark.step(db_);
+    exec("COMMIT");
+    return n;
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+std::vector<QueryRow> SqliteStore::query_tier(const Query& q, Tier tier) {
+  const bool detail = tier == Tier::detail;
+  const std::string sensor_col = detail ? "b.sensor" : "r.sensor";
   std::string select, group;
   for (const auto& d : q.group_by) {
     const std::string col = d == "sensor" ? sensor_col : "r." + d;
     select += col + ", ";
     group += (group.empty() ? "" : ", ") + col;
   }
-  std::string sql = "SELECT " + select + "SUM(r.packets), SUM(r.bytes) FROM " +
-                    (hourly ? std::string{"hourly r WHERE r.hour >= ?1 AND r.hour < ?2"}
-                            : std::string{"bucket_rows r JOIN buckets b ON b.id = r.bucket_id "
-                                          "WHERE b.start >= ?1 AND b.start < ?2"});
+  std::string sql =
+      "SELECT " + select + "SUM(r.packets), SUM(r.bytes) FROM " +
+      (tier == Tier::daily    ? std::string{"daily r WHERE r.day >= ?1 AND r.day < ?2"}
+       : tier == Tier::hourly ? std::string{"hourly r WHERE r.hour >= ?1 AND r.hour < ?2"}
+                              : std::string{"bucket_rows r JOIN buckets b ON b.id = "
+                                            "r.bucket_id WHERE b.start >= ?1 AND "
+                                            "b.start < ?2"});
   sql += sensor_filter(sensor_col, q.sensors);
   if (q.proto) sql += " AND r.proto = ?3";
   if (q.port) sql += " AND r.port = ?4";

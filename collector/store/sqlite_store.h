@@ -20,10 +20,10 @@ class SqliteStore final : public Store {
   std::string_view backend() const noexcept override { return "sqlite"; }
   std::string describe() const override { return path_; }
   std::vector<IngestResult> ingest(const std::vector<bucket::SealedBucket>& batch) override;
-  bool needs_rollups(const Query& q) override;
-  std::vector<QueryRow> query(const Query& q) override;
+
   Accounting accounting(const Query& q) override;
   std::uint64_t prune_detail(std::int64_t cutoff) override;
+  std::uint64_t prune_hourly(std::int64_t cutoff) override;
   void scan_daily(std::int64_t day_from, std::int64_t day_to,
                   const std::function<void(const DailyRow&)>& row) override;
   void scan_daily_hosts(std::int64_t day_from, std::int64_t day_to, const std::string& country,
@@ -36,6 +36,12 @@ class SqliteStore final : public Store {
   /// The schema version recorded in a database file (0: none recorded, an older
   /// collector's); nullopt when the file does not exist. Opens it read-only.
   static std::optional<int> schema_version_of(const std::string& path);
+
+ protected:
+  bool detail_pruned(std::int64_t from, std::int64_t to,
+                     const std::vector<std::string>& sensors) override;
+  std::int64_t hourly_pruned_before() override;
+  std::vector<QueryRow> query_tier(const Query& q, Tier tier) override;
 
  private:
   void exec(const char* sql);

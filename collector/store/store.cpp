@@ -2,6 +2,7 @@
 
 #include <date/tz.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -52,6 +53,65 @@ void check_dimensions(const Query& q) {
         d != "kind")
       throw std::invalid_argument("cannot group by '" + d + "'");
   }
+}
+
+std::string_view to_string(Tier t) noexcept {
+  switch (t) {
+    case Tier::detail:
+      return "detail";
+    case Tier::hourly:
+      return "hourly";
+    case Tier::daily:
+      return "daily";
+  }
+  return "detail";
+}
+
+namespace {
+
+bool needs_kind(const Query& q) {
+  return q.kind || std::find(q.group_by.begin(), q.group_by.end(), "kind") != q.group_by.end();
+}
+
+}  // namespace
+
+Tier Store::tier(const Query& q) {
+  const bool open_from = q.from <= 0, open_to = q.to == INT64_MAX;
+  const auto on_day = [&](std::int64_t t) {
+    // A local midnight: the local day changes at t.
+    return local_day(t) != local_day(t - 1);
+  };
+  const bool days = (open_from || on_day(q.from)) && (open_to || on_day(q.to));
+  const bool hours = (open_from || q.from % 3600 == 0) && (open_to || q.to % 3600 == 0);
+  const std::int64_t hourly_from = hourly_pruned_before();
+  const bool hourly_kept = hourly_from <= 0 || q.from >= hourly_from;
+  const bool detail_kept = !detail_pruned(q.from, q.to, q.sensors);
+  if (days && !needs_kind(q)) return Tier::daily;
+  if (hours && hourly_kept) return Tier::hourly;
+  if (detail_kept) return Tier::detail;
+  // Detail pruned and the range between boundaries: the whole hours (or days) that start
+  // in it.
+  if (hourly_kept) return Tier::hourly;
+  if (needs_kind(q))
+    throw std::invalid_argument(
+        "kind is kept in the hourly rollups, which no longer cover this range "
+        "(collector.hourly_retention)");
+  return Tier::daily;
+}
+
+std::vector<QueryRow> Store::query(const Query& q) {
+  check_dimensions(q);
+  const Tier t = tier(q);
+  if (t != Tier::daily) return query_tier(q, t);
+  Query days = q;
+  // Local days whose midnight falls in [from, to): the days that start in the range.
+  const auto first_day = [&](std::int64_t ts) {
+    const std::int64_t d = local_day(ts);
+    return local_day(ts - 1) == d ? d + 1 : d;  // ts inside day d: from the next one
+  };
+  days.from = q.from <= 0 ? INT64_MIN : first_day(q.from);
+  days.to = q.to == INT64_MAX ? INT64_MAX : first_day(q.to);
+  return query_tier(days, Tier::daily);
 }
 
 Store::Store(const std::string& time_zone)

@@ -38,6 +38,13 @@ struct Query {
 /// Throws std::invalid_argument unless every group_by dimension is one a query knows.
 void check_dimensions(const Query& q);
 
+/// Where a query is answered from (docs/scale.md, "Tiers"): per-bucket detail, hourly
+/// rollups per (sensor, UTC hour, key) or daily rollups per (local day, sensor, key
+/// without kind). A coarser tier gives the same totals when the range falls on its
+/// boundaries, and reads far fewer rows.
+enum class Tier { detail, hourly, daily };
+std::string_view to_string(Tier t) noexcept;
+
 /// One result row: the group's dimension values (in group_by order) and its totals.
 struct QueryRow {
   std::vector<std::string> group;
@@ -124,19 +131,23 @@ class Store {
   /// which throws). Returns, per bucket, whether it was new or already stored.
   virtual std::vector<IngestResult> ingest(const std::vector<bucket::SealedBucket>& batch) = 0;
 
-  /// Whether part of `q`'s range has had its detail pruned, so query() answers from the
-  /// hourly rollups.
-  virtual bool needs_rollups(const Query& q) = 0;
-  /// Totals of the rows matching `q`, grouped, largest first (ties by group): from
-  /// per-bucket detail, or from the hourly rollups (whole UTC hours starting in [from,
-  /// to)) when part of the range is older than the detail retention.
-  virtual std::vector<QueryRow> query(const Query& q) = 0;
+  /// The tier query() answers `q` from: the coarsest that gives exact totals for the
+  /// range (its bounds on the tier's boundaries, or open; daily has no kind) and still
+  /// holds it. When none does because detail was pruned, hourly (whole UTC hours starting
+  /// in [from, to)), else daily (whole local days). Throws std::invalid_argument when the
+  /// query needs kind and only the daily tier still covers its range.
+  Tier tier(const Query& q);
+  /// Totals of the rows matching `q`, grouped, largest first (ties by group), from tier(q).
+  std::vector<QueryRow> query(const Query& q);
   /// Bucket-level totals over the sensors and range of `q` (other filters ignored).
   virtual Accounting accounting(const Query& q) = 0;
 
   /// Deletes per-bucket detail rows of buckets that started before `cutoff` (rollups
   /// stay). Returns the number of buckets pruned.
   virtual std::uint64_t prune_detail(std::int64_t cutoff) = 0;
+  /// Deletes the hourly rollups of hours before `cutoff` (daily rollups stay for ever).
+  /// Returns the rows deleted.
+  virtual std::uint64_t prune_hourly(std::int64_t cutoff) = 0;
 
   /// Every daily rollup row of local days [day_from, day_to].
   virtual void scan_daily(std::int64_t day_from, std::int64_t day_to,
@@ -161,6 +172,14 @@ class Store {
 
  protected:
   explicit Store(const std::string& time_zone);
+  /// Whether a bucket starting in [from, to) of the sensors (none: all) has had its
+  /// detail pruned.
+  virtual bool detail_pruned(std::int64_t from, std::int64_t to,
+                             const std::vector<std::string>& sensors) = 0;
+  /// Hours before this were pruned from the hourly rollups (0: none).
+  virtual std::int64_t hourly_pruned_before() = 0;
+  /// query() on one tier; for daily, `q.from` and `q.to` are local days (to exclusive).
+  virtual std::vector<QueryRow> query_tier(const Query& q, Tier tier) = 0;
   std::string time_zone_;
   const date::time_zone* zone_ = nullptr;
 };

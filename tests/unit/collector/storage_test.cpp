@@ -88,16 +88,86 @@ TEST_CASE("storage keeps data across reopening and prunes detail, not accounting
   CHECK(s.ingest({make("a", 0, 0, 23, 5)}) == std::vector<IngestResult>{IngestResult::duplicate});
   CHECK(s.prune_detail(3600) == 1);
   Query q;
-  // The range holds a pruned bucket: the answer comes from the hourly rollups, whole.
-  CHECK(s.needs_rollups(q));
+  // An open range: the daily rollups answer, whole (they never lose anything).
+  CHECK(s.tier(q) == Tier::daily);
   CHECK(s.query(q).at(0).packets == 12);
   CHECK(s.accounting(q).buckets == 2);
-  // A range of kept detail only still comes from the detail.
+  // kind is not in the daily rollups: the hourly ones.
+  q.group_by = {"kind"};
+  CHECK(s.tier(q) == Tier::hourly);
+  CHECK(s.query(q).at(0).packets == 12);
+  // From 01:00 UTC (10:00 in Tokyo: no local midnight): hourly, exact.
+  q = Query{};
   q.from = 3600;
-  CHECK_FALSE(s.needs_rollups(q));
+  CHECK(s.tier(q) == Tier::hourly);
+  CHECK(s.query(q).at(0).packets == 7);
+  // Between hour boundaries, detail where it is kept...
+  q.from = 1800;
+  CHECK(s.tier(q) == Tier::detail);
+  CHECK(s.query(q).at(0).packets == 7);
+  // ...and the whole hours starting in the range where it was pruned.
+  q.from = 0;
+  q.to = 1800;
+  CHECK(s.tier(q) == Tier::hourly);
+  CHECK(s.query(q).at(0).packets == 5);
+  // Hourly rollups pruned too: kind is gone for that range; the daily rollups stay.
+  CHECK(s.prune_hourly(7200) == 1);
+  q.group_by = {"kind"};
+  CHECK_THROWS_AS(s.tier(q), std::invalid_argument);
+  q = Query{};
+  CHECK(s.query(q).at(0).packets == 12);
+  CHECK(s.prune_hourly(3600) == 0);  // an earlier cutoff never un-prunes
+  // Where the detail is still kept, it answers what the pruned hours no longer can.
+  q.from = 3600;
+  q.group_by = {"kind"};
+  CHECK(s.tier(q) == Tier::detail);
   CHECK(s.query(q).at(0).packets == 7);
   StoreConfig bad = ts.config;
   bad.path = "/nonexistent/folder/c.sqlite";
   bad.conninfo += "_missing";
   CHECK_THROWS(open_store(bad));
+}
+
+TEST_CASE("every tier gives the same totals for a range on its boundaries",
+          "[collector][storage]") {
+  const std::string backend = TEITEN_EACH_BACKEND();
+  INFO("backend " << backend);
+  test::TempDir dir;
+  test::TestStore ts(backend, dir);
+  Store& s = *ts;
+  // Buckets at 30 s past the hour over four days (Tokyo days start at 15:00 UTC).
+  std::vector<bucket::SealedBucket> batch;
+  std::uint64_t seq = 0;
+  for (std::int64_t h = 0; h < 96; h += 5) {
+    auto b = make("t", seq++, 1656633600 + h * 3600 + 30, static_cast<std::uint16_t>(20 + h % 7),
+                  1 + static_cast<std::uint64_t>(h));
+    b.rows[0].key.kind = h % 2 ? classify::Kind::scan : classify::Kind::backscatter;
+    batch.push_back(b);
+  }
+  s.ingest(batch);
+  // 2022-07-01 15:00 UTC to 2022-07-03 15:00 UTC: two whole Tokyo days.
+  Query days;
+  days.from = 1656687600;
+  days.to = days.from + 2 * 86400;
+  days.group_by = {"port", "sensor", "country", "fingerprint", "proto"};
+  Query detail = days;  // a second past the bounds: no bucket starts there
+  detail.from += 1;
+  detail.to += 1;
+  CHECK(s.tier(days) == Tier::daily);
+  CHECK(s.tier(detail) == Tier::detail);
+  const auto d = s.query(days);
+  CHECK(d.size() == 7);
+  CHECK(d == s.query(detail));
+  Query hours = days;
+  hours.from += 3600;
+  hours.to += 3600;
+  Query hours_detail = hours;
+  hours_detail.from += 1;
+  hours_detail.to += 1;
+  CHECK(s.tier(hours) == Tier::hourly);
+  CHECK(s.query(hours) == s.query(hours_detail));
+  hours.group_by = {"kind"};
+  hours_detail.group_by = {"kind"};
+  CHECK(s.query(hours) == s.query(hours_detail));
+  CHECK(s.query(hours).size() == 2);
 }

@@ -1,0 +1,58 @@
+#include "collector/maintenance.h"
+
+#include <algorithm>
+#include <ctime>
+
+#include "common/log/log.h"
+
+namespace teiten::collector {
+
+Maintenance::Maintenance(const StoreConfig& store, std::uint64_t detail_retention_s,
+                         std::uint64_t hourly_retention_s, std::chrono::seconds period)
+    : config_(store),
+      detail_s_(detail_retention_s),
+      hourly_s_(hourly_retention_s),
+      period_(period) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+Maintenance::~Maintenance() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+bool Maintenance::run_once() {
+  auto logger = log::get("collectord");
+  try {
+    const auto store = open_store(config_);
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    const auto buckets = store->prune_detail(now - static_cast<std::int64_t>(detail_s_));
+    if (buckets)
+      logger->info("pruned the detail of {} buckets (collector.detail_retention)", buckets);
+    const auto rows = store->prune_hourly(now - static_cast<std::int64_t>(hourly_s_));
+    if (rows) logger->info("pruned {} hourly rollup rows (collector.hourly_retention)", rows);
+    return true;
+  } catch (const std::exception& e) {
+    logger->error("retention pass failed: {}", e.what());
+    return false;
+  }
+}
+
+void Maintenance::loop() {
+  std::unique_lock lock(mu_);
+  // The first pass a minute after the start: a collector in a restart loop does not
+  // prune in a loop.
+  auto wait = std::min<std::chrono::seconds>(period_, std::chrono::seconds(60));
+  while (!cv_.wait_for(lock, wait, [&] { return stopping_; })) {
+    lock.unlock();
+    run_once();
+    lock.lock();
+    wait = period_;
+  }
+}
+
+}  // namespace teiten::collector
