@@ -920,4 +920,22 @@ std::optional<std::int64_t> PostgresStore::latest_day() {
   return r.i64(0, 0);
 }
 
+std::vector<std::pair<std::string, std::uint64_t>> PostgresStore::bytes_per_tier() {
+  alive();
+  // Partitioned tables: the sum over their partitions (indexes and TOAST included).
+  const auto size = [&](const char* table) {
+    return static_cast<std::uint64_t>(
+        conn_
+            ->exec("SELECT pg_total_relation_size($1::regclass) + COALESCE((SELECT "
+                   "SUM(pg_total_relation_size(relid)) FROM pg_partition_tree($1::regclass) "
+                   "WHERE relid <> $1::regclass), 0)::bigint",
+                   {std::string{table}})
+            .i64(0, 0));
+  };
+  return {{"buckets", size("buckets") + size("sensor_days")},
+          {"daily", size("daily")},
+          {"detail", size("bucket_rows")},
+          {"hourly", size("hourly")}};
+}
+
 }  // namespace teiten::collector

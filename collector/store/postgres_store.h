@@ -40,6 +40,7 @@ class PostgresStore final : public Store {
   std::vector<SensorDay> sensor_days(std::int64_t day_from, std::int64_t day_to) override;
   std::vector<SensorTotals> sensor_totals(std::int64_t day_from, std::int64_t day_to) override;
   std::optional<std::int64_t> latest_day() override;
+  std::vector<std::pair<std::string, std::uint64_t>> bytes_per_tier() override;
 
   /// Creates the monthly partitions for the UTC months of [from, to) that do not exist.
   void ensure_partitions(std::int64_t from, std::int64_t to);

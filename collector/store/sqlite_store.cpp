@@ -3,6 +3,7 @@
 #include <date/tz.h>
 
 #include <unistd.h>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -642,6 +643,26 @@ std::vector<SensorTotals> SqliteStore::sensor_totals(std::int64_t day_from, std:
                    static_cast<std::uint64_t>(st.i64(4))});
   }
   return out;
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> SqliteStore::bytes_per_tier() {
+  // The dbstat virtual table: pages of each table and index.
+  Stmt st(db_, "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name");
+  std::map<std::string, std::uint64_t> tiers{{"buckets", 0}, {"detail", 0}, {"hourly", 0}, {"daily", 0}};
+  while (st.step(db_) == SQLITE_ROW) {
+    const std::string name = st.text(0);
+    const auto bytes = static_cast<std::uint64_t>(st.i64(1));
+    if (name.rfind("bucket_rows", 0) == 0) {
+      tiers["detail"] += bytes;
+    } else if (name.rfind("hourly", 0) == 0 || name.find("_hourly_") != std::string::npos) {
+      tiers["hourly"] += bytes;
+    } else if (name.rfind("daily", 0) == 0 || name.find("_daily_") != std::string::npos) {
+      tiers["daily"] += bytes;
+    } else {
+      tiers["buckets"] += bytes;
+    }
+  }
+  return {tiers.begin(), tiers.end()};
 }
 
 }  // namespace teiten::collector

@@ -32,6 +32,7 @@ class SqliteStore final : public Store {
   std::vector<SensorDay> sensor_days(std::int64_t day_from, std::int64_t day_to) override;
   std::vector<SensorTotals> sensor_totals(std::int64_t day_from, std::int64_t day_to) override;
   std::optional<std::int64_t> latest_day() override;
+  std::vector<std::pair<std::string, std::uint64_t>> bytes_per_tier() override;
 
   /// The schema version recorded in a database file (0: none recorded, an older
   /// collector's); nullopt when the file does not exist. Opens it read-only.

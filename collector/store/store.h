@@ -166,6 +166,10 @@ class Store {
   /// The latest local day any bucket started on (none: no bucket yet).
   virtual std::optional<std::int64_t> latest_day() = 0;
 
+  /// Bytes on disk per tier, indexes included: "buckets" (bucket records and coverage),
+  /// "detail", "hourly", "daily".
+  virtual std::vector<std::pair<std::string, std::uint64_t>> bytes_per_tier() = 0;
+
   /// The reports' time zone, and its local day of a UTC time.
   const std::string& time_zone() const noexcept { return time_zone_; }
   std::int64_t local_day(std::int64_t ts) const { return local_day_in(zone_, ts); }
