@@ -26,6 +26,10 @@ int cmd_dead_letter(const std::vector<std::string>& args);
 /// `teitenctl report ...`: the quarterly analyses from a collector. Returns the exit code.
 int cmd_report(const std::vector<std::string>& args);
 
+/// `teitenctl db copy --sqlite FILE --postgresql CONNINFO`: a collector's SQLite store
+/// into an empty PostgreSQL database, as it is. Returns the exit code.
+int cmd_db(const std::vector<std::string>& args);
+
 /// `teitenctl simulate ...`: realistic buckets of many sensors through the ingest API.
 int cmd_simulate(const std::vector<std::string>& args);
 

@@ -25,6 +25,7 @@ Commands:
   query      totals from a collector (mutual TLS)
   report     the quarterly analyses from a collector (mutual TLS)
   simulate   push a simulated sensor network's buckets to a collector (mutual TLS)
+  db         copy a collector's SQLite store into PostgreSQL
   status     a sensor's state from its control server (mutual TLS)
   pull       a sensor's recent buckets and its open one (mutual TLS)
   help       this text
@@ -74,6 +75,14 @@ teitenctl simulate --print-registry [same options]
   Deterministic buckets of simulated sensors (sim-d01..., sim-o01...) posted through the
   ingest API, each with its own certificate (issued into DIR from DIR/ca.pem if absent).
   --print-registry prints the collector registry entries of those sensors.
+
+teitenctl db copy --sqlite FILE --postgresql CONNINFO
+  Moves a collector's embedded SQLite store into an empty PostgreSQL database (created
+  schema, same time zone) as it is: every bucket record with its detail, the hourly and
+  daily rollups, coverage and pruning marks, in one transaction (all or nothing; a target
+  that holds buckets is refused). Stop the collector first; then point its storage: at
+  PostgreSQL and start it (and more collectors). Sensors go on delivering from their
+  spools: nothing is sent again. docs/scale.md.
 
 teitenctl status --sensor HOST:PORT --ca CA.pem --cert OP.pem --key OP.key [--json]
 teitenctl pull --sensor HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
@@ -278,5 +287,6 @@ int main(int argc, char** argv) {
   if (cmd == "status") return ctl::cmd_status(args);
   if (cmd == "pull") return ctl::cmd_pull(args);
   if (cmd == "dead-letter") return ctl::cmd_dead_letter(args);
+  if (cmd == "db") return ctl::cmd_db(args);
   return fail_usage("unknown command '" + cmd + "'");
 }

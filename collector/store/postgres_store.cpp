@@ -178,6 +178,94 @@ void copy_sep(std::string& out) {
   out += '\t';
 }
 
+// A bucket record as a line of stage_buckets (its columns in order).
+struct StageBucket {
+  std::int64_t idx = 0;
+  std::string_view sensor, boot_id;
+  std::int64_t seq = 0, start = 0, width_s = 0, observed_packets = 0, observed_bytes = 0,
+               not_for_sensor = 0, late_packets = 0, ring_drops = 0, kernel_drops = 0,
+               interface_drops = 0, malformed = 0;
+  std::string_view malformed_by_reason;
+  std::int64_t overflow_packets = 0, overflow_bytes = 0;
+  std::string_view provenance;
+  std::int64_t spool_dropped = 0, self_traffic = 0;
+};
+
+void copy_stage_bucket(std::string& out, const StageBucket& b) {
+  pg::copy_int(out, b.idx);
+  copy_sep(out);
+  pg::copy_text(out, b.sensor);
+  copy_sep(out);
+  pg::copy_text(out, b.boot_id);
+  for (const std::int64_t v :
+       {b.seq, b.start, b.width_s, b.observed_packets, b.observed_bytes, b.not_for_sensor,
+        b.late_packets, b.ring_drops, b.kernel_drops, b.interface_drops, b.malformed}) {
+    copy_sep(out);
+    pg::copy_int(out, v);
+  }
+  copy_sep(out);
+  pg::copy_text(out, b.malformed_by_reason);
+  for (const std::int64_t v : {b.overflow_packets, b.overflow_bytes}) {
+    copy_sep(out);
+    pg::copy_int(out, v);
+  }
+  copy_sep(out);
+  pg::copy_text(out, b.provenance);
+  for (const std::int64_t v : {b.spool_dropped, b.self_traffic}) {
+    copy_sep(out);
+    pg::copy_int(out, v);
+  }
+  out += '\n';
+}
+
+// One line of bucket_rows.
+void copy_detail_row(std::string& out, std::int64_t id, std::int64_t start, std::string_view sensor,
+                     std::string_view proto, std::int64_t port, std::string_view country,
+                     std::string_view fingerprint, std::string_view kind, std::int64_t packets,
+                     std::int64_t bytes, std::string_view hosts) {
+  pg::copy_int(out, id);
+  copy_sep(out);
+  pg::copy_int(out, start);
+  copy_sep(out);
+  pg::copy_text(out, sensor);
+  copy_sep(out);
+  pg::copy_text(out, proto);
+  copy_sep(out);
+  pg::copy_int(out, port);
+  for (const std::string_view t : {country, fingerprint, kind}) {
+    copy_sep(out);
+    pg::copy_text(out, t);
+  }
+  copy_sep(out);
+  pg::copy_int(out, packets);
+  copy_sep(out);
+  pg::copy_int(out, bytes);
+  copy_sep(out);
+  pg::copy_bytea(out, hosts);
+  out += '\n';
+}
+
+// Inserts the staged buckets (stage_buckets); the ids of those that were new, by
+// (sensor, boot_id, seq). Only the uniqueness conflict means "already stored".
+std::map<std::tuple<std::string, std::string, std::int64_t>, std::int64_t> insert_staged(
+    pg::Conn& c) {
+  const pg::Result ids = c.exec(
+      "INSERT INTO buckets (sensor, boot_id, seq, start, width_s, observed_packets, "
+      "observed_bytes, not_for_sensor, late_packets, ring_drops, kernel_drops, "
+      "interface_drops, malformed, malformed_by_reason, overflow_packets, overflow_bytes, "
+      "provenance, spool_dropped, self_traffic) "
+      "SELECT sensor, boot_id, seq, start, width_s, observed_packets, observed_bytes, "
+      "not_for_sensor, late_packets, ring_drops, kernel_drops, interface_drops, malformed, "
+      "malformed_by_reason, overflow_packets, overflow_bytes, provenance, spool_dropped, "
+      "self_traffic FROM stage_buckets ORDER BY idx "
+      "ON CONFLICT (sensor, boot_id, seq) DO NOTHING RETURNING id, sensor, boot_id, seq");
+  std::map<std::tuple<std::string, std::string, std::int64_t>, std::int64_t> out;
+  for (int i = 0; i < ids.rows(); ++i)
+    out[{std::string{ids.bytes(i, 1)}, std::string{ids.bytes(i, 2)}, ids.i64(i, 3)}] =
+        ids.i64(i, 0);
+  return out;
+}
+
 // One rollup delta as a COPY line (key fields first, as the table orders them).
 template <typename Key>
 void copy_delta(std::string& out, const Key& key, const Delta& d, std::string& scratch) {
@@ -401,6 +489,14 @@ void PostgresStore::ensure_partitions(std::int64_t from, std::int64_t to) {
   months_.insert(missing.begin(), missing.end());
 }
 
+void PostgresStore::create_partitions(std::int64_t m) {
+  const std::string bounds = " FOR VALUES FROM (" + str(m) + ") TO (" + str(next_month(m)) + ")";
+  for (const char* table : {"bucket_rows", "hourly"}) {
+    conn_->run(std::string{"CREATE TABLE IF NOT EXISTS "} + table + "_" + month_suffix(m) +
+               " PARTITION OF " + table + bounds);
+  }
+}
+
 void PostgresStore::rebuild_days_if_needed() {
   const pg::Result tz = conn_->exec("SELECT value FROM teiten_meta WHERE key = 'time_zone'");
   if (tz.rows() && tz.bytes(0, 0) == time_zone_) return;
@@ -513,51 +609,32 @@ std::vector<IngestResult> PostgresStore::ingest_once(
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& b = batch[i];
     const auto u = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
-    pg::copy_int(data, static_cast<std::int64_t>(i));
-    data += '\t';
-    pg::copy_text(data, b.sensor_id);
-    data += '\t';
-    pg::copy_text(data, b.boot_id);
-    for (const std::int64_t v :
-         {u(b.seq), b.start, std::int64_t{b.width_s}, u(b.observed_packets()),
-          u(b.observed_bytes()), u(b.not_for_sensor), u(b.late_packets), u(b.loss.ring_drops),
-          u(b.loss.kernel_drops), u(b.loss.interface_drops), u(b.loss.malformed_total())}) {
-      data += '\t';
-      pg::copy_int(data, v);
-    }
-    data += '\t';
-    pg::copy_text(data, malformed_json(b.loss));
-    for (const std::int64_t v : {u(b.loss.overflow_packets), u(b.loss.overflow_bytes)}) {
-      data += '\t';
-      pg::copy_int(data, v);
-    }
-    data += '\t';
-    pg::copy_text(data, provenance_json(b.provenance));
-    for (const std::int64_t v : {u(b.loss.spool_dropped), u(b.self_traffic)}) {
-      data += '\t';
-      pg::copy_int(data, v);
-    }
-    data += '\n';
+    copy_stage_bucket(data, StageBucket{static_cast<std::int64_t>(i),
+                                        b.sensor_id,
+                                        b.boot_id,
+                                        u(b.seq),
+                                        b.start,
+                                        std::int64_t{b.width_s},
+                                        u(b.observed_packets()),
+                                        u(b.observed_bytes()),
+                                        u(b.not_for_sensor),
+                                        u(b.late_packets),
+                                        u(b.loss.ring_drops),
+                                        u(b.loss.kernel_drops),
+                                        u(b.loss.interface_drops),
+                                        u(b.loss.malformed_total()),
+                                        malformed_json(b.loss),
+                                        u(b.loss.overflow_packets),
+                                        u(b.loss.overflow_bytes),
+                                        provenance_json(b.provenance),
+                                        u(b.loss.spool_dropped),
+                                        u(b.self_traffic)});
   }
   pg::Conn& c = *conn_;
   c.run("BEGIN");
   try {
     c.copy_in("COPY stage_buckets FROM STDIN", data);
-    // Only the (sensor, boot_id, seq) uniqueness conflict means "already stored".
-    const pg::Result ids = c.exec(
-        "INSERT INTO buckets (sensor, boot_id, seq, start, width_s, observed_packets, "
-        "observed_bytes, not_for_sensor, late_packets, ring_drops, kernel_drops, "
-        "interface_drops, malformed, malformed_by_reason, overflow_packets, overflow_bytes, "
-        "provenance, spool_dropped, self_traffic) "
-        "SELECT sensor, boot_id, seq, start, width_s, observed_packets, observed_bytes, "
-        "not_for_sensor, late_packets, ring_drops, kernel_drops, interface_drops, malformed, "
-        "malformed_by_reason, overflow_packets, overflow_bytes, provenance, spool_dropped, "
-        "self_traffic FROM stage_buckets ORDER BY idx "
-        "ON CONFLICT (sensor, boot_id, seq) DO NOTHING RETURNING id, sensor, boot_id, seq");
-    std::map<std::tuple<std::string, std::string, std::int64_t>, std::int64_t> new_ids;
-    for (int i = 0; i < ids.rows(); ++i)
-      new_ids[{std::string{ids.bytes(i, 1)}, std::string{ids.bytes(i, 2)}, ids.i64(i, 3)}] =
-          ids.i64(i, 0);
+    auto new_ids = insert_staged(c);
     std::vector<IngestResult> out;
     std::map<HourKey, Delta> hours;
     std::map<DayKey, Delta> days;
@@ -584,27 +661,10 @@ std::vector<IngestResult> PostgresStore::ingest_once(
         const std::int64_t port = r.key.has_port ? std::int64_t{r.key.port} : -1;
         const std::string country = classify::country_to_string(r.key.country);
         const std::string fp{to_string(r.key.fingerprint)}, kind{to_string(r.key.kind)};
-        pg::copy_int(rows, id);
-        rows += '\t';
-        pg::copy_int(rows, b.start);
-        rows += '\t';
-        pg::copy_text(rows, b.sensor_id);
-        rows += '\t';
-        pg::copy_text(rows, proto);
-        rows += '\t';
-        pg::copy_int(rows, port);
-        for (const std::string* s : {&country, &fp, &kind}) {
-          rows += '\t';
-          pg::copy_text(rows, *s);
-        }
-        rows += '\t';
-        pg::copy_int(rows, static_cast<std::int64_t>(r.packets));
-        rows += '\t';
-        pg::copy_int(rows, static_cast<std::int64_t>(r.bytes));
-        rows += '\t';
         hosts = r.hosts.empty() ? std::string{} : r.hosts.encode();
-        pg::copy_bytea(rows, hosts);
-        rows += '\n';
+        copy_detail_row(rows, id, b.start, b.sensor_id, proto, port, country, fp, kind,
+                        static_cast<std::int64_t>(r.packets), static_cast<std::int64_t>(r.bytes),
+                        hosts);
         for (Delta* d : {&hours[{b.sensor_id, hour, proto, port, country, fp, kind}],
                          &days[{day, b.sensor_id, proto, port, country, fp}]}) {
           d->packets += r.packets;
@@ -936,6 +996,179 @@ std::vector<std::pair<std::string, std::uint64_t>> PostgresStore::bytes_per_tier
           {"daily", size("daily")},
           {"detail", size("bucket_rows")},
           {"hourly", size("hourly")}};
+}
+
+void PostgresStore::export_all(StoreSink&, std::int64_t&) {
+  throw std::runtime_error("db copy reads a SQLite store (PostgreSQL is the target)");
+}
+
+bool PostgresStore::empty() {
+  alive();
+  return conn_->exec("SELECT NOT EXISTS (SELECT 1 FROM buckets)").i64(0, 0) != 0;
+}
+
+// db copy's loader: one transaction over everything; buckets go through stage_buckets in
+// chunks (their ids are new), the other tables by COPY as they are.
+class PostgresLoader final : public StoreLoader {
+ public:
+  explicit PostgresLoader(PostgresStore& store) : s_(store), c_(*store.conn_) {
+    s_.usable();
+    c_.run("BEGIN");
+    // Nobody else writes while the copy runs: a collector started too early waits.
+    c_.run("LOCK TABLE buckets IN EXCLUSIVE MODE");
+    if (!c_.exec("SELECT NOT EXISTS (SELECT 1 FROM buckets)").i64(0, 0)) {
+      rollback();
+      throw std::runtime_error(s_.describe() + " already holds buckets");
+    }
+  }
+  ~PostgresLoader() override {
+    if (!done_) rollback();
+  }
+  void bucket(const BucketRecord& b) override {
+    month(b.start);
+    copy_stage_bucket(stage_, StageBucket{static_cast<std::int64_t>(chunk_.size()),
+                                          b.sensor,
+                                          b.boot_id,
+                                          b.seq,
+                                          b.start,
+                                          b.width_s,
+                                          b.observed_packets,
+                                          b.observed_bytes,
+                                          b.not_for_sensor,
+                                          b.late_packets,
+                                          b.ring_drops,
+                                          b.kernel_drops,
+                                          b.interface_drops,
+                                          b.malformed,
+                                          b.malformed_by_reason,
+                                          b.overflow_packets,
+                                          b.overflow_bytes,
+                                          b.provenance,
+                                          b.spool_dropped,
+                                          b.self_traffic});
+    chunk_.push_back(b);
+    if (chunk_.size() == 2000) flush_buckets();
+  }
+  void hourly(const RollupRecord& r) override {
+    flush_buckets();
+    month(r.time);
+    rollup_line(hourly_, r, true);
+    if (hourly_.size() > (32u << 20)) flush(hourly_, "hourly");
+  }
+  void daily(const RollupRecord& r) override {
+    flush_buckets();
+    rollup_line(daily_, r, false);
+    if (daily_.size() > (32u << 20)) flush(daily_, "daily");
+  }
+  void sensor_day(const SensorDayRecord& d) override {
+    pg::copy_text(days_, d.sensor);
+    for (const std::int64_t v :
+         {d.day, d.covered_s, d.buckets, d.observed_packets, d.lost_packets, d.last_end}) {
+      days_ += '\t';
+      pg::copy_int(days_, v);
+    }
+    days_ += '\n';
+  }
+  void commit(std::int64_t hourly_pruned_from) override {
+    flush_buckets();
+    flush(hourly_, "hourly");
+    flush(daily_, "daily");
+    flush(days_, "sensor_days");
+    if (hourly_pruned_from > 0) {
+      c_.exec(
+          "INSERT INTO teiten_meta (key, value) VALUES ('hourly_pruned_before', $1) ON CONFLICT "
+          "(key) DO UPDATE SET value = excluded.value",
+          {str(hourly_pruned_from)});
+    }
+    c_.run("COMMIT");
+    done_ = true;
+  }
+
+ private:
+  void rollback() {
+    try {
+      c_.run("ROLLBACK");
+    } catch (const std::exception&) {
+    }
+    done_ = true;
+  }
+  void month(std::int64_t t) {
+    const std::int64_t m = month_start(t);
+    if (months_.insert(m).second) s_.create_partitions(m);
+  }
+  // A line of hourly (sensor, hour, ..., kind, ...) or daily (day, sensor, ..., no kind).
+  static void rollup_line(std::string& out, const RollupRecord& r, bool hourly) {
+    if (hourly) {
+      pg::copy_text(out, r.sensor);
+      copy_sep(out);
+      pg::copy_int(out, r.time);
+    } else {
+      pg::copy_int(out, r.time);
+      copy_sep(out);
+      pg::copy_text(out, r.sensor);
+    }
+    copy_sep(out);
+    pg::copy_text(out, r.proto);
+    copy_sep(out);
+    pg::copy_int(out, r.port);
+    copy_sep(out);
+    pg::copy_text(out, r.country);
+    copy_sep(out);
+    pg::copy_text(out, r.fingerprint);
+    if (hourly) {
+      copy_sep(out);
+      pg::copy_text(out, r.kind);
+    }
+    copy_sep(out);
+    pg::copy_int(out, r.packets);
+    copy_sep(out);
+    pg::copy_int(out, r.bytes);
+    copy_sep(out);
+    pg::copy_bytea(out, r.hosts);
+    out += '\n';
+  }
+  void flush(std::string& data, const char* table) {
+    if (data.empty()) return;
+    c_.copy_in(std::string{"COPY "} + table + " FROM STDIN", data);
+    data.clear();
+  }
+  void flush_buckets() {
+    if (chunk_.empty()) return;
+    c_.copy_in("COPY stage_buckets FROM STDIN", stage_);
+    auto ids = insert_staged(c_);
+    std::string rows;
+    std::vector<std::string> pruned;
+    for (const auto& b : chunk_) {
+      const auto it = ids.find({b.sensor, b.boot_id, b.seq});
+      if (it == ids.end())
+        throw std::runtime_error("bucket " + b.sensor + "/" + b.boot_id + "/" +
+                                 std::to_string(b.seq) + " is in the source twice");
+      if (b.detail_pruned) pruned.push_back(str(it->second));
+      for (const auto& r : b.rows) {
+        copy_detail_row(rows, it->second, b.start, b.sensor, r.proto, r.port, r.country,
+                        r.fingerprint, r.kind, r.packets, r.bytes, r.hosts);
+      }
+    }
+    if (!rows.empty()) c_.copy_in("COPY bucket_rows FROM STDIN", rows);
+    if (!pruned.empty()) {
+      std::string list;
+      for (const auto& id : pruned) list += (list.empty() ? "{" : ",") + id;
+      c_.exec("UPDATE buckets SET detail_pruned = true WHERE id = ANY($1::bigint[])", {list + "}"});
+    }
+    c_.run("TRUNCATE stage_buckets");
+    chunk_.clear();
+    stage_.clear();
+  }
+  PostgresStore& s_;
+  pg::Conn& c_;
+  bool done_ = false;
+  std::set<std::int64_t> months_;
+  std::vector<BucketRecord> chunk_;
+  std::string stage_, hourly_, daily_, days_;
+};
+
+std::unique_ptr<StoreLoader> PostgresStore::bulk_loader() {
+  return std::make_unique<PostgresLoader>(*this);
 }
 
 }  // namespace teiten::collector

@@ -41,6 +41,10 @@ class PostgresStore final : public Store {
   std::vector<SensorTotals> sensor_totals(std::int64_t day_from, std::int64_t day_to) override;
   std::optional<std::int64_t> latest_day() override;
   std::vector<std::pair<std::string, std::uint64_t>> bytes_per_tier() override;
+  /// Not supported: db copy reads SQLite stores (throws std::runtime_error).
+  void export_all(StoreSink& sink, std::int64_t& hourly_pruned_from) override;
+  bool empty() override;
+  std::unique_ptr<StoreLoader> bulk_loader() override;
 
   /// Creates the monthly partitions for the UTC months of [from, to) that do not exist.
   void ensure_partitions(std::int64_t from, std::int64_t to);
@@ -54,6 +58,9 @@ class PostgresStore final : public Store {
   std::vector<QueryRow> query_tier(const Query& q, Tier tier) override;
 
  private:
+  friend class PostgresLoader;
+  /// Creates the month's partitions inside the transaction in progress.
+  void create_partitions(std::int64_t month);
   /// The monthly partitions of `table`: name and first second of the month.
   std::vector<std::pair<std::string, std::int64_t>> partitions_of(const std::string& table);
   void connected();  ///< after every (re)connection: session settings, staging tables

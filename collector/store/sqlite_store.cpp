@@ -648,7 +648,8 @@ std::vector<SensorTotals> SqliteStore::sensor_totals(std::int64_t day_from, std:
 std::vector<std::pair<std::string, std::uint64_t>> SqliteStore::bytes_per_tier() {
   // The dbstat virtual table: pages of each table and index.
   Stmt st(db_, "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name");
-  std::map<std::string, std::uint64_t> tiers{{"buckets", 0}, {"detail", 0}, {"hourly", 0}, {"daily", 0}};
+  std::map<std::string, std::uint64_t> tiers{
+      {"buckets", 0}, {"detail", 0}, {"hourly", 0}, {"daily", 0}};
   while (st.step(db_) == SQLITE_ROW) {
     const std::string name = st.text(0);
     const auto bytes = static_cast<std::uint64_t>(st.i64(1));
@@ -663,6 +664,105 @@ std::vector<std::pair<std::string, std::uint64_t>> SqliteStore::bytes_per_tier()
     }
   }
   return {tiers.begin(), tiers.end()};
+}
+
+bool SqliteStore::empty() {
+  Stmt st(db_, "SELECT NOT EXISTS (SELECT 1 FROM buckets)");
+  return st.step(db_) == SQLITE_ROW && st.i64(0) != 0;
+}
+
+std::unique_ptr<StoreLoader> SqliteStore::bulk_loader() {
+  throw std::runtime_error("db copy loads into PostgreSQL (a SQLite store is the source)");
+}
+
+std::optional<std::string> SqliteStore::time_zone_of(const std::string& path) {
+  if (!schema_version_of(path)) throw std::runtime_error("no database " + path);
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  std::optional<std::string> tz;
+  try {
+    Stmt st(db, "SELECT value FROM meta WHERE key = 'time_zone'");
+    if (st.step(db) == SQLITE_ROW) tz = st.text(0);
+  } catch (const std::exception& e) {
+    sqlite3_close(db);
+    throw std::runtime_error("database " + path + ": " + e.what());
+  }
+  sqlite3_close(db);
+  return tz;
+}
+
+void SqliteStore::export_all(StoreSink& sink, std::int64_t& hourly_pruned_from) {
+  exec("BEGIN");  // one snapshot of everything (WAL: ingest may go on meanwhile)
+  try {
+    hourly_pruned_from = hourly_pruned_before();
+    Stmt b(db_,
+           "SELECT id, sensor, boot_id, seq, start, width_s, observed_packets, observed_bytes, "
+           "not_for_sensor, self_traffic, late_packets, ring_drops, kernel_drops, "
+           "interface_drops, spool_dropped, malformed, overflow_packets, overflow_bytes, "
+           "malformed_by_reason, provenance, detail_pruned FROM buckets ORDER BY id");
+    Stmt r(db_,
+           "SELECT bucket_id, proto, port, country, fingerprint, kind, packets, bytes, hosts FROM "
+           "bucket_rows ORDER BY bucket_id");
+    // Both in id order: one pass over each.
+    bool row_ready = r.step(db_) == SQLITE_ROW;
+    BucketRecord rec;
+    while (b.step(db_) == SQLITE_ROW) {
+      const std::int64_t id = b.i64(0);
+      rec.sensor = b.text(1);
+      rec.boot_id = b.text(2);
+      std::int64_t* const ints[] = {&rec.seq,
+                                    &rec.start,
+                                    &rec.width_s,
+                                    &rec.observed_packets,
+                                    &rec.observed_bytes,
+                                    &rec.not_for_sensor,
+                                    &rec.self_traffic,
+                                    &rec.late_packets,
+                                    &rec.ring_drops,
+                                    &rec.kernel_drops,
+                                    &rec.interface_drops,
+                                    &rec.spool_dropped,
+                                    &rec.malformed,
+                                    &rec.overflow_packets,
+                                    &rec.overflow_bytes};
+      for (int i = 0; i < 15; ++i) *ints[i] = b.i64(3 + i);
+      rec.malformed_by_reason = b.text(18);
+      rec.provenance = b.text(19);
+      rec.detail_pruned = b.i64(20) != 0;
+      rec.rows.clear();
+      while (row_ready && r.i64(0) <= id) {
+        if (r.i64(0) == id) {
+          rec.rows.push_back({r.text(1), r.i64(2), r.text(3), r.text(4), r.text(5), r.i64(6),
+                              r.i64(7), std::string{r.blob(8)}});
+        }
+        row_ready = r.step(db_) == SQLITE_ROW;
+      }
+      sink.bucket(rec);
+    }
+    Stmt h(db_,
+           "SELECT hour, sensor, proto, port, country, fingerprint, kind, packets, bytes, hosts "
+           "FROM hourly");
+    while (h.step(db_) == SQLITE_ROW) {
+      sink.hourly({h.i64(0), h.text(1), h.text(2), h.i64(3), h.text(4), h.text(5), h.text(6),
+                   h.i64(7), h.i64(8), std::string{h.blob(9)}});
+    }
+    Stmt d(db_,
+           "SELECT day, sensor, proto, port, country, fingerprint, packets, bytes, hosts FROM "
+           "daily");
+    while (d.step(db_) == SQLITE_ROW) {
+      sink.daily({d.i64(0), d.text(1), d.text(2), d.i64(3), d.text(4), d.text(5), "", d.i64(6),
+                  d.i64(7), std::string{d.blob(8)}});
+    }
+    Stmt c(db_,
+           "SELECT sensor, day, covered_s, buckets, observed_packets, lost_packets, last_end FROM "
+           "sensor_days");
+    while (c.step(db_) == SQLITE_ROW)
+      sink.sensor_day({c.text(0), c.i64(1), c.i64(2), c.i64(3), c.i64(4), c.i64(5), c.i64(6)});
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
 }
 
 }  // namespace teiten::collector

@@ -33,6 +33,11 @@ class SqliteStore final : public Store {
   std::vector<SensorTotals> sensor_totals(std::int64_t day_from, std::int64_t day_to) override;
   std::optional<std::int64_t> latest_day() override;
   std::vector<std::pair<std::string, std::uint64_t>> bytes_per_tier() override;
+  void export_all(StoreSink& sink, std::int64_t& hourly_pruned_from) override;
+  bool empty() override;
+  std::unique_ptr<StoreLoader> bulk_loader() override;
+  /// The time zone a database file's days are cut in (nullopt: none recorded).
+  static std::optional<std::string> time_zone_of(const std::string& path);
 
   /// The schema version recorded in a database file (0: none recorded, an older
   /// collector's); nullopt when the file does not exist. Opens it read-only.

@@ -124,6 +124,54 @@ std::unique_ptr<Store> open_store(const StoreConfig& c, OpenMode mode) {
   throw std::runtime_error("storage.backend: '" + c.backend + "' is not sqlite or postgresql");
 }
 
+namespace {
+
+// Counts what passes on to the loader.
+class CountingSink final : public StoreSink {
+ public:
+  CountingSink(StoreSink& to, CopyCounts& n) : to_(to), n_(n) {}
+  void bucket(const BucketRecord& b) override {
+    ++n_.buckets;
+    n_.detail_rows += b.rows.size();
+    to_.bucket(b);
+  }
+  void hourly(const RollupRecord& r) override {
+    ++n_.hourly_rows;
+    to_.hourly(r);
+  }
+  void daily(const RollupRecord& r) override {
+    ++n_.daily_rows;
+    to_.daily(r);
+  }
+  void sensor_day(const SensorDayRecord& d) override {
+    ++n_.sensor_days;
+    to_.sensor_day(d);
+  }
+
+ private:
+  StoreSink& to_;
+  CopyCounts& n_;
+};
+
+}  // namespace
+
+CopyCounts copy_store(Store& from, Store& to) {
+  if (from.time_zone() != to.time_zone())
+    throw std::runtime_error("the source cuts days in " + from.time_zone() + ", the target in " +
+                             to.time_zone());
+  if (!to.empty())
+    throw std::runtime_error(to.describe() +
+                             " already holds buckets: db copy fills an empty database only "
+                             "(create a new one, or drop this one's tables)");
+  const auto loader = to.bulk_loader();
+  CopyCounts n;
+  CountingSink counting(*loader, n);
+  std::int64_t hourly_pruned_from = 0;
+  from.export_all(counting, hourly_pruned_from);
+  loader->commit(hourly_pruned_from);
+  return n;
+}
+
 std::string check_store(const StoreConfig& c) {
   (void)locate_time_zone(c.time_zone);
   if (c.backend == "postgresql") return PostgresStore::check(c.conninfo);

@@ -99,6 +99,66 @@ struct SensorTotals {
   std::uint64_t observed_packets = 0, lost_packets = 0;
 };
 
+/// A stored bucket record with its detail rows, as `teitenctl db copy` moves it.
+struct BucketRecord {
+  std::string sensor, boot_id;
+  std::int64_t seq = 0, start = 0, width_s = 0;
+  std::int64_t observed_packets = 0, observed_bytes = 0, not_for_sensor = 0, self_traffic = 0,
+               late_packets = 0, ring_drops = 0, kernel_drops = 0, interface_drops = 0,
+               spool_dropped = 0, malformed = 0, overflow_packets = 0, overflow_bytes = 0;
+  std::string malformed_by_reason, provenance;
+  bool detail_pruned = false;
+  struct Row {
+    std::string proto;
+    std::int64_t port = -1;
+    std::string country, fingerprint, kind;
+    std::int64_t packets = 0, bytes = 0;
+    std::string hosts;  ///< encoded sketch, "" for none
+  };
+  std::vector<Row> rows;
+};
+
+/// A stored rollup row: `time` is the UTC hour (hourly) or the local day (daily, whose
+/// rows have no kind).
+struct RollupRecord {
+  std::int64_t time = 0;
+  std::string sensor, proto;
+  std::int64_t port = -1;
+  std::string country, fingerprint, kind;
+  std::int64_t packets = 0, bytes = 0;
+  std::string hosts;
+};
+
+/// A stored coverage row (sensor_days).
+struct SensorDayRecord {
+  std::string sensor;
+  std::int64_t day = 0, covered_s = 0, buckets = 0, observed_packets = 0, lost_packets = 0,
+               last_end = 0;
+};
+
+/// Receives a store's whole content (Store::export_all), table by table.
+class StoreSink {
+ public:
+  virtual ~StoreSink() = default;
+  virtual void bucket(const BucketRecord& b) = 0;
+  virtual void hourly(const RollupRecord& r) = 0;
+  virtual void daily(const RollupRecord& r) = 0;
+  virtual void sensor_day(const SensorDayRecord& d) = 0;
+};
+
+/// Loads exported rows into an empty store in one transaction (db copy): commit() makes
+/// them visible; destroyed before that, nothing was loaded.
+class StoreLoader : public StoreSink {
+ public:
+  /// Commits; `hourly_pruned_from` carries the source's pruning mark.
+  virtual void commit(std::int64_t hourly_pruned_from) = 0;
+};
+
+/// What a copy moved.
+struct CopyCounts {
+  std::uint64_t buckets = 0, detail_rows = 0, hourly_rows = 0, daily_rows = 0, sensor_days = 0;
+};
+
 /// Where the collector keeps its buckets (storage: in the configuration).
 struct StoreConfig {
   std::string backend = "sqlite";  ///< "sqlite" or "postgresql"
@@ -166,6 +226,15 @@ class Store {
   /// The latest local day any bucket started on (none: no bucket yet).
   virtual std::optional<std::int64_t> latest_day() = 0;
 
+  /// Hands every stored row to `sink` as it is (bucket records with their detail, then
+  /// hourly, daily and coverage rows), in one read transaction; and says which hours the
+  /// hourly tier no longer holds (hourly_pruned_before). Throws std::runtime_error.
+  virtual void export_all(StoreSink& sink, std::int64_t& hourly_pruned_from) = 0;
+  /// Whether no bucket is stored yet.
+  virtual bool empty() = 0;
+  /// A loader for export_all's rows (the store must be empty, and stay so until commit).
+  virtual std::unique_ptr<StoreLoader> bulk_loader() = 0;
+
   /// Bytes on disk per tier, indexes included: "buckets" (bucket records and coverage),
   /// "detail", "hourly", "daily".
   virtual std::vector<std::pair<std::string, std::uint64_t>> bytes_per_tier() = 0;
@@ -191,6 +260,12 @@ class Store {
 /// Opens the configured store. Throws std::runtime_error naming the database, or the
 /// time zone, when it cannot.
 std::unique_ptr<Store> open_store(const StoreConfig& config, OpenMode mode = OpenMode::read_write);
+
+/// `teitenctl db copy`: everything in `from` into `to`, which must be empty, as it is
+/// (detail, rollups, coverage, pruning marks; nothing recomputed), in one transaction of
+/// `to`: all of it or nothing. Both must cut days in the same time zone. Throws
+/// std::runtime_error saying what is wrong.
+CopyCounts copy_store(Store& from, Store& to);
 
 /// Checks that the configured store can be opened and says what it found ("schema version
 /// 2", or that it will be created at the first start); creates and changes nothing (for

@@ -1,10 +1,13 @@
 // The command-line surface of teiten-sensord and teitenctl, run as real processes.
 #include <catch2/catch.hpp>
 
+#include "collector/store/store.h"
 #include "ctl/gen/traffic_gen.h"
 #include "tests/integration/test_support.h"
+#include "tests/support/postgres.h"
 #include "tests/unit/test_paths.h"
 
+using namespace teiten;
 using namespace teiten::test;
 
 TEST_CASE("sensord --help and --version exit 0, unknown arguments exit 2", "[cli]") {
@@ -113,4 +116,52 @@ TEST_CASE("teitenctl generate and summary work end to end", "[cli][ctl]") {
   r = run({teitenctl_path(), "summary", dir / "broken.jsonl"}, dir);
   CHECK(r.exit_code == 1);
   CHECK(r.err == dir / "broken.jsonl" + ":1: sensor: expected a string of at most 256 bytes\n");
+}
+
+TEST_CASE("teitenctl db copy moves a SQLite store into an empty PostgreSQL database once",
+          "[cli][postgresql]") {
+  TempDir dir;
+  {
+    auto lite = collector::open_store({"sqlite", dir / "c.sqlite", "", "UTC"});
+    for (std::uint64_t seq = 0; seq < 3; ++seq) {
+      bucket::SealedBucket b;
+      b.sensor_id = "s1";
+      b.boot_id = "boot";
+      b.seq = seq;
+      b.start = 1656633600 + static_cast<std::int64_t>(seq) * 60;
+      b.width_s = 60;
+      b.rows.push_back(
+          {classify::Key{classify::Proto::tcp, true, 23, classify::make_country('J', 'P'),
+                         classify::Fingerprint::mirai, classify::Kind::scan},
+           10 + seq, 400});
+      lite->ingest({b});
+    }
+  }
+  const std::string target = fresh_postgres_database();
+  const auto copy = [&] {
+    return run(
+        {teitenctl_path(), "db", "copy", "--sqlite", dir / "c.sqlite", "--postgresql", target},
+        dir);
+  };
+  RunResult r = copy();
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("3 buckets (3 detail rows)") != std::string::npos);
+  CHECK(r.out.find("days cut in UTC") != std::string::npos);
+  auto pg = collector::open_store({"postgresql", "", target, "UTC"});
+  collector::Query q;
+  CHECK(pg->query(q).at(0).packets == 10 + 11 + 12);
+  // A second copy would count everything twice: refused.
+  r = copy();
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("already holds buckets") != std::string::npos);
+  CHECK(pg->accounting(q).buckets == 3);
+  r = run({teitenctl_path(), "db", "copy", "--sqlite", dir / "c.sqlite"}, dir);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--postgresql CONNINFO") != std::string::npos);
+  r = run(
+      {teitenctl_path(), "db", "copy", "--sqlite", dir / "missing.sqlite", "--postgresql", target},
+      dir);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("missing.sqlite") != std::string::npos);
 }

@@ -43,6 +43,7 @@ struct TestStore {
     return collector::open_store(c);
   }
   collector::Store& operator*() const { return *store; }
+  collector::Store* operator->() const { return store.get(); }
   collector::StoreConfig config;
   std::unique_ptr<collector::Store> store;
 };
