@@ -107,32 +107,27 @@ void Conn::copy_in(const std::string& sql, const std::string& data) {
 }
 
 void Conn::stream(const std::string& sql, const Params& params,
-                  const std::function<void(const Result&)>& row) {
-  std::vector<const char*> values;
-  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  if (!PQsendQueryParams(c_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
-                         nullptr, nullptr, 1))
-    fail("postgresql", nullptr);
-  PQsetSingleRowMode(c_);
-  std::optional<Error> error;
-  while (PGresult* raw = PQgetResult(c_)) {
-    Result r(raw);
-    const auto st = PQresultStatus(raw);
-    if (error) continue;  // drain after a failure
-    if (st == PGRES_SINGLE_TUPLE) {
-      try {
-        row(r);
-      } catch (const Error& e) {
-        error = e;
-      } catch (const std::exception& e) {
-        error = Error(e.what(), "");
-      }
-    } else if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-      const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
-      error = Error("postgresql: " + message_of(c_, raw), state ? state : "");
+                  const std::function<void(const Result&, int)>& row) {
+  // A cursor fetched in blocks: one result per 10,000 rows (single-row mode costs a result
+  // per row), never the whole answer in memory.
+  const bool own = PQtransactionStatus(c_) == PQTRANS_IDLE;
+  if (own) run("BEGIN");
+  try {
+    exec("DECLARE teiten_stream NO SCROLL CURSOR FOR " + sql, params);
+    for (;;) {
+      const Result r = exec("FETCH 10000 FROM teiten_stream");
+      for (int i = 0; i < r.rows(); ++i) row(r, i);
+      if (r.rows() < 10000) break;
     }
+    run("CLOSE teiten_stream");
+    if (own) run("COMMIT");
+  } catch (...) {
+    if (own && ok()) {
+      PGresult* r = PQexec(c_, "ROLLBACK");
+      PQclear(r);
+    }
+    throw;
   }
-  if (error) throw *error;
 }
 
 void copy_text(std::string& out, std::string_view v) {

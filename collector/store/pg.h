@@ -70,10 +70,11 @@ class Conn {
   void run(const std::string& sql);
   /// COPY ... FROM STDIN with `data` in COPY's text format. Throws Error.
   void copy_in(const std::string& sql, const std::string& data);
-  /// Runs a query and hands each row to `row` as it arrives (single-row mode: a result of
-  /// millions of rows is never held whole). Throws Error.
+  /// Runs a query and hands each row (result, row index) to `row`, fetched through a
+  /// cursor in blocks: a result of millions of rows is never held whole. Inside the
+  /// transaction in progress, or one of its own. Throws Error.
   void stream(const std::string& sql, const Params& params,
-              const std::function<void(const Result&)>& row);
+              const std::function<void(const Result&, int)>& row);
   /// Whether the connection is up (as far as libpq knows).
   bool ok() const { return PQstatus(c_) == CONNECTION_OK; }
   /// Connects again (session settings are lost with the old connection). Returns whether

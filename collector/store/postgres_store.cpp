@@ -518,18 +518,18 @@ void PostgresStore::rebuild_days_if_needed() {
       conn_->stream(
           "SELECT " + std::string{kHourlyKey} +
               ", packets, bytes, hosts FROM hourly ORDER BY sensor",
-          {}, [&](const pg::Result& r) {
-            if (r.bytes(0, 0) != sensor) {
+          {}, [&](const pg::Result& r, int i) {
+            if (r.bytes(i, 0) != sensor) {
               flush();
-              sensor = std::string{r.bytes(0, 0)};
+              sensor = std::string{r.bytes(i, 0)};
             }
-            Delta& d = days[{local_day(r.i64(0, 1)), sensor, std::string{r.bytes(0, 2)},
-                             r.i64(0, 3), std::string{r.bytes(0, 4)}, std::string{r.bytes(0, 5)}}];
-            d.packets += static_cast<std::uint64_t>(r.i64(0, 7));
-            d.bytes += static_cast<std::uint64_t>(r.i64(0, 8));
-            if (!r.null(0, 9)) {
+            Delta& d = days[{local_day(r.i64(i, 1)), sensor, std::string{r.bytes(i, 2)},
+                             r.i64(i, 3), std::string{r.bytes(i, 4)}, std::string{r.bytes(i, 5)}}];
+            d.packets += static_cast<std::uint64_t>(r.i64(i, 7));
+            d.bytes += static_cast<std::uint64_t>(r.i64(i, 8));
+            if (!r.null(i, 9)) {
               std::string why;
-              const auto s = sketch::HostSketch::decode(r.bytes(0, 9), &why);
+              const auto s = sketch::HostSketch::decode(r.bytes(i, 9), &why);
               if (!s) throw std::runtime_error("stored host sketch in hourly: " + why);
               d.hosts.merge(*s);
             }
@@ -540,13 +540,13 @@ void PostgresStore::rebuild_days_if_needed() {
       conn_->stream(
           "SELECT sensor, start, width_s, observed_packets, ring_drops + kernel_drops + "
           "spool_dropped FROM buckets",
-          {}, [&](const pg::Result& r) {
-            const std::int64_t start = r.i64(0, 1), width = r.i64(0, 2);
-            DayCover& c = cover[{std::string{r.bytes(0, 0)}, local_day(start)}];
+          {}, [&](const pg::Result& r, int i) {
+            const std::int64_t start = r.i64(i, 1), width = r.i64(i, 2);
+            DayCover& c = cover[{std::string{r.bytes(i, 0)}, local_day(start)}];
             c.covered_s += width;
             c.buckets += 1;
-            c.observed += static_cast<std::uint64_t>(r.i64(0, 3));
-            c.lost += static_cast<std::uint64_t>(r.i64(0, 4));
+            c.observed += static_cast<std::uint64_t>(r.i64(i, 3));
+            c.lost += static_cast<std::uint64_t>(r.i64(i, 4));
             c.last_end = std::max(c.last_end, start + width);
           });
       data.clear();
@@ -808,15 +808,15 @@ std::vector<QueryRow> PostgresStore::query_tier(const Query& q, Tier tier) {
   if (!group.empty()) sql += ", " + group;
   std::vector<QueryRow> out;
   const int n = static_cast<int>(q.group_by.size());
-  conn_->stream(sql, p, [&](const pg::Result& r) {
-    if (r.null(0, n)) return;  // no rows matched
+  conn_->stream(sql, p, [&](const pg::Result& r, int i) {
+    if (r.null(i, n)) return;  // no rows matched
     QueryRow row;
-    for (int i = 0; i < n; ++i)
-      row.group.push_back(q.group_by[static_cast<std::size_t>(i)] == "port"
-                              ? str(r.i64(0, i))
-                              : std::string{r.bytes(0, i)});
-    row.packets = static_cast<std::uint64_t>(r.i64(0, n));
-    row.bytes = static_cast<std::uint64_t>(r.i64(0, n + 1));
+    for (int c = 0; c < n; ++c)
+      row.group.push_back(q.group_by[static_cast<std::size_t>(c)] == "port"
+                              ? str(r.i64(i, c))
+                              : std::string{r.bytes(i, c)});
+    row.packets = static_cast<std::uint64_t>(r.i64(i, n));
+    row.bytes = static_cast<std::uint64_t>(r.i64(i, n + 1));
     out.push_back(std::move(row));
   });
   return out;
@@ -917,9 +917,9 @@ void PostgresStore::scan_daily(std::int64_t day_from, std::int64_t day_to,
   conn_->stream(
       "SELECT day, sensor, proto, port, country, fingerprint, packets FROM daily "
       "WHERE day >= $1 AND day <= $2",
-      {str(day_from), str(day_to)}, [&](const pg::Result& r) {
-        row(DailyRow{r.i64(0, 0), r.bytes(0, 1), r.bytes(0, 2), r.i64(0, 3), r.bytes(0, 4),
-                     r.bytes(0, 5), static_cast<std::uint64_t>(r.i64(0, 6))});
+      {str(day_from), str(day_to)}, [&](const pg::Result& r, int i) {
+        row(DailyRow{r.i64(i, 0), r.bytes(i, 1), r.bytes(i, 2), r.i64(i, 3), r.bytes(i, 4),
+                     r.bytes(i, 5), static_cast<std::uint64_t>(r.i64(i, 6))});
       });
 }
 
@@ -936,8 +936,8 @@ void PostgresStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
     p.emplace_back(str(*port));
     sql += " AND port = $5::integer";
   }
-  conn_->stream(sql, p, [&](const pg::Result& r) {
-    row(DailyHosts{r.bytes(0, 0), r.bytes(0, 1), r.bytes(0, 2)});
+  conn_->stream(sql, p, [&](const pg::Result& r, int i) {
+    row(DailyHosts{r.bytes(i, 0), r.bytes(i, 1), r.bytes(i, 2)});
   });
 }
 
