@@ -7,9 +7,10 @@
 // per sensor-day. Targets (docs/scale.md): report <= 1 s, grouped query <= 2 s.
 //
 // Usage: report_bench [--backend sqlite|postgresql] [--sensors 100] [--months 15]
-//                     [--width 3600|86400] [--db PATH] [--runs 5]
+//                     [--width 3600|86400] [--db PATH] [--runs 5] [--keep yes]
 //   A SQLite database is built once per PATH, size and width and kept; PostgreSQL's is
-//   built anew each run (its ingest rate is part of the figures).
+//   built anew each run (its ingest rate is part of the figures) unless --keep yes kept
+//   the server of an earlier run.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   o.width_s = 3600;
   std::string db = "/tmp/teiten-report-bench.sqlite", backend = "sqlite";
   int runs = 5;
+  bool keep = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--sensors")
@@ -54,6 +56,8 @@ int main(int argc, char** argv) {
       db = v;
     else if (a == "--backend")
       backend = v;
+    else if (a == "--keep")
+      keep = v == "yes";
     else if (a == "--width")
       o.width_s = static_cast<std::uint32_t>(std::stoul(v));
     else if (a == "--runs")
@@ -61,7 +65,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: report_bench [--backend sqlite|postgresql] [--sensors N] [--months N] "
-                   "[--width 3600|86400] [--db PATH] [--runs N]\n");
+                   "[--width 3600|86400] [--db PATH] [--runs N] [--keep yes]\n");
       return 2;
     }
   }
@@ -70,11 +74,25 @@ int main(int argc, char** argv) {
   const std::string fixture = std::string{TEITEN_SOURCE_DIR} + "/tests/tools/pg-fixture.sh";
   const std::string pg_state = "/tmp/teiten-report-bench-pg.state";
   collector::StoreConfig where{"sqlite", tag, "", "Asia/Tokyo"};
+  bool pg_built = false;
   if (backend == "postgresql") {
-    if (std::system(("PG_FIXTURE_DURABLE=1 '" + fixture + "' start " + pg_state).c_str())) return 1;
+    // --keep yes: the server (and the database of this size) stays for the next run.
     std::string pgdir;
     std::ifstream(pg_state) >> pgdir;
-    where = {"postgresql", "", "host=" + pgdir + " user=teiten dbname=postgres", "Asia/Tokyo"};
+    if (pgdir.empty() || !std::filesystem::exists(pgdir + "/.s.PGSQL.5432")) {
+      if (std::system(("PG_FIXTURE_DURABLE=1 '" + fixture + "' start " + pg_state).c_str()))
+        return 1;
+      std::ifstream(pg_state) >> pgdir;
+    }
+    const std::string dbname = "bench_" + std::to_string(o.domestic + o.overseas) + "x" +
+                               std::to_string(o.months) + "w" + std::to_string(o.width_s);
+    (void)!std::system(("psql -q 'host=" + pgdir +
+                        " user=teiten dbname=postgres' -c 'CREATE "
+                        "DATABASE " +
+                        dbname + "' >/dev/null 2>&1")
+                           .c_str());
+    where = {"postgresql", "", "host=" + pgdir + " user=teiten dbname=" + dbname, "Asia/Tokyo"};
+    pg_built = !collector::open_store(where)->empty();
   } else if (backend != "sqlite") {
     std::fprintf(stderr, "--backend: sqlite or postgresql\n");
     return 2;
@@ -90,7 +108,7 @@ int main(int argc, char** argv) {
   }
   const auto cfg = std::get<collector::CollectorConfig>(loaded);
   std::uint64_t buckets = 0, packets = 0, rows = 0;
-  const bool build_it = backend == "postgresql" || !std::filesystem::exists(tag);
+  const bool build_it = backend == "postgresql" ? !pg_built : !std::filesystem::exists(tag);
   if (build_it) {
     for (const char* suffix : {".tmp", ".tmp-wal", ".tmp-shm"})
       std::filesystem::remove(tag + suffix);
@@ -177,6 +195,7 @@ int main(int argc, char** argv) {
     total += b;
   }
   std::printf(" total %.2f GB\n", static_cast<double>(total) / 1e9);
-  if (backend == "postgresql") (void)!std::system(("'" + fixture + "' stop " + pg_state).c_str());
+  if (backend == "postgresql" && !keep)
+    (void)!std::system(("'" + fixture + "' stop " + pg_state).c_str());
   return 0;
 }
