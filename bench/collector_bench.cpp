@@ -1,6 +1,7 @@
 // Collector ingest benchmark: N simulated sensors POST batches of sealed buckets (50 rows
 // each) to real teiten-collectord processes over mutual TLS on loopback, concurrently,
-// while --dashboard-clients operators load dashboard pages as fast as they are served.
+// while --dashboard-clients operators load dashboard pages and --report-clients ask the API
+// for quarterly reports as fast as they are served.
 // --backend sqlite (one collector) or postgresql (--collectors N on one PostgreSQL server
 // this program starts with tests/tools/pg-fixture.sh, durable settings; sensors spread
 // over the collectors). Prints buckets/s, rows/s, the acknowledgement latency (p50, p99)
@@ -53,7 +54,8 @@ bucket::SealedBucket make_bucket(const std::string& sensor, std::uint64_t seq) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int sensors = 8, batches = 25, batch_size = 100, dashboard_clients = 0, collectors = 1;
+  int sensors = 8, batches = 25, batch_size = 100, dashboard_clients = 0, collectors = 1,
+      report_clients = 0;
   std::string backend = "sqlite";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -72,6 +74,8 @@ int main(int argc, char** argv) {
       batch_size = v;
     else if (a == "--dashboard-clients")
       dashboard_clients = v;
+    else if (a == "--report-clients")
+      report_clients = v;
   }
   const std::string dir = "/tmp/teiten-collector-bench";
   std::filesystem::remove_all(dir);
@@ -173,6 +177,23 @@ int main(int argc, char** argv) {
   std::atomic<bool> ingest_done{false};
   std::atomic<int> pages{0};
   std::vector<std::thread> board;
+  // Operators asking the API (the first collector) for reports meanwhile.
+  std::atomic<int> reports{0};
+  for (int c = 0; c < report_clients; ++c) {
+    board.emplace_back([&] {
+      auto ctx = tls::make_client_tls(
+          {dir + "/ca.pem", dir + "/operator.pem", dir + "/operator.key"}, tls::Role::collector);
+      while (!ingest_done) {
+        try {
+          const auto r = tls::https_request_sync(ctx, "localhost", "18999", "GET",
+                                                 "/v1/report?quarter=2022Q3&format=markdown", "",
+                                                 std::chrono::seconds(60));
+          if (r.status == 200) ++reports;
+        } catch (const std::exception&) {
+        }
+      }
+    });
+  }
   for (int c = 0; c < dashboard_clients; ++c) {
     board.emplace_back([&] {
       auto ctx = tls::make_client_tls(
@@ -217,6 +238,8 @@ int main(int argc, char** argv) {
               all[all.size() / 2], all[std::min(all.size() - 1, all.size() * 99 / 100)]);
   std::printf("  dashboard: %d clients, %d pages served meanwhile (own thread and connection)\n",
               dashboard_clients, pages.load());
+  std::printf("  reports: %d clients, %d quarterly reports served meanwhile (report workers)\n",
+              report_clients, reports.load());
   if (backend == "postgresql" && collectors >= 3)
     std::printf("  target >= 10000 buckets/s with three collectors: %s\n",
                 buckets / secs >= 10000 ? "met" : "NOT met");

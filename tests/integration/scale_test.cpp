@@ -7,11 +7,16 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <thread>
 
+#include "collector/store/store.h"
+#include "common/bucket/bucket_json.h"
 #include "ctl/gen/traffic_gen.h"
+#include "ctl/sim/simulator.h"
 #include "tests/integration/network_fixture.h"
 #include "tests/integration/test_support.h"
 #include "tests/support/postgres.h"
@@ -250,4 +255,70 @@ TEST_CASE("the collector as a service: READY=1, SIGHUP reloads the registry, upl
   CHECK(collector->wait_for(std::chrono::seconds(20)) == std::optional<int>{0});
   CHECK(notify.wait_for("STOPPING=1", std::chrono::seconds(5)).find("STOPPING=1") !=
         std::string::npos);
+}
+
+TEST_CASE("reports run beside ingest: uploads are acknowledged while reports wait their turn",
+          "[scale][workers]") {
+  Network n;
+  // A quarter of six simulated sensors, stored before the collector starts.
+  sim::SimOptions o;
+  o.domestic = 3;
+  o.overseas = 3;
+  o.months = 3;
+  o.width_s = 86400;
+  o.start_day = 19083;  // 2022-04-01
+  {
+    auto store = collector::open_store({"sqlite", n.dir / "collector.sqlite", "", "Asia/Tokyo"});
+    for (std::size_t i = 0; i < 6; ++i) {
+      std::vector<bucket::SealedBucket> batch;
+      sim::simulate_sensor(o, i, [&](bucket::SealedBucket&& b) { batch.push_back(std::move(b)); });
+      store->ingest(batch);
+    }
+  }
+  n.extra_sensors = sim::sim_registry_yaml(o);
+  // One report worker: reports queue up behind each other, not in front of uploads.
+  auto collector = n.start_collector("storage:\n  report_workers: 1\n  report_queue: 64\n");
+  using Clock = std::chrono::steady_clock;
+  const auto started = Clock::now();
+  std::vector<std::thread> operators;
+  std::vector<Clock::time_point> report_done(24);
+  std::vector<int> report_status(24, 0);
+  for (std::size_t i = 0; i < report_done.size(); ++i) {
+    operators.emplace_back([&, i] {
+      report_status[i] =
+          n.request("operator-op", "GET", "/v1/report?quarter=2022Q2&rank=all&format=markdown")
+              .status;
+      report_done[i] = Clock::now();
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the reports are queued
+  Clock::time_point uploads_done;
+  for (std::uint64_t seq = 0; seq < 6; ++seq) {
+    bucket::SealedBucket b;
+    b.sensor_id = "gen-1";
+    b.boot_id = "ordering";
+    b.seq = seq;
+    b.start = 1656633600 + static_cast<std::int64_t>(seq) * 60;
+    b.width_s = 60;
+    b.rows.push_back(
+        {classify::Key{classify::Proto::tcp, true, 23, classify::make_country('J', 'P'),
+                       classify::Fingerprint::mirai, classify::Kind::scan},
+         5, 200});
+    const auto res = n.request("sensor-gen-1", "POST", "/v1/buckets", bucket::to_batch_json({b}));
+    CHECK(res.status == 200);
+    uploads_done = Clock::now();
+  }
+  for (auto& t : operators) t.join();
+  for (const int status : report_status) CHECK(status == 200);
+  // Every upload was acknowledged before half the queued reports were answered: on the
+  // ingest thread, each upload's handshake and request would have waited behind reports.
+  std::sort(report_done.begin(), report_done.end());
+  const auto ms = [&](Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t - started).count();
+  };
+  INFO("uploads done at " << ms(uploads_done) << " ms; reports done at " << ms(report_done[0])
+                          << ".." << ms(report_done.back()) << " ms");
+  CHECK(uploads_done < report_done[report_done.size() / 2]);
+  const auto metrics = n.request("operator-op", "GET", "/metrics").body;
+  CHECK(metrics.find("teiten_collector_reports_total 24") != std::string::npos);
 }
