@@ -10,6 +10,7 @@
 
 #include "tests/integration/network_fixture.h"
 #include "tests/integration/test_support.h"
+#include "tests/support/postgres.h"
 #include "tests/unit/test_paths.h"
 
 using namespace teiten;
@@ -43,6 +44,9 @@ std::map<std::string, std::string> csv_values(const std::string& csv) {
 }  // namespace
 
 TEST_CASE("a quarter with the seed's Japan-sourced counts reports the seed's Table 1", "[report]") {
+  // Through a collector on each backend: the same report, to the packet and the host.
+  const std::string backend = GENERATE(as<std::string>{}, "sqlite", "postgresql");
+  INFO("backend " << backend);
   Network n;
   // 91 days of Japan time from 2022-04-01 00:00 JST, hourly buckets.
   RunResult g = run({teitenctl_path(), "generate", "--out", n.dir / "in.pcap", "--plan",
@@ -51,7 +55,10 @@ TEST_CASE("a quarter with the seed's Japan-sourced counts reports the seed's Tab
                     n.dir);
   INFO(g.err);
   REQUIRE(g.exit_code == 0);
-  auto collector = n.start_collector();
+  auto collector = n.start_collector(
+      backend == "sqlite" ? ""
+                          : "storage:\n  backend: postgresql\n  postgresql: \"" +
+                                fresh_postgres_database() + "\"\n");
   n.write_sensor_config("gen-1", make_mmdb(n.dir), "buckets:\n  width: 3600\n");
   const RunResult r = run(sensord(n, "gen-1"), n.dir);
   INFO(r.err);
