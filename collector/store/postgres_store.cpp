@@ -22,7 +22,9 @@ namespace {
 // Version 2 (the first PostgreSQL schema; SQLite's version 2 has the same tables). Text
 // columns compare bytewise (COLLATE "C"), as SQLite does: results order the same on both.
 // Per-bucket detail carries its bucket's start and sensor (no join to read it) and lives
-// in monthly partitions, as do the hourly rollups: retention drops whole months.
+// in monthly partitions, as do the hourly rollups: retention drops whole months. Buckets
+// arrive about in time order, so a BRIN index finds a range of the detail for a fraction
+// of a B-tree's cost at every insert.
 constexpr const char* kSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS teiten_meta (key text COLLATE "C" PRIMARY KEY, value text NOT NULL);
 CREATE TABLE IF NOT EXISTS buckets (
@@ -63,7 +65,7 @@ CREATE TABLE IF NOT EXISTS bucket_rows (
   bytes bigint NOT NULL,
   hosts bytea
 ) PARTITION BY RANGE (start);
-CREATE INDEX IF NOT EXISTS bucket_rows_by_start ON bucket_rows (start);
+CREATE INDEX IF NOT EXISTS bucket_rows_by_start ON bucket_rows USING brin (start);
 CREATE TABLE IF NOT EXISTS hourly (
   sensor text COLLATE "C" NOT NULL,
   hour bigint NOT NULL,
