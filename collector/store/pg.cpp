@@ -171,13 +171,4 @@ void copy_int(std::string& out, std::int64_t v) {
   out.append(buf, end);
 }
 
-std::string quote_literal(std::string_view v) {
-  std::string o = "'";
-  for (const char ch : v) {
-    if (ch == '\'') o += '\'';
-    o += ch;
-  }
-  return o + "'";
-}
-
 }  // namespace teiten::collector::pg

@@ -95,7 +95,4 @@ void copy_bytea(std::string& out, std::string_view bytes);
 /// Appends an integer field.
 void copy_int(std::string& out, std::int64_t v);
 
-/// A literal quoted for SQL text (for DDL, which takes no parameters).
-std::string quote_literal(std::string_view v);
-
 }  // namespace teiten::collector::pg
