@@ -22,7 +22,9 @@ namespace {
 // Version 2 (the first PostgreSQL schema; SQLite's version 2 has the same tables). Text
 // columns compare bytewise (COLLATE "C"), as SQLite does: results order the same on both.
 // Per-bucket detail carries its bucket's start and sensor (no join to read it) and lives
-// in monthly partitions, as do the hourly rollups: retention drops whole months. Buckets
+// in monthly partitions, as do the hourly rollups: retention drops whole months. The daily
+// rollups (what reports scan) are partitioned by month too, and keep their unique-source
+// sketches in a table of their own: a quarter's scan reads narrow rows of three months. Buckets
 // arrive about in time order, so a BRIN index finds a range of the detail for a fraction
 // of a B-tree's cost at every insert.
 constexpr const char* kSchema = R"SQL(
@@ -88,10 +90,19 @@ CREATE TABLE IF NOT EXISTS daily (
   fingerprint text COLLATE "C" NOT NULL,
   packets bigint NOT NULL,
   bytes bigint NOT NULL,
-  hosts bytea,
   PRIMARY KEY (day, sensor, proto, port, country, fingerprint)
-);
-CREATE INDEX IF NOT EXISTS daily_by_port ON daily (country, proto, port, day);
+) PARTITION BY RANGE (day);
+CREATE TABLE IF NOT EXISTS daily_hosts (
+  day bigint NOT NULL,
+  sensor text COLLATE "C" NOT NULL,
+  proto text COLLATE "C" NOT NULL,
+  port integer NOT NULL,
+  country text COLLATE "C" NOT NULL,
+  fingerprint text COLLATE "C" NOT NULL,
+  hosts bytea NOT NULL,
+  PRIMARY KEY (day, sensor, proto, port, country, fingerprint)
+) PARTITION BY RANGE (day);
+CREATE INDEX IF NOT EXISTS daily_hosts_by_port ON daily_hosts (country, proto, port, day);
 CREATE TABLE IF NOT EXISTS sensor_days (
   sensor text COLLATE "C" NOT NULL,
   day bigint NOT NULL,
@@ -116,6 +127,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_buckets (
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_hourly (LIKE hourly) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_daily (LIKE daily) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_daily_hosts (LIKE daily_hosts) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_days (LIKE sensor_days) ON COMMIT DELETE ROWS;
 )SQL";
 
@@ -268,9 +280,14 @@ std::map<std::tuple<std::string, std::string, std::int64_t>, std::int64_t> inser
   return out;
 }
 
+// What a rollup table holds: counts and sketches (hourly), counts (daily) or sketches
+// (daily_hosts).
+enum class Holds { both, counts, hosts };
+
 // One rollup delta as a COPY line (key fields first, as the table orders them).
 template <typename Key>
-void copy_delta(std::string& out, const Key& key, const Delta& d, std::string& scratch) {
+void copy_delta(std::string& out, const Key& key, const Delta& d, std::string& scratch,
+                Holds holds = Holds::both) {
   std::apply(
       [&](const auto&... field) {
         (
@@ -285,10 +302,16 @@ void copy_delta(std::string& out, const Key& key, const Delta& d, std::string& s
             ...);
       },
       key);
-  pg::copy_int(out, static_cast<std::int64_t>(d.packets));
-  copy_sep(out);
-  pg::copy_int(out, static_cast<std::int64_t>(d.bytes));
-  copy_sep(out);
+  if (holds != Holds::hosts) {
+    pg::copy_int(out, static_cast<std::int64_t>(d.packets));
+    copy_sep(out);
+    pg::copy_int(out, static_cast<std::int64_t>(d.bytes));
+    if (holds == Holds::counts) {
+      out += '\n';
+      return;
+    }
+    copy_sep(out);
+  }
   scratch = d.hosts.empty() ? std::string{} : d.hosts.encode();
   pg::copy_bytea(out, scratch);
   out += '\n';
@@ -306,28 +329,38 @@ DayKey day_key_of(const pg::Result& r, int i) {
           r.i64(i, 3), std::string{r.bytes(i, 4)}, std::string{r.bytes(i, 5)}};
 }
 
-// Upserts the batch's rollup deltas of one table: counts add up in the statement; a
+// Upserts the batch's rollup deltas into one table: counts add up in the statement; a
 // sketch is merged here when the stored row already had one (the upsert locked that row,
 // so nobody else changes it before this transaction ends).
 template <typename Key>
 void upsert_rollup(pg::Conn& c, const std::string& table, const std::string& key_cols,
-                   const std::map<Key, Delta>& deltas, Key (*key_of)(const pg::Result&, int)) {
+                   const std::map<Key, Delta>& deltas, Key (*key_of)(const pg::Result&, int),
+                   Holds holds = Holds::both) {
   if (deltas.empty()) return;
   std::string data, scratch;
   std::map<Key, std::string> mine;  // the sketch this batch brought, encoded
   for (const auto& [k, d] : deltas) {
-    copy_delta(data, k, d, scratch);
+    if (holds == Holds::hosts && d.hosts.empty()) continue;  // a row of sketches only
+    copy_delta(data, k, d, scratch, holds);
     if (!scratch.empty()) mine.emplace(k, scratch);
   }
+  if (data.empty()) return;
   c.copy_in("COPY stage_" + table + " FROM STDIN", data);
   // Rows are taken in key order, so two collectors never lock the same rows in opposite
   // orders.
+  const std::string counts = "packets = " + table +
+                             ".packets + excluded.packets, bytes = " + table +
+                             ".bytes + excluded.bytes";
+  const std::string insert = "INSERT INTO " + table + " SELECT * FROM stage_" + table +
+                             " ORDER BY " + key_cols + " ON CONFLICT (" + key_cols +
+                             ") DO UPDATE SET ";
+  if (holds == Holds::counts) {
+    c.run(insert + counts);
+    return;
+  }
   const pg::Result r =
-      c.exec("INSERT INTO " + table + " SELECT * FROM stage_" + table + " ORDER BY " + key_cols +
-             " ON CONFLICT (" + key_cols + ") DO UPDATE SET packets = " + table +
-             ".packets + excluded.packets, bytes = " + table +
-             ".bytes + excluded.bytes, hosts = COALESCE(" + table + ".hosts, excluded.hosts) " +
-             "RETURNING " + key_cols + ", hosts");
+      c.exec(insert + (holds == Holds::both ? counts + ", " : std::string{}) + "hosts = COALESCE(" +
+             table + ".hosts, excluded.hosts) RETURNING " + key_cols + ", hosts");
   const int host_col = static_cast<int>(std::tuple_size_v<Key>);
   std::string merged;
   int merges = 0;
@@ -340,7 +373,7 @@ void upsert_rollup(pg::Conn& c, const std::string& table, const std::string& key
     auto stored = sketch::HostSketch::decode(r.bytes(i, host_col), &why);
     if (!stored) throw std::runtime_error("stored host sketch in " + table + ": " + why);
     stored->merge(deltas.at(k).hosts);
-    copy_delta(merged, k, Delta{0, 0, std::move(*stored)}, scratch);
+    copy_delta(merged, k, Delta{0, 0, std::move(*stored)}, scratch, holds);
     ++merges;
   }
   if (!merges) return;
@@ -391,6 +424,8 @@ std::string PostgresStore::describe() const {
 }
 
 void PostgresStore::connected() {
+  // JIT compilation costs more than it saves on these scans (measured: a quarter's scan).
+  conn_->run("SET jit = off");
   if (mode_ == OpenMode::read_only) {
     conn_->run("SET default_transaction_read_only = on");
   } else {
@@ -472,14 +507,7 @@ void PostgresStore::ensure_partitions(std::int64_t from, std::int64_t to) {
   conn_->run("BEGIN");
   try {
     conn_->run("SELECT pg_advisory_xact_lock(7415002)");
-    for (const std::int64_t m : missing) {
-      const std::string bounds =
-          " FOR VALUES FROM (" + str(m) + ") TO (" + str(next_month(m)) + ")";
-      for (const char* table : {"bucket_rows", "hourly"}) {
-        conn_->run(std::string{"CREATE TABLE IF NOT EXISTS "} + table + "_" + month_suffix(m) +
-                   " PARTITION OF " + table + bounds);
-      }
-    }
+    for (const std::int64_t m : missing) create_partitions(m);
     conn_->run("COMMIT");
   } catch (...) {
     try {
@@ -497,6 +525,13 @@ void PostgresStore::create_partitions(std::int64_t m) {
     conn_->run(std::string{"CREATE TABLE IF NOT EXISTS "} + table + "_" + month_suffix(m) +
                " PARTITION OF " + table + bounds);
   }
+  // The daily tables: the days of the month (local days, numbered as UTC ones).
+  const std::string days =
+      " FOR VALUES FROM (" + str(m / 86400) + ") TO (" + str(next_month(m) / 86400) + ")";
+  for (const char* table : {"daily", "daily_hosts"}) {
+    conn_->run(std::string{"CREATE TABLE IF NOT EXISTS "} + table + "_" + month_suffix(m) +
+               " PARTITION OF " + table + days);
+  }
 }
 
 void PostgresStore::rebuild_days_if_needed() {
@@ -509,11 +544,21 @@ void PostgresStore::rebuild_days_if_needed() {
     conn_->run("SELECT pg_advisory_xact_lock(7415003)");
     const pg::Result again = conn_->exec("SELECT value FROM teiten_meta WHERE key = 'time_zone'");
     if (!again.rows() || again.bytes(0, 0) != time_zone_) {
-      conn_->run("DELETE FROM daily; DELETE FROM sensor_days");
+      conn_->run("DELETE FROM daily; DELETE FROM daily_hosts; DELETE FROM sensor_days");
+      // The daily partitions of every month the hourly rollups hold.
+      const pg::Result range = conn_->exec("SELECT MIN(hour), MAX(hour) FROM hourly");
+      if (!range.null(0, 0)) {
+        for (std::int64_t m = month_start(range.i64(0, 0) - 86400); m <= range.i64(0, 1) + 86400;
+             m = next_month(m))
+          create_partitions(m);
+      }
       std::map<DayKey, Delta> days;
-      std::string data, scratch;
+      std::string data, hosts_data, scratch;
       auto flush = [&] {
-        for (const auto& [k, d] : days) copy_delta(data, k, d, scratch);
+        for (const auto& [k, d] : days) {
+          copy_delta(data, k, d, scratch, Holds::counts);
+          if (!d.hosts.empty()) copy_delta(hosts_data, k, d, scratch, Holds::hosts);
+        }
         days.clear();
       };
       std::string sensor;
@@ -538,6 +583,7 @@ void PostgresStore::rebuild_days_if_needed() {
           });
       flush();
       if (!data.empty()) conn_->copy_in("COPY daily FROM STDIN", data);
+      if (!hosts_data.empty()) conn_->copy_in("COPY daily_hosts FROM STDIN", hosts_data);
       std::map<std::pair<std::string, std::int64_t>, DayCover> cover;
       conn_->stream(
           "SELECT sensor, start, width_s, observed_packets, ring_drops + kernel_drops + "
@@ -606,7 +652,8 @@ std::vector<IngestResult> PostgresStore::ingest_once(
     lo = std::min(lo, b.start);
     hi = std::max(hi, b.start);
   }
-  ensure_partitions(lo, hi + 1);
+  // A bucket's local day may fall in the month before or after its UTC one.
+  ensure_partitions(lo - 86400, hi + 86400 + 1);
   std::string data;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& b = batch[i];
@@ -677,7 +724,8 @@ std::vector<IngestResult> PostgresStore::ingest_once(
     }
     if (!rows.empty()) c.copy_in("COPY bucket_rows FROM STDIN", rows);
     upsert_rollup(c, "hourly", kHourlyKey, hours, &hour_key_of);
-    upsert_rollup(c, "daily", kDailyKey, days, &day_key_of);
+    upsert_rollup(c, "daily", kDailyKey, days, &day_key_of, Holds::counts);
+    upsert_rollup(c, "daily_hosts", kDailyKey, days, &day_key_of, Holds::hosts);
     if (!cover.empty()) {
       data.clear();
       for (const auto& [k, cv] : cover) {
@@ -932,7 +980,8 @@ void PostgresStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
   alive();
   pg::Params p{country, proto, str(day_from), str(day_to)};
   std::string sql =
-      "SELECT sensor, fingerprint, hosts FROM daily WHERE country = $1 AND proto = $2 AND day "
+      "SELECT sensor, fingerprint, hosts FROM daily_hosts WHERE country = $1 AND proto = $2 AND "
+      "day "
       ">= $3 AND day <= $4 AND hosts IS NOT NULL";
   if (port) {
     p.emplace_back(str(*port));
@@ -995,7 +1044,7 @@ std::vector<std::pair<std::string, std::uint64_t>> PostgresStore::bytes_per_tier
             .i64(0, 0));
   };
   return {{"buckets", size("buckets") + size("sensor_days")},
-          {"daily", size("daily")},
+          {"daily", size("daily") + size("daily_hosts")},
           {"detail", size("bucket_rows")},
           {"hourly", size("hourly")}};
 }
@@ -1059,8 +1108,27 @@ class PostgresLoader final : public StoreLoader {
   }
   void daily(const RollupRecord& r) override {
     flush_buckets();
+    month(r.time * 86400);
     rollup_line(daily_, r, false);
+    if (!r.hosts.empty()) {
+      // daily_hosts: the key, then the sketch.
+      pg::copy_int(daily_hosts_, r.time);
+      for (const std::string* t : {&r.sensor, &r.proto}) {
+        copy_sep(daily_hosts_);
+        pg::copy_text(daily_hosts_, *t);
+      }
+      copy_sep(daily_hosts_);
+      pg::copy_int(daily_hosts_, r.port);
+      for (const std::string* t : {&r.country, &r.fingerprint}) {
+        copy_sep(daily_hosts_);
+        pg::copy_text(daily_hosts_, *t);
+      }
+      copy_sep(daily_hosts_);
+      pg::copy_bytea(daily_hosts_, r.hosts);
+      daily_hosts_ += '\n';
+    }
     if (daily_.size() > (32u << 20)) flush(daily_, "daily");
+    if (daily_hosts_.size() > (32u << 20)) flush(daily_hosts_, "daily_hosts");
   }
   void sensor_day(const SensorDayRecord& d) override {
     pg::copy_text(days_, d.sensor);
@@ -1075,6 +1143,7 @@ class PostgresLoader final : public StoreLoader {
     flush_buckets();
     flush(hourly_, "hourly");
     flush(daily_, "daily");
+    flush(daily_hosts_, "daily_hosts");
     flush(days_, "sensor_days");
     if (hourly_pruned_from > 0) {
       c_.exec(
@@ -1125,8 +1194,10 @@ class PostgresLoader final : public StoreLoader {
     pg::copy_int(out, r.packets);
     copy_sep(out);
     pg::copy_int(out, r.bytes);
-    copy_sep(out);
-    pg::copy_bytea(out, r.hosts);
+    if (hourly) {  // (the daily sketches go to daily_hosts)
+      copy_sep(out);
+      pg::copy_bytea(out, r.hosts);
+    }
     out += '\n';
   }
   void flush(std::string& data, const char* table) {
@@ -1166,7 +1237,7 @@ class PostgresLoader final : public StoreLoader {
   bool done_ = false;
   std::set<std::int64_t> months_;
   std::vector<BucketRecord> chunk_;
-  std::string stage_, hourly_, daily_, days_;
+  std::string stage_, hourly_, daily_, daily_hosts_, days_;
 };
 
 std::unique_ptr<StoreLoader> PostgresStore::bulk_loader() {
