@@ -179,7 +179,8 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    const auto store = collector::open_store(cfg.store);
+    const auto store = collector::open_store(
+        cfg.store, migrate ? collector::OpenMode::migrate : collector::OpenMode::read_write);
     collector::Store& storage = *store;
     if (migrate) {
       std::cout << storage.describe() << ": schema version " << collector::kSchemaVersion << "\n";

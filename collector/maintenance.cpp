@@ -28,7 +28,9 @@ Maintenance::~Maintenance() {
 bool Maintenance::run_once() {
   auto logger = log::get("collectord");
   try {
-    const auto store = open_store(config_);
+    // One connection for every pass (opened again after a failure).
+    if (!store_) store_ = open_store(config_);
+    Store* const store = store_.get();
     const auto now = static_cast<std::int64_t>(std::time(nullptr));
     const auto buckets = store->prune_detail(now - static_cast<std::int64_t>(detail_s_));
     if (buckets)
@@ -38,6 +40,7 @@ bool Maintenance::run_once() {
     return true;
   } catch (const std::exception& e) {
     logger->error("retention pass failed: {}", e.what());
+    store_.reset();
     return false;
   }
 }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -31,6 +32,7 @@ class Maintenance {
  private:
   void loop();
   StoreConfig config_;
+  std::unique_ptr<Store> store_;  ///< the job's thread only
   std::uint64_t detail_s_, hourly_s_;
   std::chrono::seconds period_;
   std::mutex mu_;

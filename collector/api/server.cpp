@@ -129,9 +129,18 @@ struct Server::Impl {
   // workers' queue is full (limits.report_queue).
   tls::Reply offload(bool keep, std::function<http::response<http::string_body>(Store&)> work) {
     return tls::Deferred{[this, keep, work = std::move(work)](tls::Finish done) {
-      const bool queued = workers->submit([this, work, done](Store& store) {
+      const bool queued = workers->submit([this, work, keep, done](Store& store) {
         const auto t0 = std::chrono::steady_clock::now();
-        auto res = work(store);
+        http::response<http::string_body> res;
+        try {
+          res = work(store);
+        } catch (const std::exception& e) {
+          // Every deferred request is answered: its connection waits for it.
+          bump(stats.query_failures);
+          log::get("collectord")->error("report worker: {}", e.what());
+          res = error_response(http::status::service_unavailable,
+                               std::string{"failed: "} + e.what(), keep);
+        }
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - t0)
                             .count();
@@ -302,6 +311,12 @@ struct Server::Impl {
                                                                std::int64_t now) const {
     if (!e.bucket) return std::pair{RefusalReason::malformed, e.error};
     const auto& b = *e.bucket;
+    // The boot id is stored as text: a NUL or another control byte would fail the whole
+    // batch in PostgreSQL (and read oddly everywhere), so it is this bucket's refusal.
+    for (const char ch : b.boot_id) {
+      if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
+        return std::pair{RefusalReason::malformed, std::string{"boot_id holds a control byte"}};
+    }
     if (b.sensor_id != sensor.id)
       return std::pair{RefusalReason::wrong_sensor, "a bucket of sensor '" + b.sensor_id +
                                                         "', but the certificate is sensor '" +
@@ -441,8 +456,8 @@ struct Server::Impl {
       }
     }
     try {
-      const Tier tier = store.tier(q);
-      const auto rows = store.query(q);
+      Tier tier = Tier::detail;
+      const auto rows = store.query(q, &tier);
       const Accounting a = store.accounting(q);
       nlohmann::json out_rows = nlohmann::json::array();
       for (const auto& r : rows) {

@@ -11,6 +11,7 @@
 
 #include "collector/store/pg.h"
 #include "collector/store/rows.h"
+#include "common/bucket/bucket_json.h"
 #include "common/sketch/host_sketch.h"
 
 namespace teiten::collector {
@@ -397,7 +398,7 @@ PostgresStore::PostgresStore(const std::string& conninfo, const std::string& tim
     : Store(time_zone), mode_(mode) {
   try {
     conn_ = std::make_unique<pg::Conn>(conninfo);
-    if (mode == OpenMode::read_write) {
+    if (mode != OpenMode::read_only) {
       migrate();
       rebuild_days_if_needed();
     } else {
@@ -460,14 +461,18 @@ void PostgresStore::migrate() {
     // Collectors starting together: one migrates, the others wait and find it done.
     conn_->run("SELECT pg_advisory_xact_lock(7415001)");
     const pg::Result has = conn_->exec("SELECT to_regclass('teiten_meta') IS NOT NULL");
+    int found = 0;
     if (has.i64(0, 0)) {
       const pg::Result v =
           conn_->exec("SELECT value FROM teiten_meta WHERE key = 'schema_version'");
-      if (v.rows() && std::stoi(std::string{v.bytes(0, 0)}) > kSchemaVersion)
-        throw std::runtime_error("schema version " + std::string{v.bytes(0, 0)} +
+      if (v.rows()) found = std::stoi(std::string{v.bytes(0, 0)});
+      if (found > kSchemaVersion)
+        throw std::runtime_error("schema version " + std::to_string(found) +
                                  ", newer than this collector's " + str(kSchemaVersion));
     }
-    conn_->run(kSchema);
+    // A current schema is left alone: its DDL would lock tables every other collector
+    // is writing.
+    if (found != kSchemaVersion) conn_->run(kSchema);
     conn_->exec(
         "INSERT INTO teiten_meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) "
         "DO UPDATE SET value = excluded.value",
@@ -507,6 +512,9 @@ void PostgresStore::ensure_partitions(std::int64_t from, std::int64_t to) {
   conn_->run("BEGIN");
   try {
     conn_->run("SELECT pg_advisory_xact_lock(7415002)");
+    // A partition's creation locks its parent: never queue long behind a reader (and
+    // everyone's ingest behind that); a batch that fails so is answered 503 and retried.
+    conn_->run("SET LOCAL lock_timeout = '5s'");
     for (const std::int64_t m : missing) create_partitions(m);
     conn_->run("COMMIT");
   } catch (...) {
@@ -537,11 +545,28 @@ void PostgresStore::create_partitions(std::int64_t m) {
 void PostgresStore::rebuild_days_if_needed() {
   const pg::Result tz = conn_->exec("SELECT value FROM teiten_meta WHERE key = 'time_zone'");
   if (tz.rows() && tz.bytes(0, 0) == time_zone_) return;
+  if (tz.rows()) {
+    const std::string stored{tz.bytes(0, 0)};
+    // Several collectors share the days: one of them must not re-cut them at its start.
+    if (mode_ != OpenMode::migrate)
+      throw std::runtime_error("the database cuts days in " + stored + ", reports.time_zone is " +
+                               time_zone_ + ": set " + stored +
+                               ", or change it on every collector and run teiten-collectord "
+                               "--migrate once");
+    // Days are cut again from the hourly rollups: not where those were pruned.
+    if (hourly_pruned_before() > 0)
+      throw std::runtime_error("the hourly rollups before " +
+                               bucket::format_rfc3339(hourly_pruned_before()) +
+                               " were pruned (collector.hourly_retention): the days in " + stored +
+                               " cannot be cut again; keep " + stored);
+  }
   // First start with this time zone: cut the days again from the hourly rollups and the
   // bucket records (sketches merged here: PostgreSQL has no function for them).
   conn_->run("BEGIN");
   try {
     conn_->run("SELECT pg_advisory_xact_lock(7415003)");
+    // No collector writes days meanwhile (their ingest waits for the commit).
+    conn_->run("LOCK TABLE daily, daily_hosts, sensor_days IN EXCLUSIVE MODE");
     const pg::Result again = conn_->exec("SELECT value FROM teiten_meta WHERE key = 'time_zone'");
     if (!again.rows() || again.bytes(0, 0) != time_zone_) {
       conn_->run("DELETE FROM daily; DELETE FROM daily_hosts; DELETE FROM sensor_days");
@@ -797,6 +822,9 @@ std::uint64_t PostgresStore::prune_hourly(std::int64_t cutoff) {
       conn_->run("ROLLBACK");
       return 0;
     }
+    // Dropping a partition locks its parent: give up (until the next pass) rather than
+    // queue behind a long report and hold up every collector's ingest behind it.
+    conn_->run("SET LOCAL lock_timeout = '5s'");
     // Whole months before the cutoff go as partitions; the rest row by row.
     std::uint64_t n = 0;
     for (const auto& [name, start] : partitions_of("hourly")) {
@@ -908,6 +936,9 @@ std::uint64_t PostgresStore::prune_detail(std::int64_t cutoff) {
       conn_->run("ROLLBACK");
       return 0;
     }
+    // Dropping a partition locks its parent: give up (until the next pass) rather than
+    // queue behind a long report and hold up every collector's ingest behind it.
+    conn_->run("SET LOCAL lock_timeout = '5s'");
     const pg::Result marked = conn_->exec(
         "WITH m AS (UPDATE buckets SET detail_pruned = true WHERE start < $1 AND NOT "
         "detail_pruned RETURNING 1) SELECT COUNT(*) FROM m",
@@ -931,6 +962,10 @@ std::uint64_t PostgresStore::prune_detail(std::int64_t cutoff) {
       }
     }
     conn_->exec("DELETE FROM bucket_rows WHERE start < $1", {str(cutoff)});
+    // A late bucket committed while this ran (after the marking's snapshot) lost its
+    // detail with the partition: mark it too.
+    conn_->exec("UPDATE buckets SET detail_pruned = true WHERE start < $1 AND NOT detail_pruned",
+                {str(cutoff)});
     conn_->run("COMMIT");
     return static_cast<std::uint64_t>(marked.i64(0, 0));
   } catch (...) {

@@ -9,11 +9,18 @@
 
 #include "collector/store/rows.h"
 #include "collector/store/sqlite_stmt.h"
+#include "common/bucket/bucket_json.h"
 #include "common/sketch/host_sketch.h"
 
 namespace teiten::collector {
 
 using namespace store_rows;
+
+namespace {
+std::string bucket_time(std::int64_t t) {
+  return bucket::format_rfc3339(t);
+}
+}  // namespace
 
 namespace {
 
@@ -181,7 +188,7 @@ void local_day_fn(sqlite3_context* ctx, int, sqlite3_value** argv) noexcept {
 
 SqliteStore::SqliteStore(const std::string& path, const std::string& time_zone, OpenMode mode)
     : Store(time_zone), path_(path) {
-  const int flags = mode == OpenMode::read_write
+  const int flags = mode != OpenMode::read_only
                         ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
                         : SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
@@ -277,9 +284,15 @@ std::optional<std::int64_t> SqliteStore::latest_day() {
 
 void SqliteStore::rebuild_days_if_needed() {
   Stmt get(db_, "SELECT value FROM meta WHERE key = 'time_zone'");
-  if (get.step(db_) == SQLITE_ROW &&
-      reinterpret_cast<const char*>(sqlite3_column_text(get.s, 0)) == time_zone_)
-    return;
+  const bool known = get.step(db_) == SQLITE_ROW;
+  if (known && get.text(0) == time_zone_) return;
+  // Days are cut again from the hourly rollups: not where those were pruned.
+  if (known && hourly_pruned_before() > 0)
+    throw std::runtime_error(
+        "reports.time_zone is " + time_zone_ + " but " + path_ + " cuts days in " + get.text(0) +
+        ", and its hourly rollups before " + bucket_time(hourly_pruned_before()) +
+        " were pruned (collector.hourly_retention): those days cannot be cut again; keep " +
+        get.text(0));
   // First start with this time zone (a new database, an older one, or a changed
   // reports.time_zone): cut the days again from the hourly rollups and bucket records.
   exec("BEGIN IMMEDIATE");
@@ -692,7 +705,10 @@ std::optional<std::string> SqliteStore::time_zone_of(const std::string& path) {
 }
 
 void SqliteStore::export_all(StoreSink& sink, std::int64_t& hourly_pruned_from) {
-  exec("BEGIN");  // one snapshot of everything (WAL: ingest may go on meanwhile)
+  // One snapshot of everything, and no ingest meanwhile: a collector still running on
+  // this file waits (its batches fail after its busy timeout and are sent again), so no
+  // bucket is acknowledged that the copy does not hold.
+  exec("BEGIN IMMEDIATE");
   try {
     hourly_pruned_from = hourly_pruned_before();
     Stmt b(db_,

@@ -99,9 +99,10 @@ Tier Store::tier(const Query& q) {
   return Tier::daily;
 }
 
-std::vector<QueryRow> Store::query(const Query& q) {
+std::vector<QueryRow> Store::query(const Query& q, Tier* used) {
   check_dimensions(q);
   const Tier t = tier(q);
+  if (used) *used = t;
   if (t != Tier::daily) return query_tier(q, t);
   Query days = q;
   // Local days whose midnight falls in [from, to): the days that start in the range.

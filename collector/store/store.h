@@ -169,8 +169,9 @@ struct StoreConfig {
 
 /// How a store is opened.
 enum class OpenMode {
-  read_write,  ///< creates or migrates the schema, re-cuts days after a time-zone change
+  read_write,  ///< creates or migrates the schema; SQLite re-cuts days after a time-zone change
   read_only,   ///< reads only (report workers); the schema must exist and be current
+  migrate,     ///< read_write, and PostgreSQL too re-cuts days (teiten-collectord --migrate)
 };
 
 /// The collector's storage (docs/scale.md): ingest idempotent on (sensor, boot id, seq),
@@ -197,8 +198,9 @@ class Store {
   /// in [from, to)), else daily (whole local days). Throws std::invalid_argument when the
   /// query needs kind and only the daily tier still covers its range.
   Tier tier(const Query& q);
-  /// Totals of the rows matching `q`, grouped, largest first (ties by group), from tier(q).
-  std::vector<QueryRow> query(const Query& q);
+  /// Totals of the rows matching `q`, grouped, largest first (ties by group), from tier(q)
+  /// (into `used`, when given).
+  std::vector<QueryRow> query(const Query& q, Tier* used = nullptr);
   /// Bucket-level totals over the sensors and range of `q` (other filters ignored).
   virtual Accounting accounting(const Query& q) = 0;
 

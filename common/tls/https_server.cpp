@@ -275,18 +275,22 @@ struct HttpsServer::Impl : std::enable_shared_from_this<HttpsServer::Impl> {
     ~ConnGuard() { impl->release(it); }
   };
 
-  // The answer of a deferred request: the worker's Finish posts it to this thread and
+  // A deferred request's wait: the worker's Finish posts the answer to this thread and
   // wakes the session, which waits on a timer that never expires by itself.
+  struct Wait {
+    explicit Wait(asio::io_context& io) : wake(io, asio::steady_timer::time_point::max()) {}
+    asio::steady_timer wake;
+    std::optional<Response> answer;
+  };
+  std::list<std::weak_ptr<Wait>> waits;  // for cancel_all: a stop does not wait for workers
+
   awaitable<Response> wait_for(Deferred deferred) {
-    struct Wait {
-      explicit Wait(asio::io_context& io) : wake(io, asio::steady_timer::time_point::max()) {}
-      asio::steady_timer wake;
-      std::optional<Response> answer;
-    };
     auto state = std::make_shared<Wait>(io);
+    waits.remove_if([](const std::weak_ptr<Wait>& w) { return w.expired(); });
+    waits.push_back(state);
     deferred.start([state, &io = io](Response r) {
       asio::post(io, [state, r = std::move(r)]() mutable {
-        state->answer = std::move(r);
+        if (!state->answer) state->answer = std::move(r);
         state->wake.cancel();
       });
     });
@@ -418,6 +422,15 @@ struct HttpsServer::Impl : std::enable_shared_from_this<HttpsServer::Impl> {
     boost::system::error_code ignored;
     for (auto& c : conns)
       if (c.stream) c.stream->socket().cancel(ignored);
+    // Requests still waiting for a worker are answered now (the worker's answer, when it
+    // comes, is dropped).
+    for (const auto& w : waits) {
+      if (const auto state = w.lock()) {
+        if (!state->answer) state->answer = error_response(503, "stopping; retry", false, name);
+        state->wake.cancel();
+      }
+    }
+    waits.clear();
   }
 
   asio::io_context& io;

@@ -322,3 +322,31 @@ TEST_CASE("reports run beside ingest: uploads are acknowledged while reports wai
   const auto metrics = n.request("operator-op", "GET", "/metrics").body;
   CHECK(metrics.find("teiten_collector_reports_total 24") != std::string::npos);
 }
+
+TEST_CASE("a bucket whose boot id holds a control byte is refused alone, on PostgreSQL too",
+          "[scale][postgresql]") {
+  Network n;
+  auto collector = n.start_collector(storage_yaml(fresh_postgres_database()));
+  std::vector<bucket::SealedBucket> batch;
+  for (const std::string& boot : {std::string{"bad\0id", 6}, std::string{"good"}}) {
+    bucket::SealedBucket b;
+    b.sensor_id = "gen-1";
+    b.boot_id = boot;
+    b.seq = 1;
+    b.start = 1656633600;
+    b.width_s = 60;
+    b.rows.push_back(
+        {classify::Key{classify::Proto::tcp, true, 23, classify::make_country('J', 'P'),
+                       classify::Fingerprint::mirai, classify::Kind::scan},
+         5, 200});
+    batch.push_back(b);
+  }
+  const auto res = n.request("sensor-gen-1", "POST", "/v1/buckets", bucket::to_batch_json(batch));
+  REQUIRE(res.status == 200);
+  const auto verdicts = nlohmann::json::parse(res.body);
+  REQUIRE(verdicts["refused"].size() == 1);
+  CHECK(verdicts["refused"][0]["index"] == 0);
+  CHECK(verdicts["refused"][0]["reason"] == "malformed");
+  CHECK(verdicts["stored"].size() == 1);
+  CHECK(n.accounting("gen-1")["buckets"] == 1);
+}

@@ -117,6 +117,12 @@ TEST_CASE("storage keeps data across reopening and prunes detail, not accounting
   q = Query{};
   CHECK(s.query(q).at(0).packets == 12);
   CHECK(s.prune_hourly(3600) == 0);  // an earlier cutoff never un-prunes
+  // Days are cut again from the hourly rollups: refused where those were pruned.
+  CHECK_THROWS_WITH(ts.open_in("UTC"), Catch::Contains("cannot be cut again"));
+  if (backend == "postgresql") {
+    // Several collectors share the days: a start never re-cuts them, --migrate does.
+    CHECK_THROWS_WITH(ts.open_in("UTC", OpenMode::read_write), Catch::Contains("--migrate"));
+  }
   // Where the detail is still kept, it answers what the pruned hours no longer can.
   q.from = 3600;
   q.group_by = {"kind"};

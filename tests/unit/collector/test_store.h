@@ -37,10 +37,12 @@ struct TestStore {
     return collector::open_store(config, mode);
   }
   /// The same data, with days cut in another time zone.
-  std::unique_ptr<collector::Store> open_in(const std::string& time_zone) const {
+  std::unique_ptr<collector::Store> open_in(
+      const std::string& time_zone,
+      collector::OpenMode mode = collector::OpenMode::migrate) const {
     auto c = config;
     c.time_zone = time_zone;
-    return collector::open_store(c);
+    return collector::open_store(c, mode);
   }
   collector::Store& operator*() const { return *store; }
   collector::Store* operator->() const { return store.get(); }
