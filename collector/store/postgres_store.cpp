@@ -886,8 +886,11 @@ std::vector<QueryRow> PostgresStore::query_tier(const Query& q, Tier tier) {
   if (!group.empty()) sql += ", " + group;
   std::vector<QueryRow> out;
   const int n = static_cast<int>(q.group_by.size());
-  conn_->stream(sql, p, [&](const pg::Result& r, int i) {
-    if (r.null(i, n)) return;  // no rows matched
+  // One result, not a cursor: PostgreSQL plans no parallel aggregation for a cursor, and
+  // the answer is a list of groups (the API returns it whole anyway).
+  const pg::Result r = conn_->exec(sql, p);
+  for (int i = 0; i < r.rows(); ++i) {
+    if (r.null(i, n)) continue;  // no rows matched
     QueryRow row;
     for (int c = 0; c < n; ++c)
       row.group.push_back(q.group_by[static_cast<std::size_t>(c)] == "port"
@@ -896,7 +899,7 @@ std::vector<QueryRow> PostgresStore::query_tier(const Query& q, Tier tier) {
     row.packets = static_cast<std::uint64_t>(r.i64(i, n));
     row.bytes = static_cast<std::uint64_t>(r.i64(i, n + 1));
     out.push_back(std::move(row));
-  });
+  }
   return out;
 }
 
