@@ -20,7 +20,7 @@ packages=(
   libc6-dev libstdc++-12-dev linux-libc-dev libgcc-s1 libstdc++6
   libpcap-dev libmaxminddb-dev libsystemd-dev libcap-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-  libssl-dev libsqlite3-dev libboost-dev libboost-system-dev
+  libssl-dev libsqlite3-dev libpq-dev libboost-dev libboost-system-dev
   catch2 libhowardhinnant-date-dev
 )
 # The host's sources (bookworm with its updates), so that the arm64 libraries are the
