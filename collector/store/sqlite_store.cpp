@@ -197,6 +197,18 @@ SqliteStore::SqliteStore(const std::string& path, const std::string& time_zone, 
     db_ = nullptr;
     throw std::runtime_error("cannot open database " + path + ": " + msg);
   }
+  // A constructor that throws runs no destructor: the handle is closed here on any error
+  // (a refused migration, a day cut that cannot be redone), or it leaks.
+  try {
+    open_as(mode);
+  } catch (...) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
+}
+
+void SqliteStore::open_as(OpenMode mode) {
   sqlite3_busy_timeout(db_, 5000);
   sqlite3_create_function_v2(db_, "teiten_hosts_union", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                              nullptr, hosts_union, nullptr, nullptr, nullptr);
@@ -218,10 +230,9 @@ SqliteStore::SqliteStore(const std::string& path, const std::string& time_zone, 
       found = 0;
     }
     if (found != kSchemaVersion) {
-      sqlite3_close(db_);
-      db_ = nullptr;
-      throw std::runtime_error("database " + path + " has schema version " + std::to_string(found) +
-                               ", this collector reads " + std::to_string(kSchemaVersion) +
+      throw std::runtime_error("database " + path_ + " has schema version " +
+                               std::to_string(found) + ", this collector reads " +
+                               std::to_string(kSchemaVersion) +
                                " (start teiten-collectord --migrate first)");
     }
     exec("PRAGMA query_only=1");

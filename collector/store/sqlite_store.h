@@ -50,6 +50,7 @@ class SqliteStore final : public Store {
   std::vector<QueryRow> query_tier(const Query& q, Tier tier) override;
 
  private:
+  void open_as(OpenMode mode);  ///< the constructor's work once the file is open
   void exec(const char* sql);
   void migrate();
   void rebuild_days_if_needed();

@@ -267,11 +267,14 @@ void BucketRoller::seal_loop() {
     }
     if (job.keys) {
       KeyState& k = *job.keys;
+      // Only the rows' ordinals can hold a sketch (a failed build leaves some): resetting
+      // all max_keys slots per bucket made a sparse capture's sealing O(max_keys) each.
+      const std::size_t rows = std::min(k.table.size(), k.sketches->sketches.size());
+      for (std::size_t i = 0; i < rows; ++i) k.sketches->sketches[i] = sketch::HostSketch{};
       k.table.clear();
       k.pending.clear();
       k.sketches->bytes = 0;
       k.sketches->unrecorded = 0;
-      for (auto& s : k.sketches->sketches) s = sketch::HostSketch{};  // failed builds leave some
     }
     job.pending.clear();
     lock.lock();
