@@ -1,5 +1,11 @@
 #include "collector/api/worker_pool.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "common/log/log.h"
 
 namespace teiten::collector {
@@ -40,6 +46,12 @@ std::uint64_t WorkerPool::queued() const {
 }
 
 void WorkerPool::run(Store& store) {
+  // Reports yield the CPU to ingest: on Linux a thread's nice value is its own, so only
+  // the report threads are lowered (raising a nice value needs no privilege).
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kReportNice) != 0) {
+    log::get("collectord")
+        ->warn("report worker keeps the collector's priority: {}", std::strerror(errno));
+  }
   for (;;) {
     Task task;
     {

@@ -17,10 +17,13 @@ namespace teiten::collector {
 
 /// The threads that run reports and queries, each with a read-only connection of its own
 /// (SQLite in WAL mode reads beside the writer; PostgreSQL sessions are independent), so
-/// that a long report never holds up ingest on the I/O thread.
+/// that a long report never holds up ingest on the I/O thread, at a lower CPU priority.
 class WorkerPool {
  public:
   using Task = std::function<void(Store&)>;
+  /// The nice value report threads run at (relative priority below the I/O thread's 0):
+  /// with both busy the scheduler gives ingest most of the CPU.
+  static constexpr int kReportNice = 10;
 
   /// Opens `threads` read-only stores and starts the threads. Throws std::runtime_error
   /// when a store cannot be opened.

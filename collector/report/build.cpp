@@ -140,8 +140,8 @@ Report build_report(Store& storage, const CollectorConfig& config, const ReportR
     if (!config.find_sensor(id))
       throw std::invalid_argument("sensors: '" + id + "' is not in the collector's registry");
 
-  // One pass over the daily rollups of the range. Millions of rows for a network's
-  // quarter: destinations are coded as integers and nothing is allocated per row.
+  // The daily rollups of the range summed by destination, per day and per sensor (the
+  // store sums millions of rows where they are); destinations coded as integers here.
   static constexpr const char* kProtos[] = {"tcp", "udp", "icmp", "icmpv6", "other"};
   const auto code_of = [](std::string_view proto, std::int64_t port) -> std::uint32_t {
     const std::uint32_t i = proto == "tcp"      ? 0
@@ -157,40 +157,29 @@ Report build_report(Store& storage, const CollectorConfig& config, const ReportR
   };
   std::unordered_map<std::uint32_t, Pair> ct, at;
   std::unordered_map<std::uint64_t, Pair> cd, ad;  // code << 32 | day offset
-  std::vector<std::string> sensor_names;
-  std::vector<std::unordered_map<std::uint32_t, std::uint64_t>> ps;
-  {
-    std::size_t sensor = 0;
-    bool sensor_wanted = false;
-    storage.scan_daily(req.day_from, req.day_to, [&](const DailyRow& r) {
-      if (sensor_names.empty() || sensor_names[sensor] != r.sensor) {
-        const auto it = std::find(sensor_names.begin(), sensor_names.end(), r.sensor);
-        sensor = static_cast<std::size_t>(it - sensor_names.begin());
-        if (it == sensor_names.end()) {
-          sensor_names.emplace_back(r.sensor);
-          ps.emplace_back();
-        }
-        sensor_wanted = wanted(req, sensor_names[sensor]);
+  std::map<std::string, std::unordered_map<std::uint32_t, std::uint64_t>, std::less<>> ps;
+  DailySumsQuery dq{req.day_from, req.day_to, req.country, rep.fingerprint, req.sensors};
+  storage.daily_sums(dq, [&](const DailySums& r) {
+    const std::uint32_t code = code_of(r.proto, r.port);
+    if (r.day < 0) {
+      auto it = ps.find(r.sensor);
+      if (it == ps.end()) it = ps.try_emplace(std::string{r.sensor}).first;
+      it->second[code] += r.all;
+      return;
+    }
+    const std::uint64_t daykey =
+        (std::uint64_t{code} << 32) | static_cast<std::uint64_t>(r.day - req.day_from);
+    for (Pair* p : {&at[code], &ad[daykey]}) {
+      p->all += r.all;
+      p->fp += r.fingerprinted;
+    }
+    if (r.country_all) {
+      for (Pair* p : {&ct[code], &cd[daykey]}) {
+        p->all += r.country_all;
+        p->fp += r.country_fingerprinted;
       }
-      if (!sensor_wanted) return;
-      const auto day = static_cast<std::uint64_t>(r.day - req.day_from);
-      const std::uint32_t code = code_of(r.proto, r.port);
-      const std::uint64_t daykey = (std::uint64_t{code} << 32) | day;
-      const bool fp = r.fingerprint == rep.fingerprint;
-      const bool from_country = r.country == req.country;
-      ps[sensor][code] += r.packets;
-      for (Pair* p : {&at[code], &ad[daykey]}) {
-        p->all += r.packets;
-        if (fp) p->fp += r.packets;
-      }
-      if (from_country) {
-        for (Pair* p : {&ct[code], &cd[daykey]}) {
-          p->all += r.packets;
-          if (fp) p->fp += r.packets;
-        }
-      }
-    });
-  }
+    }
+  });
   // Back to destinations, in their order (ties then rank the same way every time).
   std::map<Destination, Pair> country_totals, all_totals;
   std::map<std::string, std::map<Destination, std::uint64_t>> per_sensor;
@@ -201,9 +190,9 @@ Report build_report(Store& storage, const CollectorConfig& config, const ReportR
     country_daily[{dest_of(k >> 32), req.day_from + static_cast<std::int64_t>(k & 0xFFFFFFFF)}] = v;
   for (const auto& [k, v] : ad)
     all_daily[{dest_of(k >> 32), req.day_from + static_cast<std::int64_t>(k & 0xFFFFFFFF)}] = v;
-  for (std::size_t i = 0; i < sensor_names.size(); ++i)
-    for (const auto& [c, v] : ps[i])
-      if (v) per_sensor[sensor_names[i]][dest_of(c)] = v;
+  for (const auto& [sensor, sums] : ps)
+    for (const auto& [c, v] : sums)
+      if (v) per_sensor[sensor][dest_of(c)] = v;
 
   // Table 1: ranked by ALL or by the fingerprint; ties by destination, for stable output.
   std::vector<std::pair<Destination, Pair>> ranked(country_totals.begin(), country_totals.end());

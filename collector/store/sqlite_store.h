@@ -24,8 +24,8 @@ class SqliteStore final : public Store {
   Accounting accounting(const Query& q) override;
   std::uint64_t prune_detail(std::int64_t cutoff) override;
   std::uint64_t prune_hourly(std::int64_t cutoff) override;
-  void scan_daily(std::int64_t day_from, std::int64_t day_to,
-                  const std::function<void(const DailyRow&)>& row) override;
+  void daily_sums(const DailySumsQuery& q,
+                  const std::function<void(const DailySums&)>& out) override;
   void scan_daily_hosts(std::int64_t day_from, std::int64_t day_to, const std::string& country,
                         const std::string& proto, std::optional<std::int64_t> port,
                         const std::function<void(const DailyHosts&)>& row) override;

@@ -75,6 +75,60 @@ bool needs_kind(const Query& q) {
 
 }  // namespace
 
+DailySummer::DailySummer(const DailySumsQuery& q) : q_(q) {}
+
+std::uint32_t DailySummer::index_of(std::vector<std::string>& names, std::string_view name) {
+  const auto it = std::find(names.begin(), names.end(), name);
+  if (it != names.end()) return static_cast<std::uint32_t>(it - names.begin());
+  names.emplace_back(name);
+  return static_cast<std::uint32_t>(names.size() - 1);
+}
+
+void DailySummer::add(const DailyRow& r) {
+  // Rows come grouped by sensor: its name is looked up when it changes.
+  if (last_sensor_ == UINT32_MAX || sensors_[last_sensor_] != r.sensor) {
+    last_sensor_ = index_of(sensors_, r.sensor);
+    if (sensor_wanted_.size() < sensors_.size())
+      sensor_wanted_.push_back(q_.sensors.empty() || std::find(q_.sensors.begin(), q_.sensors.end(),
+                                                               r.sensor) != q_.sensors.end());
+  }
+  if (!sensor_wanted_[last_sensor_] || r.day < q_.day_from || r.day > q_.day_to) return;
+  const std::uint32_t proto = index_of(protos_, r.proto);
+  const std::int64_t port = r.port < -1 || r.port > 65535 ? -1 : r.port;
+  const std::uint64_t dest = (std::uint64_t{proto} << 17) | static_cast<std::uint64_t>(port + 1);
+  Sum& d = by_day_[(dest << 32) | static_cast<std::uint64_t>(r.day - q_.day_from)];
+  const bool fp = r.fingerprint == q_.fingerprint, country = r.country == q_.country;
+  d.all += r.packets;
+  if (fp) d.fp += r.packets;
+  if (country) d.country_all += r.packets;
+  if (fp && country) d.country_fp += r.packets;
+  by_sensor_[(std::uint64_t{last_sensor_} << 32) | dest] += r.packets;
+}
+
+void DailySummer::emit(const std::function<void(const DailySums&)>& out) const {
+  const auto dest = [&](DailySums& s, std::uint64_t code) {
+    s.proto = protos_[(code >> 17) & 0x7FFF];
+    s.port = static_cast<std::int64_t>(code & 0x1FFFF) - 1;
+  };
+  for (const auto& [k, v] : by_day_) {
+    DailySums s;
+    dest(s, k >> 32);
+    s.day = q_.day_from + static_cast<std::int64_t>(k & 0xFFFFFFFF);
+    s.all = v.all;
+    s.fingerprinted = v.fp;
+    s.country_all = v.country_all;
+    s.country_fingerprinted = v.country_fp;
+    out(s);
+  }
+  for (const auto& [k, v] : by_sensor_) {
+    DailySums s;
+    dest(s, k & 0xFFFFFFFF);
+    s.sensor = sensors_[k >> 32];
+    s.all = v;
+    out(s);
+  }
+}
+
 Tier Store::tier(const Query& q) {
   const bool open_from = q.from <= 0, open_to = q.to == INT64_MAX;
   const auto on_day = [&](std::int64_t t) {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/bucket/sealed_bucket.h"
@@ -68,14 +69,55 @@ struct Accounting {
   friend bool operator==(const Accounting&, const Accounting&) = default;
 };
 
-/// One row of the daily rollups (a local day of the reports' time zone), as the report
-/// builders read them. The views are valid during the callback only.
+/// One row of the daily rollups (a local day of the reports' time zone).
+/// The views are valid during the callback only.
 struct DailyRow {
   std::int64_t day = 0;
   std::string_view sensor, proto;
   std::int64_t port = -1;  ///< -1: no port
   std::string_view country, fingerprint;
   std::uint64_t packets = 0;
+};
+
+/// What a report sums from the daily rollups of local days [day_from, day_to].
+struct DailySumsQuery {
+  std::int64_t day_from = 0, day_to = 0;
+  std::string country;               ///< the report's country of origin
+  std::string fingerprint;           ///< the report's fingerprint
+  std::vector<std::string> sensors;  ///< none: every sensor
+};
+
+/// The daily rollups summed by destination: per local day (`sensor` empty) with the
+/// packets from the query's country and with its fingerprint apart, or per sensor over
+/// the whole range (`day` -1; only `all` set). The views are valid during the callback.
+struct DailySums {
+  std::string_view sensor;
+  std::int64_t day = -1;
+  std::string_view proto;
+  std::int64_t port = -1;  ///< -1: no port
+  std::uint64_t all = 0, fingerprinted = 0, country_all = 0, country_fingerprinted = 0;
+};
+
+/// Sums DailyRows as daily_sums() answers, for a backend that reads the rows itself
+/// (integer keys, nothing allocated per row: millions of rows for a network's quarter).
+class DailySummer {
+ public:
+  explicit DailySummer(const DailySumsQuery& q);
+  void add(const DailyRow& r);
+  void emit(const std::function<void(const DailySums&)>& out) const;
+
+ private:
+  struct Sum {
+    std::uint64_t all = 0, fp = 0, country_all = 0, country_fp = 0;
+  };
+  std::uint32_t index_of(std::vector<std::string>& names, std::string_view name);
+  const DailySumsQuery& q_;
+  std::vector<std::string> protos_, sensors_;
+  std::vector<bool> sensor_wanted_;
+  std::uint32_t last_sensor_ = UINT32_MAX;
+  // (proto << 17 | port + 1) << 32 | day offset, and sensor << 32 | proto << 17 | port + 1.
+  std::unordered_map<std::uint64_t, Sum> by_day_;
+  std::unordered_map<std::uint64_t, std::uint64_t> by_sensor_;
 };
 
 /// The unique-source sketch of one daily row (encoded, docs/bucket-format.md).
@@ -211,9 +253,10 @@ class Store {
   /// Returns the rows deleted.
   virtual std::uint64_t prune_hourly(std::int64_t cutoff) = 0;
 
-  /// Every daily rollup row of local days [day_from, day_to].
-  virtual void scan_daily(std::int64_t day_from, std::int64_t day_to,
-                          const std::function<void(const DailyRow&)>& row) = 0;
+  /// The daily rollups of q's local days summed by destination (DailySums), in no
+  /// particular order.
+  virtual void daily_sums(const DailySumsQuery& q,
+                          const std::function<void(const DailySums&)>& out) = 0;
   /// The sketches of the daily rows of one destination from one country over local days
   /// [day_from, day_to]; `port` -1 matches rows without a port, nullopt any port.
   virtual void scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,

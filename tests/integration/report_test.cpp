@@ -55,10 +55,10 @@ TEST_CASE("a quarter with the seed's Japan-sourced counts reports the seed's Tab
                     n.dir);
   INFO(g.err);
   REQUIRE(g.exit_code == 0);
-  auto collector = n.start_collector(
-      backend == "sqlite" ? ""
-                          : "storage:\n  backend: postgresql\n  postgresql: \"" +
-                                fresh_postgres_database() + "\"\n");
+  auto collector =
+      n.start_collector(backend == "sqlite" ? ""
+                                            : "storage:\n  backend: postgresql\n  postgresql: \"" +
+                                                  fresh_postgres_database() + "\"\n");
   n.write_sensor_config("gen-1", make_mmdb(n.dir), "buckets:\n  width: 3600\n");
   const RunResult r = run(sensord(n, "gen-1"), n.dir);
   INFO(r.err);

@@ -38,8 +38,7 @@ struct TestStore {
   }
   /// The same data, with days cut in another time zone.
   std::unique_ptr<collector::Store> open_in(
-      const std::string& time_zone,
-      collector::OpenMode mode = collector::OpenMode::migrate) const {
+      const std::string& time_zone, collector::OpenMode mode = collector::OpenMode::migrate) const {
     auto c = config;
     c.time_zone = time_zone;
     return collector::open_store(c, mode);
