@@ -124,13 +124,14 @@ class Network {
   }
 
   tls::HttpResponse request(const std::string& who, const std::string& method,
-                            const std::string& target, const std::string& body = "") {
+                            const std::string& target, const std::string& body = "",
+                            std::chrono::seconds timeout = std::chrono::seconds(20)) {
     return in_netns(netns, [&] {
       auto ctx = tls::make_client_tls(
           {pki() + "/ca.pem", pki() + "/" + who + ".pem", pki() + "/" + who + ".key"},
           tls::Role::collector);
       return tls::https_request_sync(ctx, host, std::to_string(port), method, target, body,
-                                     std::chrono::seconds(20));
+                                     timeout);
     });
   }
 
