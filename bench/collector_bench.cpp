@@ -9,6 +9,9 @@
 // --rate B offers B buckets/s in all (each sensor sends its batches on a schedule, the
 // way sensors deliver as buckets seal) instead of as fast as acknowledged; latency then
 // counts from each batch's scheduled time, so a late send is not hidden.
+// --decode-only 1 starts nothing: it times the collector's decoding of the same batch
+// bodies (bucket::from_batch_json_entries), next to nlohmann's parse into a DOM and its
+// SAX lexer with a handler that does nothing (the floor of any decoder on that library).
 #include <utility>  // before Asio
 
 #include <spawn.h>
@@ -27,6 +30,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/bucket/bucket_json.h"
 #include "common/tls/https_client.h"
@@ -54,11 +59,61 @@ bucket::SealedBucket make_bucket(const std::string& sensor, std::uint64_t seq) {
   }
   return b;
 }
+
+// Accepts every event and keeps nothing: what nlohmann's lexer costs on its own.
+struct NullSax : nlohmann::json_sax<nlohmann::json> {
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return true; }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+};
+
+int decode_only(int batches, int batch_size) {
+  std::vector<std::string> bodies;
+  for (int b = 0; b < batches; ++b) {
+    std::vector<bucket::SealedBucket> batch;
+    for (int i = 0; i < batch_size; ++i)
+      batch.push_back(make_bucket("bench-0", static_cast<std::uint64_t>(b * batch_size + i)));
+    bodies.push_back(bucket::to_batch_json(batch));
+  }
+  const double buckets = static_cast<double>(batches) * batch_size;
+  const auto time = [&](const char* what, auto&& fn) {
+    const auto t0 = Clock::now();
+    std::size_t check = 0;
+    for (const auto& body : bodies) check += fn(body);
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::printf("%-44s %8.1f us/bucket  %8.0f buckets/s per core  (%zu)\n", what, s / buckets * 1e6,
+                buckets / s, check);
+  };
+  time("from_batch_json_entries (the collector)", [&](const std::string& body) {
+    std::string error;
+    const auto e = bucket::from_batch_json_entries(body, 100000, error);
+    return e ? e->size() : 0;
+  });
+  time("nlohmann::json::parse (DOM only)",
+       [&](const std::string& body) { return nlohmann::json::parse(body)["buckets"].size(); });
+  time("nlohmann::json::sax_parse (no-op handler)", [&](const std::string& body) {
+    NullSax sax;
+    return static_cast<std::size_t>(nlohmann::json::sax_parse(body, &sax));
+  });
+  return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   int sensors = 8, batches = 25, batch_size = 100, dashboard_clients = 0, collectors = 1,
-      report_clients = 0;
+      report_clients = 0, decode_only_flag = 0;
   double rate = 0;
   std::string backend = "sqlite";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -84,7 +139,10 @@ int main(int argc, char** argv) {
       dashboard_clients = v;
     else if (a == "--report-clients")
       report_clients = v;
+    else if (a == "--decode-only")
+      decode_only_flag = v;
   }
+  if (decode_only_flag) return decode_only(batches, batch_size);
   const std::string dir = "/tmp/teiten-collector-bench";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);

@@ -123,6 +123,19 @@ const std::vector<Field<CollectorConfig>> kSchema = {
      [](CollectorConfig& c, const Value& v) { c.store.conninfo = std::get<std::string>(v); },
      {}},
     {"storage",
+     "report_postgresql",
+     FieldType::string,
+     "",
+     false,
+     0,
+     0,
+     {},
+     "libpq connection string of a read replica of storage.postgresql (PostgreSQL streaming "
+     "replication): reports, queries and dashboard pages read there, ingest stays on the "
+     "primary. Empty: they read storage.postgresql.",
+     [](CollectorConfig& c, const Value& v) { c.store.report_conninfo = std::get<std::string>(v); },
+     {}},
+    {"storage",
      "report_workers",
      FieldType::uint,
      "2",
@@ -457,6 +470,11 @@ std::variant<CollectorConfig, std::vector<config::ConfigError>> parse_collector_
     errors.push_back(config::ConfigError{
         path, 1, 1, "storage.postgresql",
         "required with storage.backend postgresql (a libpq connection string)"});
+  }
+  if (errors.empty() && c.store.backend != "postgresql" && !c.store.report_conninfo.empty()) {
+    errors.push_back(config::ConfigError{
+        path, 1, 1, "storage.report_postgresql",
+        "only with storage.backend postgresql (a read replica of storage.postgresql)"});
   }
   if (!errors.empty()) return errors;
   // The database path, like every path, is relative to the configuration file.

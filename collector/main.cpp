@@ -107,10 +107,11 @@ void reload(const std::string& path, const collector::CollectorConfig& running,
   const auto& b = next;
   if (a.listen_address != b.listen_address || a.port != b.port ||
       a.store.backend != b.store.backend || a.store.path != b.store.path ||
-      a.store.conninfo != b.store.conninfo || a.store.time_zone != b.store.time_zone ||
-      a.dashboard_enabled != b.dashboard_enabled || a.dashboard_address != b.dashboard_address ||
-      a.dashboard_port != b.dashboard_port || a.max_connections != b.max_connections ||
-      a.report_workers != b.report_workers || a.detail_retention_s != b.detail_retention_s) {
+      a.store.conninfo != b.store.conninfo || a.store.report_conninfo != b.store.report_conninfo ||
+      a.store.time_zone != b.store.time_zone || a.dashboard_enabled != b.dashboard_enabled ||
+      a.dashboard_address != b.dashboard_address || a.dashboard_port != b.dashboard_port ||
+      a.max_connections != b.max_connections || a.report_workers != b.report_workers ||
+      a.detail_retention_s != b.detail_retention_s) {
     logger->warn(
         "reload: listen, storage, reports.time_zone, dashboard, limits or retention "
         "changed: those take effect at the next start");

@@ -4,16 +4,40 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "common/log/log.h"
 
 namespace teiten::collector {
 
+namespace {
+
+// A replica replays the primary's schema a moment after the primary migrated it (at the
+// first start, or after an upgrade), and may still be starting: wait for it a while.
+std::unique_ptr<Store> open_read_only(const StoreConfig& reads) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return open_store(reads, OpenMode::read_only);
+    } catch (const std::exception& e) {
+      if (reads.report_conninfo.empty() || std::chrono::steady_clock::now() > until) throw;
+      if (attempt == 0)
+        log::get("collectord")->warn("waiting for the report replica: {}", e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+}
+
+}  // namespace
+
 WorkerPool::WorkerPool(const StoreConfig& store, std::size_t threads, std::size_t max_queued)
     : max_queued_(max_queued) {
-  for (std::size_t i = 0; i < threads; ++i)
-    stores_.push_back(open_store(store, OpenMode::read_only));
+  // Reports read the replica when there is one (storage.report_postgresql).
+  StoreConfig reads = store;
+  if (!reads.report_conninfo.empty()) reads.conninfo = reads.report_conninfo;
+  for (std::size_t i = 0; i < threads; ++i) stores_.push_back(open_read_only(reads));
   for (auto& s : stores_) threads_.emplace_back([this, st = s.get()] { run(*st); });
 }
 

@@ -229,7 +229,12 @@ CopyCounts copy_store(Store& from, Store& to) {
 
 std::string check_store(const StoreConfig& c) {
   (void)locate_time_zone(c.time_zone);
-  if (c.backend == "postgresql") return PostgresStore::check(c.conninfo);
+  if (c.backend == "postgresql") {
+    std::string found = PostgresStore::check(c.conninfo);
+    if (!c.report_conninfo.empty())
+      found += "; reports read " + PostgresStore::check(c.report_conninfo);
+    return found;
+  }
   if (c.backend != "sqlite")
     throw std::runtime_error("storage.backend: '" + c.backend + "' is not sqlite or postgresql");
   const auto version = SqliteStore::schema_version_of(c.path);

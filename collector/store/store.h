@@ -206,6 +206,9 @@ struct StoreConfig {
   std::string backend = "sqlite";  ///< "sqlite" or "postgresql"
   std::string path;                ///< sqlite: the database file
   std::string conninfo;            ///< postgresql: a libpq connection string
+  /// postgresql: where reports, queries and dashboard pages read (a streaming replica of
+  /// `conninfo`'s database); empty: `conninfo`.
+  std::string report_conninfo;
   std::string time_zone = "Asia/Tokyo";
 };
 

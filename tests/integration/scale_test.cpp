@@ -45,8 +45,22 @@ std::string storage_yaml(const std::string& conninfo) {
 struct PrivatePostgres {
   explicit PrivatePostgres(const TempDir& dir) : state(dir / "pg.state") {
     REQUIRE(std::system(("'" + script() + "' start '" + state + "' >/dev/null").c_str()) == 0);
+    read_folder();
+  }
+  /// A streaming replica (hot standby) of `primary`, a server of its own.
+  PrivatePostgres(const TempDir& dir, const PrivatePostgres& primary)
+      : state(dir / "replica.state") {
+    REQUIRE(std::system(
+                ("'" + script() + "' replica '" + primary.state + "' '" + state + "'").c_str()) ==
+            0);
+    read_folder();
+  }
+  void read_folder() {
     folder = read_file(state);
     while (!folder.empty() && folder.back() == '\n') folder.pop_back();
+  }
+  void stop() const {
+    REQUIRE(std::system(("'" + script() + "' stop '" + state + "'").c_str()) == 0);
   }
   ~PrivatePostgres() { (void)!std::system(("'" + script() + "' stop '" + state + "'").c_str()); }
   void restart(int seconds_down) const {
@@ -328,6 +342,67 @@ TEST_CASE("reports run beside ingest: uploads are acknowledged while reports wai
   CHECK(uploads_done < report_done[report_done.size() / 2]);
   const auto metrics = n.request("operator-op", "GET", "/metrics").body;
   CHECK(metrics.find("teiten_collector_reports_total 24") != std::string::npos);
+}
+
+TEST_CASE("reports read a streaming replica: ingest stays on the primary, reads go on without it",
+          "[scale][postgresql][replica]") {
+  Network n;
+  PrivatePostgres primary(n.dir);
+  PrivatePostgres replica(n.dir, primary);
+  const std::string storage =
+      storage_yaml(primary.conninfo()) + "  report_postgresql: \"" + replica.conninfo() + "\"\n";
+  // A replica of what? Only PostgreSQL has one.
+  n.write_collector_config("storage:\n  report_postgresql: \"" + replica.conninfo() + "\"\n");
+  const RunResult refused =
+      run({collector_path(), "-c", n.dir / "collector.yaml", "--check-config"}, n.dir);
+  CHECK(refused.exit_code == 2);
+  CHECK(refused.err.find("storage.report_postgresql: only with storage.backend postgresql") !=
+        std::string::npos);
+  n.write_collector_config(storage);
+  const RunResult check =
+      run({collector_path(), "-c", n.dir / "collector.yaml", "--check-config"}, n.dir);
+  INFO(check.out << check.err);
+  CHECK(check.exit_code == 0);
+  CHECK(check.out.find("reports read database") != std::string::npos);
+  auto collector = n.start_collector(storage);
+  std::vector<bucket::SealedBucket> batch;
+  for (std::uint64_t seq = 0; seq < 5; ++seq) {
+    bucket::SealedBucket b;
+    b.sensor_id = "gen-1";
+    b.boot_id = "replica";
+    b.seq = seq;
+    b.start = 1656633600 + static_cast<std::int64_t>(seq) * 60;
+    b.width_s = 60;
+    b.rows.push_back(
+        {classify::Key{classify::Proto::tcp, true, 23, classify::make_country('J', 'P'),
+                       classify::Fingerprint::mirai, classify::Kind::scan},
+         7, 280});
+    batch.push_back(b);
+  }
+  REQUIRE(n.request("sensor-gen-1", "POST", "/v1/buckets", bucket::to_batch_json(batch)).status ==
+          200);
+  // The replica replays the primary's commit a moment later: the query sees it then.
+  const auto on_23 = [&] {
+    const auto res = n.request("operator-op", "GET", "/v1/query?sensor=gen-1&group_by=port");
+    if (res.status != 200) return std::int64_t{-1};
+    const auto body = nlohmann::json::parse(res.body);
+    for (const auto& r : body["rows"])
+      if (r["port"] == 23) return r["packets"].get<std::int64_t>();
+    return std::int64_t{0};
+  };
+  REQUIRE(eventually([&] { return on_23() == 35; }, std::chrono::seconds(20)));
+  // With the primary gone, uploads cannot be stored (503, the sensor retries later), while
+  // queries and reports go on answering from the replica: they never read the primary.
+  primary.stop();
+  batch[0].seq = 99;
+  CHECK(
+      n.request("sensor-gen-1", "POST", "/v1/buckets", bucket::to_batch_json({batch[0]})).status ==
+      503);
+  CHECK(on_23() == 35);
+  const auto report =
+      n.request("operator-op", "GET", "/v1/report?quarter=2022Q3&rank=all&format=markdown");
+  CHECK(report.status == 200);
+  CHECK(collector->running());
 }
 
 TEST_CASE("a bucket whose boot id holds a control byte is refused alone, on PostgreSQL too",

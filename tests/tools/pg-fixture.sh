@@ -7,12 +7,16 @@
 #   pg-fixture.sh stop STATEFILE    stops it (immediately) and removes the folder
 #   pg-fixture.sh restart STATEFILE [SECONDS]
 #                                   stops it (fast: sessions are cut), waits, starts it again
+#   pg-fixture.sh replica PRIMARY_STATEFILE STATEFILE
+#                                   starts a streaming replica (hot standby) of a running
+#                                   one: pg_basebackup over the primary's socket, then its
+#                                   own server on its own socket folder
 #
 # Tests connect with "host=<folder> user=teiten dbname=postgres" (tests/support/postgres.h).
 set -euo pipefail
 cmd="${1:-}"
 state="${2:-}"
-[[ -n "$cmd" && -n "$state" ]] || { echo "usage: $0 start|stop|restart STATEFILE" >&2; exit 2; }
+[[ -n "$cmd" && -n "$state" ]] || { echo "usage: $0 start|stop|restart|replica ... STATEFILE" >&2; exit 2; }
 
 bindir=""
 for d in /usr/lib/postgresql/*/bin; do [[ -x "$d/pg_ctl" ]] && bindir="$d"; done
@@ -62,11 +66,30 @@ case "$cmd" in
     [[ -f "$state" ]] && stop "$(cat "$state")"
     rm -f "$state"
     ;;
+  replica)
+    primary="$(cat "$state")"
+    replica_state="${3:?usage: $0 replica PRIMARY_STATEFILE STATEFILE}"
+    [[ -f "$replica_state" ]] && stop "$(cat "$replica_state")"
+    dir="$(mktemp -d /tmp/teiten-pg-XXXXXX)"
+    [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
+    chmod 700 "$dir"
+    # -R writes standby.signal and primary_conninfo: the copy starts as a hot standby that
+    # streams the primary's WAL (initdb's pg_hba trusts local replication connections).
+    if ! as_user "$bindir/pg_basebackup" -h "$primary" -U teiten -D "$dir/data" -R -X stream \
+        --no-sync >"$dir/basebackup.log" 2>&1; then
+      cat "$dir/basebackup.log" >&2; rm -rf "$dir"; exit 1
+    fi
+    if ! run_server "$dir"; then
+      cat "$dir/server.log" >&2; rm -rf "$dir"; exit 1
+    fi
+    chmod 755 "$dir"
+    echo "$dir" >"$replica_state"
+    ;;
   restart)
     dir="$(cat "$state")"
     as_user "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
     sleep "${3:-1}"
     run_server "$dir" || { cat "$dir/server.log" >&2; exit 1; }
     ;;
-  *) echo "usage: $0 start|stop|restart STATEFILE" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|restart|replica ... STATEFILE" >&2; exit 2 ;;
 esac
