@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Collector ingest benchmark: N simulated sensors POST batches of sealed buckets (50 rows
 // each) to real teiten-collectord processes over mutual TLS on loopback, concurrently,
 // while --dashboard-clients operators load dashboard pages and --report-clients ask the API

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Live capture over veth: the highest tcpreplay rate at which teiten-sensord records no
 # ring drop (with the kernel's and the interface's drop counts at each rate), and its
 # steady-state RSS and CPU at 1,000 packets/s. Needs root (network namespaces) and

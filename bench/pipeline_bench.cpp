@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pipeline benchmark (issue "Performance"): replays a generated capture through
 //   1. a bare libpcap loop that only parses and counts destination ports,
 //   2. the same loop with one libmaxminddb lookup per packet (what GeoIP costs uncached),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Storage at the scale of a sensor network: 100 sensors (50 domestic, 50 overseas) over
 // 15 months of simulated buckets (hourly by default) ingested into a real collector store
 // (SQLite, or PostgreSQL on a durable server this program starts with

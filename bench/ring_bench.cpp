@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Ring benchmark: the hand-written SPSC ring (in-place claim/commit of 256-byte slots)
 // against boost::lockfree::spsc_queue (push/pop by copy), two threads, same item count.
 // Prints items per second of each: the measurement behind the choice in common/ring/.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the release preset and runs the benchmarks, printing their figures.
 # Usage: bench/run.sh [--packets N]   (default 10 million; the capture is kept in /tmp)
 set -euo pipefail

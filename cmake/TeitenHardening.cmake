@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Hardening, as Debian's dpkg-buildflags (hardening=+all) would give: PIE, full RELRO
 # (-z relro -z now), -fstack-protector-strong, stack clash protection, _FORTIFY_SOURCE=2
 # and format-string errors. Checked on the packaged binaries with hardening-check

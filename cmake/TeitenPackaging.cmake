@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Debian packages, built with CPack from this CMake tree (see packaging/README.md for why
 # CPack and not a debian/ directory): teiten-sensor, teiten-collector and teitenctl.
 #   cmake --build build/dev && (cd build/dev && cpack)      -> build/dev/packages/*.deb

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # TEITEN_SANITIZERS: a comma list, checked like Zeek's ZEEK_SANITIZERS.
 if(TEITEN_SANITIZERS)
   string(REPLACE "," ";" _teiten_sans "${TEITEN_SANITIZERS}")

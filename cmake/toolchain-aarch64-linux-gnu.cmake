@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Cross build for arm64 (Debian 12) with Debian's g++-aarch64-linux-gnu and a sysroot made
 # by scripts/make-arm64-sysroot.sh: a sysroot, not multiarch, because some arm64 -dev
 # packages cannot be installed beside their amd64 twins (yaml-cpp's).

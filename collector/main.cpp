@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // teiten-collectord: the Teiten central collector (HTTPS ingest with mutual TLS; SQLite or
 // PostgreSQL).
 #include <utility>  // before Asio (Boost 1.74 with C++20)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // teitenctl db copy: an embedded SQLite store into PostgreSQL, as it is.
 #include <chrono>
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // teitenctl: the Teiten operator's command-line tool.
 #include <cstdlib>
 #include <fstream>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // teitenctl pki: sets up a sensor network's certificates with the OpenSSL library.
 #include <arpa/inet.h>
 #include <sys/stat.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // teitenctl query: totals from a collector, as a table or JSON.
 #include <utility>  // before Asio (Boost 1.74 with C++20)
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // teitenctl report: the quarterly analyses from a collector, in Markdown, CSV, JSON or HTML.
 #include <utility>  // before Asio (Boost 1.74 with C++20)
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // teitenctl simulate: buckets of a simulated sensor network, pushed through the
 // collector's real ingest API (mutual TLS, one certificate per simulated sensor).
 #include <utility>  // before Asio (Boost 1.74 with C++20)

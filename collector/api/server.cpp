@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "collector/api/server.h"
 
 #include <boost/asio/post.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "collector/report/svg_chart.h"
 
 #include <algorithm>

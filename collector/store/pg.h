@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 
 // A thin RAII layer over libpq for the PostgreSQL store (collector/store/ only).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 
 // What both stores write the same way for a bucket (collector/store/ only).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 
 #include <cstdint>
@@ -206,10 +207,10 @@ struct StoreConfig {
   std::string backend = "sqlite";  ///< "sqlite" or "postgresql"
   std::string path;                ///< sqlite: the database file
   std::string conninfo;            ///< postgresql: a libpq connection string
+  std::string time_zone = "Asia/Tokyo";
   /// postgresql: where reports, queries and dashboard pages read (a streaming replica of
   /// `conninfo`'s database); empty: `conninfo`.
   std::string report_conninfo;
-  std::string time_zone = "Asia/Tokyo";
 };
 
 /// How a store is opened.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "common/bucket/sealed_bucket.h"
 
 namespace teiten::bucket {

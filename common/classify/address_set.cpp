@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "common/classify/address_set.h"
 
 #include <arpa/inet.h>

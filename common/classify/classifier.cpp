@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "common/classify/classifier.h"
 
 #include "common/classify/fingerprint.h"

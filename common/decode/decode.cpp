@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "common/decode/decode.h"
 
 #include "common/decode/ipv4.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 
 #include <utility>  // before Asio (Boost 1.74 with C++20)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "ctl/gen/traffic_gen.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "ctl/sim/simulator.h"
 
 #include <date/date.h>

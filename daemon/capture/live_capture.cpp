@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "daemon/capture/live_capture.h"
 
 #include <poll.h>

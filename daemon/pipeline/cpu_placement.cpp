@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "daemon/pipeline/cpu_placement.h"
 
 #include <sched.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "daemon/spool/dead_letter.h"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the collector's batch decoder (POST /v1/buckets bodies are untrusted).
 // Whatever decodes must encode again and decode to the same buckets.
 #include <cstddef>

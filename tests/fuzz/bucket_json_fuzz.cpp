@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the sealed-bucket JSON decoder (untrusted input on the collector side).
 // Whatever decodes must encode again and decode to the same bucket.
 #include <cstddef>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: decode + classify + count one packet. The first input byte picks the
 // link type; the rest is the captured frame, copied into a buffer of exactly its size so
 // that AddressSanitizer sees any read past the captured length.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Replays fuzz corpora through a libFuzzer target without libFuzzer, so the ordinary test
 // run (and its sanitizers) covers every corpus input. Arguments: files or folders.
 #include <algorithm>

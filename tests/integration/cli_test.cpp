@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The command-line surface of teiten-sensord and teitenctl, run as real processes.
 #include <catch2/catch.hpp>
 

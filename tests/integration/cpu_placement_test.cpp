@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // capture.cpu_affinity: the plan for the CPUs a process may use, and a real pipeline run
 // that binds its threads as planned and gives the calling thread its CPUs back.
 #include "daemon/pipeline/cpu_placement.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Sealed buckets travel from teiten-sensord to teiten-collectord over mutual TLS on
 // loopback and are stored exactly once, whatever fails on the way. Real processes, real
 // certificates (teitenctl pki), real TLS, a real SQLite database.

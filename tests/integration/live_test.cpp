@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Live capture for real: a veth pair whose far end sits in a network namespace the test
 // creates, tcpreplay sending a generated capture from there to the sensor's address, the
 // sensor capturing the near end and delivering to a collector on loopback.

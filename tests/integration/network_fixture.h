@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 
 // A test sensor network on loopback: a CA, collector and sensor certificates made with

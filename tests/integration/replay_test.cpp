@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Replays generated captures through the real teiten-sensord and compares the sealed
 // buckets with the generator's ground truth, exactly.
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The quarterly analyses end to end: generated packets through teiten-sensord and
 // teiten-collectord (mutual TLS, SQLite) into teitenctl report, and the dashboard in a
 // real headless Chromium.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Several collectors on one PostgreSQL: sensors fail over between them and every bucket
 // is stored exactly once, whatever fails on the way. Real processes, real certificates,
 // real TLS on loopback, a real PostgreSQL server (Debian's postgresql-15).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the collector refuses, with nothing stored, and what it bounds while other sensors
 // keep being served: real TLS clients and raw sockets on loopback.
 #include <utility>  // before Asio

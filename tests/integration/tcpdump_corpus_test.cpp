@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every capture of tcpdump's regression corpus (../shared/testdata/pcaps/tcpdump) goes
 // through the sensor's offline reader: no crash, no sanitizer report, and every packet is
 // either classified or counted under a named reason, or the file's link type is refused

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The collector's trust boundaries (docs/security.md), tried as an attacker and as a
 // careless operator would: roles from certificates at every endpoint, key usage checked in
 // the handshake, per-bucket verdicts with refused buckets delivered around, bounded

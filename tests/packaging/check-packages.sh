@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the Debian packages from a finished build tree (cpack), checks them with lintian
 # and hardening-check, then installs them on this machine, checks the installation, puts
 # a PKI in place, reinstalls over itself with a locally modified conffile (which must be
@@ -109,6 +110,10 @@ check "sensor.yaml is a conffile" bash -c \
   "dpkg-query -W -f='\${Conffiles}' teiten-sensor | grep -q '/etc/teiten/sensor.yaml'"
 check "the shipped sensor configuration is valid" \
   /usr/sbin/teiten-sensord --config /etc/teiten/sensor.yaml --check-config
+for p in "${packages[@]}"; do
+  check "$p's copyright file states Teiten's licence, Apache-2.0" \
+    grep -qx 'License: Apache-2.0' "/usr/share/doc/$p/copyright"
+done
 check "man pages installed" test -f /usr/share/man/man8/teiten-sensord.8.gz -a \
   -f /usr/share/man/man8/teiten-collectord.8.gz -a -f /usr/share/man/man1/teitenctl.1.gz
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 
 // The tests' PostgreSQL: a real server (Debian's postgresql-15) on a Unix socket in a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Checks the systemd units in systemd/:
 #   1. `systemd-analyze verify` prints nothing (it reports most problems, such as an
 #      unknown directive, only by printing, so any output is a failure);

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A throwaway PostgreSQL server for the tests: initdb and pg_ctl from Debian's
 # postgresql-15, run as an unprivileged user (postgres when started as root), listening
 # on a Unix socket in a temporary folder only (no TCP).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // teitenctl db copy's core: a populated SQLite store moved into PostgreSQL answers every
 // query and report the same, byte for byte.
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The quarterly analyses on a small dataset whose every expected figure is worked out by
 // hand in the comments: a real SQLite store, the report engine and its four formats.
 #include "collector/report/report.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 
 // The storage and report tests run against both backends: each TEST_CASE generates

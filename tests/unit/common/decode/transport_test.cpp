@@ -1,7 +1,9 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "common/decode/transport.h"
 
 #include <catch2/catch.hpp>
 
+#include "common/decode/bytes.h"
 #include "common/decode/decode.h"
 #include "tests/unit/packet_builder.h"
 
@@ -66,4 +68,13 @@ TEST_CASE("ICMPv4 inside IPv6 is another protocol, not ICMP", "[decode][icmp]") 
   const Bytes b = cat({ipv6(1, 8), icmp(8, 0)});
   REQUIRE(raw(b, p) == DecodeStatus::ok);
   CHECK_FALSE(p.has_transport);
+}
+
+TEST_CASE("big- and little-endian loads read the wire's byte order, not the host's",
+          "[decode][bytes]") {
+  const std::uint8_t wire[8] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08};
+  CHECK(teiten::decode::load_be16(wire) == 0x0102);
+  CHECK(teiten::decode::load_be32(wire) == 0x01020304u);
+  CHECK(teiten::decode::load_be64(wire) == 0x0102030405060708ull);
+  CHECK(teiten::decode::load_le32(wire) == 0x04030201u);
 }

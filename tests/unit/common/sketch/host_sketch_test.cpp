@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "common/sketch/host_sketch.h"
 
 #include <algorithm>
