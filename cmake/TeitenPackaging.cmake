@@ -66,6 +66,9 @@ install(FILES ${_geoip}/geo-whois-asn-country.mmdb DESTINATION share/teiten/geoi
 install(FILES ${_geoip}/ATTRIBUTION ${_geoip}/NRO_LICENSE ${_geoip}/VERSION
         DESTINATION share/doc/teiten-sensor/geoip COMPONENT sensor)
 install(FILES config/collector.yaml DESTINATION /etc/teiten COMPONENT collector)
+# Alert rules for the operators' Prometheus (sensors and collectors), with their tests.
+install(FILES config/prometheus/teiten-alerts.yml config/prometheus/teiten-alerts-test.yml
+        DESTINATION share/teiten/prometheus COMPONENT collector)
 install(FILES systemd/teiten-collectord.service DESTINATION /lib/systemd/system
         COMPONENT collector)
 

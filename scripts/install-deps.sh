@@ -40,4 +40,18 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# promtool (Debian's prometheus package) checks both daemons' /metrics and the shipped
+# alert rules in the tests. Only the program is taken from the package: installing it
+# would also start a Prometheus server on the build machine.
+if ! command -v promtool >/dev/null 2>&1; then
+  tmp="$(mktemp -d)"
+  chmod 755 "$tmp"
+  (cd "$tmp" && apt-get download -qq prometheus 2>/dev/null) ||
+    { apt-get update -qq && (cd "$tmp" && apt-get download -qq prometheus); }
+  dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
+  install -m 0755 "$tmp/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$tmp"
+  echo "install-deps: promtool from Debian's prometheus package in /usr/local/bin" >&2
+fi
+
 "$here/fetch-geoip.sh"

@@ -208,6 +208,8 @@ std::string ControlServer::metrics_text() const {
     const auto s = sources_.spool->stats();
     m.gauge("spool_pending_buckets", "Buckets awaiting delivery.", static_cast<double>(s.pending));
     m.gauge("spool_bytes", "Bytes of buckets awaiting delivery.", static_cast<double>(s.bytes));
+    m.gauge("spool_max_bytes", "The spool's bound (spool.max_bytes): past it buckets merge.",
+            static_cast<double>(sources_.spool->max_bytes()));
     m.counter("spool_merged_buckets_total", "Buckets merged into coarser ones at the bound.",
               s.merged_buckets);
     m.counter("spool_dropped_packets_total", "Packets of buckets dropped at the bound.",

@@ -42,6 +42,8 @@ class Spool {
   Spool(std::string dir, std::uint64_t max_bytes, std::uint64_t segment_bytes = 1 << 20);
   ~Spool();
   Spool(const Spool&) = delete;
+  /// The bound given at construction (spool.max_bytes).
+  std::uint64_t max_bytes() const noexcept { return max_bytes_; }
   Spool& operator=(const Spool&) = delete;
 
   /// Appends a bucket durably, with the caller's resume token (e.g. how many packets of a

@@ -363,6 +363,14 @@ TEST_CASE(
   const auto cmetrics = n.request("operator-op", "GET", "/metrics");
   CHECK(cmetrics.status == 200);
   CHECK(cmetrics.body.find("teiten_collector_buckets_stored_total") != std::string::npos);
+  // Both expositions parse and pass Prometheus's own linter (names, units, HELP, TYPE).
+  for (const auto& [name, text] : {std::pair{std::string{"sensor"}, metrics.body},
+                                   std::pair{std::string{"collector"}, cmetrics.body}}) {
+    const RunResult lint = promtool_check_metrics(text, n.dir, name);
+    INFO(name << ": " << lint.out << lint.err);
+    CHECK(lint.exit_code == 0);
+    CHECK(lint.out + lint.err == "");
+  }
 
   // SIGHUP with a changed configuration: operator op2 becomes allowed.
   write_file(n.dir / "gen-1.yaml", read_file(n.dir / "gen-1.yaml") + "    - op2\n");

@@ -98,6 +98,15 @@ inline RunResult run(const std::vector<std::string>& argv, const TempDir& dir) {
   return r;
 }
 
+/// `promtool check metrics` (Debian's prometheus, installed by scripts/install-deps.sh)
+/// on an exposition text: exit code 0 when it parses and passes the linter.
+inline RunResult promtool_check_metrics(const std::string& exposition, const TempDir& dir,
+                                        const std::string& name) {
+  const std::string file = dir / (name + ".prom");
+  write_file(file, exposition);
+  return run({"/bin/sh", "-c", "exec promtool check metrics < " + shell_quote(file)}, dir);
+}
+
 /// Parses JSON lines of sealed buckets; throws on a malformed line.
 inline std::vector<bucket::SealedBucket> read_buckets_from_string(const std::string& text) {
   std::istringstream in(text);

@@ -114,6 +114,8 @@ for p in "${packages[@]}"; do
   check "$p's copyright file states Teiten's licence, Apache-2.0" \
     grep -qx 'License: Apache-2.0' "/usr/share/doc/$p/copyright"
 done
+check "the Prometheus alert rules are shipped and load" \
+  bash -c 'cd /usr/share/teiten/prometheus && promtool check rules teiten-alerts.yml >/dev/null'
 check "man pages installed" test -f /usr/share/man/man8/teiten-sensord.8.gz -a \
   -f /usr/share/man/man8/teiten-collectord.8.gz -a -f /usr/share/man/man1/teitenctl.1.gz
 
