@@ -557,7 +557,8 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
   }
   // What SIGHUP may change while running; the rest needs a restart.
   config::SensorConfig running = cfg;
-  sensor::RecentBuckets recent;
+  // Kept for pulls only when there is a control server to pull from.
+  sensor::RecentBuckets recent(cfg.control_recent_max_bytes);
 
   boost::asio::io_context io(1);
   auto work = boost::asio::make_work_guard(io);
@@ -565,7 +566,7 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
   if (spool) uploader = std::make_unique<sensor::Uploader>(io, *spool, *dead, upload_options(cfg));
   std::atomic<bool> stopping{false};
   sensor::Pipeline pipeline(cfg, db, opts, [&](bucket::SealedBucket&& b, std::uint64_t) {
-    recent.add(b);
+    if (control) recent.add(b);
     if (!spool) return write_bucket_line(out.get(), b, true);
     if (!spool_bucket(*spool, b, 0, stopping)) {
       logger->error("bucket seq={} start={} not spooled at stop: {} packets lost", b.seq, b.start,

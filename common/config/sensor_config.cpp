@@ -485,6 +485,21 @@ const std::vector<F> kSchema = {
        c.control_allowed = std::get<std::vector<std::string>>(v);
      },
      {}},
+    {"control",
+     "recent_max_bytes",
+     FieldType::uint,
+     "16777216",
+     false,
+     65536,
+     1ULL << 32,
+     {},
+     "Bound of the recently sealed buckets kept for pulls (GET /v1/buckets, teitenctl pull), as "
+     "their JSON lines; the oldest go first (at most 1440 buckets). Kept only with the control "
+     "server on.",
+     [](SensorConfig& c, const Value& v) {
+       c.control_recent_max_bytes = std::get<std::uint64_t>(v);
+     },
+     {}},
     log_level_field(&SensorConfig::log_level),
 };
 

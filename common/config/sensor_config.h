@@ -43,8 +43,9 @@ struct SensorConfig {
 
   std::string control_address = "127.0.0.1";  ///< control server (pull, status, metrics)
   std::uint16_t control_port = 9443;
-  std::string control_ca, control_cert, control_key;  ///< cert "" = no control server
-  std::vector<std::string> control_allowed;           ///< client identities (commonName)
+  std::string control_ca, control_cert, control_key;     ///< cert "" = no control server
+  std::vector<std::string> control_allowed;              ///< client identities (commonName)
+  std::uint64_t control_recent_max_bytes = 16ULL << 20;  ///< control.recent_max_bytes
 
   std::uint64_t ring_slots = 32768;
   RingFullPolicy replay_ring_full = RingFullPolicy::wait;

@@ -111,8 +111,9 @@ tls::Response ControlServer::handle(const tls::Request& req, const tls::PeerIden
     std::string body = "{\"sensor\":" + nlohmann::json(config_.sensor_id).dump() + ",\"since\":\"" +
                        bucket::format_rfc3339(since) + "\",\"buckets\":[";
     bool first = true;
-    for (const auto& b : sources_.recent->since(since)) {
-      body += (first ? "" : ",") + bucket::to_json_line(b);
+    for (const auto& line : sources_.recent->since(since)) {
+      if (!first) body += ',';
+      body += line;
       first = false;
     }
     const auto open = sources_.pipeline->open_bucket();
@@ -240,6 +241,12 @@ std::string ControlServer::metrics_text() const {
               "Dead letters removed at the area's bound (oldest first).", d.dropped_buckets);
     m.counter("dead_letter_dropped_packets_total", "Packets of the dead letters removed.",
               d.dropped_packets);
+  }
+  if (sources_.recent) {
+    m.gauge("pull_buffer_buckets", "Recently sealed buckets kept for pulls (GET /v1/buckets).",
+            static_cast<double>(sources_.recent->size()));
+    m.gauge("pull_buffer_bytes", "Their bytes (bound: control.recent_max_bytes).",
+            static_cast<double>(sources_.recent->bytes()));
   }
   m.gauge("certificate_expiry_seconds", "notAfter of the upload certificate, seconds since 1970.",
           static_cast<double>(sources_.certificate_expiry.load()));
