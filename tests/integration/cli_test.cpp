@@ -124,19 +124,8 @@ TEST_CASE("teitenctl db copy moves a SQLite store into an empty PostgreSQL datab
   TempDir dir;
   {
     auto lite = collector::open_store({"sqlite", dir / "c.sqlite", "", "UTC"});
-    for (std::uint64_t seq = 0; seq < 3; ++seq) {
-      bucket::SealedBucket b;
-      b.sensor_id = "s1";
-      b.boot_id = "boot";
-      b.seq = seq;
-      b.start = 1656633600 + static_cast<std::int64_t>(seq) * 60;
-      b.width_s = 60;
-      b.rows.push_back(
-          {classify::Key{classify::Proto::tcp, true, 23, classify::make_country('J', 'P'),
-                         classify::Fingerprint::mirai, classify::Kind::scan},
-           10 + seq, 400});
-      lite->ingest({b});
-    }
+    for (std::uint64_t seq = 0; seq < 3; ++seq)
+      lite->ingest({telnet_minute("s1", "boot", seq, 10 + seq, 400)});
   }
   const std::string target = fresh_postgres_database();
   const auto copy = [&] {

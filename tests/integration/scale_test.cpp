@@ -316,17 +316,9 @@ TEST_CASE("reports run beside ingest: uploads are acknowledged while reports wai
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the reports are queued
   Clock::time_point uploads_done;
   for (std::uint64_t seq = 0; seq < 6; ++seq) {
-    bucket::SealedBucket b;
-    b.sensor_id = "gen-1";
-    b.boot_id = "ordering";
-    b.seq = seq;
-    b.start = 1656633600 + static_cast<std::int64_t>(seq) * 60;
-    b.width_s = 60;
-    b.rows.push_back(
-        {classify::Key{classify::Proto::tcp, true, 23, classify::make_country('J', 'P'),
-                       classify::Fingerprint::mirai, classify::Kind::scan},
-         5, 200});
-    const auto res = n.request("sensor-gen-1", "POST", "/v1/buckets", bucket::to_batch_json({b}));
+    const auto res =
+        n.request("sensor-gen-1", "POST", "/v1/buckets",
+                  bucket::to_batch_json({telnet_minute("gen-1", "ordering", seq, 5, 200)}));
     CHECK(res.status == 200);
     uploads_done = Clock::now();
   }
@@ -367,19 +359,8 @@ TEST_CASE("reports read a streaming replica: ingest stays on the primary, reads 
   CHECK(check.out.find("reports read database") != std::string::npos);
   auto collector = n.start_collector(storage);
   std::vector<bucket::SealedBucket> batch;
-  for (std::uint64_t seq = 0; seq < 5; ++seq) {
-    bucket::SealedBucket b;
-    b.sensor_id = "gen-1";
-    b.boot_id = "replica";
-    b.seq = seq;
-    b.start = 1656633600 + static_cast<std::int64_t>(seq) * 60;
-    b.width_s = 60;
-    b.rows.push_back(
-        {classify::Key{classify::Proto::tcp, true, 23, classify::make_country('J', 'P'),
-                       classify::Fingerprint::mirai, classify::Kind::scan},
-         7, 280});
-    batch.push_back(b);
-  }
+  for (std::uint64_t seq = 0; seq < 5; ++seq)
+    batch.push_back(telnet_minute("gen-1", "replica", seq, 7, 280));
   REQUIRE(n.request("sensor-gen-1", "POST", "/v1/buckets", bucket::to_batch_json(batch)).status ==
           200);
   // The replica replays the primary's commit a moment later: the query sees it then.

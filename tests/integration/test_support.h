@@ -98,6 +98,23 @@ inline RunResult run(const std::vector<std::string>& argv, const TempDir& dir) {
   return r;
 }
 
+/// A 60 s bucket of `sensor` starting `seq` minutes after 2022-07-01T00:00:00Z, with one
+/// row: Mirai-type telnet scans from Japan.
+inline bucket::SealedBucket telnet_minute(const std::string& sensor, const std::string& boot,
+                                          std::uint64_t seq, std::uint64_t packets,
+                                          std::uint64_t bytes) {
+  bucket::SealedBucket b;
+  b.sensor_id = sensor;
+  b.boot_id = boot;
+  b.seq = seq;
+  b.start = 1656633600 + static_cast<std::int64_t>(seq) * 60;
+  b.width_s = 60;
+  b.rows.push_back({classify::Key{classify::Proto::tcp, true, 23, classify::make_country('J', 'P'),
+                                  classify::Fingerprint::mirai, classify::Kind::scan},
+                    packets, bytes});
+  return b;
+}
+
 /// `promtool check metrics` (Debian's prometheus, installed by scripts/install-deps.sh)
 /// on an exposition text: exit code 0 when it parses and passes the linter.
 inline RunResult promtool_check_metrics(const std::string& exposition, const TempDir& dir,

@@ -46,22 +46,39 @@ run_server() {
     -o "-k $dir -c listen_addresses= $fast -c max_connections=300" start >/dev/null
 }
 
+# serve STATEFILE MAKE: stops the server STATEFILE names, if any; in a new folder, the
+# function MAKE (given the folder) makes the data directory, and a server starts on it;
+# the folder goes to STATEFILE.
+serve() {
+  local state="$1" make="$2" dir
+  [[ -f "$state" ]] && stop "$(cat "$state")"
+  dir="$(mktemp -d /tmp/teiten-pg-XXXXXX)"
+  [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
+  chmod 700 "$dir"
+  if ! "$make" "$dir" >"$dir/$make.log" 2>&1; then
+    cat "$dir/$make.log" >&2; rm -rf "$dir"; exit 1
+  fi
+  if ! run_server "$dir"; then
+    cat "$dir/server.log" >&2; rm -rf "$dir"; exit 1
+  fi
+  chmod 755 "$dir"  # the socket, for a test run by another user than the server's
+  echo "$dir" >"$state"
+}
+
+fresh_cluster() {
+  as_user "$bindir/initdb" -D "$1/data" -U teiten --auth=trust --no-sync -E UTF8 --locale=C
+}
+
+# -R writes standby.signal and primary_conninfo: the copy starts as a hot standby that
+# streams the primary's WAL (initdb's pg_hba trusts local replication connections).
+copy_of_primary() {
+  as_user "$bindir/pg_basebackup" -h "$primary" -U teiten -D "$1/data" -R -X stream --no-sync
+}
+
 case "$cmd" in
   start)
-    [[ -f "$state" ]] && stop "$(cat "$state")"
-    dir="$(mktemp -d /tmp/teiten-pg-XXXXXX)"
-    [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
-    chmod 700 "$dir"
-    if ! as_user "$bindir/initdb" -D "$dir/data" -U teiten --auth=trust --no-sync -E UTF8 \
-        --locale=C >"$dir/initdb.log" 2>&1; then
-      cat "$dir/initdb.log" >&2; rm -rf "$dir"; exit 1
-    fi
-    if ! run_server "$dir"; then
-      cat "$dir/server.log" >&2; rm -rf "$dir"; exit 1
-    fi
-    chmod 755 "$dir"  # the socket, for a test run by another user than the server's
-    echo "$dir" >"$state"
-    echo "pg-fixture: PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on $dir"
+    serve "$state" fresh_cluster
+    echo "pg-fixture: PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on $(cat "$state")"
     ;;
   stop)
     [[ -f "$state" ]] && stop "$(cat "$state")"
@@ -69,22 +86,7 @@ case "$cmd" in
     ;;
   replica)
     primary="$(cat "$state")"
-    replica_state="${3:?usage: $0 replica PRIMARY_STATEFILE STATEFILE}"
-    [[ -f "$replica_state" ]] && stop "$(cat "$replica_state")"
-    dir="$(mktemp -d /tmp/teiten-pg-XXXXXX)"
-    [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
-    chmod 700 "$dir"
-    # -R writes standby.signal and primary_conninfo: the copy starts as a hot standby that
-    # streams the primary's WAL (initdb's pg_hba trusts local replication connections).
-    if ! as_user "$bindir/pg_basebackup" -h "$primary" -U teiten -D "$dir/data" -R -X stream \
-        --no-sync >"$dir/basebackup.log" 2>&1; then
-      cat "$dir/basebackup.log" >&2; rm -rf "$dir"; exit 1
-    fi
-    if ! run_server "$dir"; then
-      cat "$dir/server.log" >&2; rm -rf "$dir"; exit 1
-    fi
-    chmod 755 "$dir"
-    echo "$dir" >"$replica_state"
+    serve "${3:?usage: $0 replica PRIMARY_STATEFILE STATEFILE}" copy_of_primary
     ;;
   restart)
     dir="$(cat "$state")"
