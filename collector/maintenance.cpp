@@ -9,11 +9,13 @@
 namespace teiten::collector {
 
 Maintenance::Maintenance(const StoreConfig& store, std::uint64_t detail_retention_s,
-                         std::uint64_t hourly_retention_s, std::chrono::seconds period)
+                         std::uint64_t hourly_retention_s, std::chrono::seconds period,
+                         std::chrono::seconds summary_period)
     : config_(store),
       detail_s_(detail_retention_s),
       hourly_s_(hourly_retention_s),
-      period_(period) {
+      period_(period),
+      summary_period_(summary_period) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -46,16 +48,45 @@ bool Maintenance::run_once() {
   }
 }
 
+std::optional<std::size_t> Maintenance::summarize() {
+  auto logger = log::get("collectord");
+  try {
+    if (!store_) store_ = open_store(config_);
+    constexpr std::size_t kSlice = 4;  // days per call: a stop waits for a few at most
+    std::size_t total = 0;
+    for (;;) {
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) break;
+      }
+      const std::size_t n = store_->summarize_days(kSlice);
+      total += n;
+      if (n < kSlice) break;
+    }
+    if (total) logger->debug("summarized {} days for reports", total);
+    return total;
+  } catch (const std::exception& e) {
+    logger->error("day summary pass failed: {}", e.what());
+    store_.reset();
+    return std::nullopt;
+  }
+}
+
 void Maintenance::loop() {
   std::unique_lock lock(mu_);
-  // The first pass a minute after the start: a collector in a restart loop does not
-  // prune in a loop.
-  auto wait = std::min<std::chrono::seconds>(period_, std::chrono::seconds(60));
+  // The first retention pass a minute after the start: a collector in a restart loop does
+  // not prune in a loop.
+  const auto wait = std::min<std::chrono::seconds>(summary_period_, std::chrono::seconds(60));
+  auto next_prune = std::chrono::steady_clock::now() +
+                    std::min<std::chrono::seconds>(period_, std::chrono::seconds(60));
   while (!cv_.wait_for(lock, wait, [&] { return stopping_; })) {
     lock.unlock();
-    run_once();
+    summarize();
+    if (std::chrono::steady_clock::now() >= next_prune) {
+      run_once();
+      next_prune = std::chrono::steady_clock::now() + period_;
+    }
     lock.lock();
-    wait = period_;
   }
 }
 

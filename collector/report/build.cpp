@@ -209,8 +209,7 @@ Report build_report(Store& storage, const CollectorConfig& config, const ReportR
     const bool by_port = d.port >= 0 || d.proto == "tcp" || d.proto == "udp";
     storage.scan_daily_hosts(req.day_from, req.day_to, req.country, d.proto,
                              by_port ? std::optional<std::int64_t>{d.port} : std::nullopt,
-                             [&](const DailyHosts& h) {
-                               if (!wanted(req, std::string{h.sensor})) return;
+                             req.sensors, [&](const DailyHosts& h) {
                                std::string why;
                                const auto s = sketch::HostSketch::decode(h.hosts, &why);
                                if (!s) throw std::runtime_error("stored host sketch: " + why);

@@ -115,6 +115,34 @@ CREATE TABLE IF NOT EXISTS sensor_days (
   last_end bigint NOT NULL,
   PRIMARY KEY (sensor, day)
 );
+-- Day summaries (docs/scale.md), made by the maintenance job: each local day's daily
+-- rollups summed over the sensors, current while the day's bucket count (the sum of
+-- sensor_days.buckets) is day_summaries.buckets.
+CREATE TABLE IF NOT EXISTS day_summaries (
+  day bigint PRIMARY KEY,
+  buckets bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS day_totals (
+  day bigint NOT NULL,
+  proto text COLLATE "C" NOT NULL,
+  port integer NOT NULL,
+  country text COLLATE "C" NOT NULL,
+  fingerprint text COLLATE "C" NOT NULL,
+  packets bigint NOT NULL,
+  bytes bigint NOT NULL,
+  hosts bytea,
+  PRIMARY KEY (day, proto, port, country, fingerprint)
+);
+CREATE INDEX IF NOT EXISTS day_totals_by_port ON day_totals (country, proto, port, day);
+CREATE TABLE IF NOT EXISTS day_sensor_totals (
+  day bigint NOT NULL,
+  sensor text COLLATE "C" NOT NULL,
+  proto text COLLATE "C" NOT NULL,
+  port integer NOT NULL,
+  packets bigint NOT NULL,
+  bytes bigint NOT NULL,
+  PRIMARY KEY (day, sensor, proto, port)
+);
 )SQL";
 
 // Staging tables of this session (emptied at every commit): a batch arrives by COPY and
@@ -152,6 +180,12 @@ std::string text_array(const std::vector<std::string>& v) {
     o += '"';
   }
   return o + "}";
+}
+
+// The sensors as a text[] parameter; none: NULL (every sensor).
+std::optional<std::string> sensors_param(const std::vector<std::string>& sensors) {
+  if (sensors.empty()) return std::nullopt;
+  return text_array(sensors);
 }
 
 std::int64_t month_start(std::int64_t t) {
@@ -577,7 +611,9 @@ void PostgresStore::rebuild_days_if_needed() {
     conn_->run("LOCK TABLE daily, daily_hosts, sensor_days IN EXCLUSIVE MODE");
     const pg::Result again = conn_->exec("SELECT value FROM teiten_meta WHERE key = 'time_zone'");
     if (!again.rows() || again.bytes(0, 0) != time_zone_) {
-      conn_->run("DELETE FROM daily; DELETE FROM daily_hosts; DELETE FROM sensor_days");
+      conn_->run(
+          "DELETE FROM daily; DELETE FROM daily_hosts; DELETE FROM sensor_days; "
+          "DELETE FROM day_summaries; DELETE FROM day_totals; DELETE FROM day_sensor_totals");
       // The daily partitions of every month the hourly rollups hold.
       const pg::Result range = conn_->exec("SELECT MIN(hour), MAX(hour) FROM hourly");
       if (!range.null(0, 0)) {
@@ -1011,33 +1047,27 @@ void PostgresStore::daily_sums(const DailySumsQuery& q,
                                const std::function<void(const DailySums&)>& out) {
   alive();
   // Summed by the server (in parallel, partition-pruned to the range's months): a few
-  // thousand sums cross the connection instead of the quarter's millions of rows.
-  std::optional<std::string> sensors;
-  if (!q.sensors.empty()) {
-    std::string a = "{";
-    for (const auto& id : q.sensors) {
-      if (a.size() > 1) a += ',';
-      a += '"';
-      for (const char c : id) {
-        if (c == '"' || c == '\\') a += '\\';
-        a += c;
-      }
-      a += '"';
-    }
-    sensors = a + "}";
-  }
-  const auto where = [](int list) {
+  // thousand sums cross the connection instead of the quarter's millions of rows. Days
+  // with a current summary are read from it: a hundredth of the rows.
+  const DayRuns runs = split_days(
+      q.day_from, q.day_to,
+      q.sensors.empty() ? summarized_days(q.day_from, q.day_to) : std::vector<std::int64_t>{});
+  const std::optional<std::string> sensors = sensors_param(q.sensors);
+  const auto rollups = [&](const std::string& columns, int list) {
     const std::string s = "$" + std::to_string(list) + "::text[]";
-    return " FROM daily WHERE day >= $1 AND day <= $2 AND (" + s + " IS NULL OR sensor = ANY(" + s +
-           ")) ";
+    return "SELECT " + columns + " FROM daily WHERE " + day_runs_sql(runs.rollups) + " AND (" + s +
+           " IS NULL OR sensor = ANY(" + s + "))";
   };
   const pg::Result days = conn_->exec(
       "SELECT day, proto, port, SUM(packets)::bigint, "
-      "COALESCE(SUM(packets) FILTER (WHERE fingerprint = $3), 0)::bigint, "
-      "COALESCE(SUM(packets) FILTER (WHERE country = $4), 0)::bigint, "
-      "COALESCE(SUM(packets) FILTER (WHERE country = $4 AND fingerprint = $3), 0)::bigint" +
-          where(5) + "GROUP BY day, proto, port",
-      {str(q.day_from), str(q.day_to), q.fingerprint, q.country, sensors});
+      "COALESCE(SUM(packets) FILTER (WHERE fingerprint = $1), 0)::bigint, "
+      "COALESCE(SUM(packets) FILTER (WHERE country = $2), 0)::bigint, "
+      "COALESCE(SUM(packets) FILTER (WHERE country = $2 AND fingerprint = $1), 0)::bigint FROM (" +
+          rollups("day, proto, port, country, fingerprint, packets", 3) +
+          " UNION ALL SELECT day, proto, port, country, fingerprint, packets FROM day_totals "
+          "WHERE " +
+          day_runs_sql(runs.summarized) + ") x GROUP BY day, proto, port",
+      {q.fingerprint, q.country, sensors});
   for (int i = 0; i < days.rows(); ++i) {
     out(DailySums{{},
                   days.i64(i, 0),
@@ -1048,9 +1078,12 @@ void PostgresStore::daily_sums(const DailySumsQuery& q,
                   static_cast<std::uint64_t>(days.i64(i, 5)),
                   static_cast<std::uint64_t>(days.i64(i, 6))});
   }
-  const pg::Result per_sensor = conn_->exec("SELECT sensor, proto, port, SUM(packets)::bigint" +
-                                                where(3) + "GROUP BY sensor, proto, port",
-                                            {str(q.day_from), str(q.day_to), sensors});
+  const pg::Result per_sensor = conn_->exec(
+      "SELECT sensor, proto, port, SUM(packets)::bigint FROM (" +
+          rollups("sensor, proto, port, packets", 1) +
+          " UNION ALL SELECT sensor, proto, port, packets FROM day_sensor_totals WHERE " +
+          day_runs_sql(runs.summarized) + ") x GROUP BY sensor, proto, port",
+      {sensors});
   for (int i = 0; i < per_sensor.rows(); ++i) {
     out(DailySums{per_sensor.bytes(i, 0), -1, per_sensor.bytes(i, 1), per_sensor.i64(i, 2),
                   static_cast<std::uint64_t>(per_sensor.i64(i, 3)), 0, 0, 0});
@@ -1060,20 +1093,140 @@ void PostgresStore::daily_sums(const DailySumsQuery& q,
 void PostgresStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
                                      const std::string& country, const std::string& proto,
                                      std::optional<std::int64_t> port,
+                                     const std::vector<std::string>& sensors,
                                      const std::function<void(const DailyHosts&)>& row) {
   alive();
-  pg::Params p{country, proto, str(day_from), str(day_to)};
-  std::string sql =
-      "SELECT sensor, fingerprint, hosts FROM daily_hosts WHERE country = $1 AND proto = $2 AND "
-      "day "
-      ">= $3 AND day <= $4 AND hosts IS NOT NULL";
+  const DayRuns runs =
+      split_days(day_from, day_to,
+                 sensors.empty() ? summarized_days(day_from, day_to) : std::vector<std::int64_t>{});
+  pg::Params p{country, proto, sensors_param(sensors)};
+  std::string by_port;
   if (port) {
     p.emplace_back(str(*port));
-    sql += " AND port = $5::integer";
+    by_port = " AND port = $4::integer";
   }
-  conn_->stream(sql, p, [&](const pg::Result& r, int i) {
-    row(DailyHosts{r.bytes(i, 0), r.bytes(i, 1), r.bytes(i, 2)});
-  });
+  conn_->stream(
+      "SELECT fingerprint, hosts FROM daily_hosts WHERE country = $1 AND proto = $2 AND " +
+          day_runs_sql(runs.rollups) + " AND ($3::text[] IS NULL OR sensor = ANY($3::text[]))" +
+          by_port +
+          " UNION ALL SELECT fingerprint, hosts FROM day_totals WHERE country = $1 AND proto = $2 "
+          "AND " +
+          day_runs_sql(runs.summarized) + " AND hosts IS NOT NULL" + by_port,
+      p, [&](const pg::Result& r, int i) {
+        row(DailyHosts{r.bytes(i, 0), r.bytes(i, 1)});
+      });
+}
+
+std::vector<std::int64_t> PostgresStore::summarized_days(std::int64_t day_from,
+                                                         std::int64_t day_to) {
+  alive();
+  const pg::Result r = conn_->exec(
+      "SELECT c.day FROM (SELECT day, SUM(buckets)::bigint AS b FROM sensor_days WHERE day >= $1 "
+      "AND day <= $2 GROUP BY day) c JOIN day_summaries s ON s.day = c.day AND s.buckets = c.b",
+      {str(day_from), str(day_to)});
+  std::vector<std::int64_t> days;
+  for (int i = 0; i < r.rows(); ++i) days.push_back(r.i64(i, 0));
+  return days;
+}
+
+std::size_t PostgresStore::summarize_days(std::size_t max_days) {
+  alive();
+  const pg::Result stale = conn_->exec(
+      "SELECT c.day FROM (SELECT day, SUM(buckets)::bigint AS b FROM sensor_days GROUP BY day) c "
+      "LEFT JOIN day_summaries s ON s.day = c.day WHERE s.buckets IS DISTINCT FROM c.b "
+      "ORDER BY c.day LIMIT $1",
+      {str(static_cast<std::int64_t>(max_days))});
+  std::size_t done = 0;
+  for (int i = 0; i < stale.rows(); ++i) {
+    const std::string day = str(stale.i64(i, 0));
+    conn_->run("BEGIN");
+    try {
+      // One collector at a time: a day's summary rows are deleted and written again.
+      if (conn_->exec("SELECT pg_try_advisory_xact_lock(7415004)").i64(0, 0) == 0) {
+        conn_->run("ROLLBACK");
+        return done;
+      }
+      // The count first: each statement after it sees at least the buckets it counts (a
+      // bucket's rows and its count commit together). Should one see more, the day's
+      // count is above the summary's at once, and the next pass makes it again.
+      const std::int64_t buckets =
+          conn_
+              ->exec("SELECT COALESCE(SUM(buckets), 0)::bigint FROM sensor_days WHERE day = $1",
+                     {day})
+              .i64(0, 0);
+      conn_->exec("DELETE FROM day_totals WHERE day = $1", {day});
+      conn_->exec("DELETE FROM day_sensor_totals WHERE day = $1", {day});
+      conn_->exec(
+          "INSERT INTO day_sensor_totals (day, sensor, proto, port, packets, bytes) SELECT day, "
+          "sensor, proto, port, SUM(packets), SUM(bytes) FROM daily WHERE day = $1 "
+          "GROUP BY day, sensor, proto, port",
+          {day});
+      // Per destination and origin, sketches merged here (PostgreSQL has no function for
+      // them).
+      struct Total {
+        std::int64_t packets = 0, bytes = 0;
+        sketch::HostSketch hosts;
+      };
+      std::map<std::tuple<std::string, std::int64_t, std::string, std::string>, Total> totals;
+      const auto key = [](const pg::Result& r, int k) {
+        return std::tuple{std::string{r.bytes(k, 0)}, r.i64(k, 1), std::string{r.bytes(k, 2)},
+                          std::string{r.bytes(k, 3)}};
+      };
+      conn_->stream(
+          "SELECT proto, port, country, fingerprint, SUM(packets)::bigint, SUM(bytes)::bigint "
+          "FROM daily WHERE day = $1 GROUP BY proto, port, country, fingerprint",
+          {day}, [&](const pg::Result& r, int k) {
+            Total& t = totals[key(r, k)];
+            t.packets = r.i64(k, 4);
+            t.bytes = r.i64(k, 5);
+          });
+      conn_->stream(
+          "SELECT proto, port, country, fingerprint, hosts FROM daily_hosts WHERE day = $1", {day},
+          [&](const pg::Result& r, int k) {
+            std::string why;
+            const auto h = sketch::HostSketch::decode(r.bytes(k, 4), &why);
+            if (!h) throw std::runtime_error("stored host sketch: " + why);
+            totals[key(r, k)].hosts.merge(*h);
+          });
+      std::string data;
+      for (const auto& [k, t] : totals) {
+        data += day;
+        copy_sep(data);
+        pg::copy_text(data, std::get<0>(k));
+        copy_sep(data);
+        pg::copy_int(data, std::get<1>(k));
+        copy_sep(data);
+        pg::copy_text(data, std::get<2>(k));
+        copy_sep(data);
+        pg::copy_text(data, std::get<3>(k));
+        copy_sep(data);
+        pg::copy_int(data, t.packets);
+        copy_sep(data);
+        pg::copy_int(data, t.bytes);
+        copy_sep(data);
+        pg::copy_bytea(data, t.hosts.empty() ? std::string{} : t.hosts.encode());
+        data += '\n';
+      }
+      if (!data.empty())
+        conn_->copy_in(
+            "COPY day_totals (day, proto, port, country, fingerprint, packets, bytes, hosts) "
+            "FROM STDIN",
+            data);
+      conn_->exec(
+          "INSERT INTO day_summaries (day, buckets) VALUES ($1, $2) ON CONFLICT (day) DO UPDATE "
+          "SET buckets = excluded.buckets",
+          {day, str(buckets)});
+      conn_->run("COMMIT");
+    } catch (...) {
+      try {
+        conn_->run("ROLLBACK");
+      } catch (...) {
+      }
+      throw;
+    }
+    ++done;
+  }
+  return done;
 }
 
 std::vector<SensorDay> PostgresStore::sensor_days(std::int64_t day_from, std::int64_t day_to) {
@@ -1128,7 +1281,8 @@ std::vector<std::pair<std::string, std::uint64_t>> PostgresStore::bytes_per_tier
             .i64(0, 0));
   };
   return {{"buckets", size("buckets") + size("sensor_days")},
-          {"daily", size("daily") + size("daily_hosts")},
+          {"daily", size("daily") + size("daily_hosts") + size("day_summaries") +
+                        size("day_totals") + size("day_sensor_totals")},
           {"detail", size("bucket_rows")},
           {"hourly", size("hourly")}};
 }

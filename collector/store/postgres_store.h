@@ -37,7 +37,10 @@ class PostgresStore final : public Store {
                   const std::function<void(const DailySums&)>& out) override;
   void scan_daily_hosts(std::int64_t day_from, std::int64_t day_to, const std::string& country,
                         const std::string& proto, std::optional<std::int64_t> port,
+                        const std::vector<std::string>& sensors,
                         const std::function<void(const DailyHosts&)>& row) override;
+  std::size_t summarize_days(std::size_t max_days) override;
+  std::vector<std::int64_t> summarized_days(std::int64_t day_from, std::int64_t day_to) override;
   std::vector<SensorDay> sensor_days(std::int64_t day_from, std::int64_t day_to) override;
   std::vector<SensorTotals> sensor_totals(std::int64_t day_from, std::int64_t day_to) override;
   std::optional<std::int64_t> latest_day() override;

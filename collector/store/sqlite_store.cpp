@@ -103,6 +103,34 @@ CREATE TABLE IF NOT EXISTS sensor_days (
   PRIMARY KEY (sensor, day)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Day summaries (docs/scale.md), made by the maintenance job: each local day's daily
+-- rollups summed over the sensors, current while the day's bucket count (the sum of
+-- sensor_days.buckets) is day_summaries.buckets.
+CREATE TABLE IF NOT EXISTS day_summaries (
+  day INTEGER PRIMARY KEY,
+  buckets INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS day_totals (
+  day INTEGER NOT NULL,
+  proto TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  country TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  packets INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  hosts BLOB,                     -- the sensors' sketches merged
+  PRIMARY KEY (day, proto, port, country, fingerprint)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS day_totals_by_port ON day_totals (country, proto, port, day);
+CREATE TABLE IF NOT EXISTS day_sensor_totals (
+  day INTEGER NOT NULL,
+  sensor TEXT NOT NULL,
+  proto TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  packets INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (day, sensor, proto, port)
+) WITHOUT ROWID;
 )SQL";
 
 // " AND <column> IN (?10,?11,...)" for the query's sensors (none: no condition); the
@@ -311,6 +339,9 @@ void SqliteStore::rebuild_days_if_needed() {
   try {
     exec("DELETE FROM daily");
     exec("DELETE FROM sensor_days");
+    exec("DELETE FROM day_summaries");
+    exec("DELETE FROM day_totals");
+    exec("DELETE FROM day_sensor_totals");
     exec(
         "INSERT INTO daily (day, sensor, proto, port, country, fingerprint, packets, bytes, hosts) "
         "SELECT teiten_local_day(hour), sensor, proto, port, country, fingerprint, SUM(packets), "
@@ -606,18 +637,50 @@ void SqliteStore::daily_sums(const DailySumsQuery& q,
                              const std::function<void(const DailySums&)>& out) {
   // Summed here: SQLite's GROUP BY (a sorter over millions of rows) is slower than this.
   DailySummer sum(q);
-  Stmt st(db_,
-          "SELECT day, sensor, proto, port, country, fingerprint, packets FROM daily "
-          "WHERE day >= ?1 AND day <= ?2");
-  st.bind(1, q.day_from);
-  st.bind(2, q.day_to);
-  const auto text = [&](int col) {
-    const unsigned char* t = sqlite3_column_text(st.s, col);
-    return std::string_view{t ? reinterpret_cast<const char*>(t) : ""};
+  const DayRuns runs = split_days(
+      q.day_from, q.day_to,
+      q.sensors.empty() ? summarized_days(q.day_from, q.day_to) : std::vector<std::int64_t>{});
+  const auto each = [&](const std::string& sql, auto&& fn) {
+    Stmt st(db_, sql);
+    const auto text = [&](int col) {
+      const unsigned char* t = sqlite3_column_text(st.s, col);
+      return std::string_view{t ? reinterpret_cast<const char*>(t) : ""};
+    };
+    while (st.step(db_) == SQLITE_ROW) fn(st, text);
   };
-  while (st.step(db_) == SQLITE_ROW) {
-    sum.add(DailyRow{st.i64(0), text(1), text(2), st.i64(3), text(4), text(5),
-                     static_cast<std::uint64_t>(st.i64(6))});
+  if (!runs.rollups.empty()) {
+    each("SELECT day, sensor, proto, port, country, fingerprint, packets FROM daily WHERE " +
+             day_runs_sql(runs.rollups),
+         [&](Stmt& st, auto& text) {
+           sum.add(DailyRow{st.i64(0), text(1), text(2), st.i64(3), text(4), text(5),
+                            static_cast<std::uint64_t>(st.i64(6))});
+         });
+  }
+  if (!runs.summarized.empty()) {
+    each("SELECT day, proto, port, country, fingerprint, packets FROM day_totals WHERE " +
+             day_runs_sql(runs.summarized),
+         [&](Stmt& st, auto& text) {
+           sum.add(DailyRow{st.i64(0),
+                            {},
+                            text(1),
+                            st.i64(2),
+                            text(3),
+                            text(4),
+                            static_cast<std::uint64_t>(st.i64(5))},
+                   DailySummer::Part::day);
+         });
+    each("SELECT day, sensor, proto, port, packets FROM day_sensor_totals WHERE " +
+             day_runs_sql(runs.summarized) + " ORDER BY sensor",
+         [&](Stmt& st, auto& text) {
+           sum.add(DailyRow{st.i64(0),
+                            text(1),
+                            text(2),
+                            st.i64(3),
+                            {},
+                            {},
+                            static_cast<std::uint64_t>(st.i64(4))},
+                   DailySummer::Part::sensor);
+         });
   }
   sum.emit(out);
 }
@@ -625,23 +688,85 @@ void SqliteStore::daily_sums(const DailySumsQuery& q,
 void SqliteStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
                                    const std::string& country, const std::string& proto,
                                    std::optional<std::int64_t> port,
+                                   const std::vector<std::string>& sensors,
                                    const std::function<void(const DailyHosts&)>& row) {
-  Stmt st(db_, std::string{"SELECT sensor, fingerprint, hosts FROM daily WHERE country = ?1 AND "
-                           "proto = ?2"} +
-                   (port ? " AND port = ?3" : "") +
-                   " AND day >= ?4 AND day <= ?5 AND hosts IS NOT NULL");
-  st.bind(1, country);
-  st.bind(2, proto);
-  if (port) st.bind(3, *port);
-  st.bind(4, day_from);
-  st.bind(5, day_to);
-  while (st.step(db_) == SQLITE_ROW) {
-    const auto text = [&](int col) {
-      const unsigned char* t = sqlite3_column_text(st.s, col);
-      return std::string_view{t ? reinterpret_cast<const char*>(t) : ""};
-    };
-    row(DailyHosts{text(0), text(1), st.blob(2)});
+  const DayRuns runs =
+      split_days(day_from, day_to,
+                 sensors.empty() ? summarized_days(day_from, day_to) : std::vector<std::int64_t>{});
+  const auto scan = [&](const char* table, const auto& days, bool by_sensor) {
+    if (days.empty()) return;
+    Stmt st(db_, std::string{"SELECT fingerprint, hosts FROM "} + table +
+                     " WHERE country = ?1 AND proto = ?2" + (port ? " AND port = ?3" : "") +
+                     " AND " + day_runs_sql(days) + " AND hosts IS NOT NULL" +
+                     (by_sensor ? sensor_filter("sensor", sensors) : ""));
+    st.bind(1, country);
+    st.bind(2, proto);
+    if (port) st.bind(3, *port);
+    if (by_sensor) bind_sensors(st, sensors);
+    while (st.step(db_) == SQLITE_ROW) {
+      const unsigned char* t = sqlite3_column_text(st.s, 0);
+      row(DailyHosts{t ? reinterpret_cast<const char*>(t) : "", st.blob(1)});
+    }
+  };
+  scan("daily", runs.rollups, true);
+  scan("day_totals", runs.summarized, false);
+}
+
+std::vector<std::int64_t> SqliteStore::summarized_days(std::int64_t day_from, std::int64_t day_to) {
+  Stmt st(db_,
+          "SELECT c.day FROM (SELECT day, SUM(buckets) AS b FROM sensor_days WHERE day >= ?1 AND "
+          "day <= ?2 GROUP BY day) c JOIN day_summaries s ON s.day = c.day AND s.buckets = c.b");
+  st.bind(1, day_from);
+  st.bind(2, day_to);
+  std::vector<std::int64_t> days;
+  while (st.step(db_) == SQLITE_ROW) days.push_back(st.i64(0));
+  return days;
+}
+
+std::size_t SqliteStore::summarize_days(std::size_t max_days) {
+  std::vector<std::int64_t> stale;
+  {
+    Stmt st(db_,
+            "SELECT c.day FROM (SELECT day, SUM(buckets) AS b FROM sensor_days GROUP BY day) "
+            "c LEFT JOIN day_summaries s ON s.day = c.day WHERE s.buckets IS NOT c.b "
+            "ORDER BY c.day LIMIT ?1");
+    st.bind(1, static_cast<std::int64_t>(max_days));
+    while (st.step(db_) == SQLITE_ROW) stale.push_back(st.i64(0));
   }
+  std::size_t done = 0;
+  for (const std::int64_t day : stale) {
+    // One write transaction per day: ingest waits for one day's summary at most.
+    exec("BEGIN IMMEDIATE");
+    try {
+      std::int64_t buckets = 0;
+      {
+        Stmt n(db_, "SELECT COALESCE(SUM(buckets), 0) FROM sensor_days WHERE day = ?1");
+        n.bind(1, day);
+        if (n.step(db_) == SQLITE_ROW) buckets = n.i64(0);
+      }
+      for (const char* sql :
+           {"DELETE FROM day_totals WHERE day = ?1", "DELETE FROM day_sensor_totals WHERE day = ?1",
+            "INSERT INTO day_totals (day, proto, port, country, fingerprint, packets, bytes, "
+            "hosts) SELECT day, proto, port, country, fingerprint, SUM(packets), SUM(bytes), "
+            "teiten_hosts_merge(hosts) FROM daily WHERE day = ?1 "
+            "GROUP BY day, proto, port, country, fingerprint",
+            "INSERT INTO day_sensor_totals (day, sensor, proto, port, packets, bytes) "
+            "SELECT day, sensor, proto, port, SUM(packets), SUM(bytes) FROM daily WHERE day = ?1 "
+            "GROUP BY day, sensor, proto, port",
+            "INSERT OR REPLACE INTO day_summaries (day, buckets) VALUES (?1, ?2)"}) {
+        Stmt st(db_, sql);
+        st.bind(1, day);
+        if (std::string_view{sql}.find("?2") != std::string_view::npos) st.bind(2, buckets);
+        st.step(db_);
+      }
+      exec("COMMIT");
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
+    ++done;
+  }
+  return done;
 }
 
 std::vector<SensorDay> SqliteStore::sensor_days(std::int64_t day_from, std::int64_t day_to) {
@@ -685,7 +810,8 @@ std::vector<std::pair<std::string, std::uint64_t>> SqliteStore::bytes_per_tier()
       tiers["detail"] += bytes;
     } else if (name.rfind("hourly", 0) == 0 || name.find("_hourly_") != std::string::npos) {
       tiers["hourly"] += bytes;
-    } else if (name.rfind("daily", 0) == 0 || name.find("_daily_") != std::string::npos) {
+    } else if (name.rfind("daily", 0) == 0 || name.find("_daily_") != std::string::npos ||
+               name.rfind("day_", 0) == 0 || name.find("_day_") != std::string::npos) {
       tiers["daily"] += bytes;
     } else {
       tiers["buckets"] += bytes;

@@ -85,25 +85,63 @@ std::uint32_t DailySummer::index_of(std::vector<std::string>& names, std::string
   return static_cast<std::uint32_t>(names.size() - 1);
 }
 
-void DailySummer::add(const DailyRow& r) {
-  // Rows come grouped by sensor: its name is looked up when it changes.
-  if (last_sensor_ == UINT32_MAX || sensors_[last_sensor_] != r.sensor) {
-    last_sensor_ = index_of(sensors_, r.sensor);
-    if (sensor_wanted_.size() < sensors_.size())
-      sensor_wanted_.push_back(q_.sensors.empty() || std::find(q_.sensors.begin(), q_.sensors.end(),
-                                                               r.sensor) != q_.sensors.end());
+void DailySummer::add(const DailyRow& r, Part part) {
+  if (r.day < q_.day_from || r.day > q_.day_to) return;
+  if (part != Part::day) {
+    // Rows come grouped by sensor: its name is looked up when it changes.
+    if (last_sensor_ == UINT32_MAX || sensors_[last_sensor_] != r.sensor) {
+      last_sensor_ = index_of(sensors_, r.sensor);
+      if (sensor_wanted_.size() < sensors_.size())
+        sensor_wanted_.push_back(q_.sensors.empty() ||
+                                 std::find(q_.sensors.begin(), q_.sensors.end(), r.sensor) !=
+                                     q_.sensors.end());
+    }
+    if (!sensor_wanted_[last_sensor_]) return;
   }
-  if (!sensor_wanted_[last_sensor_] || r.day < q_.day_from || r.day > q_.day_to) return;
   const std::uint32_t proto = index_of(protos_, r.proto);
   const std::int64_t port = r.port < -1 || r.port > 65535 ? -1 : r.port;
   const std::uint64_t dest = (std::uint64_t{proto} << 17) | static_cast<std::uint64_t>(port + 1);
-  Sum& d = by_day_[(dest << 32) | static_cast<std::uint64_t>(r.day - q_.day_from)];
-  const bool fp = r.fingerprint == q_.fingerprint, country = r.country == q_.country;
-  d.all += r.packets;
-  if (fp) d.fp += r.packets;
-  if (country) d.country_all += r.packets;
-  if (fp && country) d.country_fp += r.packets;
-  by_sensor_[(std::uint64_t{last_sensor_} << 32) | dest] += r.packets;
+  if (part != Part::sensor) {
+    Sum& d = by_day_[(dest << 32) | static_cast<std::uint64_t>(r.day - q_.day_from)];
+    const bool fp = r.fingerprint == q_.fingerprint, country = r.country == q_.country;
+    d.all += r.packets;
+    if (fp) d.fp += r.packets;
+    if (country) d.country_all += r.packets;
+    if (fp && country) d.country_fp += r.packets;
+  }
+  if (part != Part::day) by_sensor_[(std::uint64_t{last_sensor_} << 32) | dest] += r.packets;
+}
+
+DayRuns split_days(std::int64_t from, std::int64_t to, std::vector<std::int64_t> summarized) {
+  std::sort(summarized.begin(), summarized.end());
+  summarized.erase(std::unique(summarized.begin(), summarized.end()), summarized.end());
+  DayRuns runs;
+  const auto add = [](auto& v, std::int64_t a, std::int64_t b) {
+    if (!v.empty() && v.back().second + 1 == a)
+      v.back().second = b;
+    else
+      v.emplace_back(a, b);
+  };
+  std::int64_t next = from;  // the first day not yet placed
+  for (const std::int64_t d : summarized) {
+    if (d < from || d > to) continue;
+    if (d > next) add(runs.rollups, next, d - 1);
+    add(runs.summarized, d, d);
+    next = d + 1;
+  }
+  if (next <= to) add(runs.rollups, next, to);
+  return runs;
+}
+
+std::string day_runs_sql(const std::vector<std::pair<std::int64_t, std::int64_t>>& runs,
+                         const std::string& column) {
+  if (runs.empty()) return "FALSE";
+  std::string s = "(";
+  for (const auto& [a, b] : runs) {
+    if (s.size() > 1) s += " OR ";
+    s += column + " BETWEEN " + std::to_string(a) + " AND " + std::to_string(b);
+  }
+  return s + ")";
 }
 
 void DailySummer::emit(const std::function<void(const DailySums&)>& out) const {

@@ -104,7 +104,11 @@ struct DailySums {
 class DailySummer {
  public:
   explicit DailySummer(const DailySumsQuery& q);
-  void add(const DailyRow& r);
+  /// Which sums a row goes to: a daily rollup row to both; a day summary row (sensor
+  /// empty) to the per-day sums, a per-sensor summary row (country and fingerprint
+  /// empty) to the per-sensor sums.
+  enum class Part { both, day, sensor };
+  void add(const DailyRow& r, Part part = Part::both);
   void emit(const std::function<void(const DailySums&)>& out) const;
 
  private:
@@ -121,10 +125,24 @@ class DailySummer {
   std::unordered_map<std::uint64_t, std::uint64_t> by_sensor_;
 };
 
-/// The unique-source sketch of one daily row (encoded, docs/bucket-format.md).
+/// The unique-source sketch of one daily row, or of one day's summary row (encoded,
+/// docs/bucket-format.md).
 struct DailyHosts {
-  std::string_view sensor, fingerprint, hosts;
+  std::string_view fingerprint, hosts;
 };
+
+/// Local days [from, to] split by where a report reads them: the day summaries (days
+/// summarized and unchanged since) or the daily rollups (the others), as runs of
+/// consecutive days.
+struct DayRuns {
+  std::vector<std::pair<std::int64_t, std::int64_t>> summarized, rollups;
+};
+/// Splits [from, to] given the summarized days (any order; those outside ignored).
+DayRuns split_days(std::int64_t from, std::int64_t to, std::vector<std::int64_t> summarized);
+/// "(day BETWEEN a AND b OR ...)" over the runs, "FALSE" for none: integers the store
+/// made, never input.
+std::string day_runs_sql(const std::vector<std::pair<std::int64_t, std::int64_t>>& runs,
+                         const std::string& column = "day");
 
 /// What one sensor covered on one local day.
 struct SensorDay {
@@ -262,11 +280,25 @@ class Store {
   virtual void daily_sums(const DailySumsQuery& q,
                           const std::function<void(const DailySums&)>& out) = 0;
   /// The sketches of the daily rows of one destination from one country over local days
-  /// [day_from, day_to]; `port` -1 matches rows without a port, nullopt any port.
+  /// [day_from, day_to] of the sensors (none: all); `port` -1 matches rows without a port,
+  /// nullopt any port. Their union is what a caller merges: for summarized days (all
+  /// sensors only) one sketch per fingerprint and day already merged over the sensors.
   virtual void scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
                                 const std::string& country, const std::string& proto,
                                 std::optional<std::int64_t> port,
+                                const std::vector<std::string>& sensors,
                                 const std::function<void(const DailyHosts&)>& row) = 0;
+  /// Summarizes up to `max_days` local days whose daily rollups changed since they were
+  /// last summarized, oldest first (docs/scale.md, "Day summaries"): a day's rollups
+  /// summed over the sensors per (proto, port, country, fingerprint), sketches merged, and
+  /// per (sensor, proto, port). A summary records the day's bucket count it was made from;
+  /// reports over all sensors read it while that count is the day's, the rollups
+  /// otherwise, so a late bucket is never missed. Each day in a transaction of its own;
+  /// with PostgreSQL one collector summarizes at a time (0 when another is). Returns the
+  /// days summarized.
+  virtual std::size_t summarize_days(std::size_t max_days) = 0;
+  /// The days of [day_from, day_to] whose summary is current.
+  virtual std::vector<std::int64_t> summarized_days(std::int64_t day_from, std::int64_t day_to) = 0;
   /// What each sensor covered on the local days [day_from, day_to].
   virtual std::vector<SensorDay> sensor_days(std::int64_t day_from, std::int64_t day_to) = 0;
   /// Each sensor that ever delivered: its latest bucket end, and its figures over
@@ -322,6 +354,6 @@ CopyCounts copy_store(Store& from, Store& to);
 std::string check_store(const StoreConfig& config);
 
 /// The schema version this build writes (both backends).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 }  // namespace teiten::collector

@@ -62,9 +62,9 @@ inline std::string postgres_admin_conninfo() {
   return "host=" + detail::pg_dir() + " user=teiten dbname=postgres";
 }
 
-/// Runs one SQL statement on the test server's maintenance database.
-inline void postgres_admin(const std::string& sql) {
-  PGconn* c = PQconnectdb(postgres_admin_conninfo().c_str());
+/// Runs one SQL statement on a database of the test server.
+inline void postgres_exec(const std::string& conninfo, const std::string& sql) {
+  PGconn* c = PQconnectdb(conninfo.c_str());
   if (PQstatus(c) != CONNECTION_OK) {
     const std::string m = PQerrorMessage(c);
     PQfinish(c);
@@ -76,6 +76,11 @@ inline void postgres_admin(const std::string& sql) {
   PQclear(r);
   PQfinish(c);
   if (!ok) throw std::runtime_error("test PostgreSQL: " + sql + ": " + m);
+}
+
+/// Runs one SQL statement on the test server's maintenance database.
+inline void postgres_admin(const std::string& sql) {
+  postgres_exec(postgres_admin_conninfo(), sql);
 }
 
 /// A new, empty database on the test server; its connection string.

@@ -3,6 +3,11 @@
 // hand in the comments: a real SQLite store, the report engine and its four formats.
 #include "collector/report/report.h"
 
+#include <chrono>
+#include <thread>
+
+#include "collector/maintenance.h"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -396,4 +401,104 @@ TEST_CASE("report requests: ranges, quarters and refusals", "[collector][report]
   bad({{"from", "2000-01-01"}, {"to", "2022-01-01"}}, "a report covers at most 3660 days");
   CHECK_THROWS_WITH(open_store(StoreConfig{"sqlite", dir / "d.sqlite", "", "Mars/Olympus"}),
                     "unknown time zone 'Mars/Olympus' (a tz database name such as Asia/Tokyo)");
+}
+
+TEST_CASE("report: day summaries answer as the rollups do, and a late bucket is never missed",
+          "[collector][report]") {
+  const std::string backend = TEITEN_EACH_BACKEND();
+  INFO("backend " << backend);
+  test::TempDir dir;
+  test::TestStore ts(backend, dir);
+  Store& s = *ts;
+  Builder b;
+  // Three sensors over three days (JST 2022-04-05..07), destinations shared between them,
+  // sources overlapping across sensors and days (the merged sketches must count them once).
+  std::vector<bucket::SealedBucket> batch;
+  for (int day = 5; day <= 7; ++day) {
+    for (const char* sensor : {"d1", "d2", "o1"}) {
+      for (int hour = 0; hour < 2; ++hour) {
+        auto x = b.make(
+            sensor, midnight("2022-04", day).substr(0, 11) + "0" + std::to_string(hour) + ":00:00Z",
+            3600);
+        const auto n = static_cast<std::uint64_t>(day * 3 + hour + (sensor[0] == 'o' ? 5 : 0));
+        const auto src = static_cast<std::uint32_t>(day * 10 + hour);
+        row(x, Proto::tcp, 23, "JP", Fingerprint::mirai, n, {src, src + 1, 7});
+        row(x, Proto::tcp, 23, "JP", Fingerprint::none, n / 2 + 1, {src + 2});
+        row(x, Proto::tcp, 22, "JP", Fingerprint::none, sensor[1] == '2' ? 9 : 2, {src, 8});
+        row(x, Proto::tcp, 22, "CN", Fingerprint::none, 4, {100});
+        row(x, Proto::icmp, 8, "JP", Fingerprint::none, 1, {src});
+        row(x, Proto::udp, 53, "US", Fingerprint::none, 3);  // no sketch
+        batch.push_back(x);
+      }
+    }
+  }
+  s.ingest(batch);
+  const CollectorConfig cfg = registry();
+  const auto json_of = [&](Store& store, ReportRequest q) {
+    Report r = build_report(store, cfg, q);
+    r.request.sensors.clear();  // the request aside: the figures compared
+    return report_json(r);
+  };
+  ReportRequest all = quarter("all"), mirai = quarter("mirai"), named = quarter("all"),
+                d1 = quarter("all");
+  named.sensors = {"d1", "d2", "o1"};  // every sensor named: read from the rollups
+  d1.sensors = {"d1"};
+  const std::string by_all = json_of(s, all), by_mirai = json_of(s, mirai),
+                    only_d1 = json_of(s, d1);
+  CHECK(json_of(s, named) == by_all);
+  const std::int64_t from = day_of("2022-04-01"), to = day_of("2022-06-30");
+  const std::int64_t x = day_of("2022-04-05");
+  CHECK(s.summarized_days(from, to).empty());
+
+  CHECK(s.summarize_days(2) == 2);  // oldest first, as many as asked
+  CHECK(s.summarized_days(from, to) == std::vector<std::int64_t>{x, x + 1});
+  CHECK(json_of(s, all) == by_all);  // two days from summaries, one from the rollups
+  CHECK(s.summarize_days(100) == 1);
+  CHECK(s.summarize_days(100) == 0);  // nothing changed since
+  auto days = s.summarized_days(from, to);
+  std::sort(days.begin(), days.end());
+  CHECK(days == std::vector<std::int64_t>{x, x + 1, x + 2});
+  CHECK(json_of(s, all) == by_all);
+  CHECK(json_of(s, mirai) == by_mirai);
+  CHECK(json_of(s, d1) == only_d1);
+  const auto reader = ts.open(OpenMode::read_only);  // a report worker's connection
+  CHECK(json_of(*reader, all) == by_all);
+
+  // Reports over all sensors read the summaries: one changed behind the store's back
+  // changes them, and not a report naming its sensors (read from the rollups).
+  ts.exec_sql("UPDATE day_totals SET packets = packets + 1000 WHERE day = " + std::to_string(x) +
+              " AND proto = 'tcp' AND port = 23 AND country = 'JP' AND fingerprint = 'mirai'");
+  CHECK(json_of(s, all) != by_all);
+  CHECK(json_of(s, named) == by_all);
+
+  // A late bucket for a summarized day: the day is read from the rollups again at once
+  // (the bad summary no longer counts), with the late packets and source.
+  auto late = b.make("d2", "2022-04-05T05:00:00Z", 3600);
+  row(late, Proto::tcp, 23, "JP", Fingerprint::mirai, 50, {999});
+  s.ingest({late});
+  CHECK(s.summarized_days(x, x).empty());
+  const std::string with_late = json_of(s, named);
+  CHECK(with_late != by_all);
+  CHECK(json_of(s, all) == with_late);
+  const Report r = build_report(s, cfg, all);
+  REQUIRE(!r.table.empty());
+  CHECK(r.table[0].dest.label() == "23/TCP");
+  CHECK(r.daily[0][x - from].fingerprinted ==
+        nlohmann::json::parse(by_all)["ports"][0]["daily"][x - from]["fingerprinted"]
+                .get<std::uint64_t>() +
+            50);
+
+  // The maintenance job summarizes it again within its period.
+  {
+    Maintenance job(ts.config, 1u << 30, 1u << 30, std::chrono::hours(1), std::chrono::seconds(1));
+    for (int i = 0; i < 200 && s.summarized_days(x, x).empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(s.summarized_days(x, x) == std::vector<std::int64_t>{x});
+  CHECK(json_of(s, all) == with_late);
+
+  // Days cut again in another time zone: the summaries of the old days go with them.
+  const auto utc = ts.open_in("UTC");
+  CHECK(utc->summarized_days(from, to).empty());
+  CHECK(utc->summarize_days(100) == 3);
 }

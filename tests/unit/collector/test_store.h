@@ -4,9 +4,11 @@
 // The storage and report tests run against both backends: each TEST_CASE generates
 // "sqlite" and "postgresql" and opens its store through TestStore.
 
+#include <sqlite3.h>
 #include <catch2/catch.hpp>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "collector/store/store.h"
@@ -43,6 +45,19 @@ struct TestStore {
     auto c = config;
     c.time_zone = time_zone;
     return collector::open_store(c, mode);
+  }
+  /// Runs one SQL statement on the store's database behind its back (white-box tests).
+  void exec_sql(const std::string& sql) const {
+    if (config.backend != "sqlite") return postgres_exec(config.conninfo, sql);
+    sqlite3* db = nullptr;
+    char* err = nullptr;
+    const bool ok = sqlite3_open(config.path.c_str(), &db) == SQLITE_OK &&
+                    sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
+                    sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) == SQLITE_OK;
+    const std::string why = err ? err : (db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_free(err);
+    sqlite3_close(db);
+    if (!ok) throw std::runtime_error("test SQLite: " + sql + ": " + why);
   }
   collector::Store& operator*() const { return *store; }
   collector::Store* operator->() const { return store.get(); }
