@@ -130,10 +130,19 @@ CREATE TABLE IF NOT EXISTS day_totals (
   fingerprint text COLLATE "C" NOT NULL,
   packets bigint NOT NULL,
   bytes bigint NOT NULL,
-  hosts bytea,
   PRIMARY KEY (day, proto, port, country, fingerprint)
 );
-CREATE INDEX IF NOT EXISTS day_totals_by_port ON day_totals (country, proto, port, day);
+-- Their sketches merged, apart: a query of the totals reads narrow rows.
+CREATE TABLE IF NOT EXISTS day_hosts (
+  day bigint NOT NULL,
+  proto text COLLATE "C" NOT NULL,
+  port integer NOT NULL,
+  country text COLLATE "C" NOT NULL,
+  fingerprint text COLLATE "C" NOT NULL,
+  hosts bytea NOT NULL,
+  PRIMARY KEY (day, proto, port, country, fingerprint)
+);
+CREATE INDEX IF NOT EXISTS day_hosts_by_port ON day_hosts (country, proto, port, day);
 CREATE TABLE IF NOT EXISTS day_sensor_totals (
   day bigint NOT NULL,
   sensor text COLLATE "C" NOT NULL,
@@ -613,7 +622,8 @@ void PostgresStore::rebuild_days_if_needed() {
     if (!again.rows() || again.bytes(0, 0) != time_zone_) {
       conn_->run(
           "DELETE FROM daily; DELETE FROM daily_hosts; DELETE FROM sensor_days; "
-          "DELETE FROM day_summaries; DELETE FROM day_totals; DELETE FROM day_sensor_totals");
+          "DELETE FROM day_summaries; DELETE FROM day_totals; DELETE FROM day_hosts; "
+          "DELETE FROM day_sensor_totals");
       // The daily partitions of every month the hourly rollups hold.
       const pg::Result range = conn_->exec("SELECT MIN(hour), MAX(hour) FROM hourly");
       if (!range.null(0, 0)) {
@@ -907,7 +917,7 @@ std::vector<QueryRow> PostgresStore::query_tier(const Query& q, Tier tier) {
   pg::Params p{str(q.from), str(q.to)};
   std::string sql =
       "SELECT " + select + "SUM(r.packets)::bigint, SUM(r.bytes)::bigint FROM " +
-      (tier == Tier::daily    ? std::string{"daily r WHERE r.day >= $1 AND r.day < $2"}
+      (tier == Tier::daily    ? daily_source(q, "$1", "$2")
        : tier == Tier::hourly ? std::string{"hourly r WHERE r.hour >= $1 AND r.hour < $2"}
                               : std::string{"bucket_rows r WHERE r.start >= $1 AND "
                                             "r.start < $2"});
@@ -1049,9 +1059,7 @@ void PostgresStore::daily_sums(const DailySumsQuery& q,
   // Summed by the server (in parallel, partition-pruned to the range's months): a few
   // thousand sums cross the connection instead of the quarter's millions of rows. Days
   // with a current summary are read from it: a hundredth of the rows.
-  const DayRuns runs = split_days(
-      q.day_from, q.day_to,
-      q.sensors.empty() ? summarized_days(q.day_from, q.day_to) : std::vector<std::int64_t>{});
+  const DayRuns runs = day_runs_of(day_states(q.day_from, q.day_to), q.sensors.empty());
   const std::optional<std::string> sensors = sensors_param(q.sensors);
   const auto rollups = [&](const std::string& columns, int list) {
     const std::string s = "$" + std::to_string(list) + "::text[]";
@@ -1096,9 +1104,7 @@ void PostgresStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
                                      const std::vector<std::string>& sensors,
                                      const std::function<void(const DailyHosts&)>& row) {
   alive();
-  const DayRuns runs =
-      split_days(day_from, day_to,
-                 sensors.empty() ? summarized_days(day_from, day_to) : std::vector<std::int64_t>{});
+  const DayRuns runs = day_runs_of(day_states(day_from, day_to), sensors.empty());
   pg::Params p{country, proto, sensors_param(sensors)};
   std::string by_port;
   if (port) {
@@ -1109,23 +1115,24 @@ void PostgresStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
       "SELECT fingerprint, hosts FROM daily_hosts WHERE country = $1 AND proto = $2 AND " +
           day_runs_sql(runs.rollups) + " AND ($3::text[] IS NULL OR sensor = ANY($3::text[]))" +
           by_port +
-          " UNION ALL SELECT fingerprint, hosts FROM day_totals WHERE country = $1 AND proto = $2 "
+          " UNION ALL SELECT fingerprint, hosts FROM day_hosts WHERE country = $1 AND proto = $2 "
           "AND " +
-          day_runs_sql(runs.summarized) + " AND hosts IS NOT NULL" + by_port,
+          day_runs_sql(runs.summarized) + by_port,
       p, [&](const pg::Result& r, int i) {
         row(DailyHosts{r.bytes(i, 0), r.bytes(i, 1)});
       });
 }
 
-std::vector<std::int64_t> PostgresStore::summarized_days(std::int64_t day_from,
-                                                         std::int64_t day_to) {
+std::vector<std::pair<std::int64_t, bool>> PostgresStore::day_states(std::int64_t day_from,
+                                                                     std::int64_t day_to) {
   alive();
   const pg::Result r = conn_->exec(
-      "SELECT c.day FROM (SELECT day, SUM(buckets)::bigint AS b FROM sensor_days WHERE day >= $1 "
-      "AND day <= $2 GROUP BY day) c JOIN day_summaries s ON s.day = c.day AND s.buckets = c.b",
+      "SELECT c.day, s.buckets IS NOT DISTINCT FROM c.b FROM (SELECT day, SUM(buckets)::bigint "
+      "AS b FROM sensor_days WHERE day >= $1 AND day <= $2 GROUP BY day) c LEFT JOIN "
+      "day_summaries s ON s.day = c.day ORDER BY c.day",
       {str(day_from), str(day_to)});
-  std::vector<std::int64_t> days;
-  for (int i = 0; i < r.rows(); ++i) days.push_back(r.i64(i, 0));
+  std::vector<std::pair<std::int64_t, bool>> days;
+  for (int i = 0; i < r.rows(); ++i) days.emplace_back(r.i64(i, 0), r.i64(i, 1) != 0);
   return days;
 }
 
@@ -1155,6 +1162,7 @@ std::size_t PostgresStore::summarize_days(std::size_t max_days) {
                      {day})
               .i64(0, 0);
       conn_->exec("DELETE FROM day_totals WHERE day = $1", {day});
+      conn_->exec("DELETE FROM day_hosts WHERE day = $1", {day});
       conn_->exec("DELETE FROM day_sensor_totals WHERE day = $1", {day});
       conn_->exec(
           "INSERT INTO day_sensor_totals (day, sensor, proto, port, packets, bytes) SELECT day, "
@@ -1188,30 +1196,35 @@ std::size_t PostgresStore::summarize_days(std::size_t max_days) {
             if (!h) throw std::runtime_error("stored host sketch: " + why);
             totals[key(r, k)].hosts.merge(*h);
           });
-      std::string data;
+      std::string data, hosts;
       for (const auto& [k, t] : totals) {
-        data += day;
-        copy_sep(data);
-        pg::copy_text(data, std::get<0>(k));
-        copy_sep(data);
-        pg::copy_int(data, std::get<1>(k));
-        copy_sep(data);
-        pg::copy_text(data, std::get<2>(k));
-        copy_sep(data);
-        pg::copy_text(data, std::get<3>(k));
-        copy_sep(data);
+        std::string fields = day;
+        copy_sep(fields);
+        pg::copy_text(fields, std::get<0>(k));
+        copy_sep(fields);
+        pg::copy_int(fields, std::get<1>(k));
+        copy_sep(fields);
+        pg::copy_text(fields, std::get<2>(k));
+        copy_sep(fields);
+        pg::copy_text(fields, std::get<3>(k));
+        copy_sep(fields);
+        data += fields;
         pg::copy_int(data, t.packets);
         copy_sep(data);
         pg::copy_int(data, t.bytes);
-        copy_sep(data);
-        pg::copy_bytea(data, t.hosts.empty() ? std::string{} : t.hosts.encode());
         data += '\n';
+        if (t.hosts.empty()) continue;
+        hosts += fields;
+        pg::copy_bytea(hosts, t.hosts.encode());
+        hosts += '\n';
       }
       if (!data.empty())
         conn_->copy_in(
-            "COPY day_totals (day, proto, port, country, fingerprint, packets, bytes, hosts) "
-            "FROM STDIN",
+            "COPY day_totals (day, proto, port, country, fingerprint, packets, bytes) FROM STDIN",
             data);
+      if (!hosts.empty())
+        conn_->copy_in("COPY day_hosts (day, proto, port, country, fingerprint, hosts) FROM STDIN",
+                       hosts);
       conn_->exec(
           "INSERT INTO day_summaries (day, buckets) VALUES ($1, $2) ON CONFLICT (day) DO UPDATE "
           "SET buckets = excluded.buckets",
@@ -1282,7 +1295,7 @@ std::vector<std::pair<std::string, std::uint64_t>> PostgresStore::bytes_per_tier
   };
   return {{"buckets", size("buckets") + size("sensor_days")},
           {"daily", size("daily") + size("daily_hosts") + size("day_summaries") +
-                        size("day_totals") + size("day_sensor_totals")},
+                        size("day_totals") + size("day_hosts") + size("day_sensor_totals")},
           {"detail", size("bucket_rows")},
           {"hourly", size("hourly")}};
 }

@@ -118,10 +118,19 @@ CREATE TABLE IF NOT EXISTS day_totals (
   fingerprint TEXT NOT NULL,
   packets INTEGER NOT NULL,
   bytes INTEGER NOT NULL,
-  hosts BLOB,                     -- the sensors' sketches merged
   PRIMARY KEY (day, proto, port, country, fingerprint)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS day_totals_by_port ON day_totals (country, proto, port, day);
+-- Their sketches merged, apart: a query of the totals reads narrow rows.
+CREATE TABLE IF NOT EXISTS day_hosts (
+  day INTEGER NOT NULL,
+  proto TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  country TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  hosts BLOB NOT NULL,
+  PRIMARY KEY (day, proto, port, country, fingerprint)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS day_hosts_by_port ON day_hosts (country, proto, port, day);
 CREATE TABLE IF NOT EXISTS day_sensor_totals (
   day INTEGER NOT NULL,
   sensor TEXT NOT NULL,
@@ -341,6 +350,7 @@ void SqliteStore::rebuild_days_if_needed() {
     exec("DELETE FROM sensor_days");
     exec("DELETE FROM day_summaries");
     exec("DELETE FROM day_totals");
+    exec("DELETE FROM day_hosts");
     exec("DELETE FROM day_sensor_totals");
     exec(
         "INSERT INTO daily (day, sensor, proto, port, country, fingerprint, packets, bytes, hosts) "
@@ -544,7 +554,7 @@ std::vector<QueryRow> SqliteStore::query_tier(const Query& q, Tier tier) {
   }
   std::string sql =
       "SELECT " + select + "SUM(r.packets), SUM(r.bytes) FROM " +
-      (tier == Tier::daily    ? std::string{"daily r WHERE r.day >= ?1 AND r.day < ?2"}
+      (tier == Tier::daily    ? daily_source(q, "?1", "?2")
        : tier == Tier::hourly ? std::string{"hourly r WHERE r.hour >= ?1 AND r.hour < ?2"}
                               : std::string{"bucket_rows r JOIN buckets b ON b.id = "
                                             "r.bucket_id WHERE b.start >= ?1 AND "
@@ -637,9 +647,7 @@ void SqliteStore::daily_sums(const DailySumsQuery& q,
                              const std::function<void(const DailySums&)>& out) {
   // Summed here: SQLite's GROUP BY (a sorter over millions of rows) is slower than this.
   DailySummer sum(q);
-  const DayRuns runs = split_days(
-      q.day_from, q.day_to,
-      q.sensors.empty() ? summarized_days(q.day_from, q.day_to) : std::vector<std::int64_t>{});
+  const DayRuns runs = day_runs_of(day_states(q.day_from, q.day_to), q.sensors.empty());
   const auto each = [&](const std::string& sql, auto&& fn) {
     Stmt st(db_, sql);
     const auto text = [&](int col) {
@@ -690,9 +698,7 @@ void SqliteStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
                                    std::optional<std::int64_t> port,
                                    const std::vector<std::string>& sensors,
                                    const std::function<void(const DailyHosts&)>& row) {
-  const DayRuns runs =
-      split_days(day_from, day_to,
-                 sensors.empty() ? summarized_days(day_from, day_to) : std::vector<std::int64_t>{});
+  const DayRuns runs = day_runs_of(day_states(day_from, day_to), sensors.empty());
   const auto scan = [&](const char* table, const auto& days, bool by_sensor) {
     if (days.empty()) return;
     Stmt st(db_, std::string{"SELECT fingerprint, hosts FROM "} + table +
@@ -709,17 +715,19 @@ void SqliteStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
     }
   };
   scan("daily", runs.rollups, true);
-  scan("day_totals", runs.summarized, false);
+  scan("day_hosts", runs.summarized, false);
 }
 
-std::vector<std::int64_t> SqliteStore::summarized_days(std::int64_t day_from, std::int64_t day_to) {
+std::vector<std::pair<std::int64_t, bool>> SqliteStore::day_states(std::int64_t day_from,
+                                                                   std::int64_t day_to) {
   Stmt st(db_,
-          "SELECT c.day FROM (SELECT day, SUM(buckets) AS b FROM sensor_days WHERE day >= ?1 AND "
-          "day <= ?2 GROUP BY day) c JOIN day_summaries s ON s.day = c.day AND s.buckets = c.b");
+          "SELECT c.day, s.buckets IS c.b FROM (SELECT day, SUM(buckets) AS b FROM sensor_days "
+          "WHERE day >= ?1 AND day <= ?2 GROUP BY day) c LEFT JOIN day_summaries s ON s.day = "
+          "c.day ORDER BY c.day");
   st.bind(1, day_from);
   st.bind(2, day_to);
-  std::vector<std::int64_t> days;
-  while (st.step(db_) == SQLITE_ROW) days.push_back(st.i64(0));
+  std::vector<std::pair<std::int64_t, bool>> days;
+  while (st.step(db_) == SQLITE_ROW) days.emplace_back(st.i64(0), st.i64(1) != 0);
   return days;
 }
 
@@ -745,10 +753,14 @@ std::size_t SqliteStore::summarize_days(std::size_t max_days) {
         if (n.step(db_) == SQLITE_ROW) buckets = n.i64(0);
       }
       for (const char* sql :
-           {"DELETE FROM day_totals WHERE day = ?1", "DELETE FROM day_sensor_totals WHERE day = ?1",
-            "INSERT INTO day_totals (day, proto, port, country, fingerprint, packets, bytes, "
-            "hosts) SELECT day, proto, port, country, fingerprint, SUM(packets), SUM(bytes), "
-            "teiten_hosts_merge(hosts) FROM daily WHERE day = ?1 "
+           {"DELETE FROM day_totals WHERE day = ?1", "DELETE FROM day_hosts WHERE day = ?1",
+            "DELETE FROM day_sensor_totals WHERE day = ?1",
+            "INSERT INTO day_totals (day, proto, port, country, fingerprint, packets, bytes) "
+            "SELECT day, proto, port, country, fingerprint, SUM(packets), SUM(bytes) "
+            "FROM daily WHERE day = ?1 GROUP BY day, proto, port, country, fingerprint",
+            "INSERT INTO day_hosts (day, proto, port, country, fingerprint, hosts) "
+            "SELECT day, proto, port, country, fingerprint, teiten_hosts_merge(hosts) "
+            "FROM daily WHERE day = ?1 AND hosts IS NOT NULL "
             "GROUP BY day, proto, port, country, fingerprint",
             "INSERT INTO day_sensor_totals (day, sensor, proto, port, packets, bytes) "
             "SELECT day, sensor, proto, port, SUM(packets), SUM(bytes) FROM daily WHERE day = ?1 "

@@ -32,7 +32,8 @@ class SqliteStore final : public Store {
                         const std::vector<std::string>& sensors,
                         const std::function<void(const DailyHosts&)>& row) override;
   std::size_t summarize_days(std::size_t max_days) override;
-  std::vector<std::int64_t> summarized_days(std::int64_t day_from, std::int64_t day_to) override;
+  std::vector<std::pair<std::int64_t, bool>> day_states(std::int64_t day_from,
+                                                        std::int64_t day_to) override;
   std::vector<SensorDay> sensor_days(std::int64_t day_from, std::int64_t day_to) override;
   std::vector<SensorTotals> sensor_totals(std::int64_t day_from, std::int64_t day_to) override;
   std::optional<std::int64_t> latest_day() override;

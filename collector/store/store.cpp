@@ -112,25 +112,26 @@ void DailySummer::add(const DailyRow& r, Part part) {
   if (part != Part::day) by_sensor_[(std::uint64_t{last_sensor_} << 32) | dest] += r.packets;
 }
 
-DayRuns split_days(std::int64_t from, std::int64_t to, std::vector<std::int64_t> summarized) {
-  std::sort(summarized.begin(), summarized.end());
-  summarized.erase(std::unique(summarized.begin(), summarized.end()), summarized.end());
+DayRuns day_runs_of(const std::vector<std::pair<std::int64_t, bool>>& days, bool summaries) {
   DayRuns runs;
-  const auto add = [](auto& v, std::int64_t a, std::int64_t b) {
-    if (!v.empty() && v.back().second + 1 == a)
-      v.back().second = b;
+  int last = -1;  // the kind of the day placed last: 1 summarized, 0 rollups
+  for (const auto& [day, current] : days) {
+    const bool summarized = summaries && current;
+    auto& v = summarized ? runs.summarized : runs.rollups;
+    if (last == static_cast<int>(summarized))
+      v.back().second = day;  // days between hold no data
     else
-      v.emplace_back(a, b);
-  };
-  std::int64_t next = from;  // the first day not yet placed
-  for (const std::int64_t d : summarized) {
-    if (d < from || d > to) continue;
-    if (d > next) add(runs.rollups, next, d - 1);
-    add(runs.summarized, d, d);
-    next = d + 1;
+      v.emplace_back(day, day);
+    last = summarized;
   }
-  if (next <= to) add(runs.rollups, next, to);
   return runs;
+}
+
+std::vector<std::int64_t> Store::summarized_days(std::int64_t day_from, std::int64_t day_to) {
+  std::vector<std::int64_t> out;
+  for (const auto& [day, current] : day_states(day_from, day_to))
+    if (current) out.push_back(day);
+  return out;
 }
 
 std::string day_runs_sql(const std::vector<std::pair<std::int64_t, std::int64_t>>& runs,
@@ -190,6 +191,34 @@ Tier Store::tier(const Query& q) {
         "kind is kept in the hourly rollups, which no longer cover this range "
         "(collector.hourly_retention)");
   return Tier::daily;
+}
+
+std::string Store::daily_source(const Query& q, const std::string& from_param,
+                                const std::string& to_param) {
+  const std::string range = " r WHERE r.day >= " + from_param + " AND r.day < " + to_param;
+  const auto uses = [&](const std::string& d) {
+    return std::find(q.group_by.begin(), q.group_by.end(), d) != q.group_by.end();
+  };
+  const bool origin = q.country || q.fingerprint || uses("country") || uses("fingerprint");
+  const bool sensors = !q.sensors.empty() || uses("sensor");
+  const char* table = q.kind || uses("kind") ? nullptr
+                      : !sensors             ? "day_totals"
+                      : !origin              ? "day_sensor_totals"
+                                             : nullptr;
+  // Days a bucket can fall on (year 9999 at most): open bounds become integers of these.
+  constexpr std::int64_t kDays = 10'000'000;
+  const std::int64_t from = std::max(q.from, -kDays), last = std::min(q.to, kDays) - 1;
+  if (!table || from > last) return "daily" + range;
+  const DayRuns runs = day_runs_of(day_states(from, last));
+  if (runs.summarized.empty()) return "daily" + range;
+  const std::string cols =
+      std::string{"day, "} +
+      (table == std::string_view{"day_totals"} ? "proto, port, country, fingerprint"
+                                               : "sensor, proto, port") +
+      ", packets, bytes";
+  return "(SELECT " + cols + " FROM daily WHERE " + day_runs_sql(runs.rollups) +
+         " UNION ALL SELECT " + cols + " FROM " + table + " WHERE " +
+         day_runs_sql(runs.summarized) + ")" + range;
 }
 
 std::vector<QueryRow> Store::query(const Query& q, Tier* used) {

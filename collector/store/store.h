@@ -131,14 +131,15 @@ struct DailyHosts {
   std::string_view fingerprint, hosts;
 };
 
-/// Local days [from, to] split by where a report reads them: the day summaries (days
-/// summarized and unchanged since) or the daily rollups (the others), as runs of
-/// consecutive days.
+/// The days of a range that hold data, split by where a report reads them: the day
+/// summaries (days summarized and unchanged since) or the daily rollups (the others), as
+/// runs of days (a run may span days without data, never a day of the other kind).
 struct DayRuns {
   std::vector<std::pair<std::int64_t, std::int64_t>> summarized, rollups;
 };
-/// Splits [from, to] given the summarized days (any order; those outside ignored).
-DayRuns split_days(std::int64_t from, std::int64_t to, std::vector<std::int64_t> summarized);
+/// Runs of (day, summary current) pairs given in day order; `summaries` false: every day
+/// goes to the rollups.
+DayRuns day_runs_of(const std::vector<std::pair<std::int64_t, bool>>& days, bool summaries = true);
 /// "(day BETWEEN a AND b OR ...)" over the runs, "FALSE" for none: integers the store
 /// made, never input.
 std::string day_runs_sql(const std::vector<std::pair<std::int64_t, std::int64_t>>& runs,
@@ -297,8 +298,12 @@ class Store {
   /// with PostgreSQL one collector summarizes at a time (0 when another is). Returns the
   /// days summarized.
   virtual std::size_t summarize_days(std::size_t max_days) = 0;
-  /// The days of [day_from, day_to] whose summary is current.
-  virtual std::vector<std::int64_t> summarized_days(std::int64_t day_from, std::int64_t day_to) = 0;
+  /// The days of [day_from, day_to] that hold data, in order, each with whether its
+  /// summary is current.
+  virtual std::vector<std::pair<std::int64_t, bool>> day_states(std::int64_t day_from,
+                                                                std::int64_t day_to) = 0;
+  /// The days of [day_from, day_to] whose summary is current, in order.
+  std::vector<std::int64_t> summarized_days(std::int64_t day_from, std::int64_t day_to);
   /// What each sensor covered on the local days [day_from, day_to].
   virtual std::vector<SensorDay> sensor_days(std::int64_t day_from, std::int64_t day_to) = 0;
   /// Each sensor that ever delivered: its latest bucket end, and its figures over
@@ -334,6 +339,12 @@ class Store {
   virtual std::int64_t hourly_pruned_before() = 0;
   /// query() on one tier; for daily, `q.from` and `q.to` are local days (to exclusive).
   virtual std::vector<QueryRow> query_tier(const Query& q, Tier tier) = 0;
+  /// What a daily-tier query reads, as "<source> r WHERE r.day >= <from_param> AND r.day <
+  /// <to_param>": the daily rollups, and for the days summarized the summary table that
+  /// holds q's dimensions (day_totals without sensors, day_sensor_totals without origin
+  /// and fingerprint), when one does.
+  std::string daily_source(const Query& q, const std::string& from_param,
+                           const std::string& to_param);
   std::string time_zone_;
   const date::time_zone* zone_ = nullptr;
 };

@@ -446,6 +446,34 @@ TEST_CASE("report: day summaries answer as the rollups do, and a late bucket is 
   const std::string by_all = json_of(s, all), by_mirai = json_of(s, mirai),
                     only_d1 = json_of(s, d1);
   CHECK(json_of(s, named) == by_all);
+  // Queries of the daily tier read the summaries too, where one holds their dimensions.
+  std::vector<Query> queries(6);
+  queries[0].group_by = {"proto", "port"};      // day_totals
+  queries[1].group_by = {"sensor", "proto"};    // day_sensor_totals
+  queries[2].group_by = {"country", "sensor"};  // the rollups alone
+  queries[3].group_by = {"fingerprint"};
+  queries[3].sensors = {"d1"};  // the rollups alone
+  queries[4].group_by = {"proto"};
+  queries[4].sensors = {"d2"};  // day_sensor_totals
+  queries[5].group_by = {"country"};
+  queries[5].proto = "tcp";
+  queries[5].from = at("2022-04-05T15:00:00Z");  // from 2022-04-06 JST; day_totals
+  const auto answers = [&](Store& store) {
+    std::vector<std::vector<QueryRow>> a;
+    for (const auto& q : queries) {
+      Tier t = Tier::detail;
+      a.push_back(store.query(q, &t));
+      CHECK(t == Tier::daily);
+    }
+    return a;
+  };
+  const auto total = [](const std::vector<QueryRow>& rows) {
+    std::uint64_t n = 0;
+    for (const auto& r : rows) n += r.packets;
+    return n;
+  };
+  const auto from_rollups = answers(s);
+  CHECK(total(from_rollups[0]) > 0);
   const std::int64_t from = day_of("2022-04-01"), to = day_of("2022-06-30");
   const std::int64_t x = day_of("2022-04-05");
   CHECK(s.summarized_days(from, to).empty());
@@ -461,6 +489,7 @@ TEST_CASE("report: day summaries answer as the rollups do, and a late bucket is 
   CHECK(json_of(s, all) == by_all);
   CHECK(json_of(s, mirai) == by_mirai);
   CHECK(json_of(s, d1) == only_d1);
+  CHECK(answers(s) == from_rollups);
   const auto reader = ts.open(OpenMode::read_only);  // a report worker's connection
   CHECK(json_of(*reader, all) == by_all);
 
@@ -468,8 +497,17 @@ TEST_CASE("report: day summaries answer as the rollups do, and a late bucket is 
   // changes them, and not a report naming its sensors (read from the rollups).
   ts.exec_sql("UPDATE day_totals SET packets = packets + 1000 WHERE day = " + std::to_string(x) +
               " AND proto = 'tcp' AND port = 23 AND country = 'JP' AND fingerprint = 'mirai'");
+  ts.exec_sql("UPDATE day_sensor_totals SET packets = packets + 1000 WHERE day = " +
+              std::to_string(x) + " AND sensor = 'd2' AND proto = 'tcp' AND port = 23");
   CHECK(json_of(s, all) != by_all);
   CHECK(json_of(s, named) == by_all);
+  const auto tampered = answers(s);
+  CHECK(total(tampered[0]) == total(from_rollups[0]) + 1000);
+  CHECK(total(tampered[1]) == total(from_rollups[1]) + 1000);
+  CHECK(tampered[2] == from_rollups[2]);
+  CHECK(tampered[3] == from_rollups[3]);
+  CHECK(total(tampered[4]) == total(from_rollups[4]) + 1000);
+  CHECK(tampered[5] == from_rollups[5]);  // day x is before its range
 
   // A late bucket for a summarized day: the day is read from the rollups again at once
   // (the bad summary no longer counts), with the late packets and source.
@@ -480,6 +518,11 @@ TEST_CASE("report: day summaries answer as the rollups do, and a late bucket is 
   const std::string with_late = json_of(s, named);
   CHECK(with_late != by_all);
   CHECK(json_of(s, all) == with_late);
+  const auto late_answers = answers(s);
+  for (const std::size_t i : {0, 1, 2, 4})
+    CHECK(total(late_answers[i]) == total(from_rollups[i]) + 50);
+  CHECK(late_answers[3] == from_rollups[3]);
+  CHECK(late_answers[5] == from_rollups[5]);
   const Report r = build_report(s, cfg, all);
   REQUIRE(!r.table.empty());
   CHECK(r.table[0].dest.label() == "23/TCP");
@@ -496,6 +539,7 @@ TEST_CASE("report: day summaries answer as the rollups do, and a late bucket is 
   }
   CHECK(s.summarized_days(x, x) == std::vector<std::int64_t>{x});
   CHECK(json_of(s, all) == with_late);
+  CHECK(answers(s) == late_answers);
 
   // Days cut again in another time zone: the summaries of the old days go with them.
   const auto utc = ts.open_in("UTC");
