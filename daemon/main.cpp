@@ -42,6 +42,7 @@
 #include "daemon/control/recent_buckets.h"
 #include "daemon/pipeline/pipeline.h"
 #include "daemon/spool/spool.h"
+#include "daemon/spool/spool_writer.h"
 #include "daemon/upload/uploader.h"
 
 namespace {
@@ -199,23 +200,6 @@ sensor::UploadOptions upload_options(const config::SensorConfig& cfg) {
   return o;
 }
 
-// Spools a sealed bucket durably before anything else happens to it; a full disk is
-// retried every 200 ms until space returns or `stopping` is set. Returns false if the
-// bucket was not spooled (stopping).
-bool spool_bucket(sensor::Spool& spool, const bucket::SealedBucket& b, std::uint64_t token,
-                  const std::atomic<bool>& stopping) {
-  auto logger = log::get("sensord");
-  bool logged = false;
-  while (!spool.append(b, token)) {
-    if (!logged) logger->error("spool write failed (disk full?) seq={}: retrying", b.seq);
-    logged = true;
-    if (stopping.load()) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  if (logged) logger->info("spool write recovered seq={}", b.seq);
-  return true;
-}
-
 // Replays a capture and delivers every sealed bucket to the collector (docs/spool.md).
 int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::GeoIpDatabase> db,
                const Args& args, std::unique_ptr<sensor::Savefile> savefile) {
@@ -273,22 +257,23 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
   auto work = boost::asio::make_work_guard(io);
   sensor::Uploader uploader(io, *spool, *dead, up_opts);
   std::atomic<bool> stopping{false};
-  bool abandoned = false;  // classifier thread only
-  sensor::Pipeline pipeline(
-      cfg, db, opts, [&](bucket::SealedBucket&& b, std::uint64_t packets_done) {
-        // Once a bucket was not spooled at stop, spool nothing more: a later bucket's resume
-        // token would skip that bucket's packets for good; the next start replays them.
-        if (abandoned) return;
-        if (!spool_bucket(*spool, b, packets_done, stopping)) {
-          logger->error(
-              "bucket seq={} start={} not spooled at stop: its {} packets are replayed at the "
-              "next start",
-              b.seq, b.start, b.accounted_packets());
-          abandoned = true;
-          return;
-        }
-        uploader.notify();
+  // Buckets sealed together are spooled together (group commit); once one was not
+  // spooled at stop, nothing more is: a later bucket's resume token would skip its
+  // packets for good, and the next start replays them.
+  sensor::SpoolWriter writer(
+      *spool, stopping, [&] { uploader.notify(); },
+      [&](const bucket::SealedBucket& b) {
+        logger->error(
+            "bucket seq={} start={} not spooled at stop: its {} packets are replayed at the "
+            "next start",
+            b.seq, b.start, b.accounted_packets());
       });
+  sensor::Pipeline pipeline(
+      cfg, db, opts,
+      [&](bucket::SealedBucket&& b, std::uint64_t packets_done) {
+        writer.add(std::move(b), packets_done);
+      },
+      [&] { writer.flush(); });
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code e, int sig) {
     if (e) return;
@@ -565,16 +550,24 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
   std::unique_ptr<sensor::Uploader> uploader;
   if (spool) uploader = std::make_unique<sensor::Uploader>(io, *spool, *dead, upload_options(cfg));
   std::atomic<bool> stopping{false};
-  sensor::Pipeline pipeline(cfg, db, opts, [&](bucket::SealedBucket&& b, std::uint64_t) {
-    if (control) recent.add(b);
-    if (!spool) return write_bucket_line(out.get(), b, true);
-    if (!spool_bucket(*spool, b, 0, stopping)) {
-      logger->error("bucket seq={} start={} not spooled at stop: {} packets lost", b.seq, b.start,
-                    b.accounted_packets());
-      return;
-    }
-    uploader->notify();
-  });
+  std::unique_ptr<sensor::SpoolWriter> writer;
+  if (spool)
+    writer = std::make_unique<sensor::SpoolWriter>(
+        *spool, stopping, [&] { uploader->notify(); },
+        [&](const bucket::SealedBucket& b) {
+          logger->error("bucket seq={} start={} not spooled at stop: {} packets lost", b.seq,
+                        b.start, b.accounted_packets());
+        });
+  sensor::Pipeline pipeline(
+      cfg, db, opts,
+      [&](bucket::SealedBucket&& b, std::uint64_t) {
+        if (control) recent.add(b);
+        if (!writer) return write_bucket_line(out.get(), b, true);
+        writer->add(std::move(b));
+      },
+      [&] {
+        if (writer) writer->flush();
+      });
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code e, int sig) {
     if (e) return;

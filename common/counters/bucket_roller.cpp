@@ -198,14 +198,15 @@ void BucketRoller::seal_open() {
   if (!sealer_.joinable()) {
     if (empty) {
       sink_(build_empty(h), h.tag);
-      return;
+    } else {
+      fold(open_, scratch_);
+      bucket::SealedBucket b = build(open_, h, Sketches::move);
+      open_.table.clear();
+      open_.sketches->bytes = 0;
+      open_.sketches->unrecorded = 0;
+      sink_(std::move(b), h.tag);
     }
-    fold(open_, scratch_);
-    bucket::SealedBucket b = build(open_, h, Sketches::move);
-    open_.table.clear();
-    open_.sketches->bytes = 0;
-    open_.sketches->unrecorded = 0;
-    sink_(std::move(b), h.tag);
+    if (on_idle_) on_idle_();
     return;
   }
   {
@@ -284,9 +285,26 @@ void BucketRoller::seal_loop() {
     } else if (!job.empty) {
       spare_pending_.push_back(std::move(job.pending));
     }
+    // Nothing sealed behind this bucket: the sink may write what it gathered.
+    if ((job.empty || job.keys) && jobs_.empty() && on_idle_ && !seal_error_) {
+      lock.unlock();
+      try {
+        on_idle_();
+      } catch (...) {
+        lock.lock();
+        seal_error_ = std::current_exception();
+        lock.unlock();
+      }
+      lock.lock();
+    }
     sealing_ = false;
     cv_.notify_all();
   }
+}
+
+void BucketRoller::on_idle(std::function<void()> f) {
+  std::lock_guard lock(mu_);
+  on_idle_ = std::move(f);
 }
 
 std::optional<bucket::SealedBucket> BucketRoller::snapshot(bool sketches) {

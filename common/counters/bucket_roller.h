@@ -118,6 +118,11 @@ class BucketRoller {
   /// sealed bucket has gone to the sink.
   void flush();
 
+  /// Called after a bucket went to the sink when no other sealed bucket is waiting to (on
+  /// the thread that called the sink, before flush() returns): a sink that gathers
+  /// buckets writes them here, together (group commit). Set before the first packet.
+  void on_idle(std::function<void()> f);
+
   /// The tag passed to a TaggedSink with the buckets sealed from now on.
   void set_tag(std::uint64_t tag) noexcept { tag_ = tag; }
 
@@ -230,6 +235,7 @@ class BucketRoller {
 
   RollerOptions options_;
   TaggedSink sink_;
+  std::function<void()> on_idle_;  ///< set under mu_
   std::int64_t width_;
   KeyState open_;
   FoldScratch scratch_;

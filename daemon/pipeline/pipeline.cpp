@@ -127,7 +127,7 @@ std::unique_ptr<Savefile> open_savefile(const std::string& path, std::string& er
 
 Pipeline::Pipeline(const config::SensorConfig& config,
                    std::shared_ptr<const classify::GeoIpDatabase> db, PipelineOptions options,
-                   BucketSink sink)
+                   BucketSink sink, std::function<void()> idle)
     : config_(config),
       options_(std::move(options)),
       ring_(config.ring_slots),
@@ -148,7 +148,9 @@ Pipeline::Pipeline(const config::SensorConfig& config,
                 // belongs to a later bucket (or is the end marker), so every packet
                 // before it is in a sealed bucket now.
                 sink(std::move(b), index);
-              }}) {}
+              }}) {
+  if (idle) roller_.on_idle(std::move(idle));
+}
 
 Pipeline::~Pipeline() = default;
 

@@ -74,8 +74,11 @@ using BucketSink = std::function<void(bucket::SealedBucket&&, std::uint64_t pack
 /// Offline replay and live capture run this same object.
 class Pipeline {
  public:
+  /// `idle`, if given, runs on the sink's thread after a sealed bucket when no other is
+  /// waiting for the sink (BucketRoller::on_idle): a sink that gathers buckets writes them
+  /// there, together.
   Pipeline(const config::SensorConfig& config, std::shared_ptr<const classify::GeoIpDatabase> db,
-           PipelineOptions options, BucketSink sink);
+           PipelineOptions options, BucketSink sink, std::function<void()> idle = {});
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;

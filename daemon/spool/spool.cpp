@@ -237,6 +237,13 @@ void Spool::load_segment(const std::string& path, std::vector<Entry>& out) {
 }
 
 std::optional<std::uint64_t> Spool::write_record(const char* magic, const std::string& payload) {
+  const auto at = write_records(magic, {&payload, 1});
+  if (!at) return std::nullopt;
+  return at->front();
+}
+
+std::optional<std::vector<std::uint64_t>> Spool::write_records(
+    const char* magic, std::span<const std::string> payloads) {
   if (current_segment_.empty() || current_size_ >= segment_bytes_) {
     char name[40];
     std::snprintf(name, sizeof name, "seg-%020llu.log",
@@ -244,10 +251,16 @@ std::optional<std::uint64_t> Spool::write_record(const char* magic, const std::s
     current_segment_ = dir_ + "/" + name;
     current_size_ = 0;
   }
-  std::string rec(magic, 4);
-  put_le(rec, payload.size(), 4);
-  put_le(rec, crc32(payload), 4);
-  rec += payload;
+  // The records one after another, written at once and made durable by one fdatasync.
+  std::string rec;
+  std::vector<std::uint64_t> payload_at;
+  for (const std::string& payload : payloads) {
+    rec.append(magic, 4);
+    put_le(rec, payload.size(), 4);
+    put_le(rec, crc32(payload), 4);
+    payload_at.push_back(current_size_ + rec.size());
+    rec += payload;
+  }
   const bool created = current_size_ == 0;
   const int fd = ::open(current_segment_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0) return std::nullopt;
@@ -256,7 +269,7 @@ std::optional<std::uint64_t> Spool::write_record(const char* magic, const std::s
     const ssize_t n = ::write(fd, rec.data() + done, rec.size() - done);
     if (n <= 0) {
       if (n < 0 && errno == EINTR) continue;
-      // Leave no half record behind: cut the file back to where this record started.
+      // Leave no half record behind: cut the file back to where these records started.
       if (::ftruncate(fd, static_cast<off_t>(current_size_)) != 0) {
         // A torn tail is still detected by the reader (magic + CRC).
       }
@@ -274,7 +287,6 @@ std::optional<std::uint64_t> Spool::write_record(const char* magic, const std::s
   ::close(fd);
   if (!synced) return std::nullopt;
   if (created) fsync_dir(dir_);
-  const std::uint64_t payload_at = current_size_ + kHeader;
   current_size_ += rec.size();
   return payload_at;
 }
@@ -442,56 +454,89 @@ bool Spool::drop_segment_locked(const std::string& segment) {
   return true;
 }
 
-bool Spool::append(const bucket::SealedBucket& in, std::uint64_t resume_token) {
+bool Spool::append(const bucket::SealedBucket& b, std::uint64_t resume_token) {
+  const Appending one{b, resume_token};
+  return append_group({&one, 1}) == 1;
+}
+
+std::size_t Spool::append_group(std::span<const Appending> group) {
   std::lock_guard lock(mu_);
-  bucket::SealedBucket b = in;
-  std::string payload;
-  // At the bound, make room: merge the oldest segment's buckets into coarser ones, or,
-  // when that saves too little, drop them (their packets go into this bucket's
-  // loss.spool_dropped). Buckets that may have been sent stay: the bound can be exceeded
-  // by at most what is in flight (docs/spool.md).
-  for (;;) {
-    b.loss.spool_dropped = in.loss.spool_dropped + unreported_drops_;
-    payload.clear();
-    put_le(payload, resume_token, 8);
-    payload += bucket::to_json_line(b);
-    if (stats_.bytes + kHeader + payload.size() <= max_bytes_) break;
-    const std::string oldest = oldest_unpinned_segment_locked();
-    if (oldest.empty()) break;
-    if (merge_segment_locked(oldest)) continue;
-    if (!drop_segment_locked(oldest)) {
-      ++stats_.write_errors;
-      return false;
+  std::size_t done = 0;
+  std::vector<std::string> payloads;
+  std::vector<std::uint64_t> dropped;  // each record's loss.spool_dropped
+  while (done < group.size()) {
+    // The chunk's first bucket makes room at the bound as a bucket appended alone does:
+    // merge the oldest segment's buckets into coarser ones, or, when that saves too
+    // little, drop them (their packets go into this bucket's loss.spool_dropped).
+    // Buckets that may have been sent stay: the bound can be exceeded by at most what is
+    // in flight (docs/spool.md).
+    payloads.assign(1, std::string{});
+    dropped.assign(1, 0);
+    bucket::SealedBucket b = group[done].bucket;
+    for (;;) {
+      b.loss.spool_dropped = group[done].bucket.loss.spool_dropped + unreported_drops_;
+      payloads[0].clear();
+      put_le(payloads[0], group[done].resume_token, 8);
+      payloads[0] += bucket::to_json_line(b);
+      if (stats_.bytes + kHeader + payloads[0].size() <= max_bytes_) break;
+      const std::string oldest = oldest_unpinned_segment_locked();
+      if (oldest.empty()) break;
+      if (merge_segment_locked(oldest)) continue;
+      if (!drop_segment_locked(oldest)) {
+        ++stats_.write_errors;
+        return done;
+      }
     }
-  }
-  const auto at = write_record(kPlain, payload);
-  if (!at) {
-    ++stats_.write_errors;
+    dropped[0] = b.loss.spool_dropped;
+    // Then the buckets behind it, while they fit under the bound and in the segment: the
+    // chunk is written at once and shares one fdatasync (group commit).
+    std::uint64_t chunk_bytes = kHeader + payloads[0].size();
+    for (std::size_t i = done + 1; i < group.size(); ++i) {
+      std::string payload;
+      put_le(payload, group[i].resume_token, 8);
+      payload += bucket::to_json_line(group[i].bucket);
+      const std::uint64_t bytes = kHeader + payload.size();
+      if (stats_.bytes + chunk_bytes + bytes > max_bytes_ ||
+          current_size_ + chunk_bytes + bytes > segment_bytes_)
+        break;
+      chunk_bytes += bytes;
+      payloads.push_back(std::move(payload));
+      dropped.push_back(group[i].bucket.loss.spool_dropped);
+    }
+    const auto at = write_records(kPlain, payloads);
+    if (!at) {
+      ++stats_.write_errors;
+      delete_done_segments_locked();
+      return done;
+    }
+    unreported_drops_ = 0;
+    for (std::size_t k = 0; k < payloads.size(); ++k) {
+      const bucket::SealedBucket& in = group[done + k].bucket;
+      const std::uint64_t bytes = kHeader + payloads[k].size();
+      ++stats_.appended;
+      stats_.bytes += bytes;
+      next_seq_ = std::max(next_seq_, in.seq + 1);
+      resume_token_ = std::max(resume_token_, group[done + k].resume_token);
+      insert_sorted_locked(Entry{in.boot_id,
+                                 in.seq,
+                                 {},
+                                 in.accounted_packets(),
+                                 dropped[k],
+                                 current_segment_,
+                                 (*at)[k] + 8,
+                                 static_cast<std::uint32_t>(payloads[k].size() - 8),
+                                 bytes});
+    }
+    done += payloads.size();
+    stats_.pending = entries_.size();
+    // The records are durable; the state file only has to catch up (a crash in between
+    // is repaired at start from the records themselves). Failure here is counted, not
+    // fatal.
+    state_dirty_ = true;
+    if (!write_state_locked()) ++stats_.write_errors;
     delete_done_segments_locked();
-    return false;
   }
-  ++stats_.appended;
-  const std::uint64_t bytes = kHeader + payload.size();
-  stats_.bytes += bytes;
-  unreported_drops_ = 0;
-  next_seq_ = std::max(next_seq_, b.seq + 1);
-  resume_token_ = std::max(resume_token_, resume_token);
-  insert_sorted_locked(Entry{b.boot_id,
-                             b.seq,
-                             {},
-                             b.accounted_packets(),
-                             b.loss.spool_dropped,
-                             current_segment_,
-                             *at + 8,
-                             static_cast<std::uint32_t>(payload.size() - 8),
-                             bytes});
-  stats_.pending = entries_.size();
-  // The record is durable; the state file only has to catch up (a crash in between is
-  // repaired at start from the records themselves). Failure here is counted, not fatal.
-  state_dirty_ = true;
-  if (!write_state_locked()) ++stats_.write_errors;
-  delete_done_segments_locked();
-  return true;
+  return done;
 }
 
 std::optional<bucket::SealedBucket> Spool::read_locked(const Entry& e) {

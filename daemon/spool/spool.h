@@ -5,6 +5,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,17 @@ class Spool {
   /// caller keeps the bucket and retries.
   bool append(const bucket::SealedBucket& b, std::uint64_t resume_token = 0);
 
+  /// A bucket to append, with its resume token.
+  struct Appending {
+    const bucket::SealedBucket& bucket;
+    std::uint64_t resume_token = 0;
+  };
+  /// Appends buckets in order as append() does each, with group commit: those that fit
+  /// the bound and the current segment together are written at once and share one
+  /// fdatasync and one state update. Returns how many, from the front, are spooled now
+  /// (all of them, unless a write failed: the caller retries the rest).
+  std::size_t append_group(std::span<const Appending> group);
+
   /// What the last successful append recorded, surviving restarts and kills: the next
   /// sequence number and the resume token (0 and 0 for a new spool).
   std::uint64_t next_seq();
@@ -89,6 +101,9 @@ class Spool {
   };
   void load_segment(const std::string& path, std::vector<Entry>& out);
   std::optional<std::uint64_t> write_record(const char* magic, const std::string& payload);
+  /// Records of `payloads`, written at once and fdatasync'd; where each payload starts.
+  std::optional<std::vector<std::uint64_t>> write_records(const char* magic,
+                                                          std::span<const std::string> payloads);
   void open_state();
   bool write_state_locked();
   std::optional<bucket::SealedBucket> read_locked(const Entry& e);
