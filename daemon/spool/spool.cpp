@@ -529,12 +529,12 @@ std::size_t Spool::append_group(std::span<const Appending> group) {
     }
     done += payloads.size();
     stats_.pending = entries_.size();
-    // The records are durable; the state file only has to catch up (a crash in between
-    // is repaired at start from the records themselves). Failure here is counted, not
-    // fatal.
+    // The records are durable; the state file only has to catch up, so it is written
+    // without waiting for the disk (a crash before it is repaired at start from the
+    // records themselves). Failure here is counted, not fatal. Appending frees no
+    // segment: acknowledgements, merges and drops delete them.
     state_dirty_ = true;
-    if (!write_state_locked()) ++stats_.write_errors;
-    delete_done_segments_locked();
+    if (!write_state_locked(/*sync=*/false)) ++stats_.write_errors;
   }
   return done;
 }
@@ -690,7 +690,7 @@ Spool::~Spool() {
   if (state_fd_ >= 0) ::close(state_fd_);
 }
 
-bool Spool::write_state_locked() {
+bool Spool::write_state_locked(bool sync) {
   std::string slot = "TSS1";
   put_le(slot, state_generation_ + 1, 8);
   for (const std::uint64_t v :
@@ -700,7 +700,7 @@ bool Spool::write_state_locked() {
   const off_t at = static_cast<off_t>((state_generation_ + 1) % 2) * kSlotStride;
   if (state_fd_ < 0 ||
       ::pwrite(state_fd_, slot.data(), slot.size(), at) != static_cast<ssize_t>(slot.size()) ||
-      ::fdatasync(state_fd_) != 0) {
+      (sync && ::fdatasync(state_fd_) != 0)) {
     return false;
   }
   ++state_generation_;

@@ -105,7 +105,8 @@ class Spool {
   std::optional<std::vector<std::uint64_t>> write_records(const char* magic,
                                                           std::span<const std::string> payloads);
   void open_state();
-  bool write_state_locked();
+  /// Writes the state file's next slot; `sync`: and waits until it is on the disk.
+  bool write_state_locked(bool sync = true);
   std::optional<bucket::SealedBucket> read_locked(const Entry& e);
   std::string oldest_unpinned_segment_locked() const;
   bool merge_segment_locked(const std::string& segment);
