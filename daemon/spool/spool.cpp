@@ -231,7 +231,8 @@ void Spool::load_segment(const std::string& path, std::vector<Entry>& out) {
                 : part.n + 8 + 16 * part.covers.size() + (i == 0 ? kHeader + 12 : 0);
       out.push_back(Entry{b->boot_id, b->seq, std::move(part.covers), b->accounted_packets(),
                           b->loss.spool_dropped, path, at + part.from,
-                          static_cast<std::uint32_t>(part.n), bytes});
+                          static_cast<std::uint32_t>(part.n), bytes,
+                          crc32(std::string_view{p + at + part.from, part.n})});
     }
   }
 }
@@ -364,6 +365,7 @@ bool Spool::merge_segment_locked(const std::string& segment) {
   put_le(payload, groups.size(), 4);
   std::vector<bucket::SealedBucket> merged;
   std::vector<std::size_t> json_at, json_len;
+  std::vector<std::uint32_t> json_crc;
   for (auto& g : groups) {
     // Adjacent ranges join, so a bucket standing for a day of one boot carries few.
     std::sort(g.covers.begin(), g.covers.end());
@@ -388,6 +390,7 @@ bool Spool::merge_segment_locked(const std::string& segment) {
     put_le(payload, json.size(), 4);
     json_at.push_back(payload.size());
     json_len.push_back(json.size());
+    json_crc.push_back(crc32(json));
     payload += json;
   }
   // Worth it only if it gives back a tenth of the segment; otherwise the caller drops.
@@ -410,7 +413,7 @@ bool Spool::merge_segment_locked(const std::string& segment) {
     insert_sorted_locked(Entry{merged[i].boot_id, merged[i].seq, std::move(groups[i].covers),
                                merged[i].accounted_packets(), merged[i].loss.spool_dropped,
                                current_segment_, *at + json_at[i],
-                               static_cast<std::uint32_t>(json_len[i]), bytes});
+                               static_cast<std::uint32_t>(json_len[i]), bytes, json_crc[i]});
   }
   stats_.pending = entries_.size();
   std::error_code ec;
@@ -525,7 +528,8 @@ std::size_t Spool::append_group(std::span<const Appending> group) {
                                  current_segment_,
                                  (*at)[k] + 8,
                                  static_cast<std::uint32_t>(payloads[k].size() - 8),
-                                 bytes});
+                                 bytes,
+                                 crc32(std::string_view{payloads[k]}.substr(8))});
     }
     done += payloads.size();
     stats_.pending = entries_.size();
@@ -539,24 +543,41 @@ std::size_t Spool::append_group(std::span<const Appending> group) {
   return done;
 }
 
-std::optional<bucket::SealedBucket> Spool::read_locked(const Entry& e) {
+std::optional<std::string> Spool::read_line_locked(const Entry& e) {
   std::string json(e.length, '\0');
   const int fd = ::open(e.segment.c_str(), O_RDONLY | O_CLOEXEC);
   const ssize_t n = fd < 0 ? -1 : ::pread(fd, json.data(), e.length, static_cast<off_t>(e.offset));
   if (fd >= 0) ::close(fd);
+  // The line as it was written (its CRC kept in the index since): no parse needed.
+  if (n != static_cast<ssize_t>(e.length) || crc32(json) != e.crc) return std::nullopt;
+  return json;
+}
+
+std::optional<bucket::SealedBucket> Spool::read_locked(const Entry& e) {
+  const auto line = read_line_locked(e);
   std::string error;
-  if (n != static_cast<ssize_t>(e.length)) return std::nullopt;
-  return bucket::from_json_line(json, error);
+  if (!line) return std::nullopt;
+  return bucket::from_json_line(*line, error);
 }
 
 std::vector<bucket::SealedBucket> Spool::peek(std::size_t max) {
-  std::lock_guard lock(mu_);
   std::vector<bucket::SealedBucket> out;
+  for (auto& s : peek_lines(max)) {
+    std::string error;
+    auto b = bucket::from_json_line(s.line, error);
+    if (b) out.push_back(std::move(*b));
+  }
+  return out;
+}
+
+std::vector<Spool::Stored> Spool::peek_lines(std::size_t max) {
+  std::lock_guard lock(mu_);
+  std::vector<Stored> out;
   std::uint64_t sent_below = sent_below_;
   for (std::size_t i = 0; i < entries_.size() && out.size() < max;) {
     const Entry& e = entries_[i];
-    auto b = read_locked(e);
-    if (!b) {
+    auto line = read_line_locked(e);
+    if (!line) {
       // Verified when written or loaded; unreadable now means the disk changed under us.
       // Its packets are known from the index: counted as dropped, like the bound does.
       ++stats_.corrupt_records;
@@ -570,7 +591,7 @@ std::vector<bucket::SealedBucket> Spool::peek(std::size_t max) {
       continue;
     }
     sent_below = std::max(sent_below, e.seq + 1);
-    out.push_back(std::move(*b));
+    out.push_back({e.boot_id, e.seq, std::move(*line)});
     ++i;
   }
   if (sent_below != sent_below_) {

@@ -71,9 +71,20 @@ class Spool {
   std::uint64_t next_seq();
   std::uint64_t resume_token();
 
-  /// Up to `max` unacknowledged buckets, oldest first, to be sent. From now on they count
-  /// as possibly delivered (recorded durably before they are returned): they are kept
-  /// as they are until acknowledged. Empty if that record cannot be written.
+  /// A spooled bucket as stored: its id and its JSON line (docs/bucket-format.md).
+  struct Stored {
+    std::string boot_id;
+    std::uint64_t seq = 0;
+    std::string line;
+  };
+  /// Up to `max` unacknowledged buckets, oldest first, to be sent, as their stored lines
+  /// (checked against the CRC the index keeps, never parsed). From now on they count as
+  /// possibly delivered (recorded durably before they are returned): they are kept as
+  /// they are until acknowledged. Empty if that record cannot be written. A line that no
+  /// longer reads back as written is dropped and counted (corrupt_records, its packets
+  /// as dropped).
+  std::vector<Stored> peek_lines(std::size_t max);
+  /// peek_lines() parsed into buckets.
   std::vector<bucket::SealedBucket> peek(std::size_t max);
 
   /// Removes the acknowledged buckets (by boot id and seq) and deletes segment files that
@@ -98,6 +109,7 @@ class Spool {
     std::uint64_t offset;  ///< of the bucket's JSON in the segment
     std::uint32_t length;  ///< of the JSON
     std::uint64_t bytes;   ///< disk bytes it stands for
+    std::uint32_t crc;     ///< CRC-32 of the JSON
   };
   void load_segment(const std::string& path, std::vector<Entry>& out);
   std::optional<std::uint64_t> write_record(const char* magic, const std::string& payload);
@@ -107,6 +119,7 @@ class Spool {
   void open_state();
   /// Writes the state file's next slot; `sync`: and waits until it is on the disk.
   bool write_state_locked(bool sync = true);
+  std::optional<std::string> read_line_locked(const Entry& e);
   std::optional<bucket::SealedBucket> read_locked(const Entry& e);
   std::string oldest_unpinned_segment_locked() const;
   bool merge_segment_locked(const std::string& segment);

@@ -114,14 +114,27 @@ asio::awaitable<void> Uploader::loop() {
 }
 
 asio::awaitable<bool> Uploader::send_once() {
-  auto batch = spool_.peek(batch_);
-  // The spool first, in order; then dead letters an operator queued to be sent again.
+  // The spool first, in order, as its stored lines (nothing parsed or encoded again);
+  // then dead letters an operator queued to be sent again.
+  auto batch = spool_.peek_lines(batch_);
   const bool resend = batch.empty();
-  if (resend) batch = dead_.queued(batch_);
+  if (resend) {
+    for (const auto& b : dead_.queued(batch_))
+      batch.push_back({b.boot_id, b.seq, bucket::to_json_line(b)});
+  }
   if (batch.empty()) co_return false;
   // Re-read: renewed certificates apply. Only a collector may take the buckets.
   auto ctx = tls::make_client_tls(options_.tls, tls::Role::collector);
-  auto request = bucket::to_batch_json(batch);
+  std::size_t size = 16;
+  for (const auto& b : batch) size += b.line.size() + 1;
+  std::string request;
+  request.reserve(size);
+  request = "{\"buckets\":[";
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (i) request += ',';
+    request += batch[i].line;
+  }
+  request += "]}";
   const std::size_t body_bytes = request.size();
   const auto res =
       co_await tls::https_request(ctx, collector().host, collector().port, "POST", "/v1/buckets",
@@ -167,15 +180,23 @@ asio::awaitable<bool> Uploader::send_once() {
           v["index"].get<std::uint64_t>() >= batch.size()) {
         throw std::runtime_error("collector's verdicts are malformed");
       }
-      const auto& b = batch[v["index"].get<std::size_t>()];
+      const auto& stored = batch[v["index"].get<std::size_t>()];
+      std::string error;
+      const auto b = bucket::from_json_line(stored.line, error);
+      if (!b) {
+        // Read back as written (CRC): cannot happen unless this build reads its own lines
+        // differently; kept in the spool, and said so.
+        throw std::runtime_error("bucket seq " + std::to_string(stored.seq) +
+                                 " refused, and its stored line does not parse: " + error);
+      }
       const std::string reason = v.value("reason", std::string{"refused"});
       const std::string message = v.value("message", std::string{});
-      if (!dead_.put(b, reason, message)) {
+      if (!dead_.put(*b, reason, message)) {
         throw std::runtime_error("cannot write the dead-letter area for bucket seq " +
-                                 std::to_string(b.seq) + " (kept in the spool)");
+                                 std::to_string(b->seq) + " (kept in the spool)");
       }
       if (first_reason.empty()) first_reason = reason + ": " + message;
-      acked.emplace_back(b.boot_id, b.seq);
+      acked.emplace_back(b->boot_id, b->seq);
       ++refused;
     }
   }

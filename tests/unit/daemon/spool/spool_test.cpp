@@ -322,8 +322,7 @@ TEST_CASE("a kill while a segment is dropped does not let it be delivered too", 
     CHECK(std::stoull(p.filename().string().substr(4, 20)) != number);
 }
 
-TEST_CASE("a group of buckets is spooled as appending each would, sharing its writes",
-          "[spool]") {
+TEST_CASE("a group of buckets is spooled as appending each would, sharing its writes", "[spool]") {
   // 2,000 one-row buckets under a 64 KiB bound in 16 KiB segments, one by one and in groups
   // of 250: the same records, merges, segments and state, before and after a restart.
   test::TempDir dir;
@@ -375,4 +374,41 @@ TEST_CASE("a group of buckets is spooled as appending each would, sharing its wr
   CHECK(s.stats().bytes <= 64u << 10);
   CHECK(accounted(s) == 2000 * 3);
   CHECK(s.append_group({}) == 0);
+}
+
+TEST_CASE("the uploader gets the stored lines as written, and one changed on disk is dropped",
+          "[spool]") {
+  test::TempDir dir;
+  Spool s(dir / "spool", 1 << 22);
+  for (std::uint64_t i = 0; i < 3; ++i) REQUIRE(s.append(make(i), i));
+  // Byte for byte what was appended (nothing parsed and encoded again on the way).
+  const auto lines = s.peek_lines(10);
+  REQUIRE(lines.size() == 3);
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    CHECK(lines[i].boot_id == "boot");
+    CHECK(lines[i].seq == i);
+    CHECK(lines[i].line == bucket::to_json_line(make(i)));
+  }
+
+  // A line whose bytes change after it was verified (bit rot, a tampered file): the index
+  // holds its CRC, so it is not sent; its packets are accounted as dropped.
+  test::TempDir other;
+  Spool t(other / "spool", 1 << 22);
+  for (std::uint64_t i = 0; i < 3; ++i) REQUIRE(t.append(make(i, 10 + i)));
+  const auto segs = segments(other / "spool");
+  REQUIRE(segs.size() == 1);
+  std::string data = test::read_file(segs[0]);
+  const auto at = data.find("\"seq\":1");
+  REQUIRE(at != std::string::npos);
+  data[at + 6] = '7';  // same length: only the CRC can tell
+  test::write_file(segs[0], data);
+  const auto sent = t.peek_lines(10);
+  REQUIRE(sent.size() == 2);
+  CHECK(sent[0].seq == 0);
+  CHECK(sent[1].seq == 2);
+  const auto st = t.stats();
+  CHECK(st.corrupt_records == 1);
+  CHECK(st.dropped_buckets == 1);
+  CHECK(st.dropped_packets == 11);
+  CHECK(t.unreported_dropped_packets() == 11);
 }
