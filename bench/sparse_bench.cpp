@@ -39,14 +39,14 @@ Run replay(const config::SensorConfig& cfg, const std::string& pcap, const std::
   Run r;
   sensor::SpoolWriter writer(
       spool, stopping, [&] { ++r.groups; }, [&](const bucket::SealedBucket&) { ++r.lost; },
-      max_group);
+      max_group, 256);  // as teiten-sensord --read --upload (a replay as fast as it goes)
   sensor::PipelineOptions opts;
   opts.boot_id = "bench";
   opts.ring_full = config::RingFullPolicy::wait;
   sensor::Pipeline pipeline(
       cfg, nullptr, opts,
       [&](bucket::SealedBucket&& b, std::uint64_t done) { writer.add(std::move(b), done); },
-      [&] { writer.flush(); });
+      [&] { writer.idle(); });
   std::string error;
   const auto savefile = sensor::open_savefile(pcap, error);
   if (!savefile) {
@@ -55,6 +55,7 @@ Run replay(const config::SensorConfig& cfg, const std::string& pcap, const std::
   }
   const auto t0 = Clock::now();
   const std::string failure = pipeline.run(savefile->handle(), savefile->link());
+  writer.flush();
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   if (!failure.empty()) {
     std::fprintf(stderr, "sparse_bench: %s\n", failure.c_str());

@@ -1059,7 +1059,8 @@ void PostgresStore::daily_sums(const DailySumsQuery& q,
   // Summed by the server (in parallel, partition-pruned to the range's months): a few
   // thousand sums cross the connection instead of the quarter's millions of rows. Days
   // with a current summary are read from it: a hundredth of the rows.
-  const DayRuns runs = day_runs_of(day_states(q.day_from, q.day_to), q.sensors.empty());
+  const DayRuns runs =
+      day_runs_of(day_states(q.day_from, q.day_to), q.day_from, q.day_to, q.sensors.empty());
   const std::optional<std::string> sensors = sensors_param(q.sensors);
   const auto rollups = [&](const std::string& columns, int list) {
     const std::string s = "$" + std::to_string(list) + "::text[]";
@@ -1104,7 +1105,7 @@ void PostgresStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
                                      const std::vector<std::string>& sensors,
                                      const std::function<void(const DailyHosts&)>& row) {
   alive();
-  const DayRuns runs = day_runs_of(day_states(day_from, day_to), sensors.empty());
+  const DayRuns runs = day_runs_of(day_states(day_from, day_to), day_from, day_to, sensors.empty());
   pg::Params p{country, proto, sensors_param(sensors)};
   std::string by_port;
   if (port) {
@@ -1148,11 +1149,13 @@ std::size_t PostgresStore::summarize_days(std::size_t max_days) {
     const std::string day = str(stale.i64(i, 0));
     conn_->run("BEGIN");
     try {
-      // One collector at a time: a day's summary rows are deleted and written again.
-      if (conn_->exec("SELECT pg_try_advisory_xact_lock(7415004)").i64(0, 0) == 0) {
+      // One collector at a time: a day's summary rows are deleted and written again. Not
+      // beside a re-cut of the days (its lock, shared): that drops the summaries.
+      if (conn_->exec("SELECT pg_try_advisory_xact_lock(7415005)").i64(0, 0) == 0) {
         conn_->run("ROLLBACK");
         return done;
       }
+      conn_->run("SELECT pg_advisory_xact_lock_shared(7415003)");
       // The count first: each statement after it sees at least the buckets it counts (a
       // bucket's rows and its count commit together). Should one see more, the day's
       // count is above the summary's at once, and the next pass makes it again.

@@ -647,7 +647,8 @@ void SqliteStore::daily_sums(const DailySumsQuery& q,
                              const std::function<void(const DailySums&)>& out) {
   // Summed here: SQLite's GROUP BY (a sorter over millions of rows) is slower than this.
   DailySummer sum(q);
-  const DayRuns runs = day_runs_of(day_states(q.day_from, q.day_to), q.sensors.empty());
+  const DayRuns runs =
+      day_runs_of(day_states(q.day_from, q.day_to), q.day_from, q.day_to, q.sensors.empty());
   const auto each = [&](const std::string& sql, auto&& fn) {
     Stmt st(db_, sql);
     const auto text = [&](int col) {
@@ -698,7 +699,7 @@ void SqliteStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
                                    std::optional<std::int64_t> port,
                                    const std::vector<std::string>& sensors,
                                    const std::function<void(const DailyHosts&)>& row) {
-  const DayRuns runs = day_runs_of(day_states(day_from, day_to), sensors.empty());
+  const DayRuns runs = day_runs_of(day_states(day_from, day_to), day_from, day_to, sensors.empty());
   const auto scan = [&](const char* table, const auto& days, bool by_sensor) {
     if (days.empty()) return;
     Stmt st(db_, std::string{"SELECT fingerprint, hosts FROM "} + table +

@@ -112,18 +112,28 @@ void DailySummer::add(const DailyRow& r, Part part) {
   if (part != Part::day) by_sensor_[(std::uint64_t{last_sensor_} << 32) | dest] += r.packets;
 }
 
-DayRuns day_runs_of(const std::vector<std::pair<std::int64_t, bool>>& days, bool summaries) {
+DayRuns day_runs_of(const std::vector<std::pair<std::int64_t, bool>>& days, std::int64_t from,
+                    std::int64_t to, bool summaries) {
   DayRuns runs;
-  int last = -1;  // the kind of the day placed last: 1 summarized, 0 rollups
-  for (const auto& [day, current] : days) {
-    const bool summarized = summaries && current;
+  int last = -1;  // the kind of the days placed last: 1 summarized, 0 rollups
+  const auto place = [&](std::int64_t a, std::int64_t b, bool summarized) {
+    a = std::max(a, from);
+    b = std::min(b, to);
+    if (a > b) return;
     auto& v = summarized ? runs.summarized : runs.rollups;
     if (last == static_cast<int>(summarized))
-      v.back().second = day;  // days between hold no data
+      v.back().second = b;
     else
-      v.emplace_back(day, day);
+      v.emplace_back(a, b);
     last = summarized;
+  };
+  for (std::size_t i = 0; i < days.size(); ++i) {
+    const auto [day, current] = days[i];
+    const std::int64_t gap_from = i == 0 ? day - 1 : days[i - 1].first + 1;
+    if (gap_from < day) place(gap_from, day - 1, false);
+    place(day, day, summaries && current);
   }
+  if (!days.empty()) place(days.back().first + 1, days.back().first + 1, false);
   return runs;
 }
 
@@ -209,7 +219,7 @@ std::string Store::daily_source(const Query& q, const std::string& from_param,
   constexpr std::int64_t kDays = 10'000'000;
   const std::int64_t from = std::max(q.from, -kDays), last = std::min(q.to, kDays) - 1;
   if (!table || from > last) return "daily" + range;
-  const DayRuns runs = day_runs_of(day_states(from, last));
+  const DayRuns runs = day_runs_of(day_states(from, last), from, last);
   if (runs.summarized.empty()) return "daily" + range;
   const std::string cols =
       std::string{"day, "} +

@@ -137,9 +137,12 @@ struct DailyHosts {
 struct DayRuns {
   std::vector<std::pair<std::int64_t, std::int64_t>> summarized, rollups;
 };
-/// Runs of (day, summary current) pairs given in day order; `summaries` false: every day
-/// goes to the rollups.
-DayRuns day_runs_of(const std::vector<std::pair<std::int64_t, bool>>& days, bool summaries = true);
+/// Runs over [from, to] of (day, summary current) pairs given in day order; `summaries`
+/// false: every day goes to the rollups. Days without coverage between those days, and
+/// the one next to each end, go to the rollups too: a re-cut in a zone with a
+/// half-hour offset can leave rollup rows on a day without coverage.
+DayRuns day_runs_of(const std::vector<std::pair<std::int64_t, bool>>& days, std::int64_t from,
+                    std::int64_t to, bool summaries = true);
 /// "(day BETWEEN a AND b OR ...)" over the runs, "FALSE" for none: integers the store
 /// made, never input.
 std::string day_runs_sql(const std::vector<std::pair<std::int64_t, std::int64_t>>& runs,

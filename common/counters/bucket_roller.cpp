@@ -285,8 +285,12 @@ void BucketRoller::seal_loop() {
     } else if (!job.empty) {
       spare_pending_.push_back(std::move(job.pending));
     }
-    // Nothing sealed behind this bucket: the sink may write what it gathered.
-    if ((job.empty || job.keys) && jobs_.empty() && on_idle_ && !seal_error_) {
+    // A bucket went to the sink since the last idle call, and no other is queued to
+    // (folds may be): the sink may write what it gathered.
+    if (job.empty || job.keys) sealed_since_idle_ = true;
+    if (sealed_since_idle_ && on_idle_ && !seal_error_ &&
+        std::none_of(jobs_.begin(), jobs_.end(), [](const Job& j) { return j.empty || j.keys; })) {
+      sealed_since_idle_ = false;
       lock.unlock();
       try {
         on_idle_();

@@ -235,7 +235,8 @@ class BucketRoller {
 
   RollerOptions options_;
   TaggedSink sink_;
-  std::function<void()> on_idle_;  ///< set under mu_
+  std::function<void()> on_idle_;   ///< set under mu_
+  bool sealed_since_idle_ = false;  ///< sealing thread only
   std::int64_t width_;
   KeyState open_;
   FoldScratch scratch_;

@@ -272,7 +272,9 @@ std::optional<std::vector<std::uint64_t>> Spool::write_records(
       if (n < 0 && errno == EINTR) continue;
       // Leave no half record behind: cut the file back to where these records started.
       if (::ftruncate(fd, static_cast<off_t>(current_size_)) != 0) {
-        // A torn tail is still detected by the reader (magic + CRC).
+        // Cannot cut it back: a new segment next, so offsets stay right; the reader skips
+        // the torn tail (magic + CRC).
+        current_segment_.clear();
       }
       ::close(fd);
       return std::nullopt;
@@ -482,6 +484,12 @@ std::size_t Spool::append_group(std::span<const Appending> group) {
       put_le(payloads[0], group[done].resume_token, 8);
       payloads[0] += bucket::to_json_line(b);
       if (stats_.bytes + kHeader + payloads[0].size() <= max_bytes_) break;
+      // A merge keeps no resume token and a drop deletes records: the state file, written
+      // without waiting after appends, must be on the disk before either.
+      if (!state_synced_ && !write_state_locked()) {
+        ++stats_.write_errors;
+        return done;
+      }
       const std::string oldest = oldest_unpinned_segment_locked();
       if (oldest.empty()) break;
       if (merge_segment_locked(oldest)) continue;
@@ -506,7 +514,14 @@ std::size_t Spool::append_group(std::span<const Appending> group) {
       payloads.push_back(std::move(payload));
       dropped.push_back(group[i].bucket.loss.spool_dropped);
     }
-    const auto at = write_records(kPlain, payloads);
+    auto at = write_records(kPlain, payloads);
+    if (!at && payloads.size() > 1) {
+      // A nearly full disk may still take one record (delivery frees space bucket by
+      // bucket): the chunk's first alone, as an append of one would.
+      payloads.resize(1);
+      dropped.resize(1);
+      at = write_records(kPlain, payloads);
+    }
     if (!at) {
       ++stats_.write_errors;
       delete_done_segments_locked();
@@ -726,6 +741,7 @@ bool Spool::write_state_locked(bool sync) {
   }
   ++state_generation_;
   state_dirty_ = false;
+  state_synced_ = sync;
   return true;
 }
 

@@ -142,6 +142,7 @@ class Spool {
   std::uint64_t sent_below_ = 0;   ///< no bucket with this seq or above was handed out
   std::uint64_t dropping_ = 0;     ///< 1 + number of the segment being dropped; 0: none
   bool state_dirty_ = false;       ///< the state file is behind the values above
+  bool state_synced_ = true;       ///< its last write is known to be on the disk
   int state_fd_ = -1;
   std::uint64_t state_generation_ = 0;
   SpoolStats stats_;

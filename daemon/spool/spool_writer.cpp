@@ -13,12 +13,13 @@ namespace teiten::sensor {
 SpoolWriter::SpoolWriter(Spool& spool, const std::atomic<bool>& stopping,
                          std::function<void()> spooled,
                          std::function<void(const bucket::SealedBucket&)> lost,
-                         std::size_t max_group)
+                         std::size_t max_group, std::size_t idle_min)
     : spool_(spool),
       stopping_(stopping),
       spooled_(std::move(spooled)),
       lost_(std::move(lost)),
-      max_group_(std::max<std::size_t>(max_group, 1)) {}
+      max_group_(std::max<std::size_t>(max_group, 1)),
+      idle_min_(std::clamp<std::size_t>(idle_min, 1, max_group_)) {}
 
 void SpoolWriter::add(bucket::SealedBucket&& b, std::uint64_t resume_token) {
   kept_.emplace_back(std::move(b), resume_token);

@@ -546,3 +546,22 @@ TEST_CASE("report: day summaries answer as the rollups do, and a late bucket is 
   CHECK(utc->summarized_days(from, to).empty());
   CHECK(utc->summarize_days(100) == 3);
 }
+
+TEST_CASE("day runs: summarized days apart, days without coverage beside them read the rollups",
+          "[collector][report]") {
+  using Runs = std::vector<std::pair<std::int64_t, std::int64_t>>;
+  const std::vector<std::pair<std::int64_t, bool>> days{
+      {10, true}, {11, true}, {13, false}, {14, true}};
+  DayRuns r = day_runs_of(days, 5, 20);
+  CHECK(r.summarized == Runs{{10, 11}, {14, 14}});
+  CHECK(r.rollups == Runs{{9, 9}, {12, 13}, {15, 15}});
+  r = day_runs_of(days, 10, 14);  // the range bounds every run
+  CHECK(r.summarized == Runs{{10, 11}, {14, 14}});
+  CHECK(r.rollups == Runs{{12, 13}});
+  r = day_runs_of(days, 5, 20, false);  // a report naming sensors: all from the rollups
+  CHECK(r.summarized.empty());
+  CHECK(r.rollups == Runs{{9, 15}});
+  CHECK(day_runs_of({}, 5, 20).rollups.empty());
+  CHECK(day_runs_sql(Runs{{9, 9}, {12, 13}}) == "(day BETWEEN 9 AND 9 OR day BETWEEN 12 AND 13)");
+  CHECK(day_runs_sql({}) == "FALSE");
+}

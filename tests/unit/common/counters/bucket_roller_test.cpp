@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "common/counters/bucket_roller.h"
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <mutex>
+#include <string>
 #include <vector>
 
 using namespace teiten;
@@ -350,5 +353,35 @@ TEST_CASE("sources whose hashes share their top bits, in reverse order, fold cor
     CHECK(f.sealed[0].rows[0].hosts == expected);
     CHECK(f.sealed[0].rows[0].hosts.dense() == (n > sketch::HostSketch::kSparseMax));
     CHECK(f.sealed[0].rows[0].packets == n);
+  }
+}
+
+TEST_CASE("the sink hears that no sealed bucket is waiting after every burst, folds or not",
+          "[counters][roller]") {
+  for (const bool thread : {true, false}) {
+    INFO("sealing thread: " << thread);
+    counters::RollerOptions o = options(50);
+    o.seal_thread = thread;
+    std::mutex mu;
+    std::string events;  // s: a bucket to the sink, i: idle
+    counters::BucketRoller r(o, [&](bucket::SealedBucket&&) {
+      std::lock_guard lock(mu);
+      events += 's';
+    });
+    r.on_idle([&] {
+      std::lock_guard lock(mu);
+      events += 'i';
+    });
+    // Full lists of sources (fold jobs) queued behind sealed buckets, and silent gaps.
+    for (std::int64_t bucket = 0; bucket < 6; ++bucket) {
+      for (std::uint32_t i = 0; i < 150000; ++i)
+        r.add(bucket * 600 + i % 60, key(23), 40, sketch::hash_ipv4(i));
+    }
+    r.flush();
+    std::lock_guard lock(mu);
+    REQUIRE(!events.empty());
+    CHECK(events.back() == 'i');                    // nothing sealed is left ungathered at the end
+    CHECK(events.find("ii") == std::string::npos);  // idle only after buckets
+    CHECK(std::count(events.begin(), events.end(), 's') == 6 * 10 - 9);  // gaps filled
   }
 }
