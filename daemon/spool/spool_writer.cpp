@@ -36,8 +36,11 @@ void SpoolWriter::flush() {
     auto logger = log::get("sensord");
     bool logged = false;
     for (;;) {
-      done += spool_.append_group(std::span{group}.subspan(done));
+      const std::size_t n = spool_.append_group(std::span{group}.subspan(done));
+      done += n;
       if (done == group.size()) break;
+      // A full disk: what did fit goes to delivery now, which frees the space.
+      if (n && spooled_) spooled_();
       if (!logged)
         logger->error("spool write failed (disk full?) seq={}: retrying", group[done].bucket.seq);
       logged = true;
