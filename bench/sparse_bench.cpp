@@ -16,6 +16,7 @@
 
 #include "common/config/sensor_config.h"
 #include "ctl/gen/traffic_gen.h"
+#include "daemon/capture/savefile.h"
 #include "daemon/pipeline/pipeline.h"
 #include "daemon/spool/spool.h"
 #include "daemon/spool/spool_writer.h"
@@ -54,7 +55,7 @@ Run replay(const config::SensorConfig& cfg, const std::string& pcap, const std::
     std::exit(1);
   }
   const auto t0 = Clock::now();
-  const std::string failure = pipeline.run(savefile->handle(), savefile->link());
+  const std::string failure = pipeline.run(*savefile);
   writer.flush();
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   if (!failure.empty()) {

@@ -38,6 +38,7 @@
 #include "common/version.h"
 #include "daemon/capture/live_capture.h"
 #include "daemon/capture/privileges.h"
+#include "daemon/capture/savefile.h"
 #include "daemon/control/control_server.h"
 #include "daemon/control/recent_buckets.h"
 #include "daemon/pipeline/pipeline.h"
@@ -244,13 +245,12 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
   sensor::PipelineOptions opts;
   opts.boot_id = random_uuid();
   opts.first_seq = spool->next_seq();
-  opts.skip_packets = spool->resume_token();
+  savefile->resume_after(spool->resume_token());
   opts.ring_full = config::RingFullPolicy::wait;
-  opts.replay_pps = args.replay_rate;
   logger->info(
       "upload replay start file={} boot_id={} first_seq={} resume_at_packet={} spooled={} "
       "corrupt_records={}",
-      args.read, opts.boot_id, opts.first_seq, opts.skip_packets, spool_stats.pending,
+      args.read, opts.boot_id, opts.first_seq, spool->resume_token(), spool_stats.pending,
       spool_stats.corrupt_records);
 
   boost::asio::io_context io(1);
@@ -298,7 +298,7 @@ int run_upload(const config::SensorConfig& cfg, std::shared_ptr<const classify::
   uploader.start();
   std::thread io_thread([&] { io.run(); });
 
-  const std::string failure = pipeline.run(savefile->handle(), savefile->link());
+  const std::string failure = pipeline.run(*savefile);
   // The last group; after a failure the sealing thread may still be busy, and the
   // resume token replays what was not spooled.
   if (failure.empty()) writer.flush();
@@ -640,7 +640,7 @@ int run_live(const config::SensorConfig& cfg, std::shared_ptr<const classify::Ge
                opts.first_seq, sensor::describe_privileges());
   sd_notify(0, ("READY=1\nSTATUS=" + notifier.status()).c_str());
 
-  const std::string failure = pipeline.run_live(capture);
+  const std::string failure = pipeline.run(capture);
   if (uploader) uploader->stop();
   work.reset();
   io.stop();
@@ -719,6 +719,7 @@ int main(int argc, char** argv) {
     logger->error("{}", error);
     return kExitUsage;
   }
+  savefile->pace(args.replay_rate);
 
   const Output out = open_output(args.output, "w");
   if (!out) {
@@ -739,7 +740,7 @@ int main(int argc, char** argv) {
 
   logger->info("replay start file={} link={} sensor={}", args.read,
                decode::to_string(savefile->link()), cfg.sensor_id);
-  const std::string failure = pipeline.run(savefile->handle(), savefile->link());
+  const std::string failure = pipeline.run(*savefile);
   g_pipeline = nullptr;
   if (std::fflush(out.get()) != 0 || std::ferror(out.get())) {
     logger->error("write output failed path={}: {}", args.output, std::strerror(errno));

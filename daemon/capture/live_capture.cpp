@@ -6,6 +6,10 @@
 
 #include <cstring>
 #include <fstream>
+#include <thread>
+#include <utility>
+
+#include "common/log/log.h"
 
 namespace teiten::sensor {
 
@@ -70,6 +74,7 @@ std::string LiveCapture::open() {
   }
   handle_ = h;
   link_ = *type;
+  if (!first_link_) first_link_ = link_;
   last_ps_drop_ = 0;
   // Counts from before this capture are not ours to charge.
   last_rx_dropped_ = read_rx_dropped();
@@ -99,6 +104,44 @@ std::string LiveCapture::wait(std::chrono::milliseconds timeout) {
   return {};
 }
 
+SourceRead LiveCapture::read(const PacketHandlers& h) {
+  using clock = std::chrono::steady_clock;
+  auto logger = log::get("capture");
+  if (!handle_) {
+    if (clock::now() >= next_open_) {
+      error_ = open();
+      if (error_.empty() && link_ == first_link_) {
+        logger->info("capture re-opened interface={}", options_.interface);
+        down_logged_ = false;
+        return SourceRead::opened;
+      }
+      if (error_.empty()) close();  // another link type: not this interface
+      if (!down_logged_) {
+        logger->warn("capture cannot be re-opened interface={}: {} (retrying each second)",
+                     options_.interface, error_.empty() ? "the link type changed" : error_);
+      }
+      down_logged_ = true;
+      next_open_ = clock::now() + std::chrono::seconds(1);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return SourceRead::packets;
+  }
+  error_ = wait(std::chrono::milliseconds(100));
+  if (error_.empty()) {
+    if (pcap_dispatch(handle_, 4096, h.packet, h.user) == PCAP_ERROR) error_ = pcap_geterr(handle_);
+  }
+  if (error_.empty()) return SourceRead::packets;
+  // Down or gone: what the kernel counted so far is kept for take_drops(), then reopen.
+  const CaptureDrops d = take_drops();
+  held_drops_.kernel += d.kernel;
+  held_drops_.interface += d.interface;
+  close();
+  logger->warn("capture lost interface={}: {}", options_.interface, error_);
+  down_logged_ = false;
+  next_open_ = clock::now() + std::chrono::seconds(1);
+  return SourceRead::lost;
+}
+
 std::optional<std::uint64_t> LiveCapture::read_rx_dropped() const {
   std::ifstream in("/sys/class/net/" + options_.interface + "/statistics/rx_dropped");
   std::uint64_t v = 0;
@@ -107,21 +150,21 @@ std::optional<std::uint64_t> LiveCapture::read_rx_dropped() const {
 }
 
 CaptureDrops LiveCapture::take_drops() {
-  CaptureDrops d;
+  CaptureDrops d = std::exchange(held_drops_, CaptureDrops{});
   if (handle_) {
     pcap_stat st{};
     if (pcap_stats(handle_, &st) == 0) {
       // u_int arithmetic: correct across one wrap of the 32-bit counter.
-      d.kernel = static_cast<std::uint32_t>(st.ps_drop - last_ps_drop_);
+      d.kernel += static_cast<std::uint32_t>(st.ps_drop - last_ps_drop_);
       last_ps_drop_ = st.ps_drop;
     }
   }
   if (const auto now = read_rx_dropped()) {
     // Lower than before: the interface was re-created and its counter restarted.
     if (last_rx_dropped_ && *now >= *last_rx_dropped_) {
-      d.interface = *now - *last_rx_dropped_;
+      d.interface += *now - *last_rx_dropped_;
     } else if (last_rx_dropped_) {
-      d.interface = *now;
+      d.interface += *now;
     }
     last_rx_dropped_ = now;
   }

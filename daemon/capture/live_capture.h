@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/decode/link.h"
+#include "daemon/capture/packet_source.h"
 
 namespace teiten::sensor {
 
@@ -29,37 +30,36 @@ struct LiveOptions {
 /// operator's filter if any.
 std::string bpf_filter_for(const std::vector<std::string>& addresses, const std::string& extra);
 
-/// Loss counters of the capture, as deltas since the previous call.
-struct CaptureDrops {
-  std::uint64_t kernel = 0;     ///< pcap_stats ps_drop: the socket's buffer was full
-  std::uint64_t interface = 0;  ///< the interface's rx_dropped (sysfs)
-};
-
 /// A libpcap live capture on one interface that survives the interface going down,
-/// vanishing and coming back: after a capture error it is closed, and reopen() is tried
-/// until it succeeds. Capture thread only.
-class LiveCapture {
+/// vanishing and coming back: after a capture error read() closes it and tries to open it
+/// again each second, with the link type it first had. Capture thread only.
+class LiveCapture final : public PacketSource {
  public:
   explicit LiveCapture(LiveOptions options);
-  ~LiveCapture();
+  ~LiveCapture() override;
   LiveCapture(const LiveCapture&) = delete;
   LiveCapture& operator=(const LiveCapture&) = delete;
 
   /// Opens the capture (needs CAP_NET_RAW). Returns "" or what failed.
   std::string open();
   void close();
-  bool is_open() const noexcept { return handle_ != nullptr; }
   pcap_t* handle() const noexcept { return handle_; }
-  decode::LinkType link() const noexcept { return link_; }
   const LiveOptions& options() const noexcept { return options_; }
+
+  // PacketSource
+  decode::LinkType link() const noexcept override { return link_; }
+  bool live() const noexcept override { return true; }
+  bool is_open() const noexcept override { return handle_ != nullptr; }
+  SourceRead read(const PacketHandlers& h) override;
+  const std::string& error() const noexcept override { return error_; }
 
   /// Waits until packets can be read or `timeout` passes. Returns "" or the socket's error
   /// (the interface went down or vanished): then the caller closes and reopens.
   std::string wait(std::chrono::milliseconds timeout);
 
-  /// Drops since the previous call. pcap_stats counters are 32-bit on Linux and wrap;
+  /// Drops since the previous call (those counted when the capture was lost included). pcap_stats counters are 32-bit on Linux and wrap;
   /// sysfs counters restart when the interface is re-created: both handled.
-  CaptureDrops take_drops();
+  CaptureDrops take_drops() override;
 
  private:
   std::optional<std::uint64_t> read_rx_dropped() const;
@@ -69,6 +69,13 @@ class LiveCapture {
   decode::LinkType link_ = decode::LinkType::ethernet;
   std::uint32_t last_ps_drop_ = 0;
   std::optional<std::uint64_t> last_rx_dropped_;
+  // read(): the link type of the first open (another one is not this interface any more),
+  // when to try to open again, whether the failure to was logged, the last error.
+  std::optional<decode::LinkType> first_link_;
+  std::chrono::steady_clock::time_point next_open_{};
+  bool down_logged_ = false;
+  CaptureDrops held_drops_;  ///< counted when the capture was lost
+  std::string error_;
 };
 
 }  // namespace teiten::sensor

@@ -79,52 +79,6 @@ void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
 
 }  // namespace
 
-std::unique_ptr<Savefile> open_savefile(const std::string& path, std::string& error) {
-  char errbuf[PCAP_ERRBUF_SIZE] = {};
-  // "-": standard input (a pipe from tcpdump -w -), with stdio's buffer: it outlives
-  // the Savefile (libpcap does not close stdin).
-  const bool from_stdin = path == "-";
-  // Opening a FIFO blocks until something opens it for writing: say so, or the daemon
-  // just seems to hang.
-  struct stat st {};
-  if (!from_stdin && ::stat(path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode)) {
-    log::get("capture")->info("--read {}: a FIFO; waiting for a writer to open it", path);
-  }
-  FILE* file = from_stdin ? stdin : std::fopen(path.c_str(), "rb");
-  if (!file) {
-    error = "cannot open capture " + path + ": " + std::strerror(errno);
-    return nullptr;
-  }
-  // Only the capture thread reads this stream. Once a process has a second thread, glibc
-  // locks a FILE on every fread, and libpcap makes two per packet.
-  __fsetlocking(file, FSETLOCKING_BYCALLER);
-  std::unique_ptr<char[]> buffer;
-  if (!from_stdin) {
-    buffer = std::make_unique<char[]>(Savefile::kBufferBytes);
-    if (std::setvbuf(file, buffer.get(), _IOFBF, Savefile::kBufferBytes) != 0) {
-      buffer.reset();  // stdio's own buffer then
-    }
-  }
-  pcap_t* h = pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
-  if (!h) {
-    if (!from_stdin) std::fclose(file);
-    error = "cannot open capture " + path + ": " + errbuf;
-    return nullptr;
-  }
-  const int dlt = pcap_datalink(h);
-  const auto type = decode::link_type_from_dlt(dlt);
-  if (!type) {
-    const char* name = pcap_datalink_val_to_name(dlt);
-    error = "unsupported link type " + std::string{name ? name : "?"} + " (" + std::to_string(dlt) +
-            ") in " + path +
-            "; supported: EN10MB (with 802.1Q/802.1ad), LINUX_SLL, LINUX_SLL2, RAW, IPV4, "
-            "IPV6, NULL, LOOP";
-    pcap_close(h);
-    return nullptr;
-  }
-  return std::make_unique<Savefile>(h, *type, std::move(buffer));
-}
-
 Pipeline::Pipeline(const config::SensorConfig& config,
                    std::shared_ptr<const classify::GeoIpDatabase> db, PipelineOptions options,
                    BucketSink sink, std::function<void()> idle)
@@ -215,13 +169,11 @@ void Pipeline::wake_capture() noexcept {
   }
 }
 
-std::string Pipeline::run(pcap_t* handle, decode::LinkType link) {
-  link_ = link;
-  // A savefile that is not a regular file (standard input, a FIFO) can block in read(2)
-  // while its writer is quiet: a stop must be able to end that read.
-  struct stat st {};
-  FILE* file = pcap_file(handle);
-  if (file && ::fstat(::fileno(file), &st) == 0 && !S_ISREG(st.st_mode)) {
+std::string Pipeline::run(PacketSource& source) {
+  link_ = source.link();
+  // A read that can block while its writer is quiet (a pipe, a FIFO): a stop must be able
+  // to end it.
+  if (source.blocking()) {
     struct sigaction sa {};
     sa.sa_handler = on_wake;  // no SA_RESTART: the read returns EINTR
     sigemptyset(&sa.sa_mask);
@@ -230,100 +182,65 @@ std::string Pipeline::run(pcap_t* handle, decode::LinkType link) {
     capture_interruptible_.store(true, std::memory_order_release);
     if (stop_.load(std::memory_order_relaxed)) wake_capture();
   }
-  run_threads([&] { capture_loop(handle); });
+  run_threads([&] { capture_loop(source); });
   if (!capture_error_.empty()) return capture_error_;
   return classifier_error_;
 }
 
-void Pipeline::capture_loop(pcap_t* handle) {
-  for (;;) {
-    if (stop_.load(std::memory_order_relaxed)) break;
-    const int n =
-        pcap_dispatch(handle, 4096, &Pipeline::on_packet, reinterpret_cast<u_char*>(this));
-    if (n == 0) break;  // end of the savefile
-    if (n == PCAP_ERROR_BREAK) break;
-    if (n == PCAP_ERROR) {
-      // A read ended by a stop (EINTR from wake_capture) is the end asked for.
-      if (stop_.load(std::memory_order_relaxed) && capture_interruptible_.load()) break;
-      capture_error_ = std::string{"pcap_dispatch failed: "} + pcap_geterr(handle);
-      break;
-    }
-  }
-  capture_done_.store(true, std::memory_order_release);
-  push_control(SlotType::eof, last_ts_);
-}
-
-std::string Pipeline::run_live(LiveCapture& capture) {
-  link_ = capture.link();
-  run_threads([&] { live_loop(capture); });
-  return classifier_error_;
-}
-
-void Pipeline::live_loop(LiveCapture& capture) {
-  auto logger = log::get("capture");
-  const std::string& ifname = capture.options().interface;
+void Pipeline::capture_loop(PacketSource& source) {
   using clock = std::chrono::steady_clock;
+  const bool live = source.live();
   auto next_second = clock::now() + std::chrono::seconds(1);
-  auto next_open = clock::now();
-  bool down_logged = false;
   auto realtime = [] {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
-  stats_.capture_active.store(capture.is_open(), std::memory_order_relaxed);
-  if (capture.is_open()) bump(stats_.capture_opens);
-  while (!stop_.load(std::memory_order_relaxed)) {
+  const PacketHandlers handlers{&Pipeline::on_packet, &Pipeline::on_learn,
+                                reinterpret_cast<u_char*>(this), &stop_};
+  if (live) {
+    stats_.capture_active.store(source.is_open(), std::memory_order_relaxed);
+    if (source.is_open()) bump(stats_.capture_opens);
+  }
+  bool end = false;
+  while (!end && !stop_.load(std::memory_order_relaxed)) {
     bump(stats_.capture_beats);
-    if (!capture.is_open()) {
-      if (clock::now() >= next_open) {
-        const std::string error = capture.open();
-        if (error.empty() && capture.link() == link_) {
-          bump(stats_.capture_opens);
-          stats_.capture_active.store(true, std::memory_order_relaxed);
-          logger->info("capture re-opened interface={}", ifname);
-          down_logged = false;
-        } else {
-          if (error.empty()) capture.close();  // another link type: not this interface
-          if (!down_logged) {
-            logger->warn("capture cannot be re-opened interface={}: {} (retrying each second)",
-                         ifname, error.empty() ? "the link type changed" : error);
-          }
-          down_logged = true;
-          next_open = clock::now() + std::chrono::seconds(1);
-        }
-      }
-      if (!capture.is_open()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    } else {
-      std::string error = capture.wait(std::chrono::milliseconds(100));
-      if (error.empty()) {
-        const int n = pcap_dispatch(capture.handle(), 4096, &Pipeline::on_packet,
-                                    reinterpret_cast<u_char*>(this));
-        if (n == PCAP_ERROR) error = pcap_geterr(capture.handle());
-      }
-      if (!error.empty()) {
-        // Down or gone: what the kernel counted so far is charged, then reopen.
-        push_drops(realtime(), capture.take_drops());
-        capture.close();
+    switch (source.read(handlers)) {
+      case SourceRead::packets:
+        break;
+      case SourceRead::end:
+        end = true;
+        break;
+      case SourceRead::failed:
+        capture_error_ = source.error();
+        end = true;
+        break;
+      case SourceRead::lost:
+        // Down or gone: what the kernel counted so far is charged now.
+        push_drops(realtime(), source.take_drops());
         bump(stats_.capture_errors);
         stats_.capture_active.store(false, std::memory_order_relaxed);
-        logger->warn("capture lost interface={}: {}", ifname, error);
-        down_logged = false;
-        next_open = clock::now() + std::chrono::seconds(1);
-      }
+        break;
+      case SourceRead::opened:
+        bump(stats_.capture_opens);
+        stats_.capture_active.store(true, std::memory_order_relaxed);
+        break;
     }
-    if (clock::now() >= next_second) {
+    if (live && clock::now() >= next_second) {
       next_second += std::chrono::seconds(1);
       if (next_second < clock::now()) next_second = clock::now() + std::chrono::seconds(1);
       // One second of grace for packets still in the kernel's buffer (drops too: a drop
       // slot stamped later would close the bucket early).
       const std::int64_t now = realtime() - 1;
-      push_drops(now, capture.take_drops());
+      push_drops(now, source.take_drops());
       push_control(SlotType::tick, now);
     }
   }
-  push_drops(realtime(), capture.take_drops());
-  push_control(SlotType::eof, realtime());
+  capture_done_.store(true, std::memory_order_release);
+  // A file ends at its last packet's time, a live capture now.
+  const std::int64_t ts = live ? realtime() : last_ts_;
+  if (live) push_drops(ts, source.take_drops());
+  push_control(SlotType::eof, ts);
 }
 
 void Pipeline::push_drops(std::int64_t ts, const CaptureDrops& d) noexcept {
@@ -345,7 +262,7 @@ void Pipeline::push_drops(std::int64_t ts, const CaptureDrops& d) noexcept {
 }
 
 void Pipeline::on_packet(u_char* user, const pcap_pkthdr* h, const u_char* bytes) {
-  reinterpret_cast<Pipeline*>(user)->push_packet(h, bytes);
+  reinterpret_cast<Pipeline*>(user)->push_packet<SlotType::packet>(h, bytes);
 }
 
 PacketSlot* Pipeline::claim_waiting() noexcept {
@@ -357,20 +274,29 @@ PacketSlot* Pipeline::claim_waiting() noexcept {
   }
 }
 
+void Pipeline::on_learn(u_char* user, const pcap_pkthdr* h, const u_char* bytes) {
+  reinterpret_cast<Pipeline*>(user)->push_packet<SlotType::learn>(h, bytes);
+}
+
+template <SlotType type>
 void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
   const std::uint64_t index = read_index_++;
-  // The common case inline; resumed or paced replay and a full ring out of line.
-  const bool plain = index >= options_.skip_packets && options_.replay_pps == 0;
   PacketSlot* slot = nullptr;
-  if (plain) [[likely]] {
+  if constexpr (type == SlotType::packet) {
+    // The common case inline; a full ring out of line.
     bump(stats_.captured);
     slot = ring_.try_claim();
-  }
-  if (!slot) {
-    slot = claim_slow(h, index, plain);
+    if (!slot) [[unlikely]] {
+      slot = claim_full(h);
+      if (!slot) return;
+    }
+  } else {
+    // Already in sealed buckets: waits for its slot, and nullptr means the classifier
+    // stopped.
+    slot = claim_waiting();
     if (!slot) return;
   }
-  slot->type = index < options_.skip_packets ? SlotType::learn : SlotType::packet;
+  slot->type = type;
   slot->ts_sec = h->ts.tv_sec;
   slot->wire_len = h->len;
   const std::size_t n = std::min<std::size_t>(h->caplen, PacketSlot::kDataBytes);
@@ -383,23 +309,7 @@ void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
   ring_.commit();
 }
 
-PacketSlot* Pipeline::claim_slow(const pcap_pkthdr* h, std::uint64_t index, bool counted) noexcept {
-  // Resumed replay: already in sealed buckets, but the sensor's own connections they
-  // opened must still be known (their answers are self traffic, not observations).
-  const bool learn = index < options_.skip_packets;
-  if (!learn && options_.replay_pps) {
-    // Paced replay: packet n leaves no earlier than n / pps after the first.
-    if (index == options_.skip_packets) pace_start_ = std::chrono::steady_clock::now();
-    const auto due = pace_start_ + std::chrono::microseconds((index - options_.skip_packets) *
-                                                             1000000 / options_.replay_pps);
-    while (!stop_.load(std::memory_order_relaxed) && std::chrono::steady_clock::now() < due) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  }
-  if (!learn && !counted) bump(stats_.captured);
-  // Without `counted`, the ring was not tried yet.
-  if (PacketSlot* slot = counted ? nullptr : ring_.try_claim()) return slot;
-  if (learn) return claim_waiting();  // nullptr: the classifier stopped
+PacketSlot* Pipeline::claim_full(const pcap_pkthdr* h) noexcept {
   if (options_.ring_full == config::RingFullPolicy::drop) {
     ++pending_drops_;
     bump(stats_.ring_drops);

@@ -3,8 +3,6 @@
 
 #include <pthread.h>
 
-#include <pcap/pcap.h>
-
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -24,7 +22,7 @@
 #include "common/decode/decode_status.h"
 #include "common/decode/link.h"
 #include "common/ring/spsc_ring.h"
-#include "daemon/capture/live_capture.h"
+#include "daemon/capture/packet_source.h"
 #include "daemon/pipeline/packet_slot.h"
 
 namespace teiten::sensor {
@@ -59,8 +57,6 @@ struct PipelineOptions {
   std::string boot_id;
   std::uint64_t first_seq = 0;
   config::RingFullPolicy ring_full = config::RingFullPolicy::drop;
-  std::uint64_t skip_packets = 0;  ///< replay: packets already in sealed buckets (resume)
-  std::uint64_t replay_pps = 0;    ///< replay: packets per second, 0 = as fast as possible
   std::vector<std::uint16_t> control_ports;  ///< inbound TCP to these is self traffic
 };
 
@@ -68,10 +64,10 @@ struct PipelineOptions {
 /// packets (from the start of the capture) that are now in sealed buckets.
 using BucketSink = std::function<void(bucket::SealedBucket&&, std::uint64_t packets_done)>;
 
-/// The sensor's packet path: a capture thread reads libpcap into a lock-free SPSC ring of
-/// preallocated slots; a classifier thread decodes, classifies and counts into rolling
-/// buckets, and hands every sealed bucket to the sink (on the classifier thread).
-/// Offline replay and live capture run this same object.
+/// The sensor's packet path: a capture thread reads a packet source (live or a file) into a
+/// lock-free SPSC ring of preallocated slots; a classifier thread decodes, classifies and
+/// counts into rolling buckets, and hands every sealed bucket to the sink (on the
+/// classifier thread). Offline replay and live capture run this same object and loop.
 class Pipeline {
  public:
   /// `idle`, if given, runs on the sink's thread after a sealed bucket when no other is
@@ -83,14 +79,11 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  /// Runs `handle` (an open savefile) to its end through both threads, then seals the open
-  /// bucket. Blocks until done. Returns "" or a message naming what failed.
-  std::string run(pcap_t* handle, decode::LinkType link);
-
-  /// Captures live until request_stop(), re-opening the capture whenever the interface
-  /// goes down or vanishes; a tick each second closes quiet buckets and charges the
-  /// capture's drop counters. `capture` must be open. Then seals the open bucket.
-  std::string run_live(LiveCapture& capture);
+  /// Reads `source` through both threads until its end or request_stop(), then seals the
+  /// open bucket. Blocks until done. A live source gets a tick each second that closes
+  /// quiet buckets and charges its drop counters (and keeps reading while its interface is
+  /// away). Returns "" or a message naming what failed.
+  std::string run(PacketSource& source);
 
   /// Replaces the GeoIP database (reload; any thread). The classifier thread takes it at
   /// its next tick, between two packets: none is lost or counted twice.
@@ -130,16 +123,16 @@ class Pipeline {
   /// Places the threads, runs the classifier thread beside `capture` (on this thread)
   /// until both end, and gives this thread its CPUs back.
   void run_threads(const std::function<void()>& capture);
-  void capture_loop(pcap_t* handle);
-  void live_loop(LiveCapture& capture);
+  void capture_loop(PacketSource& source);
   void push_drops(std::int64_t ts, const CaptureDrops& d) noexcept;
   static void on_packet(u_char* user, const pcap_pkthdr* h, const u_char* bytes);
+  static void on_learn(u_char* user, const pcap_pkthdr* h, const u_char* bytes);
+  /// A packet (`type` packet) or a resumed replay's packet to learn from (`type` learn).
+  template <SlotType type>
   void push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept;
-  /// push_packet's slot when the common case does not apply: resumed or paced replay,
-  /// or a full ring (`counted`: the packet is counted and the ring was tried). nullptr:
-  /// nothing to fill (dropped and counted, or the classifier stopped).
-  [[gnu::noinline]] PacketSlot* claim_slow(const pcap_pkthdr* h, std::uint64_t index,
-                                           bool counted) noexcept;
+  /// push_packet's slot when the ring is full: by the ring-full policy, dropped (nullptr,
+  /// counted) or waited for (nullptr: the classifier stopped).
+  [[gnu::noinline]] PacketSlot* claim_full(const pcap_pkthdr* h) noexcept;
   void push_control(SlotType type, std::int64_t ts) noexcept;
   PacketSlot* claim_waiting() noexcept;
   /// capture.cpu_affinity: binds the calling (capture) thread and the sealing thread as
@@ -194,36 +187,8 @@ class Pipeline {
   std::uint64_t pending_drops_ = 0;
   std::int64_t last_ts_ = 0;
   std::uint64_t read_index_ = 0;  // packets read from the capture, skipped ones included
-  std::chrono::steady_clock::time_point pace_start_{};
   // Classifier-thread state.
   std::array<Staged, kBatch> staged_{};
 };
-
-/// An open savefile: its libpcap handle, link type, and the stdio buffer libpcap reads
-/// it through (1 MiB: with stdio's default of one page, reading took a read(2) per
-/// 4 KiB, a fifth of the capture thread's time).
-class Savefile {
- public:
-  static constexpr std::size_t kBufferBytes = std::size_t{1} << 20;
-  Savefile(pcap_t* handle, decode::LinkType link, std::unique_ptr<char[]> buffer)
-      : handle_(handle), link_(link), buffer_(std::move(buffer)) {}
-  ~Savefile() {
-    if (handle_) pcap_close(handle_);  // closes the stream first, then buffer_ goes
-  }
-  Savefile(const Savefile&) = delete;
-  Savefile& operator=(const Savefile&) = delete;
-
-  pcap_t* handle() const noexcept { return handle_; }
-  decode::LinkType link() const noexcept { return link_; }
-
- private:
-  pcap_t* handle_;
-  decode::LinkType link_;
-  std::unique_ptr<char[]> buffer_;
-};
-
-/// Opens a savefile (pcap or pcapng) and checks its link type. Returns nullptr with
-/// `error` set ("cannot open ...", "unsupported link type ...") on failure.
-std::unique_ptr<Savefile> open_savefile(const std::string& path, std::string& error);
 
 }  // namespace teiten::sensor

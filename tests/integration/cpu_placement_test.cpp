@@ -13,6 +13,7 @@
 #include <variant>
 
 #include "ctl/gen/traffic_gen.h"
+#include "daemon/capture/savefile.h"
 #include "daemon/pipeline/pipeline.h"
 #include "tests/integration/test_support.h"
 
@@ -97,7 +98,6 @@ TEST_CASE("cpu placement: a replay runs its threads where the plan says", "[inte
   std::vector<std::vector<int>> sealing_seen;
   PipelineOptions opts;
   opts.ring_full = config::RingFullPolicy::wait;
-  opts.replay_pps = 40000;  // half a second: long enough to watch the threads
   std::atomic<bool> done{false};
   std::set<std::vector<int>> seen;
   std::thread watcher([&] {
@@ -112,7 +112,8 @@ TEST_CASE("cpu placement: a replay runs its threads where the plan says", "[inte
   std::string error;
   const auto savefile = open_savefile(dir / "in.pcap", error);
   REQUIRE(savefile);
-  const std::string failure = pipeline.run(savefile->handle(), savefile->link());
+  savefile->pace(40000);  // half a second: long enough to watch the threads
+  const std::string failure = pipeline.run(*savefile);
   done.store(true);
   watcher.join();
   REQUIRE(failure.empty());
