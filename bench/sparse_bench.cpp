@@ -14,9 +14,9 @@
 #include <filesystem>
 #include <string>
 
-#include "common/config/sensor_config.h"
 #include "ctl/gen/traffic_gen.h"
 #include "daemon/capture/savefile.h"
+#include "daemon/config/sensor_config.h"
 #include "daemon/pipeline/pipeline.h"
 #include "daemon/spool/spool.h"
 #include "daemon/spool/spool_writer.h"

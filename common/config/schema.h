@@ -53,6 +53,9 @@ struct SubField {
   std::function<std::string(const Scalar&)> check;
 };
 
+/// When a changed value takes effect: at the next start, or at a reload (SIGHUP).
+enum class Reload : std::uint8_t { restart, live };
+
 /// One key of one section: drives parsing, checks, defaults and the example file.
 /// `check` may refine a value: it returns an error text (without position) or "".
 template <typename Target>
@@ -69,6 +72,7 @@ struct Field {
   std::function<void(Target&, const Value&)> apply;
   std::function<std::string(const Value&)> check;
   std::vector<SubField> subfields;  ///< record_list only
+  Reload reload = Reload::restart;  ///< whether a reload applies a change of this key
 };
 
 /// The `log.level` key that every Teiten program's configuration has.
@@ -84,7 +88,9 @@ Field<Target> log_level_field(std::string Target::*member) {
           {"trace", "debug", "info", "warn", "error", "critical", "off"},
           "Log level.",
           [member](Target& c, const Value& v) { c.*member = std::get<std::string>(v); },
-          {}};
+          {},
+          {},
+          Reload::live};
 }
 
 /// Closest candidate within edit distance 2 (for "did you mean"), or "".

@@ -100,6 +100,13 @@ inline bool parse_records(const std::string& path, const std::string& name, cons
   return ok;
 }
 
+/// A target with a `values` map (key -> Value) keeps each key's value as applied, so that
+/// a reload can tell which keys changed (Field::reload).
+template <typename Target>
+void remember(Target& target, const std::string& key, const Value& value) {
+  if constexpr (requires { target.values[key] = value; }) target.values[key] = value;
+}
+
 /// Reads a YAML file against a schema: every known key is parsed, range-checked and
 /// applied to `target`; defaults are applied for absent keys; unknown keys, duplicate keys,
 /// missing required keys and bad values are all collected. Only this loader touches
@@ -162,6 +169,7 @@ std::vector<ConfigError> load_yaml(const std::string& path, const std::string& t
         }
       }
       list_field->apply(target, value);
+      remember(target, name + ".", value);
       continue;
     }
     if (sec.second.IsNull()) continue;
@@ -227,6 +235,7 @@ std::vector<ConfigError> load_yaml(const std::string& path, const std::string& t
         continue;
       }
       field->apply(target, value);
+      remember(target, full, value);
     }
   }
 
@@ -244,7 +253,8 @@ std::vector<ConfigError> load_yaml(const std::string& path, const std::string& t
       error_at(m, full, "required key is missing");
       continue;
     }
-    if (f.default_text.empty() && f.type != FieldType::string && f.type != FieldType::file_path) {
+    if (f.default_text.empty() && f.type != FieldType::string && f.type != FieldType::file_path &&
+        f.type != FieldType::string_list) {
       continue;
     }
     Value value;
@@ -256,6 +266,7 @@ std::vector<ConfigError> load_yaml(const std::string& path, const std::string& t
       parse_scalar(f.type, f.default_text, f.min, f.max, f.choices, value);
     }
     f.apply(target, value);
+    remember(target, full, value);
   }
   return errors;
 }

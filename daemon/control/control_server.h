@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "common/config/sensor_config.h"
 #include "common/tls/https_server.h"
+#include "daemon/config/sensor_config.h"
 #include "daemon/control/recent_buckets.h"
 #include "daemon/pipeline/pipeline.h"
 #include "daemon/spool/spool.h"

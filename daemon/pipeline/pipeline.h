@@ -17,12 +17,12 @@
 #include "common/bucket/sealed_bucket.h"
 #include "common/classify/classifier.h"
 #include "common/classify/self_traffic.h"
-#include "common/config/sensor_config.h"
 #include "common/counters/bucket_roller.h"
 #include "common/decode/decode_status.h"
 #include "common/decode/link.h"
 #include "common/ring/spsc_ring.h"
 #include "daemon/capture/packet_source.h"
+#include "daemon/config/sensor_config.h"
 #include "daemon/pipeline/packet_slot.h"
 
 namespace teiten::sensor {

@@ -377,9 +377,23 @@ TEST_CASE(
   sensor.kill(SIGHUP);
   CHECK(eventually([&] { return control_get("operator-op2", "/v1/status").status == 200; },
                    std::chrono::seconds(10)));
+  // SIGHUP with a key that needs a restart changed (the sensor id): named in the log, and
+  // the running id stays (the totals below are gen-1's).
+  const std::string good = read_file(n.dir / "gen-1.yaml");
+  REQUIRE(good.find("id: gen-1\n") != std::string::npos);
+  write_file(n.dir / "gen-1.yaml",
+             std::regex_replace(good, std::regex("id: gen-1\n"), "id: gen-9\n"));
+  sensor.kill(SIGHUP);
+  CHECK(eventually(
+      [&] {
+        return read_file(log).find(
+                   "reload: sensor.id changed: that takes effect at the next "
+                   "start") != std::string::npos;
+      },
+      std::chrono::seconds(10)));
+  write_file(n.dir / "gen-1.yaml", good);
   // SIGHUP with a broken one, and with a broken GeoIP database: refused, the running
   // configuration stays.
-  const std::string good = read_file(n.dir / "gen-1.yaml");
   write_file(n.dir / "gen-1.yaml", good + "buckets:\n  width: 7\n");
   sensor.kill(SIGHUP);
   CHECK(eventually([&] { return read_file(log).find("reload refused") != std::string::npos; },

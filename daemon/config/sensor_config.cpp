@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "common/config/sensor_config.h"
+#include "daemon/config/sensor_config.h"
 
 #include <openssl/evp.h>
 
@@ -83,7 +83,9 @@ const std::vector<F> kSchema = {
      {},
      "MMDB country database (GeoIP2/GeoLite2 or ip-location-db layout); \"\" for none.",
      [](SensorConfig& c, const Value& v) { c.geoip_database = std::get<std::string>(v); },
-     {}},
+     {},
+     {},
+     Reload::live},
     {"geoip",
      "cache_entries",
      FieldType::uint,
@@ -325,7 +327,9 @@ const std::vector<F> kSchema = {
        }
        if (n > 16) return "at most 16 collectors";
        return {};
-     }},
+     },
+     {},
+     Reload::live},
     {"upload",
      "failover",
      FieldType::choice,
@@ -339,7 +343,9 @@ const std::vector<F> kSchema = {
      "Backoff starts once every collector failed in a row. Delivery stays exactly-once: "
      "the collectors share the database that deduplicates.",
      [](SensorConfig& c, const Value& v) { c.upload_failover = std::get<std::string>(v); },
-     {}},
+     {},
+     {},
+     Reload::live},
     {"upload",
      "ca",
      FieldType::file_path,
@@ -350,7 +356,9 @@ const std::vector<F> kSchema = {
      {},
      "CA certificate the collector's certificate must chain to.",
      [](SensorConfig& c, const Value& v) { c.upload_ca = std::get<std::string>(v); },
-     {}},
+     {},
+     {},
+     Reload::live},
     {"upload",
      "cert",
      FieldType::file_path,
@@ -362,7 +370,9 @@ const std::vector<F> kSchema = {
      "This sensor's upload certificate (clientAuth, role sensor, id = sensor.id: "
      "sensor-<id>.pem from teitenctl pki sensor).",
      [](SensorConfig& c, const Value& v) { c.upload_cert = std::get<std::string>(v); },
-     {}},
+     {},
+     {},
+     Reload::live},
     {"upload",
      "key",
      FieldType::file_path,
@@ -373,7 +383,9 @@ const std::vector<F> kSchema = {
      {},
      "This sensor's private key.",
      [](SensorConfig& c, const Value& v) { c.upload_key = std::get<std::string>(v); },
-     {}},
+     {},
+     {},
+     Reload::live},
     {"upload",
      "batch",
      FieldType::uint,
@@ -384,7 +396,9 @@ const std::vector<F> kSchema = {
      {},
      "Buckets per request.",
      [](SensorConfig& c, const Value& v) { c.upload_batch = std::get<std::uint64_t>(v); },
-     {}},
+     {},
+     {},
+     Reload::live},
     {"upload",
      "timeout",
      FieldType::duration,
@@ -395,7 +409,9 @@ const std::vector<F> kSchema = {
      {},
      "Deadline of each step of an upload.",
      [](SensorConfig& c, const Value& v) { c.upload_timeout_s = std::get<std::uint64_t>(v); },
-     {}},
+     {},
+     {},
+     Reload::live},
     {"service",
      "user",
      FieldType::string,
@@ -447,7 +463,9 @@ const std::vector<F> kSchema = {
      {},
      "CA that operators' client certificates must chain to.",
      [](SensorConfig& c, const Value& v) { c.control_ca = std::get<std::string>(v); },
-     {}},
+     {},
+     {},
+     Reload::live},
     {"control",
      "cert",
      FieldType::file_path,
@@ -459,7 +477,9 @@ const std::vector<F> kSchema = {
      "The control server's certificate (serverAuth, role sensor: sensor-<id>-control.pem from "
      "teitenctl pki sensor); \"\": no control server.",
      [](SensorConfig& c, const Value& v) { c.control_cert = std::get<std::string>(v); },
-     {}},
+     {},
+     {},
+     Reload::live},
     {"control",
      "key",
      FieldType::file_path,
@@ -470,7 +490,9 @@ const std::vector<F> kSchema = {
      {},
      "Its private key.",
      [](SensorConfig& c, const Value& v) { c.control_key = std::get<std::string>(v); },
-     {}},
+     {},
+     {},
+     Reload::live},
     {"control",
      "allowed",
      FieldType::string_list,
@@ -484,7 +506,9 @@ const std::vector<F> kSchema = {
      [](SensorConfig& c, const Value& v) {
        c.control_allowed = std::get<std::vector<std::string>>(v);
      },
-     {}},
+     {},
+     {},
+     Reload::live},
     {"control",
      "recent_max_bytes",
      FieldType::uint,
@@ -502,6 +526,14 @@ const std::vector<F> kSchema = {
      {}},
     log_level_field(&SensorConfig::log_level),
 };
+
+// A relative state.dir is relative to the configuration file's folder.
+void resolve_paths(SensorConfig& c) {
+  if (!c.state_dir.empty() && c.state_dir.front() != '/') {
+    const auto slash = c.path.rfind('/');
+    if (slash != std::string::npos) c.state_dir = c.path.substr(0, slash + 1) + c.state_dir;
+  }
+}
 
 }  // namespace
 
@@ -529,11 +561,37 @@ std::variant<SensorConfig, std::vector<ConfigError>> parse_sensor_config(const s
                                  "control server, or none"});
   }
   if (!errors.empty()) return errors;
-  if (!c.state_dir.empty() && c.state_dir.front() != '/') {
-    const auto slash = path.rfind('/');
-    if (slash != std::string::npos) c.state_dir = path.substr(0, slash + 1) + c.state_dir;
-  }
+  resolve_paths(c);
   return c;
+}
+
+Reloaded reload_sensor_config(const SensorConfig& running, SensorConfig next) {
+  Reloaded r;
+  auto keep = [&](const F& f, const std::string& key) {
+    const auto it = running.values.find(key);
+    if (it == running.values.end()) return;
+    f.apply(next, it->second);
+    next.values[key] = it->second;
+  };
+  // Turning delivery or the control server on or off changes what runs: the next start
+  // does that, and their keys keep their running values meanwhile.
+  const bool upload_toggled = running.upload_collector.empty() != next.upload_collector.empty();
+  const bool control_toggled = running.control_cert.empty() != next.control_cert.empty();
+  for (const auto& f : kSchema) {
+    const std::string key = std::string{f.section} + "." + std::string{f.key};
+    const auto a = running.values.find(key);
+    const auto b = next.values.find(key);
+    const bool changed = (a == running.values.end()) != (b == next.values.end()) ||
+                         (a != running.values.end() && a->second != b->second);
+    const bool toggled =
+        (upload_toggled && f.section == "upload") || (control_toggled && f.section == "control");
+    if (!changed || (f.reload == Reload::live && !toggled)) continue;
+    keep(f, key);
+    r.deferred.push_back(key);
+  }
+  resolve_paths(next);
+  r.config = std::move(next);
+  return r;
 }
 
 std::variant<SensorConfig, std::vector<ConfigError>> load_sensor_config(const std::string& path) {
@@ -564,7 +622,8 @@ std::string sensor_config_example() {
       for (auto c : f.choices) out << " " << c;
       out << ".";
     }
-    out << (f.required ? " Required." : "") << "\n";
+    out << (f.required ? " Required." : "")
+        << (f.reload == Reload::live ? " Changes on reload (SIGHUP)." : "") << "\n";
     if (f.required && f.key == "id") {
       out << "  " << f.key << ": sensor-1\n";
     } else if (f.required && f.type == FieldType::string_list) {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "common/config/sensor_config.h"
+#include "daemon/config/sensor_config.h"
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -144,4 +144,66 @@ TEST_CASE("the example configuration is valid apart from its database path", "[c
   const SensorConfig c = ok(example);
   CHECK(c.sensor_id == "sensor-1");
   CHECK(c.addresses.size() == 2);
+}
+
+TEST_CASE("every key of the schema has its value recorded, defaults included", "[config]") {
+  const SensorConfig c = ok(kMinimal);
+  for (const auto& f : sensor_schema()) {
+    const std::string key = std::string{f.section} + "." + std::string{f.key};
+    INFO(key);
+    CHECK(c.values.count(key) == 1);
+  }
+  CHECK(c.values.size() == sensor_schema().size());
+}
+
+TEST_CASE("a reload applies the keys marked live and keeps the others until a restart",
+          "[config][reload]") {
+  // Any regular file will do for the certificate paths: this one.
+  const std::string file = __FILE__;
+  const std::string files = "  ca: " + file + "\n  cert: " + file + "\n  key: " + file + "\n";
+  const std::string upload = "upload:\n  collector: c1.example:8443\n" + files;
+  const SensorConfig running = ok(kMinimal + upload + "state:\n  dir: spool-a\n");
+  REQUIRE(running.state_dir == "/etc/teiten/spool-a");
+
+  SECTION("live keys change, restart keys keep their running values and are named") {
+    const SensorConfig next =
+        ok("sensor:\n  id: tokyo-2\n  addresses: [203.0.113.8]\ngeoip:\n  database: \"\"\n"
+           "upload:\n  collector: c2.example:8443\n" +
+           files +
+           "  batch: 7\nbuckets:\n  width: 300\nlog:\n  level: debug\n"
+           "state:\n  dir: spool-b\n");
+    const Reloaded r = reload_sensor_config(running, next);
+    // Live: applied.
+    CHECK(r.config.upload_collector == "c2.example:8443");
+    CHECK(r.config.upload_batch == 7);
+    CHECK(r.config.log_level == "debug");
+    // Restart: kept (a relative state.dir still resolved against the file's folder).
+    CHECK(r.config.sensor_id == "tokyo-1");
+    CHECK(r.config.addresses == std::vector<std::string>{"203.0.113.7"});
+    CHECK(r.config.address_set.contains_v4(0xCB007107));
+    CHECK_FALSE(r.config.address_set.contains_v4(0xCB007108));
+    CHECK(r.config.bucket_width_s == 60);
+    CHECK(r.config.state_dir == "/etc/teiten/spool-a");
+    CHECK(r.deferred ==
+          std::vector<std::string>{"sensor.id", "sensor.addresses", "buckets.width", "state.dir"});
+    // What it keeps is what runs: reloading the result again changes nothing.
+    const Reloaded again = reload_sensor_config(r.config, r.config);
+    CHECK(again.deferred.empty());
+    CHECK(again.config.values == r.config.values);
+  }
+
+  SECTION("turning delivery off waits for a restart, with every upload key") {
+    const Reloaded r = reload_sensor_config(running, ok(kMinimal + "state:\n  dir: spool-a\n"));
+    CHECK(r.config.upload_collector == "c1.example:8443");
+    CHECK(r.config.upload_cert == file);
+    CHECK(r.deferred ==
+          std::vector<std::string>{"upload.collector", "upload.ca", "upload.cert", "upload.key"});
+  }
+
+  SECTION("an unchanged file changes nothing") {
+    const Reloaded r = reload_sensor_config(running, running);
+    CHECK(r.deferred.empty());
+    CHECK(r.config.values == running.values);
+    CHECK(r.config.state_dir == running.state_dir);
+  }
 }
