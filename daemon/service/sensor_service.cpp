@@ -4,6 +4,7 @@
 #include <utility>  // before Asio (Boost 1.74 with C++20)
 
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <systemd/sd-daemon.h>
 
 #include <atomic>
@@ -229,6 +230,18 @@ int SensorService::run() {
 int SensorService::Impl::run() {
   if (const int rc = open_source(); rc != kGoOn) return rc;
   if (const int rc = open_sink(); rc != kGoOn) return rc;
+  // The signals this service handles reach the I/O thread only: a pipeline thread blocked
+  // in a read of a pipe or FIFO would otherwise take one and see its read fail with EINTR
+  // (the pipeline ends that read itself at a stop, with a signal of its own). Threads
+  // started from here on (the pipeline's) inherit the mask; the I/O thread lifts it.
+  sigset_t handled, previous;
+  sigemptyset(&handled);
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&handled, sig);
+  pthread_sigmask(SIG_BLOCK, &handled, &previous);
+  struct RestoreMask {
+    sigset_t mask;
+    ~RestoreMask() { pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
+  } restore_mask{previous};
   make_pipeline();
   if (const int rc = start_control(); rc != kGoOn) return rc;
   arm_signals();
@@ -238,7 +251,10 @@ int SensorService::Impl::run() {
     notifier->start();
   }
   if (uploader) uploader->start();
-  std::thread io_thread([this] { io.run(); });
+  std::thread io_thread([this, previous] {
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    io.run();
+  });
   switch (mode) {
     case Mode::replay:
       logger->info("replay start file={} link={} sensor={}", args.read,
