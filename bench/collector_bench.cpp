@@ -35,7 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/bucket/bucket_json.h"
-#include "common/tls/https_client.h"
+#include "common/http/client.h"
 #include "common/tls/pki.h"
 
 extern char** environ;
@@ -239,7 +239,7 @@ int main(int argc, char** argv) {
         }
         ++k;
         try {
-          const auto r = tls::https_request_sync(
+          const auto r = http::https_request_sync(
               ctx, "localhost", std::to_string(18999 - 2 * (s % collectors)), "POST", "/v1/buckets",
               body, std::chrono::seconds(60));
           if (r.status != 200) ++failures[s];
@@ -262,9 +262,9 @@ int main(int argc, char** argv) {
           {dir + "/ca.pem", dir + "/operator.pem", dir + "/operator.key"}, tls::Role::collector);
       while (!ingest_done) {
         try {
-          const auto r = tls::https_request_sync(ctx, "localhost", "18999", "GET",
-                                                 "/v1/report?quarter=2022Q3&format=markdown", "",
-                                                 std::chrono::seconds(60));
+          const auto r = http::https_request_sync(ctx, "localhost", "18999", "GET",
+                                                  "/v1/report?quarter=2022Q3&format=markdown", "",
+                                                  std::chrono::seconds(60));
           if (r.status == 200) ++reports;
         } catch (const std::exception&) {
         }
@@ -277,9 +277,9 @@ int main(int argc, char** argv) {
           {dir + "/ca.pem", dir + "/operator.pem", dir + "/operator.key"}, tls::Role::collector);
       while (!ingest_done) {
         try {
-          const auto r = tls::https_request_sync(ctx, "localhost", "18998", "GET",
-                                                 "/api/report.json?from=2022-07-01&to=2022-07-31",
-                                                 "", std::chrono::seconds(60));
+          const auto r = http::https_request_sync(ctx, "localhost", "18998", "GET",
+                                                  "/api/report.json?from=2022-07-01&to=2022-07-31",
+                                                  "", std::chrono::seconds(60));
           if (r.status == 200) ++pages;
         } catch (const std::exception&) {
         }

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "common/tls/https_client.h"
+#include "common/http/client.h"
 
 namespace teiten::ctl {
 

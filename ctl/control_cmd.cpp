@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/bucket/bucket_json.h"
-#include "common/tls/https_client.h"
+#include "common/http/client.h"
 #include "ctl/commands.h"
 #include "daemon/spool/dead_letter.h"
 
@@ -71,8 +71,8 @@ std::optional<nlohmann::json> get(const std::string& cmd, const Target& t, const
     auto ctx = tls::make_client_tls(t.files, tls::Role::sensor);
     const auto colon = t.sensor.rfind(':');
     const auto res =
-        tls::https_request_sync(ctx, t.sensor.substr(0, colon), t.sensor.substr(colon + 1), method,
-                                path, "", std::chrono::seconds(30));
+        http::https_request_sync(ctx, t.sensor.substr(0, colon), t.sensor.substr(colon + 1), method,
+                                 path, "", std::chrono::seconds(30));
     auto body = nlohmann::json::parse(res.body, nullptr, false);
     if (res.status != 200 || body.is_discarded()) {
       std::cerr << "teitenctl " << cmd << ": sensor answered " << res.status << ": " << res.body

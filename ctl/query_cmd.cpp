@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/bucket/bucket_json.h"
-#include "common/tls/https_client.h"
+#include "common/http/client.h"
 #include "ctl/commands.h"
 
 namespace teiten::ctl {
@@ -69,8 +69,8 @@ int cmd_query(const std::vector<std::string>& args) {
   try {
     auto ctx = tls::make_client_tls(files, tls::Role::collector);
     const auto res =
-        tls::https_request_sync(ctx, collector.substr(0, colon), collector.substr(colon + 1), "GET",
-                                target, "", std::chrono::seconds(30));
+        http::https_request_sync(ctx, collector.substr(0, colon), collector.substr(colon + 1),
+                                 "GET", target, "", std::chrono::seconds(30));
     const auto body = nlohmann::json::parse(res.body, nullptr, false);
     if (res.status != 200 || body.is_discarded()) {
       std::cerr << "teitenctl query: collector answered " << res.status << ": " << res.body << "\n";

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "common/tls/https_client.h"
+#include "common/http/client.h"
 #include "ctl/commands.h"
 
 namespace teiten::ctl {
@@ -50,8 +50,8 @@ int cmd_report(const std::vector<std::string>& args) {
   try {
     auto ctx = tls::make_client_tls(files, tls::Role::collector);
     const auto res =
-        tls::https_request_sync(ctx, collector.substr(0, colon), collector.substr(colon + 1), "GET",
-                                target, "", std::chrono::seconds(120));
+        http::https_request_sync(ctx, collector.substr(0, colon), collector.substr(colon + 1),
+                                 "GET", target, "", std::chrono::seconds(120));
     if (res.status != 200) {
       std::cerr << "teitenctl report: collector answered " << res.status << ": " << res.body
                 << "\n";

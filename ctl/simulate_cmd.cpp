@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/bucket/bucket_json.h"
-#include "common/tls/https_client.h"
+#include "common/http/client.h"
 #include "ctl/commands.h"
 #include "ctl/sim/simulator.h"
 
@@ -94,8 +94,8 @@ int cmd_simulate(const std::vector<std::string>& args) {
       auto flush = [&] {
         if (batch.empty()) return;
         const auto res =
-            tls::https_request_sync(ctx, host, port, "POST", "/v1/buckets",
-                                    bucket::to_batch_json(batch), std::chrono::seconds(120));
+            http::https_request_sync(ctx, host, port, "POST", "/v1/buckets",
+                                     bucket::to_batch_json(batch), std::chrono::seconds(120));
         const auto body = nlohmann::json::parse(res.body, nullptr, false);
         if (res.status != 200 || body.is_discarded())
           throw std::runtime_error("collector answered " + std::to_string(res.status) + ": " +

@@ -13,9 +13,9 @@
 #include "collector/api/worker_pool.h"
 #include "collector/report/report.h"
 #include "common/bucket/bucket_json.h"
+#include "common/http/server.h"
 #include "common/log/log.h"
 #include "common/metrics/prometheus.h"
-#include "common/tls/https_server.h"
 #include "common/tls/pki.h"
 #include "common/version.h"
 
@@ -23,7 +23,7 @@ namespace teiten::collector {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bhttp = beast::http;
 
 namespace {
 
@@ -64,14 +64,14 @@ void bump(std::atomic<std::uint64_t>& c) {
   c.fetch_add(1, std::memory_order_relaxed);
 }
 
-http::response<http::string_body> json_response(http::status status, const nlohmann::json& body,
-                                                bool keep_alive) {
-  return tls::json_response(static_cast<unsigned>(status), body.dump(), keep_alive, kServerName);
+bhttp::response<bhttp::string_body> json_response(bhttp::status status, const nlohmann::json& body,
+                                                  bool keep_alive) {
+  return http::json_response(static_cast<unsigned>(status), body.dump(), keep_alive, kServerName);
 }
 
-http::response<http::string_body> error_response(http::status status, const std::string& message,
-                                                 bool keep_alive) {
-  return tls::error_response(static_cast<unsigned>(status), message, keep_alive, kServerName);
+bhttp::response<bhttp::string_body> error_response(bhttp::status status, const std::string& message,
+                                                   bool keep_alive) {
+  return http::error_response(static_cast<unsigned>(status), message, keep_alive, kServerName);
 }
 
 }  // namespace
@@ -105,41 +105,41 @@ struct Server::Impl {
         stats(st),
         http(
             io_, make_server_tls(c),
-            tls::ServerLimits{.max_body_bytes = c.max_body_bytes,
-                              .max_header_bytes = c.max_header_bytes,
-                              .io_timeout_s = c.io_timeout_s,
-                              .max_connections = c.max_connections,
-                              .max_inflight_bytes = c.max_inflight_bytes,
-                              .handshake_timeout_s = c.handshake_timeout_s,
-                              .max_connections_per_address = c.max_connections_per_address,
-                              .reserved_authenticated = c.reserved_authenticated},
-            [this](const tls::Request& req, const tls::PeerIdentity& who) {
+            http::ServerLimits{.max_body_bytes = c.max_body_bytes,
+                               .max_header_bytes = c.max_header_bytes,
+                               .io_timeout_s = c.io_timeout_s,
+                               .max_connections = c.max_connections,
+                               .max_inflight_bytes = c.max_inflight_bytes,
+                               .handshake_timeout_s = c.handshake_timeout_s,
+                               .max_connections_per_address = c.max_connections_per_address,
+                               .reserved_authenticated = c.reserved_authenticated},
+            [this](const http::Request& req, const tls::PeerIdentity& who) {
               return handle(req, who);
             },
             kServerName) {}
 
   // Every endpoint asks first who the peer is (the role in its certificate) and whether
   // that role may use it; a name never grants a role (docs/security.md).
-  http::response<http::string_body> refuse(const tls::PeerIdentity& who, const std::string& action,
-                                           bool keep) {
+  bhttp::response<bhttp::string_body> refuse(const tls::PeerIdentity& who,
+                                             const std::string& action, bool keep) {
     bump(stats.role_refusals);
-    return tls::role_refusal(who, action, keep, kServerName);
+    return http::role_refusal(who, action, keep, kServerName);
   }
 
   // Runs `work` on a report worker with that worker's read-only store; 503 when the
   // workers' queue is full (limits.report_queue).
-  tls::Reply offload(bool keep, std::function<http::response<http::string_body>(Store&)> work) {
-    return tls::Deferred{[this, keep, work = std::move(work)](tls::Finish done) {
+  http::Reply offload(bool keep, std::function<bhttp::response<bhttp::string_body>(Store&)> work) {
+    return http::Deferred{[this, keep, work = std::move(work)](http::Finish done) {
       const bool queued = workers->submit([this, work, keep, done](Store& store) {
         const auto t0 = std::chrono::steady_clock::now();
-        http::response<http::string_body> res;
+        bhttp::response<bhttp::string_body> res;
         try {
           res = work(store);
         } catch (const std::exception& e) {
           // Every deferred request is answered: its connection waits for it.
           bump(stats.query_failures);
           log::get("collectord")->error("report worker: {}", e.what());
-          res = error_response(http::status::service_unavailable,
+          res = error_response(bhttp::status::service_unavailable,
                                std::string{"failed: "} + e.what(), keep);
         }
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -150,66 +150,66 @@ struct Server::Impl {
         done(std::move(res));
       });
       if (!queued) {
-        auto res = error_response(http::status::service_unavailable,
+        auto res = error_response(bhttp::status::service_unavailable,
                                   "busy: the report workers' queue is full; retry", keep);
-        res.set(http::field::retry_after, "5");
+        res.set(bhttp::field::retry_after, "5");
         done(std::move(res));
       }
     }};
   }
 
-  tls::Reply handle(const http::request<http::string_body>& req, const tls::PeerIdentity& who) {
+  http::Reply handle(const bhttp::request<bhttp::string_body>& req, const tls::PeerIdentity& who) {
     using tls::Role;
     const bool keep = req.keep_alive();
     const std::string_view target{req.target().data(), req.target().size()};
     const std::string_view path = target.substr(0, target.find('?'));
-    if (path == "/v1/healthz" && req.method() == http::verb::get) {
+    if (path == "/v1/healthz" && req.method() == bhttp::verb::get) {
       if (who.role == Role::none) return refuse(who, "use this collector", keep);
-      return json_response(http::status::ok, {{"status", "ok"}, {"version", kVersion}}, keep);
+      return json_response(bhttp::status::ok, {{"status", "ok"}, {"version", kVersion}}, keep);
     }
     if (path == "/v1/buckets") {
       if (who.role != Role::sensor) return refuse(who, "upload buckets", keep);
-      if (req.method() != http::verb::post)
-        return error_response(http::status::method_not_allowed, "use POST", keep);
+      if (req.method() != bhttp::verb::post)
+        return error_response(bhttp::status::method_not_allowed, "use POST", keep);
       const auto cfg = live.load();  // the registry as of now (SIGHUP may replace it)
       const RegisteredSensor* sensor = cfg->find_sensor(who.id);
       if (!sensor) {
         bump(stats.unknown_identity);
-        return error_response(http::status::forbidden,
+        return error_response(bhttp::status::forbidden,
                               "sensor '" + who.id + "' is not in the collector's registry", keep);
       }
       return ingest(req.body(), *sensor, *cfg, keep);
     }
-    if (path == "/metrics" && req.method() == http::verb::get) {
+    if (path == "/metrics" && req.method() == bhttp::verb::get) {
       if (who.role != Role::operator_ && who.role != Role::monitor)
         return refuse(who, "read metrics", keep);
-      return tls::text_response(200, metrics_text(), metrics::PromText::kContentType, keep,
-                                kServerName);
+      return http::text_response(200, metrics_text(), metrics::PromText::kContentType, keep,
+                                 kServerName);
     }
     if (path == "/v1/query") {
       if (who.role != Role::operator_) return refuse(who, "query", keep);
-      if (req.method() != http::verb::get)
-        return error_response(http::status::method_not_allowed, "use GET", keep);
+      if (req.method() != bhttp::verb::get)
+        return error_response(bhttp::status::method_not_allowed, "use GET", keep);
       return offload(keep, [this, t = std::string{target}, keep](Store& store) {
         return query(store, t, keep);
       });
     }
     if (path == "/v1/report") {
       if (who.role != Role::operator_) return refuse(who, "read reports", keep);
-      if (req.method() != http::verb::get)
-        return error_response(http::status::method_not_allowed, "use GET", keep);
+      if (req.method() != bhttp::verb::get)
+        return error_response(bhttp::status::method_not_allowed, "use GET", keep);
       return offload(keep, [this, t = std::string{target}, keep](Store& store) {
         return report(store, t, keep, false);
       });
     }
-    return error_response(http::status::not_found, "no such endpoint", keep);
+    return error_response(bhttp::status::not_found, "no such endpoint", keep);
   }
 
   // GET /v1/report?from=&to=|quarter=&country=&rank=&top=&sensor_top=&format=
   // (json, markdown, csv, html). The dashboard's /api/report.json is the same JSON.
-  http::response<http::string_body> report(Store& store, std::string_view target, bool keep,
-                                           bool dashboard) {
-    auto params = tls::query_params(target);
+  bhttp::response<bhttp::string_body> report(Store& store, std::string_view target, bool keep,
+                                             bool dashboard) {
+    auto params = http::query_params(target);
     std::string format = "json";
     for (const auto& [k, v] : params)
       if (k == "format") format = v;
@@ -228,44 +228,44 @@ struct Server::Impl {
       }
     }
     if (format != "json" && format != "markdown" && format != "csv" && format != "html")
-      return error_response(http::status::bad_request,
+      return error_response(bhttp::status::bad_request,
                             "format: '" + format + "' is not json, markdown, csv or html", keep);
     try {
       const ReportRequest rq = parse_report_request(params, store);
       // The dashboard may answer anyone who reaches it (dashboard.client_certificate:
       // none): bound what one page may cost.
       if (dashboard && (rq.day_to - rq.day_from >= 400 || rq.top > 20 || rq.sensor_top > 20))
-        return error_response(http::status::bad_request,
+        return error_response(bhttp::status::bad_request,
                               "the dashboard shows at most 400 days and top 20 (use /v1/report)",
                               keep);
       const Report rep = build_report(store, *live.load(), rq);
       if (dashboard && format == "html")
         return page(report_html(rep, true), "text/html; charset=utf-8", keep);
       if (format == "markdown")
-        return tls::text_response(200, report_markdown(rep), "text/markdown; charset=utf-8", keep,
-                                  kServerName);
+        return http::text_response(200, report_markdown(rep), "text/markdown; charset=utf-8", keep,
+                                   kServerName);
       if (format == "csv")
-        return tls::text_response(200, report_csv(rep), "text/csv; charset=utf-8", keep,
-                                  kServerName);
+        return http::text_response(200, report_csv(rep), "text/csv; charset=utf-8", keep,
+                                   kServerName);
       if (format == "html")
-        return tls::text_response(200, report_html(rep), "text/html; charset=utf-8", keep,
-                                  kServerName);
-      return tls::json_response(200, report_json(rep), keep, kServerName);
+        return http::text_response(200, report_html(rep), "text/html; charset=utf-8", keep,
+                                   kServerName);
+      return http::json_response(200, report_json(rep), keep, kServerName);
     } catch (const std::invalid_argument& e) {
-      return error_response(http::status::bad_request, e.what(), keep);
+      return error_response(bhttp::status::bad_request, e.what(), keep);
     } catch (const std::exception& e) {
       // Stored data never turns into a 500: say what failed, count it, keep serving.
       bump(stats.query_failures);
       log::get("collectord")->error("report failed: {}", e.what());
-      return error_response(http::status::service_unavailable,
+      return error_response(bhttp::status::service_unavailable,
                             std::string{"report failed: "} + e.what(), keep);
     }
   }
 
   // A dashboard response: no caching, and a policy that allows this origin's script only.
-  http::response<http::string_body> page(std::string body, std::string_view type, bool keep) {
-    auto res = tls::text_response(200, std::move(body), type, keep, kServerName);
-    res.set(http::field::cache_control, "no-store");
+  bhttp::response<bhttp::string_body> page(std::string body, std::string_view type, bool keep) {
+    auto res = http::text_response(200, std::move(body), type, keep, kServerName);
+    res.set(bhttp::field::cache_control, "no-store");
     res.set("Content-Security-Policy",
             "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; "
             "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'");
@@ -276,12 +276,13 @@ struct Server::Impl {
 
   // The dashboard's listener: read-only pages for browsers of operators (or anyone, with
   // dashboard.client_certificate: none), on the dashboard's own thread and connection.
-  tls::Reply dashboard(const http::request<http::string_body>& req, const tls::PeerIdentity& who) {
+  http::Reply dashboard(const bhttp::request<bhttp::string_body>& req,
+                        const tls::PeerIdentity& who) {
     const bool keep = req.keep_alive();
     if (config.dashboard_client_certificate && who.role != tls::Role::operator_)
       return refuse(who, "see the dashboard", keep);
-    if (req.method() != http::verb::get)
-      return error_response(http::status::method_not_allowed, "use GET", keep);
+    if (req.method() != bhttp::verb::get)
+      return error_response(bhttp::status::method_not_allowed, "use GET", keep);
     const std::string_view target{req.target().data(), req.target().size()};
     const std::string_view path = target.substr(0, target.find('?'));
     const std::string query =
@@ -298,11 +299,11 @@ struct Server::Impl {
     if (path == "/api/report.json") {
       return offload(keep, [this, t = std::string{target}, keep](Store& store) {
         auto res = report(store, t, keep, true);
-        if (res.result() == http::status::ok) res.set(http::field::cache_control, "no-store");
+        if (res.result() == bhttp::status::ok) res.set(bhttp::field::cache_control, "no-store");
         return res;
       });
     }
-    return error_response(http::status::not_found, "no such page", keep);
+    return error_response(bhttp::status::not_found, "no such page", keep);
   }
 
   // Why a bucket is refused (a verdict of its own: the rest of the batch goes on).
@@ -345,13 +346,14 @@ struct Server::Impl {
     return std::nullopt;
   }
 
-  http::response<http::string_body> ingest(const std::string& body, const RegisteredSensor& sensor,
-                                           const CollectorConfig& cfg, bool keep) {
+  bhttp::response<bhttp::string_body> ingest(const std::string& body,
+                                             const RegisteredSensor& sensor,
+                                             const CollectorConfig& cfg, bool keep) {
     std::string error;
     auto entries = bucket::from_batch_json_entries(body, kMaxBatchBuckets, error);
     if (!entries) {
       bump(stats.bad_batches);
-      return error_response(http::status::bad_request, error, keep);
+      return error_response(bhttp::status::bad_request, error, keep);
     }
     // Each bucket gets a verdict: stored, already stored (both acknowledged), or refused
     // with a reason; one bad bucket never holds back the others.
@@ -394,7 +396,7 @@ struct Server::Impl {
     } catch (const std::exception& e) {
       bump(stats.ingest_failures);
       log::get("collectord")->error("ingest failed sensor={}: {}", sensor.id, e.what());
-      return error_response(http::status::service_unavailable, "storage unavailable; retry", keep);
+      return error_response(bhttp::status::service_unavailable, "storage unavailable; retry", keep);
     }
     nlohmann::json stored = nlohmann::json::array(), duplicate = nlohmann::json::array();
     for (std::size_t i = 0; i < results.size(); ++i) {
@@ -408,14 +410,14 @@ struct Server::Impl {
         duplicate.push_back(std::move(id));
       }
     }
-    return json_response(http::status::ok,
+    return json_response(bhttp::status::ok,
                          {{"stored", stored}, {"duplicate", duplicate}, {"refused", refused}},
                          keep);
   }
 
-  http::response<http::string_body> query(Store& store, std::string_view target, bool keep) {
+  bhttp::response<bhttp::string_body> query(Store& store, std::string_view target, bool keep) {
     Query q;
-    for (const auto& [k, v] : tls::query_params(target)) {
+    for (const auto& [k, v] : http::query_params(target)) {
       auto time_of = [&](std::int64_t& out) -> bool {
         const auto t = bucket::parse_rfc3339(v);
         if (!t) return false;
@@ -424,7 +426,7 @@ struct Server::Impl {
       };
       if (k == "from" || k == "to") {
         if (!time_of(k == "from" ? q.from : q.to)) {
-          return error_response(http::status::bad_request, k + ": expected YYYY-MM-DDTHH:MM:SSZ",
+          return error_response(bhttp::status::bad_request, k + ": expected YYYY-MM-DDTHH:MM:SSZ",
                                 keep);
         }
       } else if (k == "sensor") {
@@ -441,7 +443,7 @@ struct Server::Impl {
         int port = 0;
         const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), port);
         if (ec != std::errc{} || end != v.data() + v.size() || port < -1 || port > 65535) {
-          return error_response(http::status::bad_request, "port: expected -1 or 0..65535", keep);
+          return error_response(bhttp::status::bad_request, "port: expected -1 or 0..65535", keep);
         }
         q.port = port;
       } else if (k == "group_by") {
@@ -453,7 +455,7 @@ struct Server::Impl {
           rest.remove_prefix(comma + 1);
         }
       } else {
-        return error_response(http::status::bad_request, "unknown parameter '" + k + "'", keep);
+        return error_response(bhttp::status::bad_request, "unknown parameter '" + k + "'", keep);
       }
     }
     try {
@@ -476,7 +478,7 @@ struct Server::Impl {
         row["bytes"] = r.bytes;
         out_rows.push_back(std::move(row));
       }
-      return json_response(http::status::ok,
+      return json_response(bhttp::status::ok,
                            {{"source", to_string(tier)},
                             {"rows", out_rows},
                             {"accounting",
@@ -492,11 +494,11 @@ struct Server::Impl {
                               {"spool_dropped", a.spool_dropped}}}},
                            keep);
     } catch (const std::invalid_argument& e) {
-      return error_response(http::status::bad_request, e.what(), keep);
+      return error_response(bhttp::status::bad_request, e.what(), keep);
     } catch (const std::exception& e) {
       bump(stats.query_failures);
       log::get("collectord")->error("query failed: {}", e.what());
-      return error_response(http::status::service_unavailable,
+      return error_response(bhttp::status::service_unavailable,
                             std::string{"query failed: "} + e.what(), keep);
     }
   }
@@ -583,10 +585,10 @@ struct Server::Impl {
   std::atomic<std::shared_ptr<const CollectorConfig>> live;
   Store& storage;  // ingest's, on the I/O thread
   ServerStats& stats;
-  tls::HttpsServer http;
+  http::HttpsServer http;
   // The dashboard: its own thread and io_context.
   asio::io_context board_io{1};
-  std::unique_ptr<tls::HttpsServer> board;
+  std::unique_ptr<http::HttpsServer> board;
   std::thread board_thread;
 
   // Asks the dashboard's thread to shut its server down; the thread then ends by itself.
@@ -612,20 +614,20 @@ void Server::start() {
         ->warn("dashboard.client_certificate is none: anyone who reaches {} sees the dashboard",
                c.dashboard_address);
   }
-  impl_->board = std::make_unique<tls::HttpsServer>(
+  impl_->board = std::make_unique<http::HttpsServer>(
       impl_->board_io,
       tls::make_server_tls({c.tls_ca, c.tls_cert, c.tls_key}, "tls",
                            c.dashboard_client_certificate),
-      tls::ServerLimits{.max_body_bytes = 64 * 1024,
-                        .max_header_bytes = c.max_header_bytes,
-                        .io_timeout_s = c.io_timeout_s,
-                        .max_connections = c.dashboard_max_connections,
-                        .max_inflight_bytes = 1 << 20,
-                        .handshake_timeout_s = c.handshake_timeout_s,
-                        .max_connections_per_address =
-                            std::min(c.max_connections_per_address, c.dashboard_max_connections),
-                        .reserved_authenticated = c.dashboard_max_connections / 4},
-      [impl = impl_.get()](const tls::Request& req, const tls::PeerIdentity& who) {
+      http::ServerLimits{.max_body_bytes = 64 * 1024,
+                         .max_header_bytes = c.max_header_bytes,
+                         .io_timeout_s = c.io_timeout_s,
+                         .max_connections = c.dashboard_max_connections,
+                         .max_inflight_bytes = 1 << 20,
+                         .handshake_timeout_s = c.handshake_timeout_s,
+                         .max_connections_per_address =
+                             std::min(c.max_connections_per_address, c.dashboard_max_connections),
+                         .reserved_authenticated = c.dashboard_max_connections / 4},
+      [impl = impl_.get()](const http::Request& req, const tls::PeerIdentity& who) {
         return impl->dashboard(req, who);
       },
       kServerName);
@@ -677,7 +679,7 @@ std::uint16_t Server::port() const {
   return impl_->http.port();
 }
 
-const tls::HttpServerStats& Server::http_stats() const {
+const http::HttpServerStats& Server::http_stats() const {
   return impl_->http.stats();
 }
 

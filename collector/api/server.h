@@ -16,7 +16,7 @@
 
 #include "collector/collector_config.h"
 #include "collector/store/store.h"
-#include "common/tls/https_server.h"
+#include "common/http/server.h"
 
 namespace teiten::collector {
 
@@ -82,7 +82,7 @@ class Server {
   /// The dashboard's port, when it is enabled.
   std::optional<std::uint16_t> dashboard_port() const;
   const ServerStats& stats() const { return stats_; }
-  const tls::HttpServerStats& http_stats() const;
+  const http::HttpServerStats& http_stats() const;
 
  private:
   struct Impl;

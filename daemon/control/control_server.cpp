@@ -13,7 +13,7 @@
 
 namespace teiten::sensor {
 
-namespace http = boost::beast::http;
+namespace bhttp = boost::beast::http;
 
 namespace {
 const std::string kServerName = std::string{"teiten-sensord/"} + kVersion;
@@ -28,15 +28,15 @@ ControlServer::ControlServer(boost::asio::io_context& io, const config::SensorCo
           io,
           tls::make_server_tls({config.control_ca, config.control_cert, config.control_key},
                                "control"),
-          tls::ServerLimits{.max_body_bytes = 1 << 16,
-                            .max_header_bytes = 8192,
-                            .io_timeout_s = 15,
-                            .max_connections = 32,
-                            .max_inflight_bytes = 1 << 20,
-                            .handshake_timeout_s = 5,
-                            .max_connections_per_address = 8,
-                            .reserved_authenticated = 8},
-          [this](const tls::Request& req, const tls::PeerIdentity& who) {
+          http::ServerLimits{.max_body_bytes = 1 << 16,
+                             .max_header_bytes = 8192,
+                             .io_timeout_s = 15,
+                             .max_connections = 32,
+                             .max_inflight_bytes = 1 << 20,
+                             .handshake_timeout_s = 5,
+                             .max_connections_per_address = 8,
+                             .reserved_authenticated = 8},
+          [this](const http::Request& req, const tls::PeerIdentity& who) {
             return handle(req, who);
           },
           kServerName) {}
@@ -49,7 +49,7 @@ void ControlServer::start() {
   }
 }
 
-tls::Response ControlServer::handle(const tls::Request& req, const tls::PeerIdentity& who) {
+http::Response ControlServer::handle(const http::Request& req, const tls::PeerIdentity& who) {
   const bool keep = req.keep_alive();
   const std::string_view target{req.target().data(), req.target().size()};
   const std::string_view path = target.substr(0, target.find('?'));
@@ -59,25 +59,25 @@ tls::Response ControlServer::handle(const tls::Request& req, const tls::PeerIden
   const bool role_ok =
       who.role == tls::Role::operator_ || (metrics && who.role == tls::Role::monitor);
   if (!role_ok) {
-    return tls::role_refusal(who, metrics ? "read metrics" : "use the control server", keep,
-                             kServerName);
+    return http::role_refusal(who, metrics ? "read metrics" : "use the control server", keep,
+                              kServerName);
   }
   if (std::find(config_.control_allowed.begin(), config_.control_allowed.end(), who.id) ==
       config_.control_allowed.end()) {
-    return tls::error_response(403, who.describe() + " is not in control.allowed", keep,
-                               kServerName);
+    return http::error_response(403, who.describe() + " is not in control.allowed", keep,
+                                kServerName);
   }
   if (path == "/v1/dead-letter/resend") {
-    if (req.method() != http::verb::post)
-      return tls::error_response(405, "use POST", keep, kServerName);
+    if (req.method() != bhttp::verb::post)
+      return http::error_response(405, "use POST", keep, kServerName);
     if (!sources_.dead)
-      return tls::error_response(409, "this sensor does not upload", keep, kServerName);
+      return http::error_response(409, "this sensor does not upload", keep, kServerName);
     const std::size_t n = sources_.dead->queue_all();
     log::get("control")->info("dead letters queued to be sent again by {}: {}", who.describe(), n);
-    return tls::json_response(200, nlohmann::json{{"queued", n}}.dump(), keep, kServerName);
+    return http::json_response(200, nlohmann::json{{"queued", n}}.dump(), keep, kServerName);
   }
-  if (req.method() != http::verb::get)
-    return tls::error_response(405, "use GET", keep, kServerName);
+  if (req.method() != bhttp::verb::get)
+    return http::error_response(405, "use GET", keep, kServerName);
   if (path == "/v1/dead-letter") {
     std::string body = "{\"dead_letters\":[";
     if (sources_.dead) {
@@ -87,24 +87,24 @@ tls::Response ControlServer::handle(const tls::Request& req, const tls::PeerIden
         first = false;
       }
     }
-    return tls::json_response(200, body + "]}", keep, kServerName);
+    return http::json_response(200, body + "]}", keep, kServerName);
   }
-  if (path == "/v1/status") return tls::json_response(200, status_json(), keep, kServerName);
+  if (path == "/v1/status") return http::json_response(200, status_json(), keep, kServerName);
   if (path == "/metrics") {
-    return tls::text_response(200, metrics_text(), metrics::PromText::kContentType, keep,
-                              kServerName);
+    return http::text_response(200, metrics_text(), metrics::PromText::kContentType, keep,
+                               kServerName);
   }
   if (path == "/v1/buckets") {
     std::int64_t since = std::time(nullptr) - 3600;
-    for (const auto& [k, v] : tls::query_params(target)) {
+    for (const auto& [k, v] : http::query_params(target)) {
       if (k != "since") {
-        return tls::error_response(400, "unknown parameter '" + k + "' (since=RFC 3339 time)", keep,
-                                   kServerName);
+        return http::error_response(400, "unknown parameter '" + k + "' (since=RFC 3339 time)",
+                                    keep, kServerName);
       }
       const auto t = bucket::parse_rfc3339(v);
       if (!t) {
-        return tls::error_response(400, "since: '" + v + "' is not YYYY-MM-DDTHH:MM:SSZ", keep,
-                                   kServerName);
+        return http::error_response(400, "since: '" + v + "' is not YYYY-MM-DDTHH:MM:SSZ", keep,
+                                    kServerName);
       }
       since = *t;
     }
@@ -118,10 +118,10 @@ tls::Response ControlServer::handle(const tls::Request& req, const tls::PeerIden
     }
     const auto open = sources_.pipeline->open_bucket();
     body += "],\"open\":" + (open ? bucket::to_json_line(*open) : std::string{"null"}) + "}";
-    return tls::json_response(200, std::move(body), keep, kServerName);
+    return http::json_response(200, std::move(body), keep, kServerName);
   }
-  return tls::error_response(404, "no such endpoint (/v1/status, /v1/buckets, /metrics)", keep,
-                             kServerName);
+  return http::error_response(404, "no such endpoint (/v1/status, /v1/buckets, /metrics)", keep,
+                              kServerName);
 }
 
 std::string ControlServer::status_json() const {

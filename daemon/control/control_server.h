@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "common/tls/https_server.h"
+#include "common/http/server.h"
 #include "daemon/config/sensor_config.h"
 #include "daemon/control/recent_buckets.h"
 #include "daemon/pipeline/pipeline.h"
@@ -49,13 +49,13 @@ class ControlServer {
   }
 
  private:
-  tls::Response handle(const tls::Request& req, const tls::PeerIdentity& who);
+  http::Response handle(const http::Request& req, const tls::PeerIdentity& who);
   std::string status_json() const;
   std::string metrics_text() const;
 
   const config::SensorConfig& config_;
   ControlSources& sources_;
-  tls::HttpsServer http_;
+  http::HttpsServer http_;
 };
 
 }  // namespace teiten::sensor

@@ -137,8 +137,8 @@ asio::awaitable<bool> Uploader::send_once() {
   request += "]}";
   const std::size_t body_bytes = request.size();
   const auto res =
-      co_await tls::https_request(ctx, collector().host, collector().port, "POST", "/v1/buckets",
-                                  std::move(request), options_.deadline);
+      co_await http::https_request(ctx, collector().host, collector().port, "POST", "/v1/buckets",
+                                   std::move(request), options_.deadline);
   if (res.status == 413 && batch_ > 1) {
     // The collector's body limit is smaller than this batch: send fewer at a time.
     batch_ = std::max<std::size_t>(1, batch_ / 2);

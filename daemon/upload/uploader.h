@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "common/tls/https_client.h"
+#include "common/http/client.h"
 #include "daemon/spool/dead_letter.h"
 #include "daemon/spool/spool.h"
 

@@ -12,7 +12,7 @@
 #include <regex>
 
 #include "common/bucket/bucket_json.h"
-#include "common/tls/https_client.h"
+#include "common/http/client.h"
 #include "ctl/gen/traffic_gen.h"
 #include "tests/integration/network_fixture.h"
 #include "tests/integration/test_support.h"

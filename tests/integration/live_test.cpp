@@ -341,8 +341,8 @@ TEST_CASE(
                                            n.pki() + "/" + who + ".key"},
                                           tls::Role::sensor);
     return in_netns(veth.pns, [&] {
-      return tls::https_request_sync(ctx, "203.0.113.7", control_port, "GET", path, "",
-                                     std::chrono::seconds(10));
+      return http::https_request_sync(ctx, "203.0.113.7", control_port, "GET", path, "",
+                                      std::chrono::seconds(10));
     });
   };
   const auto metrics = control_get("operator-op", "/metrics");

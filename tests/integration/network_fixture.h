@@ -15,7 +15,7 @@
 #include <regex>
 #include <thread>
 
-#include "common/tls/https_client.h"
+#include "common/http/client.h"
 #include "ctl/gen/traffic_gen.h"
 #include "tests/integration/test_support.h"
 #include "tests/unit/test_paths.h"
@@ -124,15 +124,15 @@ class Network {
                    id + ".key\n" + extra);
   }
 
-  tls::HttpResponse request(const std::string& who, const std::string& method,
-                            const std::string& target, const std::string& body = "",
-                            std::chrono::seconds timeout = std::chrono::seconds(20)) {
+  http::HttpResponse request(const std::string& who, const std::string& method,
+                             const std::string& target, const std::string& body = "",
+                             std::chrono::seconds timeout = std::chrono::seconds(20)) {
     return in_netns(netns, [&] {
       auto ctx = tls::make_client_tls(
           {pki() + "/ca.pem", pki() + "/" + who + ".pem", pki() + "/" + who + ".key"},
           tls::Role::collector);
-      return tls::https_request_sync(ctx, host, std::to_string(port), method, target, body,
-                                     timeout);
+      return http::https_request_sync(ctx, host, std::to_string(port), method, target, body,
+                                      timeout);
     });
   }
 

@@ -181,13 +181,13 @@ TEST_CASE("simulated sensors feed the dashboard, and Chromium shows the API numb
   {
     const std::string port = std::to_string(n.dashboard_port);
     auto anon = tls::make_client_tls({n.pki() + "/ca.pem", "", ""}, tls::Role::collector);
-    CHECK_THROWS(tls::https_request_sync(anon, "localhost", port, "GET", "/api/report.json", "",
-                                         std::chrono::seconds(20)));
+    CHECK_THROWS(http::https_request_sync(anon, "localhost", port, "GET", "/api/report.json", "",
+                                          std::chrono::seconds(20)));
     auto sensor = tls::make_client_tls(
         {n.pki() + "/ca.pem", n.pki() + "/sensor-gen-1.pem", n.pki() + "/sensor-gen-1.key"},
         tls::Role::collector);
-    const auto refused = tls::https_request_sync(sensor, "localhost", port, "GET",
-                                                 "/api/report.json", "", std::chrono::seconds(20));
+    const auto refused = http::https_request_sync(sensor, "localhost", port, "GET",
+                                                  "/api/report.json", "", std::chrono::seconds(20));
     CHECK(refused.status == 403);
     CHECK(refused.body.find("certificate of sensor 'gen-1' cannot see the dashboard") !=
           std::string::npos);
@@ -198,17 +198,17 @@ TEST_CASE("simulated sensors feed the dashboard, and Chromium shows the API numb
         {n.pki() + "/ca.pem", n.pki() + "/operator-op.pem", n.pki() + "/operator-op.key"},
         tls::Role::collector);
     const std::string port = std::to_string(n.dashboard_port);
-    CHECK(tls::https_request_sync(ctx, "localhost", port, "POST", "/api/report.json", "x",
-                                  std::chrono::seconds(20))
+    CHECK(http::https_request_sync(ctx, "localhost", port, "POST", "/api/report.json", "x",
+                                   std::chrono::seconds(20))
               .status == 405);
-    const auto wide = tls::https_request_sync(ctx, "localhost", port, "GET",
-                                              "/api/report.json?from=2020-01-01&to=2022-06-30", "",
-                                              std::chrono::seconds(20));
+    const auto wide = http::https_request_sync(ctx, "localhost", port, "GET",
+                                               "/api/report.json?from=2020-01-01&to=2022-06-30", "",
+                                               std::chrono::seconds(20));
     CHECK(wide.status == 400);
     CHECK(wide.body.find("at most 400 days") != std::string::npos);
-    const auto same = tls::https_request_sync(ctx, "localhost", port, "GET",
-                                              "/api/report.json?from=2022-04-01&to=2022-06-30", "",
-                                              std::chrono::seconds(20));
+    const auto same = http::https_request_sync(ctx, "localhost", port, "GET",
+                                               "/api/report.json?from=2022-04-01&to=2022-06-30", "",
+                                               std::chrono::seconds(20));
     REQUIRE(same.status == 200);
     CHECK(nlohmann::json::parse(same.body) == rep);
   }

@@ -44,9 +44,9 @@ std::uint64_t stored_buckets(Network& n) {
 // A request with a hand-made client context; returns the HTTP status or -1 if TLS failed.
 int post_with(Network& n, asio::ssl::context& ctx, const std::string& body) {
   try {
-    return static_cast<int>(tls::https_request_sync(ctx, "localhost", std::to_string(n.port),
-                                                    "POST", "/v1/buckets", body,
-                                                    std::chrono::seconds(10))
+    return static_cast<int>(http::https_request_sync(ctx, "localhost", std::to_string(n.port),
+                                                     "POST", "/v1/buckets", body,
+                                                     std::chrono::seconds(10))
                                 .status);
   } catch (const std::exception&) {
     return -1;

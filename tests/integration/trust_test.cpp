@@ -144,8 +144,8 @@ TEST_CASE("certificates without the needed key usage are refused in the handshak
     auto ctx =
         tls::make_client_tls({pki + "/ca.pem", pki + "/" + who + ".pem", pki + "/" + who + ".key"},
                              tls::Role::collector);
-    CHECK_THROWS(tls::https_request_sync(ctx, "localhost", std::to_string(n.port), "POST",
-                                         "/v1/buckets", body, std::chrono::seconds(10)));
+    CHECK_THROWS(http::https_request_sync(ctx, "localhost", std::to_string(n.port), "POST",
+                                          "/v1/buckets", body, std::chrono::seconds(10)));
   }
   CHECK(n.accounting("gen-1")["buckets"] == 0);
 }
@@ -279,8 +279,8 @@ TEST_CASE("out-of-range counts and dates are refused, queries and the dashboard 
       {n.pki() + "/ca.pem", n.pki() + "/operator-op.pem", n.pki() + "/operator-op.key"},
       tls::Role::collector);
   const auto page =
-      tls::https_request_sync(ctx, "localhost", std::to_string(n.dashboard_port), "GET",
-                              "/api/report.json", "", std::chrono::seconds(30));
+      http::https_request_sync(ctx, "localhost", std::to_string(n.dashboard_port), "GET",
+                               "/api/report.json", "", std::chrono::seconds(30));
   CHECK(page.status == 200);
 }
 

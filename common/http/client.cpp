@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "common/tls/https_client.h"
+#include "common/http/client.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -20,49 +20,12 @@
 
 #include "common/version.h"
 
-namespace teiten::tls {
+namespace teiten::http {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bhttp = beast::http;
 using asio::use_awaitable;
-
-namespace {
-
-// The role a context's servers must have, kept with the OpenSSL context itself.
-const Role kRoles[] = {Role::none, Role::collector, Role::sensor, Role::operator_, Role::monitor};
-static_assert(std::size(kRoles) == static_cast<std::size_t>(Role::count_));
-
-int role_index() {
-  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-  return index;
-}
-
-Role server_role_of(SSL_CTX* ctx) {
-  const auto* r = static_cast<const Role*>(SSL_CTX_get_ex_data(ctx, role_index()));
-  return r ? *r : Role::none;
-}
-
-}  // namespace
-
-asio::ssl::context make_client_tls(const ClientTlsFiles& files, Role server_role) {
-  asio::ssl::context ctx(asio::ssl::context::tls_client);
-  SSL_CTX_set_ex_data(ctx.native_handle(), role_index(),
-                      const_cast<Role*>(&kRoles[static_cast<std::size_t>(server_role)]));
-  SSL_CTX_set_purpose(ctx.native_handle(), X509_PURPOSE_SSL_SERVER);
-  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
-  boost::system::error_code ec;
-  ctx.load_verify_file(files.ca, ec);
-  if (ec) throw std::runtime_error("cannot load CA " + files.ca + ": " + ec.message());
-  if (!files.cert.empty()) {
-    ctx.use_certificate_chain_file(files.cert, ec);
-    if (ec) throw std::runtime_error("cannot load certificate " + files.cert + ": " + ec.message());
-    ctx.use_private_key_file(files.key, asio::ssl::context::pem, ec);
-    if (ec) throw std::runtime_error("cannot load private key " + files.key + ": " + ec.message());
-  }
-  ctx.set_verify_mode(asio::ssl::verify_peer);
-  return ctx;
-}
 
 asio::awaitable<HttpResponse> https_request(asio::ssl::context& tls, std::string host,
                                             std::string port, std::string method,
@@ -86,7 +49,7 @@ asio::awaitable<HttpResponse> https_request(asio::ssl::context& tls, std::string
     X509_STORE_CTX* sc = vc.native_handle();
     if (!check(preverified, vc)) return false;
     if (X509_STORE_CTX_get_error_depth(sc) == 0 &&
-        !has_key_usage(X509_STORE_CTX_get_current_cert(sc), true)) {
+        !tls::has_key_usage(X509_STORE_CTX_get_current_cert(sc), true)) {
       X509_STORE_CTX_set_error(sc, X509_V_ERR_INVALID_PURPOSE);
       return false;
     }
@@ -119,37 +82,38 @@ asio::awaitable<HttpResponse> https_request(asio::ssl::context& tls, std::string
   }
   // Nothing is sent to a server that is not the peer asked for: a sensor's control server
   // certificate must not stand in for the collector (the sensor would delete its spool).
-  if (const Role want = server_role_of(SSL_get_SSL_CTX(stream.native_handle()));
-      want != Role::none) {
-    const PeerIdentity who = peer_identity(SSL_get0_peer_certificate(stream.native_handle()));
+  if (const tls::Role want = tls::server_role_of(SSL_get_SSL_CTX(stream.native_handle()));
+      want != tls::Role::none) {
+    const tls::PeerIdentity who =
+        tls::peer_identity(SSL_get0_peer_certificate(stream.native_handle()));
     if (who.role != want) {
       throw std::runtime_error("handshake: " + host + ":" + port +
                                " presented the certificate of " + who.describe() + ", not a " +
-                               std::string{to_string(want)} + "'s: nothing sent");
+                               std::string{tls::to_string(want)} + "'s: nothing sent");
     }
   }
-  http::request<http::string_body> req{method == "POST" ? http::verb::post : http::verb::get,
-                                       target, 11};
-  req.set(http::field::host, host);
-  req.set(http::field::user_agent, std::string{"teiten/"} + kVersion);
+  bhttp::request<bhttp::string_body> req{method == "POST" ? bhttp::verb::post : bhttp::verb::get,
+                                         target, 11};
+  req.set(bhttp::field::host, host);
+  req.set(bhttp::field::user_agent, std::string{"teiten/"} + kVersion);
   if (!body.empty()) {
-    req.set(http::field::content_type, "application/json");
+    req.set(bhttp::field::content_type, "application/json");
     req.body() = std::move(body);
   }
   req.keep_alive(false);
   req.prepare_payload();
   beast::get_lowest_layer(stream).expires_after(deadline);
   beast::error_code write_ec;
-  co_await http::async_write(stream, req, asio::redirect_error(use_awaitable, write_ec));
+  co_await bhttp::async_write(stream, req, asio::redirect_error(use_awaitable, write_ec));
   // A server may answer before it has read the whole body (413) and close; its answer can
   // still be waiting to be read, so try before reporting the failed write.
   beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
+  bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(256ULL << 20);
   beast::get_lowest_layer(stream).expires_after(
       write_ec ? std::min(deadline, std::chrono::seconds(2)) : deadline);
   beast::error_code read_ec;
-  co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, read_ec));
+  co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, read_ec));
   if (read_ec) {
     if (write_ec) throw boost::system::system_error(write_ec, "write");
     throw boost::system::system_error(read_ec, "read");
@@ -174,4 +138,4 @@ HttpResponse https_request_sync(asio::ssl::context& tls, const std::string& host
   return fut.get();
 }
 
-}  // namespace teiten::tls
+}  // namespace teiten::http

@@ -9,23 +9,9 @@
 #include <chrono>
 #include <string>
 
-#include "common/tls/pki.h"
+#include "common/tls/context.h"
 
-namespace teiten::tls {
-
-/// Client credentials and the CA that the server's certificate must chain to.
-struct ClientTlsFiles {
-  std::string ca;
-  std::string cert;
-  std::string key;
-};
-
-/// A TLS 1.2+ client context: verifies the server against `ca`, presents `cert`/`key`.
-/// https_request() through it talks only to a server whose certificate names serverAuth
-/// and carries `server_role` (urn:teiten:<role>:<id>), and says so when it does not.
-/// Reads the files now (call again to pick up renewed certificates). Throws
-/// std::runtime_error naming the file that failed.
-boost::asio::ssl::context make_client_tls(const ClientTlsFiles& files, Role server_role);
+namespace teiten::http {
 
 /// One HTTP response.
 struct HttpResponse {
@@ -49,4 +35,4 @@ HttpResponse https_request_sync(boost::asio::ssl::context& tls, const std::strin
                                 const std::string& target, const std::string& body,
                                 std::chrono::seconds deadline);
 
-}  // namespace teiten::tls
+}  // namespace teiten::http

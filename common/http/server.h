@@ -17,26 +17,16 @@
 #include <variant>
 #include <vector>
 
+#include "common/tls/context.h"
 #include "common/tls/pki.h"
 
-namespace teiten::tls {
+namespace teiten::http {
+
+using tls::PeerIdentity;
+using tls::ServerTlsFiles;
 
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
-
-/// Server credentials and the CA that clients' certificates must chain to.
-struct ServerTlsFiles {
-  std::string ca;
-  std::string cert;
-  std::string key;
-};
-
-/// A TLS 1.2+ server context requiring a client certificate that chains to `ca` and
-/// carries an extendedKeyUsage extension naming clientAuth (a certificate without the
-/// extension is refused in the handshake), unless `require_client_certificate` is false:
-/// then any client. Throws std::runtime_error naming `what`.key that failed to load.
-boost::asio::ssl::context make_server_tls(const ServerTlsFiles& files, const std::string& what,
-                                          bool require_client_certificate = true);
 
 /// Bounds that keep one slow or hostile client from starving the others
 /// (docs/security.md).
@@ -138,4 +128,4 @@ class HttpsServer {
   std::shared_ptr<Impl> impl_;
 };
 
-}  // namespace teiten::tls
+}  // namespace teiten::http

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "common/tls/https_server.h"
+#include "common/http/server.h"
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -24,11 +24,11 @@
 #include "common/log/log.h"
 #include "common/tls/pki.h"
 
-namespace teiten::tls {
+namespace teiten::http {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 using asio::awaitable;
 using asio::use_awaitable;
@@ -64,9 +64,9 @@ class Reservation {
 
 Response text_response(unsigned status, std::string body, std::string_view content_type,
                        bool keep_alive, std::string_view server_name) {
-  Response res{static_cast<http::status>(status), 11};
-  res.set(http::field::server, beast::string_view(server_name.data(), server_name.size()));
-  res.set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
+  Response res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::server, beast::string_view(server_name.data(), server_name.size()));
+  res.set(bhttp::field::content_type, beast::string_view(content_type.data(), content_type.size()));
   res.keep_alive(keep_alive);
   res.body() = std::move(body);
   res.prepare_payload();
@@ -104,43 +104,6 @@ std::vector<std::pair<std::string, std::string>> query_params(std::string_view t
     rest.remove_prefix(amp + 1);
   }
   return out;
-}
-
-asio::ssl::context make_server_tls(const ServerTlsFiles& files, const std::string& what,
-                                   bool require_client_certificate) {
-  asio::ssl::context ctx(asio::ssl::context::tls_server);
-  SSL_CTX* native = ctx.native_handle();
-  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-  ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                  asio::ssl::context::no_sslv3 | asio::ssl::context::single_dh_use);
-  boost::system::error_code ec;
-  ctx.use_certificate_chain_file(files.cert, ec);
-  if (ec) throw std::runtime_error(what + ".cert: cannot load " + files.cert + ": " + ec.message());
-  ctx.use_private_key_file(files.key, asio::ssl::context::pem, ec);
-  if (ec) throw std::runtime_error(what + ".key: cannot load " + files.key + ": " + ec.message());
-  // A server certificate that could also be a client's would let its key impersonate a
-  // peer: refuse to serve with one that lacks serverAuth (or has no usage at all).
-  if (!has_key_usage(SSL_CTX_get0_certificate(native), true))
-    throw std::runtime_error(what + ".cert: " + files.cert +
-                             " is not a TLS server certificate (no extendedKeyUsage serverAuth); "
-                             "re-issue it with teitenctl pki (docs/security.md)");
-  if (!require_client_certificate) return ctx;  // any client
-  ctx.load_verify_file(files.ca, ec);
-  if (ec) throw std::runtime_error(what + ".ca: cannot load " + files.ca + ": " + ec.message());
-  ctx.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
-  SSL_CTX_set_purpose(native, X509_PURPOSE_SSL_CLIENT);
-  // OpenSSL's purpose check passes a certificate without extendedKeyUsage; only one issued
-  // for TLS clients (clientAuth named) identifies a peer.
-  ctx.set_verify_callback([](bool preverified, asio::ssl::verify_context& vc) {
-    X509_STORE_CTX* sc = vc.native_handle();
-    if (preverified && X509_STORE_CTX_get_error_depth(sc) == 0 &&
-        !has_key_usage(X509_STORE_CTX_get_current_cert(sc), false)) {
-      X509_STORE_CTX_set_error(sc, X509_V_ERR_INVALID_PURPOSE);
-      return false;
-    }
-    return preverified;
-  });
-  return ctx;
 }
 
 struct HttpsServer::Impl : std::enable_shared_from_this<HttpsServer::Impl> {
@@ -328,18 +291,18 @@ struct HttpsServer::Impl : std::enable_shared_from_this<HttpsServer::Impl> {
     publish();
     // The chain and the key usage were verified in the handshake; the role and id are
     // the certificate's role URI (never its name).
-    const PeerIdentity who = peer_identity(SSL_get0_peer_certificate(stream.native_handle()));
+    const PeerIdentity who = tls::peer_identity(SSL_get0_peer_certificate(stream.native_handle()));
     beast::flat_buffer buffer;
     for (;;) {
       if (stopping) break;
-      http::request_parser<http::string_body> parser;
+      bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
       parser.body_limit(limits.max_body_bytes);
       beast::error_code ec;
       // One deadline for the whole request: a client sending a byte a second is cut off.
       beast::get_lowest_layer(stream).expires_after(timeout);
-      co_await http::async_read_header(stream, buffer, parser,
-                                       asio::redirect_error(use_awaitable, ec));
+      co_await bhttp::async_read_header(stream, buffer, parser,
+                                        asio::redirect_error(use_awaitable, ec));
       conn->busy = true;
       // The body is held in memory: all connections together stay within
       // max_inflight_bytes (256 connections x 16 MiB would not fit a small box).
@@ -350,14 +313,14 @@ struct HttpsServer::Impl : std::enable_shared_from_this<HttpsServer::Impl> {
           bump(stats.refused_busy);
           auto res =
               error_response(503, "busy: too many request bodies in memory; retry", false, name);
-          res.set(http::field::retry_after, "1");
-          co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+          res.set(bhttp::field::retry_after, "1");
+          co_await bhttp::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
           if (!ec) co_await linger(stream, timeout);
           break;
         }
-        co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+        co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
       }
-      if (ec == http::error::end_of_stream || ec == asio::ssl::error::stream_truncated ||
+      if (ec == bhttp::error::end_of_stream || ec == asio::ssl::error::stream_truncated ||
           ec == asio::error::operation_aborted) {
         break;
       }
@@ -367,12 +330,12 @@ struct HttpsServer::Impl : std::enable_shared_from_this<HttpsServer::Impl> {
       }
       if (ec) {
         bump(stats.bad_requests);
-        const bool too_large = ec == http::error::body_limit || ec == http::error::header_limit;
+        const bool too_large = ec == bhttp::error::body_limit || ec == bhttp::error::header_limit;
         auto res = error_response(
             too_large ? 413 : 400,
             too_large ? "request too large" : "malformed request: " + ec.message(), false, name);
         beast::get_lowest_layer(stream).expires_after(timeout);
-        co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+        co_await bhttp::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
         if (!ec && too_large) co_await linger(stream, timeout);
         break;
       }
@@ -393,7 +356,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<HttpsServer::Impl> {
       if (stopping) res.keep_alive(false);  // the answer in progress, then close
       const bool keep = res.keep_alive();
       beast::get_lowest_layer(stream).expires_after(timeout);
-      co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+      co_await bhttp::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
       conn->busy = false;
       if (ec || !keep) break;
     }
@@ -508,4 +471,4 @@ const HttpServerStats& HttpsServer::stats() const noexcept {
   return impl_->stats;
 }
 
-}  // namespace teiten::tls
+}  // namespace teiten::http
