@@ -99,26 +99,27 @@ std::int64_t certificate_expiry(const std::string& path) {
 // line a person can read. On the I/O thread.
 class ServiceNotifier {
  public:
-  ServiceNotifier(boost::asio::io_context& io, const Pipeline& pipeline, std::string interface,
-                  Spool* spool, Uploader* uploader)
+  ServiceNotifier(boost::asio::io_context& io, const SensorSources& sources, std::string interface)
       : timer_(io),
-        pipeline_(pipeline),
-        interface_(std::move(interface)),
-        spool_(spool),
-        uploader_(uploader) {
+        pipeline_(*sources.pipeline),
+        sources_(sources),
+        interface_(std::move(interface)) {
     std::uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) > 0) period_ = std::chrono::microseconds(usec / 2);
   }
   void start() { arm(); }
   std::string status() const {
-    const auto& st = pipeline_.stats();
-    std::string s = (st.capture_active.load() ? "capturing on " : "waiting for ") + interface_ +
-                    ": " + std::to_string(st.captured.load()) + " packets, " +
-                    std::to_string(st.buckets_sealed.load()) + " buckets, " +
-                    std::to_string(st.ring_drops.load() + st.kernel_drops.load()) + " dropped";
-    if (spool_) s += ", " + std::to_string(spool_->stats().pending) + " awaiting delivery";
-    if (uploader_) {
-      const auto last = uploader_->stats().last_success.load();
+    const auto r = read_counters(sources_);
+    std::string s =
+        (value_of(r, "capture_active") ? "capturing on " : "waiting for ") + interface_ + ": " +
+        std::to_string(value_of(r, "packets_captured_total")) + " packets, " +
+        std::to_string(value_of(r, "buckets_sealed_total")) + " buckets, " +
+        std::to_string(value_of(r, "ring_drops_total") + value_of(r, "kernel_drops_total")) +
+        " dropped";
+    if (sources_.spool)
+      s += ", " + std::to_string(value_of(r, "spool_pending_buckets")) + " awaiting delivery";
+    if (sources_.uploader) {
+      const auto last = static_cast<std::int64_t>(value_of(r, "upload_last_success_seconds"));
       s += last ? ", last upload " + bucket::format_rfc3339(last) : ", nothing delivered yet";
     }
     return s;
@@ -142,9 +143,8 @@ class ServiceNotifier {
   }
   boost::asio::steady_timer timer_;
   const Pipeline& pipeline_;
+  const SensorSources& sources_;
   std::string interface_;
-  Spool* spool_;
-  Uploader* uploader_;
   std::chrono::microseconds period_{std::chrono::seconds(5)};
   std::uint64_t last_capture_ = ~0ULL, last_classifier_ = ~0ULL;
 };
@@ -208,7 +208,7 @@ struct SensorService::Impl {
   // Kept for pulls only when there is a control server to pull from.
   std::unique_ptr<RecentBuckets> recent;
   std::unique_ptr<Pipeline> pipeline;
-  ControlSources sources;
+  SensorSources sources;
   std::unique_ptr<ControlServer> control;
   std::unique_ptr<ServiceNotifier> notifier;
   boost::asio::signal_set stop_signals{io, SIGINT, SIGTERM};
@@ -246,8 +246,7 @@ int SensorService::Impl::run() {
   if (const int rc = start_control(); rc != kGoOn) return rc;
   arm_signals();
   if (mode == Mode::live) {
-    notifier = std::make_unique<ServiceNotifier>(io, *pipeline, running.capture_interface,
-                                                 spool.get(), uploader.get());
+    notifier = std::make_unique<ServiceNotifier>(io, sources, running.capture_interface);
     notifier->start();
   }
   if (uploader) uploader->start();
@@ -569,32 +568,23 @@ void SensorService::Impl::reload() {
                running.upload_collector.empty() ? std::string{"off"} : running.upload_collector);
 }
 
-// The closing log lines, then the exit status.
+// The closing log line (the registry's counters, daemon/service/counters.cpp), then the
+// exit status.
 int SensorService::Impl::finish(const std::string& failure) {
-  const auto& st = pipeline->stats();
+  const std::string fields = log_fields(read_counters(sources));
   switch (mode) {
     case Mode::replay:
       if (std::fflush(out.get()) != 0 || std::ferror(out.get())) {
         logger->error("write output failed path={}: {}", args.output, std::strerror(errno));
         return kExitRuntime;
       }
-      logger->info(
-          "replay done packets={} observed={} not_for_sensor={} malformed={} ring_drops={} "
-          "ring_waits={} buckets={} geoip_cache_hits={} geoip_cache_misses={}",
-          st.captured.load(), st.observed.load(), st.not_for_sensor.load(), st.malformed.load(),
-          st.ring_drops.load(), st.ring_waits.load(), st.buckets_sealed.load(),
-          pipeline->geoip_stats().hits, pipeline->geoip_stats().misses);
+      // The GeoIP cache is the classifier thread's: read once it has ended.
+      logger->info("replay done {} geoip_cache_hits={} geoip_cache_misses={}", fields,
+                   pipeline->geoip_stats().hits, pipeline->geoip_stats().misses);
       break;
     case Mode::deliver: {
-      const auto sp = spool->stats();
+      logger->info("upload replay done {}", fields);
       const auto dl = dead->stats();
-      logger->info(
-          "upload replay done packets={} buckets={} delivered={} refused={} "
-          "dead_letter_held={} dead_letter_packets={} dead_letter_dropped={} pending={} "
-          "spool_dropped_packets={} spool_write_errors={}",
-          st.captured.load(), st.buckets_sealed.load(), uploader->stats().buckets_acked.load(),
-          uploader->stats().buckets_refused.load(), dl.held, dl.held_packets, dl.dropped_buckets,
-          sp.pending, sp.dropped_packets, sp.write_errors);
       if (dl.held > 0) {
         logger->warn(
             "{} buckets ({} packets) the collector refused are kept in {}/dead-letter: fix the "
@@ -604,20 +594,7 @@ int SensorService::Impl::finish(const std::string& failure) {
       break;
     }
     case Mode::live:
-      logger->info(
-          "capture done packets={} observed={} self={} not_for_sensor={} malformed={} "
-          "ring_drops={} kernel_drops={} interface_drops={} buckets={}",
-          st.captured.load(), st.observed.load(), st.self_traffic.load(), st.not_for_sensor.load(),
-          st.malformed.load(), st.ring_drops.load(), st.kernel_drops.load(),
-          st.interface_drops.load(), st.buckets_sealed.load());
-      if (uploader) {
-        const auto dl = dead->stats();
-        logger->info(
-            "upload done delivered={} refused={} dead_letter_held={} dead_letter_packets={} "
-            "dead_letter_dropped={}",
-            uploader->stats().buckets_acked.load(), uploader->stats().buckets_refused.load(),
-            dl.held, dl.held_packets, dl.dropped_buckets);
-      }
+      logger->info("capture done {}", fields);
       break;
   }
   if (!failure.empty()) {
