@@ -18,96 +18,54 @@
 #include "common/bucket/bucket_json.h"
 #include "common/bucket/merge.h"
 #include "common/log/log.h"
+#include "daemon/spool/framing.h"
 
 namespace teiten::sensor {
 namespace fs = std::filesystem;
 namespace {
 
-// Record framing: magic, payload length (u32 LE), CRC-32 of the payload (u32 LE), payload.
-// "TSP1": resume token (u64 LE) + one bucket as a JSON line. "TSP2", written by a merge:
-// resume token + count (u32 LE) + count x (n (u32 LE) + n x (first, last seq covered, u64
-// LE each) + length (u32 LE) + JSON line). The magic lets a reader resynchronise after a torn
-// write; the CRC catches bit rot and half-written payloads.
+// Record payloads (the record log frames them, record_log.h): "TSP1": resume token (u64
+// LE) + one bucket as a JSON line. "TSP2", written by a merge: resume token + count (u32
+// LE) + count x (n (u32 LE) + n x (first, last seq covered, u64 LE each) + length (u32 LE)
+// + JSON line).
 constexpr char kPlain[] = "TSP1";
 constexpr char kMerged[] = "TSP2";
-constexpr std::size_t kHeader = 12;
-constexpr std::uint32_t kMaxRecord = 64u << 20;
+constexpr const char* kMagics[] = {kPlain, kMerged};
+constexpr std::size_t kHeader = RecordLog::kHeader;
+constexpr std::uint32_t kMaxRecord = RecordLog::kMaxRecord;
 
-std::uint32_t crc32(std::string_view s) {
-  boost::crc_32_type crc;
-  crc.process_bytes(s.data(), s.size());
-  return crc.checksum();
-}
-
-void put_le(std::string& out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xFF);
-}
-std::uint64_t get_le(const char* p, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
-  return v;
-}
-
-std::string read_all(const std::string& path) {
-  std::string data;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return data;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    data.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return data;
-}
-
-void fsync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
+using spool_io::crc32;
+using spool_io::get_le;
+using spool_io::put_le;
 
 }  // namespace
 
 Spool::Spool(std::string dir, std::uint64_t max_bytes, std::uint64_t segment_bytes)
-    : dir_(std::move(dir)), max_bytes_(max_bytes), segment_bytes_(segment_bytes) {
+    : dir_(std::move(dir)), bound_(max_bytes), log_(dir_, segment_bytes) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) throw std::runtime_error("cannot create spool folder " + dir_ + ": " + ec.message());
-  // Segment names sort in write order: seg-<20-digit counter>.log. Only names are held
-  // in memory while listing, so thousands of leftovers cost one directory scan.
-  std::set<std::string> segments;
-  for (const auto& e : fs::directory_iterator(dir_, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.size() == 28 && name.rfind("seg-", 0) == 0 && name.substr(24) == ".log")
-      segments.insert(name);
-  }
-  if (ec) throw std::runtime_error("cannot read spool folder " + dir_ + ": " + ec.message());
-  open_state();
+  std::vector<std::string> segments = log_.list();
+  state_file_ = std::make_unique<StateFile>(dir_);
+  const SpoolState& st = state_file_->loaded();
+  next_seq_ = st.next_seq;
+  resume_token_ = st.resume_token;
+  acked_below_ = st.acked_below;
+  sent_below_ = st.sent_below;
+  unreported_drops_ = st.unreported_drops;
+  dropping_ = st.dropping;
   const std::uint64_t state_seq = next_seq_, state_token = resume_token_;
   const bool finish_drop = dropping_ != 0;
   if (finish_drop) {
     // A kill came while a segment was being dropped: its packets are already counted as
     // dropped, so it must not be delivered too. Its number is never used again.
-    char name[40];
-    std::snprintf(name, sizeof name, "seg-%020llu.log",
-                  static_cast<unsigned long long>(dropping_ - 1));
-    if (segments.erase(name)) {
-      fs::remove(dir_ + "/" + name, ec);
-      fsync_dir(dir_);
-    }
-    segment_counter_ = std::max(segment_counter_, dropping_);
+    const std::string path = log_.path_of(dropping_ - 1);
+    if (std::erase(segments, path.substr(path.rfind('/') + 1))) log_.remove(path);
+    log_.number_from(dropping_);
     dropping_ = 0;
   }
   std::vector<Entry> loaded;  // in write order
-  for (const auto& name : segments) {
-    segment_counter_ =
-        std::max<std::uint64_t>(segment_counter_, std::stoull(name.substr(4, 20)) + 1);
-    load_segment(dir_ + "/" + name, loaded);
-  }
+  for (const auto& name : segments) load_segment(dir_ + "/" + name, loaded);
   // A merge writes its coarser buckets before it deletes what they replace, so a kill in
   // between leaves both: the later record covering a sequence number wins. (Acknowledged
   // merged buckets still cover: their parts may be on disk.)
@@ -148,164 +106,72 @@ Spool::Spool(std::string dir, std::uint64_t max_bytes, std::uint64_t segment_byt
 }
 
 void Spool::load_segment(const std::string& path, std::vector<Entry>& out) {
-  const std::string data = read_all(path);
-  const char* p = data.data();
-  std::size_t off = 0;
-  // Torn or garbled: count it once and look for the next record's magic.
-  auto resync = [&] {
-    ++stats_.corrupt_records;
-    const auto a = data.find(kPlain, off + 1), b = data.find(kMerged, off + 1);
-    off = std::min(a, b);
-  };
-  while (off < data.size()) {
-    const bool plain = data.size() - off >= kHeader && std::memcmp(p + off, kPlain, 4) == 0;
-    const bool merged = data.size() - off >= kHeader && std::memcmp(p + off, kMerged, 4) == 0;
-    if (!plain && !merged) {
-      resync();
-      continue;
-    }
-    const std::uint64_t len = get_le(p + off + 4, 4);
-    const std::uint64_t crc = get_le(p + off + 8, 4);
-    if (len > kMaxRecord || len > data.size() - off - kHeader) {
-      resync();
-      continue;
-    }
-    const std::size_t at = off + kHeader;
-    const std::string_view payload(p + at, len);
-    off = at + len;
-    if (len < 8 || crc32(payload) != crc) {
-      ++stats_.corrupt_records;
-      continue;
-    }
-    resume_token_ = std::max(resume_token_, get_le(payload.data(), 8));
-    // (covers, offset, length) of each bucket in the record, checked before use.
-    struct Part {
-      std::vector<std::pair<std::uint64_t, std::uint64_t>> covers;
-      std::size_t from, n;
-    };
-    std::vector<Part> parts;
-    bool ok = true;
-    if (plain) {
-      parts.push_back(Part{{}, 8, len - 8});
-    } else {
-      std::size_t q = 12;
-      const std::uint64_t count = len >= 12 ? get_le(payload.data() + 8, 4) : 0;
-      for (std::uint64_t i = 0; ok && i < count; ++i) {
-        Part part;
-        const std::uint64_t ranges = q + 4 <= len ? get_le(payload.data() + q, 4) : 0;
-        ok = ranges > 0 && ranges <= (len - q - 4) / 16;
-        q += 4;
-        for (std::uint64_t r = 0; ok && r < ranges; ++r, q += 16) {
-          part.covers.emplace_back(get_le(payload.data() + q, 8),
-                                   get_le(payload.data() + q + 8, 8));
-          ok = part.covers.back().first <= part.covers.back().second;
+  stats_.corrupt_records +=
+      log_.scan(path, kMagics, [&](const char* magic, std::string_view payload, std::size_t at) {
+        const bool plain = magic == kPlain;
+        const std::size_t len = payload.size();
+        if (len < 8) {
+          ++stats_.corrupt_records;
+          return;
         }
-        ok = ok && q + 4 <= len;
-        if (!ok) break;
-        part.n = get_le(payload.data() + q, 4);
-        part.from = q + 4;
-        ok = part.n <= len - part.from;
-        q = part.from + part.n;
-        parts.push_back(std::move(part));
-      }
-      ok = ok && len >= 12 && parts.size() == count && q == len;
-    }
-    if (!ok) {
-      ++stats_.corrupt_records;
-      continue;
-    }
-    for (std::size_t i = 0; i < parts.size(); ++i) {
-      auto& part = parts[i];
-      std::string error;
-      const auto b = bucket::from_json_line(payload.substr(part.from, part.n), error);
-      if (!b || (!plain && part.covers.front().first != b->seq)) {
-        ++stats_.corrupt_records;
-        continue;
-      }
-      std::uint64_t last = b->seq;
-      for (const auto& c : part.covers) last = std::max(last, c.second);
-      next_seq_ = std::max(next_seq_, last + 1);
-      // The record's framing is charged to its first bucket.
-      const std::uint64_t bytes =
-          plain ? len + kHeader
-                : part.n + 8 + 16 * part.covers.size() + (i == 0 ? kHeader + 12 : 0);
-      out.push_back(Entry{b->boot_id, b->seq, std::move(part.covers), b->accounted_packets(),
-                          b->loss.spool_dropped, path, at + part.from,
-                          static_cast<std::uint32_t>(part.n), bytes,
-                          crc32(std::string_view{p + at + part.from, part.n})});
-    }
-  }
-}
-
-std::optional<std::uint64_t> Spool::write_record(const char* magic, const std::string& payload) {
-  const auto at = write_records(magic, {&payload, 1});
-  if (!at) return std::nullopt;
-  return at->front();
-}
-
-std::optional<std::vector<std::uint64_t>> Spool::write_records(
-    const char* magic, std::span<const std::string> payloads) {
-  if (current_segment_.empty() || current_size_ >= segment_bytes_) {
-    char name[40];
-    std::snprintf(name, sizeof name, "seg-%020llu.log",
-                  static_cast<unsigned long long>(segment_counter_++));
-    current_segment_ = dir_ + "/" + name;
-    current_size_ = 0;
-  }
-  // The records one after another, written at once and made durable by one fdatasync.
-  std::string rec;
-  std::vector<std::uint64_t> payload_at;
-  for (const std::string& payload : payloads) {
-    rec.append(magic, 4);
-    put_le(rec, payload.size(), 4);
-    put_le(rec, crc32(payload), 4);
-    payload_at.push_back(current_size_ + rec.size());
-    rec += payload;
-  }
-  const bool created = current_size_ == 0;
-  const int fd = ::open(current_segment_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (fd < 0) return std::nullopt;
-  std::size_t done = 0;
-  while (done < rec.size()) {
-    const ssize_t n = ::write(fd, rec.data() + done, rec.size() - done);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
-      // Leave no half record behind: cut the file back to where these records started.
-      if (::ftruncate(fd, static_cast<off_t>(current_size_)) != 0) {
-        // Cannot cut it back: a new segment next, so offsets stay right; the reader skips
-        // the torn tail (magic + CRC).
-        current_segment_.clear();
-      }
-      ::close(fd);
-      return std::nullopt;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  const bool synced = ::fdatasync(fd) == 0;
-  if (!synced && ::ftruncate(fd, static_cast<off_t>(current_size_)) != 0) {
-    // Cannot cut it back: start a new segment, so offsets stay right; the reader skips a
-    // duplicate tail by its CRC and the collector deduplicates a record read back twice.
-    current_segment_.clear();
-  }
-  ::close(fd);
-  if (!synced) return std::nullopt;
-  if (created) fsync_dir(dir_);
-  current_size_ += rec.size();
-  return payload_at;
-}
-
-std::string Spool::oldest_unpinned_segment_locked() const {
-  // Segments by name (write order), each pinned if it holds a bucket that may have been
-  // sent: that one must reach the collector as it is, or be acknowledged.
-  std::map<std::string, bool> pinned;
-  for (const auto& e : entries_) {
-    bool& p = pinned[e.segment];
-    p = p || e.seq < sent_below_;
-  }
-  for (const auto& [segment, p] : pinned) {
-    if (!p) return segment;
-  }
-  return {};
+        resume_token_ = std::max(resume_token_, get_le(payload.data(), 8));
+        // (covers, offset, length) of each bucket in the record, checked before use.
+        struct Part {
+          std::vector<std::pair<std::uint64_t, std::uint64_t>> covers;
+          std::size_t from, n;
+        };
+        std::vector<Part> parts;
+        bool ok = true;
+        if (plain) {
+          parts.push_back(Part{{}, 8, len - 8});
+        } else {
+          std::size_t q = 12;
+          const std::uint64_t count = len >= 12 ? get_le(payload.data() + 8, 4) : 0;
+          for (std::uint64_t i = 0; ok && i < count; ++i) {
+            Part part;
+            const std::uint64_t ranges = q + 4 <= len ? get_le(payload.data() + q, 4) : 0;
+            ok = ranges > 0 && ranges <= (len - q - 4) / 16;
+            q += 4;
+            for (std::uint64_t r = 0; ok && r < ranges; ++r, q += 16) {
+              part.covers.emplace_back(get_le(payload.data() + q, 8),
+                                       get_le(payload.data() + q + 8, 8));
+              ok = part.covers.back().first <= part.covers.back().second;
+            }
+            ok = ok && q + 4 <= len;
+            if (!ok) break;
+            part.n = get_le(payload.data() + q, 4);
+            part.from = q + 4;
+            ok = part.n <= len - part.from;
+            q = part.from + part.n;
+            parts.push_back(std::move(part));
+          }
+          ok = ok && len >= 12 && parts.size() == count && q == len;
+        }
+        if (!ok) {
+          ++stats_.corrupt_records;
+          return;
+        }
+        for (std::size_t i = 0; i < parts.size(); ++i) {
+          auto& part = parts[i];
+          std::string error;
+          const auto b = bucket::from_json_line(payload.substr(part.from, part.n), error);
+          if (!b || (!plain && part.covers.front().first != b->seq)) {
+            ++stats_.corrupt_records;
+            continue;
+          }
+          std::uint64_t last = b->seq;
+          for (const auto& c : part.covers) last = std::max(last, c.second);
+          next_seq_ = std::max(next_seq_, last + 1);
+          // The record's framing is charged to its first bucket.
+          const std::uint64_t bytes =
+              plain ? len + kHeader
+                    : part.n + 8 + 16 * part.covers.size() + (i == 0 ? kHeader + 12 : 0);
+          out.push_back(Entry{b->boot_id, b->seq, std::move(part.covers), b->accounted_packets(),
+                              b->loss.spool_dropped, path, at + part.from,
+                              static_cast<std::uint32_t>(part.n), bytes,
+                              crc32(payload.substr(part.from, part.n))});
+        }
+      });
 }
 
 void Spool::insert_sorted_locked(Entry e) {
@@ -398,9 +264,11 @@ bool Spool::merge_segment_locked(const std::string& segment) {
   // Worth it only if it gives back a tenth of the segment; otherwise the caller drops.
   log::get("spool")->debug("merge {} buckets={} into={} bytes={} -> {}", segment, parts.size(),
                            groups.size(), old_bytes, payload.size() + kHeader);
-  if ((kHeader + payload.size()) * 10 > old_bytes * 9 || payload.size() > kMaxRecord) return false;
-  if (segment == current_segment_) current_segment_.clear();  // write the result elsewhere
-  const auto at = write_record(kMerged, payload);
+  if (!BoundPolicy::merge_worthwhile(old_bytes, kHeader + payload.size()) ||
+      payload.size() > kMaxRecord)
+    return false;
+  if (segment == log_.current()) log_.close_current();  // write the result elsewhere
+  const auto at = log_.append(kMerged, {&payload, 1});
   if (!at) return false;
   // Durable: the coarser buckets replace the segment's (a kill before the segment is
   // deleted leaves both, and the start keeps the later record).
@@ -414,13 +282,11 @@ bool Spool::merge_segment_locked(const std::string& segment) {
     stats_.bytes += bytes;
     insert_sorted_locked(Entry{merged[i].boot_id, merged[i].seq, std::move(groups[i].covers),
                                merged[i].accounted_packets(), merged[i].loss.spool_dropped,
-                               current_segment_, *at + json_at[i],
+                               log_.current(), at->front() + json_at[i],
                                static_cast<std::uint32_t>(json_len[i]), bytes, json_crc[i]});
   }
   stats_.pending = entries_.size();
-  std::error_code ec;
-  fs::remove(segment, ec);
-  fsync_dir(dir_);
+  log_.remove(segment);
   return true;
 }
 
@@ -436,7 +302,7 @@ bool Spool::drop_segment_locked(const std::string& segment) {
   // The count and the segment's number go to the state file together, before the file
   // goes: a kill in between is finished at the next start (see the constructor).
   unreported_drops_ += packets + carried;
-  dropping_ = std::stoull(segment.substr(segment.size() - 24, 20)) + 1;
+  dropping_ = RecordLog::number_of(segment) + 1;
   state_dirty_ = true;
   if (!write_state_locked()) {
     unreported_drops_ -= packets + carried;
@@ -451,10 +317,7 @@ bool Spool::drop_segment_locked(const std::string& segment) {
   });
   stats_.dropped_packets += packets;
   stats_.pending = entries_.size();
-  if (segment == current_segment_) current_segment_.clear();
-  std::error_code ec;
-  fs::remove(segment, ec);
-  fsync_dir(dir_);
+  log_.remove(segment);
   dropping_ = 0;  // written with the next state update
   return true;
 }
@@ -483,14 +346,14 @@ std::size_t Spool::append_group(std::span<const Appending> group) {
       payloads[0].clear();
       put_le(payloads[0], group[done].resume_token, 8);
       payloads[0] += bucket::to_json_line(b);
-      if (stats_.bytes + kHeader + payloads[0].size() <= max_bytes_) break;
+      if (bound_.fits(stats_.bytes, kHeader + payloads[0].size())) break;
       // A merge keeps no resume token and a drop deletes records: the state file, written
       // without waiting after appends, must be on the disk before either.
-      if (!state_synced_ && !write_state_locked()) {
+      if (!state_file_->synced() && !write_state_locked()) {
         ++stats_.write_errors;
         return done;
       }
-      const std::string oldest = oldest_unpinned_segment_locked();
+      const std::string oldest = BoundPolicy::oldest_unpinned(entries_, sent_below_);
       if (oldest.empty()) break;
       if (merge_segment_locked(oldest)) continue;
       if (!drop_segment_locked(oldest)) {
@@ -507,20 +370,20 @@ std::size_t Spool::append_group(std::span<const Appending> group) {
       put_le(payload, group[i].resume_token, 8);
       payload += bucket::to_json_line(group[i].bucket);
       const std::uint64_t bytes = kHeader + payload.size();
-      if (stats_.bytes + chunk_bytes + bytes > max_bytes_ ||
-          current_size_ + chunk_bytes + bytes > segment_bytes_)
+      if (!bound_.fits(stats_.bytes, chunk_bytes + bytes) ||
+          log_.current_size() + chunk_bytes + bytes > log_.segment_bytes())
         break;
       chunk_bytes += bytes;
       payloads.push_back(std::move(payload));
       dropped.push_back(group[i].bucket.loss.spool_dropped);
     }
-    auto at = write_records(kPlain, payloads);
+    auto at = log_.append(kPlain, payloads);
     if (!at && payloads.size() > 1) {
       // A nearly full disk may still take one record (delivery frees space bucket by
       // bucket): the chunk's first alone, as an append of one would.
       payloads.resize(1);
       dropped.resize(1);
-      at = write_records(kPlain, payloads);
+      at = log_.append(kPlain, payloads);
     }
     if (!at) {
       ++stats_.write_errors;
@@ -540,7 +403,7 @@ std::size_t Spool::append_group(std::span<const Appending> group) {
                                  {},
                                  in.accounted_packets(),
                                  dropped[k],
-                                 current_segment_,
+                                 log_.current(),
                                  (*at)[k] + 8,
                                  static_cast<std::uint32_t>(payloads[k].size() - 8),
                                  bytes,
@@ -559,12 +422,9 @@ std::size_t Spool::append_group(std::span<const Appending> group) {
 }
 
 std::optional<std::string> Spool::read_line_locked(const Entry& e) {
-  std::string json(e.length, '\0');
-  const int fd = ::open(e.segment.c_str(), O_RDONLY | O_CLOEXEC);
-  const ssize_t n = fd < 0 ? -1 : ::pread(fd, json.data(), e.length, static_cast<off_t>(e.offset));
-  if (fd >= 0) ::close(fd);
+  auto json = log_.read(e.segment, e.offset, e.length);
   // The line as it was written (its CRC kept in the index since): no parse needed.
-  if (n != static_cast<ssize_t>(e.length) || crc32(json) != e.crc) return std::nullopt;
+  if (!json || crc32(*json) != e.crc) return std::nullopt;
   return json;
 }
 
@@ -658,90 +518,17 @@ void Spool::delete_done_segments_locked() {
   // append starts a new one): a small disk must get its space back.
   std::set<std::string> live;
   for (const auto& e : entries_) live.insert(e.segment);
-  std::error_code ec;
-  for (const auto& f : fs::directory_iterator(dir_, ec)) {
-    const std::string name = f.path().filename().string();
-    if (name.rfind("seg-", 0) != 0) continue;
-    const std::string path = f.path().string();
-    if (live.count(path)) continue;
-    fs::remove(f.path(), ec);
-    if (path == current_segment_) current_segment_.clear();
-  }
+  log_.remove_unless([&](const std::string& path) { return live.count(path) > 0; });
 }
 
-// The state file: two slots, written alternately in place (a torn write spoils at most
-// the slot being written; the other still holds the previous state), so that updating it
-// never needs free space: delivery must go on when the disk is full. A slot is "TSS1",
-// generation, next_seq, resume_token, acked_below, sent_below, unreported_drops (u64 LE
-// each), CRC-32 of all that (u32 LE).
-namespace {
-constexpr std::size_t kSlotBytes = 4 + 7 * 8 + 4;
-constexpr off_t kSlotStride = 512;
-}  // namespace
-
-void Spool::open_state() {
-  const std::string path = dir_ + "/state";
-  const std::string data = read_all(path);
-  bool found = false;
-  for (int slot = 0; slot < 2; ++slot) {
-    const std::size_t at = static_cast<std::size_t>(slot * kSlotStride);
-    if (data.size() < at + kSlotBytes || data.compare(at, 4, "TSS1") != 0) continue;
-    const char* p = data.data() + at;
-    if (crc32(std::string_view(p, kSlotBytes - 4)) != get_le(p + kSlotBytes - 4, 4)) continue;
-    const std::uint64_t generation = get_le(p + 4, 8);
-    if (found && generation < state_generation_) continue;
-    found = true;
-    state_generation_ = generation;
-    next_seq_ = get_le(p + 12, 8);
-    resume_token_ = get_le(p + 20, 8);
-    acked_below_ = get_le(p + 28, 8);
-    sent_below_ = get_le(p + 36, 8);
-    unreported_drops_ = get_le(p + 44, 8);
-    dropping_ = get_le(p + 52, 8);
-  }
-  state_fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (state_fd_ >= 0 && data.size() >= static_cast<std::size_t>(2 * kSlotStride)) return;
-  // New (or unusable): write the whole file once, so that its blocks exist from now on.
-  if (state_fd_ >= 0) ::close(state_fd_);
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  const std::string zeros(2 * kSlotStride, '\0');
-  const bool ok = fd >= 0 &&
-                  ::write(fd, zeros.data(), zeros.size()) == static_cast<ssize_t>(zeros.size()) &&
-                  ::fdatasync(fd) == 0;
-  if (fd >= 0) ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    throw std::runtime_error("cannot create the spool state file " + path + ": " +
-                             std::strerror(errno));
-  }
-  fsync_dir(dir_);
-  state_fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (state_fd_ < 0 || (found && !write_state_locked())) {
-    throw std::runtime_error("cannot write the spool state file " + path + ": " +
-                             std::strerror(errno));
-  }
-}
-
-Spool::~Spool() {
-  if (state_fd_ >= 0) ::close(state_fd_);
-}
+Spool::~Spool() = default;
 
 bool Spool::write_state_locked(bool sync) {
-  std::string slot = "TSS1";
-  put_le(slot, state_generation_ + 1, 8);
-  for (const std::uint64_t v :
-       {next_seq_, resume_token_, acked_below_, sent_below_, unreported_drops_, dropping_})
-    put_le(slot, v, 8);
-  put_le(slot, crc32(slot), 4);
-  const off_t at = static_cast<off_t>((state_generation_ + 1) % 2) * kSlotStride;
-  if (state_fd_ < 0 ||
-      ::pwrite(state_fd_, slot.data(), slot.size(), at) != static_cast<ssize_t>(slot.size()) ||
-      (sync && ::fdatasync(state_fd_) != 0)) {
+  if (!state_file_->write(SpoolState{next_seq_, resume_token_, acked_below_, sent_below_,
+                                     unreported_drops_, dropping_},
+                          sync))
     return false;
-  }
-  ++state_generation_;
   state_dirty_ = false;
-  state_synced_ = sync;
   return true;
 }
 

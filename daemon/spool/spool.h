@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -10,6 +11,9 @@
 #include <vector>
 
 #include "common/bucket/sealed_bucket.h"
+#include "daemon/spool/bound_policy.h"
+#include "daemon/spool/record_log.h"
+#include "daemon/spool/state_file.h"
 
 namespace teiten::sensor {
 
@@ -44,7 +48,7 @@ class Spool {
   ~Spool();
   Spool(const Spool&) = delete;
   /// The bound given at construction (spool.max_bytes).
-  std::uint64_t max_bytes() const noexcept { return max_bytes_; }
+  std::uint64_t max_bytes() const noexcept { return bound_.max_bytes(); }
   Spool& operator=(const Spool&) = delete;
 
   /// Appends a bucket durably, with the caller's resume token (e.g. how many packets of a
@@ -112,16 +116,10 @@ class Spool {
     std::uint32_t crc;     ///< CRC-32 of the JSON
   };
   void load_segment(const std::string& path, std::vector<Entry>& out);
-  std::optional<std::uint64_t> write_record(const char* magic, const std::string& payload);
-  /// Records of `payloads`, written at once and fdatasync'd; where each payload starts.
-  std::optional<std::vector<std::uint64_t>> write_records(const char* magic,
-                                                          std::span<const std::string> payloads);
-  void open_state();
   /// Writes the state file's next slot; `sync`: and waits until it is on the disk.
   bool write_state_locked(bool sync = true);
   std::optional<std::string> read_line_locked(const Entry& e);
   std::optional<bucket::SealedBucket> read_locked(const Entry& e);
-  std::string oldest_unpinned_segment_locked() const;
   bool merge_segment_locked(const std::string& segment);
   bool drop_segment_locked(const std::string& segment);
   void insert_sorted_locked(Entry e);
@@ -129,22 +127,18 @@ class Spool {
 
   std::mutex mu_;
   std::string dir_;
-  std::uint64_t max_bytes_;
-  std::uint64_t segment_bytes_;
+  BoundPolicy bound_;
+  RecordLog log_;
+  std::unique_ptr<StateFile> state_file_;
   std::deque<Entry> entries_;  ///< sorted by seq
-  std::string current_segment_;
-  std::uint64_t current_size_ = 0;
-  std::uint64_t segment_counter_ = 0;
-  std::uint64_t unreported_drops_ = 0;  ///< persisted in the state file
+  // What the state file holds (SpoolState), as of the last write unless state_dirty_.
+  std::uint64_t unreported_drops_ = 0;
   std::uint64_t next_seq_ = 0;
   std::uint64_t resume_token_ = 0;
   std::uint64_t acked_below_ = 0;  ///< every bucket with a lower seq was acknowledged
   std::uint64_t sent_below_ = 0;   ///< no bucket with this seq or above was handed out
   std::uint64_t dropping_ = 0;     ///< 1 + number of the segment being dropped; 0: none
   bool state_dirty_ = false;       ///< the state file is behind the values above
-  bool state_synced_ = true;       ///< its last write is known to be on the disk
-  int state_fd_ = -1;
-  std::uint64_t state_generation_ = 0;
   SpoolStats stats_;
 };
 
