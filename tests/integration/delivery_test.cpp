@@ -76,7 +76,8 @@ TEST_CASE("buckets sealed while the collector is down all arrive once it starts"
   CHECK(diff(n.totals("gen-1"), truth_totals(truth)) == "");
 }
 
-TEST_CASE("a collector killed during ingest loses nothing and counts nothing twice", "[delivery]") {
+TEST_CASE("a collector killed during ingest loses nothing and counts nothing twice",
+          "[delivery][once]") {
   Network n;
   const auto truth = generate(n.dir, 30000, 3000, 10);  // 300 buckets of 10 s
   auto collector = n.start_collector();
@@ -125,7 +126,7 @@ TEST_CASE("the same batch sent twice is acknowledged twice and counted once", "[
 }
 
 TEST_CASE("a sensor killed at random moments 50 times still delivers everything exactly once",
-          "[delivery][kill]") {
+          "[delivery][kill][once]") {
   Network n;
   // 800 buckets of 10 s: at 5,000 packets/s, 50 runs of at most 270 ms cannot finish it.
   const auto truth = generate(n.dir, 80000, 8000, 10);
@@ -152,7 +153,7 @@ TEST_CASE("a sensor killed at random moments 50 times still delivers everything 
   CHECK(diff(n.totals("gen-1"), truth_totals(truth)) == "");
 }
 
-TEST_CASE("a full disk under the spool is counted and recovered from", "[delivery][disk]") {
+TEST_CASE("a full disk under the spool is counted and recovered from", "[delivery][disk][once]") {
   Network n;
   const std::string mnt = n.dir / "state-gen-1";
   std::filesystem::create_directories(mnt);

@@ -478,3 +478,87 @@ TEST_CASE(
   REQUIRE(rc.has_value());
   CHECK(*rc == 0);
 }
+
+// The issue's long run, in accelerated time: 1-second buckets fill the sensor's buffers
+// (the pull buffer, bounded by control.recent_max_bytes, when the control server is on)
+// in seconds rather than a day; from then on its resident memory must stay flat.
+TEST_CASE(
+    "a long live run with 1-second buckets: resident memory stays flat once the buffers are "
+    "full, control server on and off",
+    "[live][long][once]") {
+  Veth veth;
+  if (!veth.ok) {
+    WARN("SKIPPED: " << veth.why);
+    return;
+  }
+  Network n;
+  // Many sources and destinations: rows with unique-source sketches in every bucket.
+  generate(n.dir, 60000, 600, 60);
+  const std::string mmdb = make_mmdb(n.dir);
+  constexpr std::uint64_t kPullBound = std::uint64_t{512} << 10;
+  constexpr int kSeconds = 45, kWarm = 15;
+  for (const bool control : {false, true}) {
+    INFO("control server " << (control ? "on" : "off"));
+    const std::string tag = control ? "on" : "off";
+    std::string config =
+        "sensor:\n  id: gen-1\n  addresses: [203.0.113.7]\ngeoip:\n  database: \"" + mmdb +
+        "\"\nbuckets:\n  width: 1\ncapture:\n  interface: " + veth.sif + "\nstate:\n  dir: state-" +
+        tag + "\n";
+    if (control) {
+      config += "control:\n  listen: 127.0.0.1:" + std::to_string(20000 + ::getpid() % 10000) +
+                "\n  ca: pki/ca.pem\n  cert: pki/sensor-gen-1-control.pem\n  key: "
+                "pki/sensor-gen-1-control.key\n  allowed: [op]\n  recent_max_bytes: " +
+                std::to_string(kPullBound) + "\n";
+    }
+    write_file(n.dir / ("long-" + tag + ".yaml"), config);
+    const std::string log = n.dir / ("long-" + tag + ".log");
+    const std::string out = n.dir / ("long-" + tag + ".jsonl");
+    Process sensor(
+        Veth::in(veth.sns, {sensord_path(), "-c", n.dir / ("long-" + tag + ".yaml"), "-o", out}),
+        log);
+    REQUIRE(eventually([&] { return read_file(log).find("capture active") != std::string::npos; },
+                       std::chrono::seconds(20)));
+    INFO(read_file(log));
+    Process traffic(Veth::in(veth.pns, {"tcpreplay", "--pps=3000", "--loop=0", "-i", veth.pif,
+                                        n.dir / "in.pcap"}),
+                    n.dir / ("tcpreplay-" + tag + ".log"));
+    // Resident memory each second (kB), and the bucket lines written by the warm-up's end.
+    std::vector<long> rss;
+    std::uintmax_t written_at_warm = 0;
+    for (int s = 0; s < kSeconds; ++s) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      REQUIRE(sensor.running());
+      rss.push_back(std::stol(proc_status(sensor.pid()).at("VmRSS")));
+      if (s == kWarm) written_at_warm = std::filesystem::file_size(out);
+    }
+    traffic.kill(SIGTERM);
+    traffic.wait_for(std::chrono::seconds(10));
+    sensor.kill(SIGTERM);
+    const auto rc = sensor.wait_for(std::chrono::seconds(20));
+    REQUIRE(rc.has_value());
+    CHECK(*rc == 0);
+    // The buffers were full before the window measured: more bucket bytes had been sealed
+    // than the pull buffer keeps, in more buckets than the sealing queue and ring hold.
+    const auto buckets = read_buckets(out);
+    std::uint64_t observed = 0;
+    for (const auto& b : buckets) observed += b.observed_packets();
+    CHECK(buckets.size() >= kSeconds - 5);
+    CHECK(observed > 3000ull * (kSeconds - kWarm));
+    CHECK(written_at_warm > 2 * kPullBound);
+    // Flat: from the warm-up's end to the run's end, resident memory grew by less than a
+    // third of the bucket bytes sealed meanwhile (a buffer that kept them would grow by
+    // all of them; the allocator may hold some back), and never rose above its warm-up
+    // level by more than that either.
+    const auto window_bytes =
+        static_cast<long>(std::filesystem::file_size(out) - written_at_warm) / 3 / 1024;
+    const long warm = rss[kWarm];
+    const long peak = *std::max_element(rss.begin() + kWarm, rss.end());
+    std::string series;
+    for (const long v : rss) series += std::to_string(v / 1024) + " ";
+    INFO("RSS MiB each second: " << series << "; a third of the window's bucket bytes: "
+                                 << window_bytes << " KiB");
+    CHECK(window_bytes > 1024);
+    CHECK(rss.back() - warm < window_bytes);
+    CHECK(peak - warm < window_bytes);
+  }
+}

@@ -77,7 +77,7 @@ struct PrivatePostgres {
 }  // namespace
 
 TEST_CASE("three collectors on one PostgreSQL: one killed, one stopped, totals exact",
-          "[scale][postgresql]") {
+          "[scale][postgresql][once]") {
   Network n;
   add_sensors(n, 6);
   const auto truth = generate(n.dir, 24000, 3000, 10);  // 300 buckets of 10 s per sensor
@@ -136,7 +136,7 @@ TEST_CASE("three collectors on one PostgreSQL: one killed, one stopped, totals e
 }
 
 TEST_CASE("the database restarted during ingest: collectors reconnect, totals exact",
-          "[scale][postgresql]") {
+          "[scale][postgresql][once]") {
   Network n;
   PrivatePostgres pg(n.dir);
   const auto truth = generate(n.dir, 20000, 3000, 10);
