@@ -57,8 +57,9 @@ class LiveCapture final : public PacketSource {
   /// (the interface went down or vanished): then the caller closes and reopens.
   std::string wait(std::chrono::milliseconds timeout);
 
-  /// Drops since the previous call (those counted when the capture was lost included). pcap_stats counters are 32-bit on Linux and wrap;
-  /// sysfs counters restart when the interface is re-created: both handled.
+  /// Drops since the previous call, those counted when the capture was lost included.
+  /// pcap_stats counters are 32-bit on Linux and wrap; sysfs counters restart when the
+  /// interface is re-created: both handled.
   CaptureDrops take_drops() override;
 
  private:
