@@ -72,8 +72,7 @@ SourceRead Savefile::read(const PacketHandlers& h) {
     if (n > 0) index_ += static_cast<std::uint64_t>(n);
   } else {
     handlers_ = &h;
-    n = pcap_dispatch(handle_, 4096, &Savefile::on_slow,
-                      reinterpret_cast<u_char*>(this));
+    n = pcap_dispatch(handle_, 4096, &Savefile::on_slow, reinterpret_cast<u_char*>(this));
     handlers_ = nullptr;
   }
   if (n == 0 || n == PCAP_ERROR_BREAK) return SourceRead::end;

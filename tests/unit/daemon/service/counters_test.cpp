@@ -30,7 +30,7 @@ TEST_CASE("the counter registry declares each metric, status field and log key o
                         "kernel_drops_total", "spool_pending_buckets", "spool_max_bytes",
                         "upload_last_success_seconds", "upload_buckets_refused_total"})
     CHECK(metrics.count(m) == 1);
-  for (const char* l : {"packets", "observed", "ring_drops", "delivered", "refused",
-                        "dead_letter_held"})
+  for (const char* l :
+       {"packets", "observed", "ring_drops", "delivered", "refused", "dead_letter_held"})
     CHECK(logs.count(l) == 1);
 }
