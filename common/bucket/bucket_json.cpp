@@ -192,6 +192,10 @@ class LineWriter {
 }  // namespace
 
 std::string to_json_line(const SealedBucket& b) {
+  return to_json_line(b, b.loss.spool_dropped);
+}
+
+std::string to_json_line(const SealedBucket& b, std::uint64_t spool_dropped) {
   std::size_t reserve = 512 + b.rows.size() * 110;
   for (const auto& r : b.rows) reserve += r.hosts.empty() ? 0 : 12 + r.hosts.base64_size_bound();
   LineWriter w(reserve);
@@ -227,7 +231,7 @@ std::string to_json_line(const SealedBucket& b) {
   w.raw(",\"loss\":{\"ring_drops\":").num(b.loss.ring_drops);
   w.raw(",\"kernel_drops\":").num(b.loss.kernel_drops);
   w.raw(",\"interface_drops\":").num(b.loss.interface_drops);
-  w.raw(",\"spool_dropped\":").num(b.loss.spool_dropped);
+  w.raw(",\"spool_dropped\":").num(spool_dropped);
   w.raw(",\"malformed\":{");
   first = true;
   for (std::size_t i = 1; i < decode::kDecodeStatusCount; ++i) {

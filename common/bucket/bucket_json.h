@@ -14,6 +14,9 @@ namespace teiten::bucket {
 /// Encodes a sealed bucket as one line of JSON (no trailing newline). Deterministic: the
 /// same bucket always yields the same bytes. Schema: docs/bucket-format.md.
 std::string to_json_line(const SealedBucket& b);
+/// The same with `spool_dropped` as its loss.spool_dropped (the spool adds the packets of
+/// buckets it dropped, without copying the bucket).
+std::string to_json_line(const SealedBucket& b, std::uint64_t spool_dropped);
 
 /// Decodes one JSON line produced by to_json_line(). Untrusted input: sizes, nesting,
 /// types and ranges are checked. Returns nullopt and sets `error` when malformed.

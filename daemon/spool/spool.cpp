@@ -340,12 +340,13 @@ std::size_t Spool::append_group(std::span<const Appending> group) {
     // in flight (docs/spool.md).
     payloads.assign(1, std::string{});
     dropped.assign(1, 0);
-    bucket::SealedBucket b = group[done].bucket;
+    const bucket::SealedBucket& b = group[done].bucket;  // not copied: a bucket is megabytes
+    std::uint64_t spool_dropped = 0;
     for (;;) {
-      b.loss.spool_dropped = group[done].bucket.loss.spool_dropped + unreported_drops_;
+      spool_dropped = b.loss.spool_dropped + unreported_drops_;
       payloads[0].clear();
       put_le(payloads[0], group[done].resume_token, 8);
-      payloads[0] += bucket::to_json_line(b);
+      payloads[0] += bucket::to_json_line(b, spool_dropped);
       if (bound_.fits(stats_.bytes, kHeader + payloads[0].size())) break;
       // A merge keeps no resume token and a drop deletes records: the state file, written
       // without waiting after appends, must be on the disk before either.
@@ -361,7 +362,7 @@ std::size_t Spool::append_group(std::span<const Appending> group) {
         return done;
       }
     }
-    dropped[0] = b.loss.spool_dropped;
+    dropped[0] = spool_dropped;
     // Then the buckets behind it, while they fit under the bound and in the segment: the
     // chunk is written at once and shares one fdatasync (group commit).
     std::uint64_t chunk_bytes = kHeader + payloads[0].size();
