@@ -589,6 +589,11 @@ Reloaded reload_sensor_config(const SensorConfig& running, SensorConfig next) {
     keep(f, key);
     r.deferred.push_back(key);
   }
+  // state.dir as written, then resolved once (the parse resolved an unchanged one already).
+  for (const auto& f : kSchema) {
+    if (f.section == "state" && f.key == "dir" && next.values.count("state.dir"))
+      f.apply(next, next.values.at("state.dir"));
+  }
   resolve_paths(next);
   r.config = std::move(next);
   return r;

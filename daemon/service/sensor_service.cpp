@@ -24,6 +24,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -211,9 +212,9 @@ struct SensorService::Impl {
   SensorSources sources;
   std::unique_ptr<ControlServer> control;
   std::unique_ptr<ServiceNotifier> notifier;
-  boost::asio::signal_set stop_signals{io, SIGINT, SIGTERM};
-  boost::asio::signal_set hup{io, SIGHUP};
-  boost::asio::signal_set hooks{io};
+  // Made by arm_signals(), once the source is open: Asio's handlers interrupt a blocked
+  // system call (no SA_RESTART), and opening a FIFO blocks until a writer comes.
+  std::optional<boost::asio::signal_set> stop_signals, hup, hooks;
   std::function<void()> arm_hup, arm_hooks;
 };
 
@@ -250,10 +251,7 @@ int SensorService::Impl::run() {
     notifier->start();
   }
   if (uploader) uploader->start();
-  std::thread io_thread([this, previous] {
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    io.run();
-  });
+  // Said before the I/O thread starts: from then on a reload may replace `running`.
   switch (mode) {
     case Mode::replay:
       logger->info("replay start file={} link={} sensor={}", args.read,
@@ -276,6 +274,11 @@ int SensorService::Impl::run() {
       sd_notify(0, ("READY=1\nSTATUS=" + notifier->status()).c_str());
       break;
   }
+
+  std::thread io_thread([this, previous] {
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    io.run();
+  });
 
   const std::string failure = pipeline->run(*source);
   if (mode == Mode::deliver) {
@@ -484,12 +487,15 @@ void SensorService::Impl::on_stop(int sig) {
 }
 
 void SensorService::Impl::arm_signals() {
-  stop_signals.async_wait([this](boost::system::error_code e, int sig) {
+  stop_signals.emplace(io, SIGINT, SIGTERM);
+  hup.emplace(io, SIGHUP);
+  hooks.emplace(io);
+  stop_signals->async_wait([this](boost::system::error_code e, int sig) {
     if (!e) on_stop(sig);
   });
   // SIGHUP: the configuration again (reload()).
   arm_hup = [this] {
-    hup.async_wait([this](boost::system::error_code e, int) {
+    hup->async_wait([this](boost::system::error_code e, int) {
       if (e) return;
       reload();
       arm_hup();
@@ -498,10 +504,10 @@ void SensorService::Impl::arm_signals() {
   arm_hup();
   // Test hook: SIGUSR1 stalls the classifier thread, SIGUSR2 lets it go (watchdog tests).
   if (const char* h = std::getenv("TEITEN_TEST_HOOKS"); h && std::string{h} == "1") {
-    hooks.add(SIGUSR1);
-    hooks.add(SIGUSR2);
+    hooks->add(SIGUSR1);
+    hooks->add(SIGUSR2);
     arm_hooks = [this] {
-      hooks.async_wait([this](boost::system::error_code e, int sig) {
+      hooks->async_wait([this](boost::system::error_code e, int sig) {
         if (e) return;
         logger->warn("test hook: classifier {}", sig == SIGUSR1 ? "stalled" : "released");
         pipeline->stall_classifier(sig == SIGUSR1);
@@ -529,8 +535,17 @@ void SensorService::Impl::reload() {
   }
   config::Reloaded next =
       config::reload_sensor_config(running, std::move(std::get<config::SensorConfig>(loaded)));
-  std::shared_ptr<const classify::GeoIpDatabase> next_db;
-  if (!next.config.geoip_database.empty()) {
+  if (mode != Mode::live && next.config.geoip_database != running.geoip_database) {
+    // A replay takes a new database only at a tick, which a capture file has none of (and
+    // its buckets stay reproducible): the next start uses it.
+    next.config.geoip_database = running.geoip_database;
+    next.config.values["geoip.database"] = running.values.at("geoip.database");
+    next.deferred.push_back("geoip.database");
+  }
+  // A replay keeps its database (above); a live capture opens the file again, which may
+  // have been replaced in place.
+  std::shared_ptr<const classify::GeoIpDatabase> next_db = mode == Mode::live ? nullptr : db;
+  if (mode == Mode::live && !next.config.geoip_database.empty()) {
     std::string error;
     next_db = classify::GeoIpDatabase::open(next.config.geoip_database, error);
     if (!next_db) {

@@ -377,8 +377,9 @@ TEST_CASE(
   sensor.kill(SIGHUP);
   CHECK(eventually([&] { return control_get("operator-op2", "/v1/status").status == 200; },
                    std::chrono::seconds(10)));
-  // SIGHUP with a key that needs a restart changed (the sensor id): named in the log, and
-  // the running id stays (the totals below are gen-1's).
+  // SIGHUP with a key that needs a restart changed (the sensor id): named in the log as
+  // waiting for the next start (reload_sensor_config's unit tests check that it keeps its
+  // running value).
   const std::string good = read_file(n.dir / "gen-1.yaml");
   REQUIRE(good.find("id: gen-1\n") != std::string::npos);
   write_file(n.dir / "gen-1.yaml",

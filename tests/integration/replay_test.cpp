@@ -357,3 +357,40 @@ TEST_CASE(
   // Every packet written is in a sealed bucket: the open one was sealed at the stop.
   require_matches_truth(read_buckets(dir / "out.jsonl"), truth);
 }
+
+TEST_CASE(
+    "a replay reloads at SIGHUP: a new GeoIP database waits for the next start, and the "
+    "replay still equals the truth",
+    "[integration][replay][reload]") {
+  TempDir dir;
+  const auto truth = [&] {
+    gen::GenOptions o;
+    o.packets = 3000;
+    o.duration_s = 600;
+    return gen::generate(o, dir / "in.pcap");
+  }();
+  const std::string db = make_mmdb(dir, "country_code");
+  write_file(dir / "sensor.yaml", config_yaml(db));
+  Process p({sensord_path(), "-c", dir / "sensor.yaml", "-r", dir / "in.pcap", "-o",
+             dir / "out.jsonl", "--replay-rate", "1000"},
+            dir / "sensor.log");
+  REQUIRE(eventually(
+      [&] { return read_file(dir / "sensor.log").find("replay start") != std::string::npos; },
+      std::chrono::seconds(10)));
+  std::filesystem::copy_file(db, dir / "other.mmdb");
+  write_file(dir / "sensor.yaml", config_yaml(dir / "other.mmdb", "log:\n  level: debug\n"));
+  p.kill(SIGHUP);
+  CHECK(eventually(
+      [&] {
+        return read_file(dir / "sensor.log")
+                   .find("reload: geoip.database changed: that takes effect at the next start") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(10)));
+  const auto rc = p.wait_for(std::chrono::seconds(30));
+  INFO(read_file(dir / "sensor.log"));
+  REQUIRE(rc.has_value());
+  CHECK(*rc == 0);
+  CHECK(read_file(dir / "sensor.log").find("reloaded ") != std::string::npos);
+  require_matches_truth(read_buckets(dir / "out.jsonl"), truth);
+}

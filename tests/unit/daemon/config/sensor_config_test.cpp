@@ -207,3 +207,20 @@ TEST_CASE("a reload applies the keys marked live and keeps the others until a re
     CHECK(r.config.state_dir == running.state_dir);
   }
 }
+
+TEST_CASE("a reload of a configuration given by a relative path resolves state.dir once",
+          "[config][reload]") {
+  const std::string yaml = kMinimal + "state:\n  dir: state\n";
+  auto parse = [&] {
+    auto r = parse_sensor_config("conf/sensor.yaml", yaml);
+    REQUIRE(std::holds_alternative<SensorConfig>(r));
+    return std::get<SensorConfig>(r);
+  };
+  const SensorConfig running = parse();
+  REQUIRE(running.state_dir == "conf/state");
+  Reloaded r = reload_sensor_config(running, parse());
+  CHECK(r.config.state_dir == "conf/state");
+  CHECK(r.deferred.empty());
+  r = reload_sensor_config(r.config, parse());
+  CHECK(r.config.state_dir == "conf/state");
+}
