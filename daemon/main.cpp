@@ -58,15 +58,10 @@ Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
 )";
 
 struct Args {
-  std::string config;
-  std::string read;
-  std::string output = "-";
-  std::string boot_id = "00000000-0000-0000-0000-000000000000";
+  sensor::ServiceArgs service;  ///< what the service takes from the command line
   std::string log_level;
   bool check_config = false;
   bool print_example = false;
-  bool upload = false;
-  std::uint64_t replay_rate = 0;
 };
 
 int parse_args(int argc, char** argv, Args& a) {
@@ -88,17 +83,17 @@ int parse_args(int argc, char** argv, Args& a) {
       std::cout << "teiten-sensord " << kVersion << "\n";
       return kExitOk + 100;
     } else if (s == "-c" || s == "--config") {
-      if (!value(a.config)) return kExitUsage;
+      if (!value(a.service.config_path)) return kExitUsage;
     } else if (s == "-r" || s == "--read") {
-      if (!value(a.read)) return kExitUsage;
+      if (!value(a.service.read)) return kExitUsage;
     } else if (s == "-o" || s == "--output") {
-      if (!value(a.output)) return kExitUsage;
+      if (!value(a.service.output)) return kExitUsage;
     } else if (s == "--boot-id") {
-      if (!value(a.boot_id)) return kExitUsage;
+      if (!value(a.service.boot_id)) return kExitUsage;
     } else if (s == "--log-level") {
       if (!value(a.log_level)) return kExitUsage;
     } else if (s == "--upload") {
-      a.upload = true;
+      a.service.upload = true;
     } else if (s == "--replay-rate") {
       std::string v;
       if (!value(v)) return kExitUsage;
@@ -108,7 +103,7 @@ int parse_args(int argc, char** argv, Args& a) {
                   << "' is not a positive number of packets per second\n";
         return kExitUsage;
       }
-      a.replay_rate = std::stoull(v);
+      a.service.replay_rate = std::stoull(v);
     } else if (s == "--check-config") {
       a.check_config = true;
     } else if (s == "--print-example-config") {
@@ -130,16 +125,16 @@ int main(int argc, char** argv) {
     std::cout << config::sensor_config_example();
     return kExitOk;
   }
-  if (args.config.empty()) {
+  if (args.service.config_path.empty()) {
     std::cerr << "teiten-sensord: --config FILE is required (see --help)\n";
     return kExitUsage;
   }
 
-  auto loaded = config::load_sensor_config(args.config);
+  auto loaded = config::load_sensor_config(args.service.config_path);
   if (auto* errors = std::get_if<std::vector<config::ConfigError>>(&loaded)) {
     for (const auto& e : *errors) std::cerr << e.format() << "\n";
     std::cerr << "teiten-sensord: " << errors->size() << " configuration error"
-              << (errors->size() == 1 ? "" : "s") << " in " << args.config << "\n";
+              << (errors->size() == 1 ? "" : "s") << " in " << args.service.config_path << "\n";
     return kExitUsage;
   }
   const auto& cfg = std::get<config::SensorConfig>(loaded);
@@ -155,22 +150,15 @@ int main(int argc, char** argv) {
     std::string error;
     db = classify::GeoIpDatabase::open(cfg.geoip_database, error);
     if (!db) {
-      std::cerr << args.config << ": geoip.database: " << error << "\n";
+      std::cerr << args.service.config_path << ": geoip.database: " << error << "\n";
       return kExitUsage;
     }
   }
   if (args.check_config) {
-    std::cout << args.config << ": configuration OK (sensor " << cfg.sensor_id << ", "
+    std::cout << args.service.config_path << ": configuration OK (sensor " << cfg.sensor_id << ", "
               << cfg.address_set.size() << " address" << (cfg.address_set.size() == 1 ? "" : "es")
               << (db ? ", GeoIP " + db->database_type() : ", no GeoIP database") << ")\n";
     return kExitOk;
   }
-  sensor::ServiceArgs service_args;
-  service_args.config_path = args.config;
-  service_args.read = args.read;
-  service_args.output = args.output;
-  service_args.boot_id = args.boot_id;
-  service_args.upload = args.upload;
-  service_args.replay_rate = args.replay_rate;
-  return sensor::SensorService(cfg, std::move(db), std::move(service_args)).run();
+  return sensor::SensorService(cfg, std::move(db), std::move(args.service)).run();
 }
