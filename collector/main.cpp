@@ -89,11 +89,7 @@ void reload(const std::string& path, const collector::CollectorConfig& running,
   auto logger = log::get("collectord");
   auto loaded = collector::load_collector_config(path);
   if (auto* errors = std::get_if<std::vector<config::ConfigError>>(&loaded)) {
-    for (const auto& e : *errors) logger->error("reload: {}", e.format());
-    logger->error(
-        "reload refused: {} configuration error(s) in {}; the running configuration "
-        "stays",
-        errors->size(), path);
+    config::log_refused_reload(*errors, path, "collectord");
     return;
   }
   const auto& next = std::get<collector::CollectorConfig>(loaded);

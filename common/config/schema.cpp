@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "common/config/schema_loader.h"
+#include "common/log/log.h"
 
 namespace teiten::config {
 
@@ -198,6 +199,14 @@ bool read_config_file(const std::string& path, std::string& text, std::string& e
     return false;
   }
   return true;
+}
+
+void log_refused_reload(const std::vector<ConfigError>& errors, const std::string& path,
+                        const std::string& logger) {
+  auto l = log::get(logger);
+  for (const auto& e : errors) l->error("reload: {}", e.format());
+  l->error("reload refused: {} configuration error(s) in {}; the running configuration stays",
+           errors.size(), path);
 }
 
 }  // namespace teiten::config

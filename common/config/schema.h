@@ -93,6 +93,11 @@ Field<Target> log_level_field(std::string Target::*member) {
           Reload::live};
 }
 
+/// Logs, to the logger named `logger`, why a reload of `path` is refused: each error,
+/// then that the running configuration stays.
+void log_refused_reload(const std::vector<ConfigError>& errors, const std::string& path,
+                        const std::string& logger);
+
 /// Closest candidate within edit distance 2 (for "did you mean"), or "".
 std::string closest_name(std::string_view word, const std::vector<std::string_view>& candidates);
 

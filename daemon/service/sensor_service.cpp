@@ -526,11 +526,7 @@ void SensorService::Impl::reload() {
   const std::string& path = args.config_path;
   auto loaded = config::load_sensor_config(path);
   if (auto* errors = std::get_if<std::vector<config::ConfigError>>(&loaded)) {
-    for (const auto& e : *errors) logger->error("reload: {}", e.format());
-    logger->error(
-        "reload refused: {} configuration error(s) in {}; the running configuration "
-        "stays",
-        errors->size(), path);
+    config::log_refused_reload(*errors, path, "sensord");
     return;
   }
   config::Reloaded next =
