@@ -71,11 +71,16 @@ teitenctl report --collector HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
 
 teitenctl simulate --collector HOST:PORT --pki DIR [--domestic 3] [--overseas 3]
                    [--months 15] [--start 2022-01] [--seed 1] [--width 3600|86400]
-                   [--packets-per-day 10000]
+                   [--packets-per-day 10000] [--events FILE | --random-events N
+                   [--events-seed 1]] [--labels FILE]
 teitenctl simulate --print-registry [same options]
   Deterministic buckets of simulated sensors (sim-d01..., sim-o01...) posted through the
   ingest API, each with its own certificate (issued into DIR from DIR/ca.pem if absent).
   --print-registry prints the collector registry entries of those sensors.
+  --events puts the labelled changes of a JSON file into the traffic (spike, level_shift,
+  emergence, fingerprint_shift; size, start, days, region, country, fingerprint:
+  docs/notable-changes.md); --random-events N puts in N seeded ones of every kind;
+  --labels writes the changes put in, as JSON, beside the data.
 
 teitenctl db copy --sqlite FILE --postgresql CONNINFO
   Moves a collector's embedded SQLite store into an empty PostgreSQL database (created

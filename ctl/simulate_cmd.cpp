@@ -4,6 +4,7 @@
 #include <utility>  // before Asio (Boost 1.74 with C++20)
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -27,7 +28,8 @@ bool parse_count(const std::string& s, std::uint64_t max, std::uint64_t& out) {
 
 int cmd_simulate(const std::vector<std::string>& args) {
   sim::SimOptions o;
-  std::string collector, pki, start = "2022-01";
+  std::string collector, pki, start = "2022-01", events_in, labels_out;
+  std::uint64_t random_events = 0, events_seed = 1;
   bool registry_only = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -57,6 +59,16 @@ int cmd_simulate(const std::vector<std::string>& args) {
     } else if (a == "--width") {
       if (v != "3600" && v != "86400") return fail_usage("simulate: --width: 3600 or 86400");
       o.width_s = static_cast<std::uint32_t>(std::stoul(v));
+    } else if (a == "--events") {
+      events_in = v;
+    } else if (a == "--random-events") {
+      if (!parse_count(v, 10000, random_events))
+        return fail_usage("simulate: --random-events: expected 0 to 10000");
+    } else if (a == "--events-seed") {
+      if (!parse_count(v, 999999999, events_seed))
+        return fail_usage("simulate: --events-seed: expected a number");
+    } else if (a == "--labels") {
+      labels_out = v;
     } else if (a == "--packets-per-day") {
       if (!parse_count(v, 100000000, n) || n == 0)
         return fail_usage("simulate: --packets-per-day: expected 1 to 100000000");
@@ -70,6 +82,29 @@ int cmd_simulate(const std::vector<std::string>& args) {
   o.start_day = *month_start / 86400;
   if (o.domestic + o.overseas == 0)
     return fail_usage("simulate: no sensors (--domestic, --overseas)");
+  if (!events_in.empty() && random_events > 0)
+    return fail_usage("simulate: --events and --random-events exclude each other");
+  try {
+    if (!events_in.empty()) {
+      std::ifstream in(events_in, std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (!in && !in.eof()) return fail_usage("simulate: cannot read " + events_in);
+      if (text.size() > (64u << 20)) return fail_usage("simulate: " + events_in + ": over 64 MiB");
+      o.events = sim::parse_events(text);
+    } else if (random_events > 0) {
+      o.events = sim::random_events(o, random_events, events_seed);
+    }
+  } catch (const std::invalid_argument& e) {
+    return fail_usage(std::string{"simulate: "} + e.what());
+  }
+  if (!labels_out.empty()) {
+    std::ofstream out(labels_out, std::ios::binary | std::ios::trunc);
+    out << sim::events_json(o.events);
+    if (!out.flush()) {
+      std::cerr << "teitenctl simulate: cannot write " << labels_out << "\n";
+      return 1;
+    }
+  }
   if (registry_only) {
     std::cout << "sensors:\n" << sim::sim_registry_yaml(o);
     return 0;
@@ -120,7 +155,11 @@ int cmd_simulate(const std::vector<std::string>& args) {
   }
   std::cout << "simulated " << sensors.size() << " sensors over " << o.months
             << " months: " << buckets << " buckets (" << stored << " stored, " << duplicate
-            << " already there), " << packets << " packets\n";
+            << " already there), " << packets << " packets";
+  if (!o.events.empty())
+    std::cout << ", " << o.events.size() << " events put in"
+              << (labels_out.empty() ? "" : " (labels: " + labels_out + ")");
+  std::cout << "\n";
   return 0;
 }
 

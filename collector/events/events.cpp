@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "collector/events/events.h"
+
+#include <date/date.h>
+#include <date/tz.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "collector/report/format.h"
+#include "common/bucket/bucket_json.h"
+#include "common/sketch/host_sketch.h"
+
+namespace teiten::collector::events {
+
+namespace {
+
+constexpr std::array<const char*, 3> kFingerprints = {"mirai", "masscan", "zmap"};
+constexpr std::array<const char*, 2> kRegions = {"domestic", "overseas"};
+constexpr std::int64_t kMergeDays = 2;  // findings this close on one destination are one event
+
+// The series kept per destination and region: ALL and each fingerprint, from all source
+// countries and from the request's country.
+enum Part : unsigned { all_all, all_mirai, all_masscan, all_zmap, cc_all, cc_mirai, cc_masscan,
+                       cc_zmap, kParts };
+
+unsigned part_of(bool country, int fingerprint /* -1: ALL */) {
+  return (country ? 4u : 0u) + static_cast<unsigned>(fingerprint + 1);
+}
+
+std::uint32_t code_of(std::string_view proto, std::int64_t port) {
+  const std::uint32_t i = proto == "tcp"      ? 0
+                          : proto == "udp"    ? 1
+                          : proto == "icmp"   ? 2
+                          : proto == "icmpv6" ? 3
+                                              : 4;
+  if (i >= 2 || port < -1 || port > 65535) port = -1;  // ICMP: every type as one destination
+  return i * 65537 + static_cast<std::uint32_t>(port + 1);
+}
+
+Destination dest_of(std::uint32_t code) {
+  static constexpr const char* kProtos[] = {"tcp", "udp", "icmp", "icmpv6", "other"};
+  return Destination{kProtos[code / 65537], static_cast<int>(code % 65537) - 1};
+}
+
+// One region's daily series, filled from the store's sums.
+struct RegionData {
+  std::vector<std::string> sensors;
+  std::vector<double> exposure;  // sensor-days per day
+  std::unordered_map<std::uint64_t, std::vector<float>> series;  // code << 3 | part
+};
+
+Series series_of(const RegionData& r, std::int64_t first_day, std::uint32_t code, unsigned part) {
+  Series s;
+  s.first_day = first_day;
+  s.exposure = r.exposure;
+  const auto it = r.series.find(std::uint64_t{code} << 3 | part);
+  if (it == r.series.end()) {
+    s.packets.assign(r.exposure.size(), 0.0);
+  } else {
+    s.packets.assign(it->second.begin(), it->second.end());
+  }
+  return s;
+}
+
+struct Finding {
+  int region = 0;  // index into kRegions
+  std::uint32_t code = 0;
+  unsigned part = 0;
+  Change change;
+};
+
+int fingerprint_index(unsigned part) { return static_cast<int>(part % 4) - 1; }  // -1: ALL
+bool country_part(unsigned part) { return part >= 4; }
+
+// The order in which a cluster's findings speak for it: the kind an analyst names first,
+// then the broadest series (ALL before a fingerprint, all countries before one), then
+// the strongest.
+int kind_rank(Kind k) {
+  switch (k) {
+    case Kind::emergence:
+      return 0;
+    case Kind::level_shift:
+      return 1;
+    case Kind::spike:
+      return 2;
+    case Kind::fingerprint_shift:
+      return 3;
+  }
+  return 4;
+}
+
+std::int64_t local_midnight(const date::time_zone* zone, std::int64_t day) {
+  const auto t = zone->to_sys(date::local_days{date::days{day}}, date::choose::earliest);
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+std::string fmt(double v, int decimals = 0) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", decimals, v);
+  return b;
+}
+
+// "1,234".
+std::string grouped(double v) {
+  std::string s = fmt(std::fabs(v));
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+  return (v < 0 ? "-" : "") + s;
+}
+
+std::string rate(double v) { return v >= 10 || v == 0 ? grouped(v) : fmt(v, 1); }
+
+}  // namespace
+
+std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
+                               const EventsRequest& req) {
+  for (const auto& id : req.sensors)
+    if (!config.find_sensor(id))
+      throw std::invalid_argument("sensors: '" + id + "' is not in the collector's registry");
+  const Settings& st = req.settings;
+  const std::int64_t first = req.day_from - st.baseline_days - 14;
+  const std::int64_t last = req.day_to + st.shift_days + 2;
+  const auto days = static_cast<std::size_t>(last - first + 1);
+  std::array<RegionData, kRegions.size()> regions;
+  for (const auto& s : config.sensors) {
+    if (!req.sensors.empty() &&
+        std::find(req.sensors.begin(), req.sensors.end(), s.id) == req.sensors.end())
+      continue;
+    for (std::size_t r = 0; r < kRegions.size(); ++r)
+      if (s.region == kRegions[r]) regions[r].sensors.push_back(s.id);
+  }
+  for (auto& r : regions) r.exposure.assign(days, 0.0);
+  for (const SensorDay& d : storage.sensor_days(first, last)) {
+    const RegisteredSensor* s = config.find_sensor(d.sensor);
+    if (!s || d.day < first || d.day > last) continue;
+    for (std::size_t r = 0; r < kRegions.size(); ++r)
+      if (std::find(regions[r].sensors.begin(), regions[r].sensors.end(), d.sensor) !=
+          regions[r].sensors.end())
+        regions[r].exposure[static_cast<std::size_t>(d.day - first)] +=
+            static_cast<double>(std::min<std::int64_t>(d.covered_s, 86400)) / 86400.0;
+  }
+  // The rollups, summed per day and destination by the store: one pass per region and
+  // fingerprint (the first one also gives ALL and the country's ALL).
+  for (auto& r : regions) {
+    if (r.sensors.empty()) continue;
+    for (std::size_t f = 0; f < kFingerprints.size(); ++f) {
+      DailySumsQuery q{first, last, req.country, kFingerprints[f], r.sensors};
+      storage.daily_sums(q, [&](const DailySums& s) {
+        if (s.day < first || s.day > last || !s.sensor.empty()) return;
+        const std::uint32_t code = code_of(s.proto, s.port);
+        const auto at = static_cast<std::size_t>(s.day - first);
+        const auto add = [&](unsigned part, std::uint64_t v) {
+          if (v == 0) return;
+          auto& vec = r.series[std::uint64_t{code} << 3 | part];
+          if (vec.empty()) vec.assign(days, 0.0f);
+          vec[at] += static_cast<float>(v);
+        };
+        if (f == 0) {
+          add(part_of(false, -1), s.all);
+          add(part_of(true, -1), s.country_all);
+        }
+        add(part_of(false, static_cast<int>(f)), s.fingerprinted);
+        add(part_of(true, static_cast<int>(f)), s.country_fingerprinted);
+      });
+    }
+  }
+
+  // Every series through the detector; fingerprint shares against their ALL.
+  std::vector<Finding> found;
+  const auto keep = [&](int region, std::uint32_t code, unsigned part, const Change& c) {
+    if (c.day >= req.day_from && c.day <= req.day_to) found.push_back({region, code, part, c});
+  };
+  const int held = static_cast<int>(std::ceil(0.8 * st.shift_days));
+  for (std::size_t r = 0; r < regions.size(); ++r) {
+    for (const auto& [key, vec] : regions[r].series) {
+      // A destination seen on fewer days than a shift needs has nothing to find.
+      if (std::count_if(vec.begin(), vec.end(), [](float v) { return v > 0; }) < held) continue;
+      const auto code = static_cast<std::uint32_t>(key >> 3);
+      const auto part = static_cast<unsigned>(key & 7);
+      const Series s = series_of(regions[r], first, code, part);
+      for (const Change& c : count_changes(s, st)) keep(static_cast<int>(r), code, part, c);
+      if (fingerprint_index(part) < 0) continue;
+      const Series all = series_of(regions[r], first, code, country_part(part) ? cc_all : all_all);
+      for (const Change& c : share_changes(all, s, st)) keep(static_cast<int>(r), code, part, c);
+    }
+  }
+
+  // One event per destination and time: the findings of both regions and every series.
+  std::sort(found.begin(), found.end(), [](const Finding& a, const Finding& b) {
+    return std::tie(a.code, a.change.day) < std::tie(b.code, b.change.day);
+  });
+  std::vector<Event> out;
+  for (std::size_t i = 0; i < found.size();) {
+    std::size_t j = i + 1;
+    // Shifts of one destination within a shift window are one change (a small series
+    // dates it less precisely); spikes within two days.
+    const auto window = [&](const Finding& a, const Finding& b) {
+      return a.change.kind != Kind::spike && b.change.kind != Kind::spike
+                 ? static_cast<std::int64_t>(st.shift_days)
+                 : kMergeDays;
+    };
+    while (j < found.size() && found[j].code == found[i].code &&
+           found[j].change.day - found[i].change.day <= window(found[i], found[j]))
+      ++j;
+    const auto begin = found.begin() + static_cast<std::ptrdiff_t>(i);
+    const auto end = found.begin() + static_cast<std::ptrdiff_t>(j);
+    // A share shift with no change of ALL is a fingerprint shift; otherwise the count
+    // change speaks, the broadest series first.
+    const bool all_changed = std::any_of(begin, end, [](const Finding& f) {
+      return f.change.kind != Kind::fingerprint_shift && fingerprint_index(f.part) < 0;
+    });
+    const auto rank = [&](const Finding& f) {
+      int k = kind_rank(f.change.kind);
+      if (f.change.kind == Kind::fingerprint_shift && !all_changed) k = -1;
+      return std::make_tuple(k, fingerprint_index(f.part) >= 0, country_part(f.part),
+                             -f.change.score);
+    };
+    const Finding& rep = *std::min_element(
+        begin, end, [&](const Finding& a, const Finding& b) { return rank(a) < rank(b); });
+    bool regions_seen[2] = {false, false};
+    for (auto it = begin; it != end; ++it)
+      if (it->part == rep.part && it->change.kind == rep.change.kind)
+        regions_seen[it->region] = true;
+    Event e;
+    e.kind = rep.change.kind;
+    e.day = rep.change.day;
+    e.last_day = rep.change.last_day;
+    e.detected_on = rep.change.detected_on;
+    e.dest = dest_of(rep.code);
+    const int fi = fingerprint_index(rep.part);
+    e.fingerprint = fi < 0 ? "" : kFingerprints[static_cast<std::size_t>(fi)];
+    e.country = country_part(rep.part) ? req.country : "";
+    e.before = rep.change.before;
+    e.after = rep.change.after;
+    e.excess = rep.change.excess;
+    e.score = rep.change.score;
+    if (regions_seen[0] && regions_seen[1]) {
+      e.scope = "both";
+    } else {
+      const int seen = regions_seen[0] ? 0 : 1, other = 1 - seen;
+      e.scope = kRegions[static_cast<std::size_t>(seen)];
+      // Divergence: the other region had the data and did not move half as far.
+      if (!regions[static_cast<std::size_t>(other)].sensors.empty()) {
+        const RegionData& o = regions[static_cast<std::size_t>(other)];
+        const int span = e.kind == Kind::spike ? 1 : st.shift_days;
+        if (e.kind == Kind::fingerprint_shift) {
+          const Series all = series_of(o, first, rep.code, country_part(rep.part) ? cc_all : all_all);
+          const auto moved = share_change_at(all, series_of(o, first, rep.code, rep.part), e.day,
+                                             span, st);
+          const double own = e.after - e.before;
+          e.divergence = moved && *moved * own < 0.25 * own * own;
+        } else {
+          const auto moved =
+              log_change_at(series_of(o, first, rep.code, rep.part), e.day, span, st);
+          const double own = std::log1p(e.after) - std::log1p(e.before);
+          e.divergence = moved && *moved * own < 0.5 * own * own;
+        }
+      }
+    }
+    // How much of a change of ALL the fingerprint made.
+    if (fi < 0 && e.kind != Kind::fingerprint_shift) {
+      const RegionData& r = regions[static_cast<std::size_t>(rep.region)];
+      const std::int64_t to = e.kind == Kind::spike ? e.last_day : e.day + st.shift_days - 1;
+      const unsigned fp_part = part_of(country_part(rep.part), 0);
+      const auto all_excess = excess_over(series_of(r, first, rep.code, rep.part), e.day, to, st);
+      const auto fp_excess = excess_over(series_of(r, first, rep.code, fp_part), e.day, to, st);
+      if (all_excess && fp_excess && std::fabs(*all_excess) > 0)
+        e.fingerprinted_share = std::clamp(*fp_excess / *all_excess, 0.0, 1.0);
+    }
+    out.push_back(std::move(e));
+    i = j;
+  }
+  std::sort(out.begin(), out.end(), [](const Event& a, const Event& b) {
+    return std::tie(b.score, a.day) < std::tie(a.score, b.day);
+  });
+  if (out.size() > req.limit) out.resize(req.limit);
+
+  // The sources behind each kept event: the leading countries by excess packets over as
+  // many days just before, and the distinct sources of those countries then and before.
+  const date::time_zone* zone = locate_time_zone(storage.time_zone());
+  for (Event& e : out) {
+    const std::int64_t span =
+        e.kind == Kind::spike ? e.last_day - e.day + 1 : static_cast<std::int64_t>(st.shift_days);
+    const std::vector<std::string>& sensors =
+        e.scope == "both" ? req.sensors
+                          : regions[e.scope == "domestic" ? 0 : 1].sensors;
+    Query q;
+    q.sensors = sensors;
+    q.proto = e.dest.proto;
+    if (e.dest.proto == "tcp" || e.dest.proto == "udp") q.port = e.dest.port;
+    if (!e.fingerprint.empty()) q.fingerprint = e.fingerprint;
+    if (!e.country.empty()) q.country = e.country;
+    q.group_by = {"country"};
+    const auto by_country = [&](std::int64_t from_day) {
+      q.from = local_midnight(zone, from_day);
+      q.to = local_midnight(zone, from_day + span);
+      std::map<std::string, double> m;
+      for (const auto& row : storage.query(q)) m[row.group.at(0)] = static_cast<double>(row.packets);
+      return m;
+    };
+    const auto during = by_country(e.day);
+    auto before = by_country(e.day - span);
+    std::vector<std::pair<std::string, double>> moved;
+    for (const auto& [cc, n] : during) moved.emplace_back(cc, n - before[cc]);
+    const bool fall = e.kind == Kind::level_shift && e.after < e.before;
+    std::sort(moved.begin(), moved.end(), [&](const auto& a, const auto& b) {
+      return fall ? a.second < b.second : a.second > b.second;
+    });
+    for (const auto& [cc, n] : moved) {
+      if (e.countries.size() == 3 || (fall ? n >= 0 : n <= 0)) break;
+      e.countries.emplace_back(cc, static_cast<std::uint64_t>(std::llround(std::fabs(n))));
+    }
+    const bool by_port = e.dest.port >= 0 || e.dest.proto == "tcp" || e.dest.proto == "udp";
+    const auto sources = [&](std::int64_t from_day) {
+      sketch::HostSketch merged;
+      for (const auto& [cc, n] : e.countries) {
+        (void)n;
+        storage.scan_daily_hosts(from_day, from_day + span - 1, cc, e.dest.proto,
+                                 by_port ? std::optional<std::int64_t>{e.dest.port} : std::nullopt,
+                                 sensors, [&](const DailyHosts& h) {
+                                   if (!e.fingerprint.empty() && h.fingerprint != e.fingerprint)
+                                     return;
+                                   std::string why;
+                                   const auto s = sketch::HostSketch::decode(h.hosts, &why);
+                                   if (!s) throw std::runtime_error("stored host sketch: " + why);
+                                   merged.merge(*s);
+                                 });
+      }
+      return merged.count();
+    };
+    e.sources = sources(e.day);
+    e.sources_before = sources(e.day - span);
+    e.sentence = sentence_of(e);
+  }
+  return out;
+}
+
+std::string sentence_of(const Event& e) {
+  using report_format::fingerprint_name;
+  const std::string fp = e.fingerprint.empty() ? "" : fingerprint_name(e.fingerprint) + " ";
+  const std::string from = e.country.empty() ? "" : " from " + e.country;
+  std::string where = e.scope == "both" ? " at domestic and overseas sensors"
+                                        : " at " + e.scope + " sensors";
+  if (e.divergence)
+    where += std::string{" (not at "} + (e.scope == "domestic" ? "overseas" : "domestic") +
+             " sensors)";
+  const std::string when = day_string(e.day);
+  std::string s;
+  switch (e.kind) {
+    case Kind::spike:
+      s = fp + "packets to " + e.dest.label() + from + where + " jumped on " + when +
+          (e.last_day > e.day ? " (to " + day_string(e.last_day) + ")" : "") + ": " +
+          rate(e.after) + " per sensor-day against a baseline of " + rate(e.before) + " (" +
+          fmt((e.after + 1) / (e.before + 1), 1) + "x), " + grouped(e.excess) + " packets above it";
+      break;
+    case Kind::level_shift:
+      s = fp + "packets to " + e.dest.label() + from + where +
+          (e.after > e.before ? " rose" : " fell") + " from " + when + ": " + rate(e.before) +
+          " to " + rate(e.after) + " per sensor-day (" + fmt((e.after + 1) / (e.before + 1), 1) +
+          "x)";
+      break;
+    case Kind::emergence:
+      s = fp + "scans of " + e.dest.label() + from + where + " began on " + when + ": " +
+          rate(e.after) + " packets per sensor-day where there had been " + rate(e.before);
+      break;
+    case Kind::fingerprint_shift:
+      s = "the " + fingerprint_name(e.fingerprint) + " share of packets to " + e.dest.label() + from +
+          where + (e.after > e.before ? " rose" : " fell") + " from " +
+          fmt(100 * e.before) + "% to " + fmt(100 * e.after) + "% on " + when;
+      break;
+  }
+  if (e.fingerprinted_share >= 0) {
+    const std::string name = fingerprint_name(e.fingerprinted_as);
+    if (e.fingerprinted_share < 0.05)
+      s += "; none of the change was " + name;
+    else if (e.fingerprinted_share > 0.95)
+      s += "; nearly all of it " + name;
+    else
+      s += "; " + fmt(100 * e.fingerprinted_share) + "% of it " + name;
+  }
+  if (!e.countries.empty()) {
+    s += "; leading source countries ";
+    for (std::size_t i = 0; i < e.countries.size(); ++i)
+      s += (i ? ", " : "") + e.countries[i].first + " (" +
+           (e.kind == Kind::level_shift && e.after < e.before ? "-" : "+") +
+           grouped(static_cast<double>(e.countries[i].second)) + ")";
+    s += ", " + grouped(static_cast<double>(e.sources)) + " distinct sources from them (" +
+         grouped(static_cast<double>(e.sources_before)) + " just before)";
+  }
+  s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+  return s + ".";
+}
+
+EventsRequest parse_events_request(const std::vector<std::pair<std::string, std::string>>& params,
+                                   const Store& storage, const Settings& settings) {
+  std::vector<std::pair<std::string, std::string>> report_params;
+  EventsRequest req;
+  req.settings = settings;
+  for (const auto& [k, v] : params) {
+    if (k == "limit") {
+      if (v.empty() || v.size() > 4 || v.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoul(v) < 1 || std::stoul(v) > 1000)
+        throw std::invalid_argument("limit: '" + v + "' is not a number from 1 to 1000");
+      req.limit = std::stoul(v);
+    } else if (k == "rank" || k == "top" || k == "sensor_top") {
+      throw std::invalid_argument("unknown parameter '" + k + "'");
+    } else {
+      report_params.emplace_back(k, v);
+    }
+  }
+  const ReportRequest r = parse_report_request(report_params, storage);
+  req.day_from = r.day_from;
+  req.day_to = r.day_to;
+  req.country = r.country;
+  req.sensors = r.sensors;
+  return req;
+}
+
+std::string events_json(const std::vector<Event>& events) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const Event& e : events) {
+    nlohmann::json countries = nlohmann::json::array();
+    for (const auto& [cc, n] : e.countries) countries.push_back({{"country", cc}, {"packets", n}});
+    a.push_back({{"kind", to_string(e.kind)},
+                 {"day", day_string(e.day)},
+                 {"last_day", day_string(e.last_day)},
+                 {"detected_on", day_string(e.detected_on)},
+                 {"destination", e.dest.label()},
+                 {"proto", e.dest.proto},
+                 {"port", e.dest.port},
+                 {"fingerprint", e.fingerprint.empty() ? "all" : e.fingerprint},
+                 {"country", e.country.empty() ? "all" : e.country},
+                 {"scope", e.scope},
+                 {"divergence", e.divergence},
+                 {"before", e.before},
+                 {"after", e.after},
+                 {"excess", e.excess},
+                 {"score", e.score},
+                 {"fingerprinted_share",
+                  e.fingerprinted_share < 0 ? nlohmann::json(nullptr)
+                                            : nlohmann::json(e.fingerprinted_share)},
+                 {"sources", e.sources},
+                 {"sources_before", e.sources_before},
+                 {"countries", countries},
+                 {"sentence", e.sentence}});
+  }
+  return a.dump(1) + "\n";
+}
+
+std::string events_csv(const std::vector<Event>& events) {
+  std::string out =
+      "day,last_day,kind,destination,fingerprint,country,scope,divergence,before,after,excess,"
+      "score,sources,sentence\n";
+  for (const Event& e : events) {
+    std::string sentence = e.sentence;
+    for (std::size_t p = 0; (p = sentence.find('"', p)) != std::string::npos; p += 2)
+      sentence.insert(p, "\"");
+    out += day_string(e.day) + "," + day_string(e.last_day) + "," + std::string{to_string(e.kind)} +
+           "," + e.dest.label() + "," + (e.fingerprint.empty() ? "all" : e.fingerprint) + "," +
+           (e.country.empty() ? "all" : e.country) + "," + e.scope + "," +
+           (e.divergence ? "yes" : "no") + "," + fmt(e.before, 3) + "," + fmt(e.after, 3) + "," +
+           fmt(e.excess) + "," + fmt(e.score, 1) + "," + std::to_string(e.sources) + ",\"" +
+           sentence + "\"\n";
+  }
+  return out;
+}
+
+}  // namespace teiten::collector::events

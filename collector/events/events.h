@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "collector/collector_config.h"
+#include "collector/events/detector.h"
+#include "collector/report/report.h"
+#include "collector/store/store.h"
+
+// Notable changes (docs/notable-changes.md): the detector run over the store's daily
+// rollups per region, destination, fingerprint and the report's country, its findings
+// merged into dated, ranked events with a sentence each.
+namespace teiten::collector::events {
+
+struct EventsRequest {
+  std::int64_t day_from = 0, day_to = 0;  ///< local days; events that began in the range
+  std::string country = "JP";             ///< the source country also examined on its own
+  std::vector<std::string> sensors;       ///< only these (empty: all)
+  Settings settings;
+  std::size_t limit = 200;  ///< the highest-ranked events kept
+};
+
+/// One notable change.
+struct Event {
+  Kind kind = Kind::spike;
+  std::int64_t day = 0, last_day = 0;  ///< local days
+  std::int64_t detected_on = 0;        ///< the last day of data the finding needed
+  Destination dest;
+  std::string fingerprint;  ///< the series it was found in: "" ALL, or mirai, masscan, zmap
+  std::string country;      ///< "" all source countries, or the one it concerns
+  std::string scope;        ///< both, domestic or overseas: where it was seen
+  bool divergence = false;  ///< seen in `scope` and measurably not in the other region
+  double before = 0, after = 0;  ///< packets per sensor-day (shares for fingerprint shifts)
+  double excess = 0;             ///< packets above the baseline (spikes: all days; else a day)
+  double score = 0;              ///< robust deviations: the ranking
+  /// For changes of ALL: the Mirai-type share of the excess (-1: not known).
+  double fingerprinted_share = -1;
+  std::string fingerprinted_as = "mirai";
+  std::uint64_t sources = 0;         ///< distinct sources on the event's days (estimate)
+  std::uint64_t sources_before = 0;  ///< ... on as many days just before
+  std::vector<std::pair<std::string, std::uint64_t>> countries;  ///< leading, by excess
+  std::string sentence;
+};
+
+/// The events that began in the request's range, ranked (highest score first). Reads the
+/// rollups from baseline_days + 14 days before the range to shift_days + 2 after it.
+/// Throws std::invalid_argument when the request names a sensor the registry lacks.
+std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
+                               const EventsRequest& req);
+
+/// The request from query parameters (from, to or quarter; country; sensors; limit).
+EventsRequest parse_events_request(const std::vector<std::pair<std::string, std::string>>& params,
+                                   const Store& storage, const Settings& settings);
+
+/// The plain sentence of an event ("Packets to 22/TCP from JP at domestic sensors jumped
+/// on 2022-06-16 ...").
+std::string sentence_of(const Event& e);
+
+/// Events as JSON (an array) and as CSV lines (with a header).
+std::string events_json(const std::vector<Event>& events);
+std::string events_csv(const std::vector<Event>& events);
+
+}  // namespace teiten::collector::events
