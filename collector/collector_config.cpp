@@ -5,6 +5,8 @@
 
 #include <date/tz.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "common/config/schema_loader.h"
@@ -62,7 +64,8 @@ std::string check_registry(const Value& v) {
   return {};
 }
 
-const std::vector<Field<CollectorConfig>> kSchema = {
+std::vector<Field<CollectorConfig>> base_schema() {
+  return {
     {"collector",
      "listen",
      FieldType::string,
@@ -428,7 +431,104 @@ const std::vector<Field<CollectorConfig>> kSchema = {
          {"active_from", FieldType::date, true, 0, 0, {}, {}},
          {"active_to", FieldType::date, false, 0, 0, {}, {}},
      }},
-};
+  };
+}
+
+// events: the detector's parameters (docs/notable-changes.md), read by every request:
+// a reload applies them.
+Field<CollectorConfig> event_number(std::string_view key, std::string_view def, double lo,
+                                    double hi, std::string_view description,
+                                    double events::Settings::*member) {
+  return {"events",
+          key,
+          FieldType::string,
+          def,
+          false,
+          0,
+          0,
+          {},
+          description,
+          [member](CollectorConfig& c, const Value& v) {
+            c.events.*member = std::stod(std::get<std::string>(v));
+          },
+          [lo, hi](const Value& v) -> std::string {
+            const auto& s = std::get<std::string>(v);
+            char* end = nullptr;
+            const double d = std::strtod(s.c_str(), &end);
+            if (s.empty() || end != s.c_str() + s.size() || !(d >= lo && d <= hi)) {
+              char range[64];
+              std::snprintf(range, sizeof range, "%g to %g", lo, hi);
+              return "'" + s + "' is not a number from " + range;
+            }
+            return {};
+          },
+          {},
+          config::Reload::live};
+}
+
+Field<CollectorConfig> event_days(std::string_view key, std::string_view def, std::uint64_t lo,
+                                  std::uint64_t hi, std::string_view description,
+                                  int events::Settings::*member) {
+  return {"events",
+          key,
+          FieldType::uint,
+          def,
+          false,
+          lo,
+          hi,
+          {},
+          description,
+          [member](CollectorConfig& c, const Value& v) {
+            c.events.*member = static_cast<int>(std::get<std::uint64_t>(v));
+          },
+          {},
+          {},
+          config::Reload::live};
+}
+
+std::vector<Field<CollectorConfig>> schema() {
+  using S = events::Settings;
+  auto v = base_schema();
+  v.push_back(event_days("baseline_days", "28", 14, 365,
+                         "Days before a day its baseline is taken from.", &S::baseline_days));
+  v.push_back(event_days("min_baseline_days", "10", 7, 365,
+                         "Covered days a baseline needs (at most baseline_days) before a day is "
+                         "judged.",
+                         &S::min_baseline_days));
+  v.push_back(event_days("shift_days", "7", 3, 60,
+                         "Covered days a level or share shift must hold (its detection delay).",
+                         &S::shift_days));
+  v.push_back(event_number("spike_z", "5", 1, 100,
+                           "A spike stands this many robust deviations above its baseline...",
+                           &S::spike_z));
+  v.push_back(event_number("spike_ratio", "2", 1.01, 1000, "... and this many times it.",
+                           &S::spike_ratio));
+  v.push_back(event_number("shift_z", "4", 1, 100,
+                           "A level shift moves the median this many deviations...", &S::shift_z));
+  v.push_back(event_number("shift_ratio", "1.5", 1.01, 1000,
+                           "... and by this factor (up or down).", &S::shift_ratio));
+  v.push_back(event_number("min_packets", "20", 0, 1e12,
+                           "Packets a day of a change must reach (where the counts allow).",
+                           &S::min_packets));
+  v.push_back(event_number("emergence_floor", "1", 0, 1e9,
+                           "Emergence: packets per sensor-day before, at most.",
+                           &S::emergence_floor));
+  v.push_back(event_number("emergence_level", "20", 0, 1e12,
+                           "Emergence: packets per sensor-day after, at least.",
+                           &S::emergence_level));
+  v.push_back(event_number("share_change", "0.15", 0.01, 1,
+                           "A fingerprint shift moves its share of a destination by this much...",
+                           &S::share_change));
+  v.push_back(event_number("share_z", "5", 1, 100, "... and this many deviations of the daily share.",
+                           &S::share_z));
+  v.push_back(event_number("coverage_min", "0.75", 0, 1,
+                           "A day whose sensor-days are under this share of the usual is missing "
+                           "(never a fall).",
+                           &S::coverage_min));
+  return v;
+}
+
+const std::vector<Field<CollectorConfig>> kSchema = schema();
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include <variant>
 #include <vector>
 
+#include "collector/events/detector.h"
 #include "collector/store/store.h"
 #include "common/config/schema.h"
 
@@ -50,6 +51,7 @@ struct CollectorConfig {
   std::uint64_t max_clock_skew_s = 600;
   std::vector<RegisteredSensor> sensors;
   std::string log_level = "info";
+  events::Settings events;  ///< events: the notable-changes detector
 
   const RegisteredSensor* find_sensor(const std::string& id) const;
 };

@@ -26,6 +26,8 @@ int cmd_dead_letter(const std::vector<std::string>& args);
 
 /// `teitenctl report ...`: the quarterly analyses from a collector. Returns the exit code.
 int cmd_report(const std::vector<std::string>& args);
+/// `teitenctl events ...`: the notable changes from a collector. Returns the exit code.
+int cmd_events(const std::vector<std::string>& args);
 
 /// `teitenctl db copy --sqlite FILE --postgresql CONNINFO`: a collector's SQLite store
 /// into an empty PostgreSQL database, as it is. Returns the exit code.

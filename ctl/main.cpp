@@ -25,6 +25,7 @@ Commands:
   pki        create the CA and the collector, sensor and operator certificates
   query      totals from a collector (mutual TLS)
   report     the quarterly analyses from a collector (mutual TLS)
+  events     the notable changes a collector found (mutual TLS)
   simulate   push a simulated sensor network's buckets to a collector (mutual TLS)
   db         copy a collector's SQLite store into PostgreSQL
   status     a sensor's state from its control server (mutual TLS)
@@ -63,11 +64,18 @@ teitenctl query --collector HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
 teitenctl report --collector HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
                  (--quarter 2022Q2 | --from YYYY-MM-DD --to YYYY-MM-DD) [--country JP]
                  [--rank mirai|all|masscan|zmap] [--top 5] [--sensor-top 10] [--sensors ID,ID]
-                 [--format markdown|csv|json|html] [--output FILE]
+                 [--format markdown|csv|json|html] [--output FILE] [--events yes|no]
   TOP-N destination ports of a source country (ALL vs Mirai-type, ratio, unique hosts),
   their daily series, each month's average packets per sensor-day (domestic vs overseas,
   and a year earlier), per-sensor TOP10, weekly series per port, sensor coverage. Days
   are cut in the collector's reports.time_zone; --to is the last day included.
+  The report opens with its notable changes (--events no: without them).
+
+teitenctl events --collector HOST:PORT --ca CA.pem --cert OP.pem --key OP.key
+                 (--quarter 2022Q2 | --from YYYY-MM-DD --to YYYY-MM-DD) [--country JP]
+                 [--sensors ID,ID] [--limit 200] [--format markdown|csv|json]
+  The notable changes that began in the range, ranked: spikes, level shifts, emergence,
+  fingerprint shifts, seen at domestic or overseas sensors or both (docs/notable-changes.md).
 
 teitenctl simulate --collector HOST:PORT --pki DIR [--domestic 3] [--overseas 3]
                    [--months 15] [--start 2022-01] [--seed 1] [--width 3600|86400]
@@ -289,6 +297,7 @@ int main(int argc, char** argv) {
   if (cmd == "pki") return ctl::cmd_pki(args);
   if (cmd == "query") return ctl::cmd_query(args);
   if (cmd == "report") return ctl::cmd_report(args);
+  if (cmd == "events") return ctl::cmd_events(args);
   if (cmd == "simulate") return ctl::cmd_simulate(args);
   if (cmd == "status") return ctl::cmd_status(args);
   if (cmd == "pull") return ctl::cmd_pull(args);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "collector/api/worker_pool.h"
+#include "collector/events/events.h"
 #include "collector/report/report.h"
 #include "common/bucket/bucket_json.h"
 #include "common/http/server.h"
@@ -202,7 +203,46 @@ struct Server::Impl {
         return report(store, t, keep, false);
       });
     }
+    if (path == "/v1/events") {
+      if (who.role != Role::operator_) return refuse(who, "read events", keep);
+      if (req.method() != bhttp::verb::get)
+        return error_response(bhttp::status::method_not_allowed, "use GET", keep);
+      return offload(keep, [this, t = std::string{target}, keep](Store& store) {
+        return notable(store, t, keep);
+      });
+    }
     return error_response(bhttp::status::not_found, "no such endpoint", keep);
+  }
+
+  // GET /v1/events?from=&to=|quarter=&country=&sensors=&limit=&format= (json, csv,
+  // markdown): the notable changes that began in the range (docs/notable-changes.md).
+  bhttp::response<bhttp::string_body> notable(Store& store, std::string_view target, bool keep) {
+    const auto params = http::query_params(target);
+    std::string format = "json";
+    for (const auto& [k, v] : params)
+      if (k == "format") format = v;
+    if (format != "json" && format != "markdown" && format != "csv")
+      return error_response(bhttp::status::bad_request,
+                            "format: '" + format + "' is not json, markdown or csv", keep);
+    try {
+      const auto cfg = live.load();
+      const events::EventsRequest rq = events::parse_events_request(params, store, cfg->events);
+      const auto found = events::find_events(store, *cfg, rq);
+      if (format == "markdown")
+        return http::text_response(200, events::events_markdown(found),
+                                   "text/markdown; charset=utf-8", keep, kServerName);
+      if (format == "csv")
+        return http::text_response(200, events::events_csv(found), "text/csv; charset=utf-8",
+                                   keep, kServerName);
+      return http::json_response(200, events::events_json(found), keep, kServerName);
+    } catch (const std::invalid_argument& e) {
+      return error_response(bhttp::status::bad_request, e.what(), keep);
+    } catch (const std::exception& e) {
+      bump(stats.query_failures);
+      log::get("collectord")->error("events failed: {}", e.what());
+      return error_response(bhttp::status::service_unavailable,
+                            std::string{"events failed: "} + e.what(), keep);
+    }
   }
 
   // GET /v1/report?from=&to=|quarter=&country=&rank=&top=&sensor_top=&format=

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "collector/report/format.h"
+#include "collector/report/report.h"
 #include "common/bucket/bucket_json.h"
 #include "common/sketch/host_sketch.h"
 
@@ -123,7 +124,8 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
   for (const auto& id : req.sensors)
     if (!config.find_sensor(id))
       throw std::invalid_argument("sensors: '" + id + "' is not in the collector's registry");
-  const Settings& st = req.settings;
+  Settings st = req.settings;
+  st.min_baseline_days = std::min(st.min_baseline_days, st.baseline_days);
   const std::int64_t first = req.day_from - st.baseline_days - 14;
   const std::int64_t last = req.day_to + st.shift_days + 2;
   const auto days = static_cast<std::size_t>(last - first + 1);
@@ -221,8 +223,19 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
       return std::make_tuple(k, fingerprint_index(f.part) >= 0, country_part(f.part),
                              -f.change.score);
     };
-    const Finding& rep = *std::min_element(
+    const Finding* chosen = &*std::min_element(
         begin, end, [&](const Finding& a, const Finding& b) { return rank(a) < rank(b); });
+    // The same change in the one country's series, making most of it: said of that country.
+    if (!country_part(chosen->part)) {
+      for (auto it = begin; it != end; ++it)
+        if (it->region == chosen->region && it->change.kind == chosen->change.kind &&
+            it->part == chosen->part + 4 && chosen->change.excess > 0 &&
+            it->change.excess >= 0.8 * chosen->change.excess) {
+          chosen = &*it;
+          break;
+        }
+    }
+    const Finding& rep = *chosen;
     bool regions_seen[2] = {false, false};
     for (auto it = begin; it != end; ++it)
       if (it->part == rep.part && it->change.kind == rep.change.kind)
@@ -408,7 +421,7 @@ EventsRequest parse_events_request(const std::vector<std::pair<std::string, std:
           std::stoul(v) < 1 || std::stoul(v) > 1000)
         throw std::invalid_argument("limit: '" + v + "' is not a number from 1 to 1000");
       req.limit = std::stoul(v);
-    } else if (k == "rank" || k == "top" || k == "sensor_top") {
+    } else if (k == "rank" || k == "top" || k == "sensor_top" || k == "events") {
       throw std::invalid_argument("unknown parameter '" + k + "'");
     } else {
       report_params.emplace_back(k, v);
@@ -423,6 +436,10 @@ EventsRequest parse_events_request(const std::vector<std::pair<std::string, std:
 }
 
 std::string events_json(const std::vector<Event>& events) {
+  return events_array(events).dump(1) + "\n";
+}
+
+nlohmann::json events_array(const std::vector<Event>& events) {
   nlohmann::json a = nlohmann::json::array();
   for (const Event& e : events) {
     nlohmann::json countries = nlohmann::json::array();
@@ -450,7 +467,7 @@ std::string events_json(const std::vector<Event>& events) {
                  {"countries", countries},
                  {"sentence", e.sentence}});
   }
-  return a.dump(1) + "\n";
+  return a;
 }
 
 std::string events_csv(const std::vector<Event>& events) {
@@ -468,6 +485,16 @@ std::string events_csv(const std::vector<Event>& events) {
            fmt(e.excess) + "," + fmt(e.score, 1) + "," + std::to_string(e.sources) + ",\"" +
            sentence + "\"\n";
   }
+  return out;
+}
+
+std::string events_markdown(const std::vector<Event>& events) {
+  if (events.empty()) return "No notable changes began in this range.\n";
+  std::string out;
+  for (std::size_t i = 0; i < events.size(); ++i)
+    out += std::to_string(i + 1) + ". **" + day_string(events[i].day) + "** " +
+           events[i].sentence + " (" + std::string{to_string(events[i].kind)} + ", score " +
+           fmt(events[i].score, 1) + ")\n";
   return out;
 }
 

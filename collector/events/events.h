@@ -2,13 +2,14 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "collector/collector_config.h"
 #include "collector/events/detector.h"
-#include "collector/report/report.h"
+#include "collector/report/destination.h"
 #include "collector/store/store.h"
 
 // Notable changes (docs/notable-changes.md): the detector run over the store's daily
@@ -61,7 +62,10 @@ EventsRequest parse_events_request(const std::vector<std::pair<std::string, std:
 std::string sentence_of(const Event& e);
 
 /// Events as JSON (an array) and as CSV lines (with a header).
+nlohmann::json events_array(const std::vector<Event>& events);
 std::string events_json(const std::vector<Event>& events);
 std::string events_csv(const std::vector<Event>& events);
+/// A numbered Markdown list, one event a line ("No notable changes ..." when none).
+std::string events_markdown(const std::vector<Event>& events);
 
 }  // namespace teiten::collector::events

@@ -115,6 +115,9 @@ ReportRequest parse_report_request(const std::vector<std::pair<std::string, std:
         if (r.sensors.size() > 1000) throw std::invalid_argument("sensors: more than 1000");
         p = comma + 1;
       }
+    } else if (k == "events") {
+      if (v != "yes" && v != "no") throw std::invalid_argument("events: 'yes' or 'no'");
+      r.events = v == "yes";
     } else if (k == "tz") {
       if (v != storage.time_zone())
         throw std::invalid_argument("tz: this collector cuts days in " + storage.time_zone() +
@@ -320,6 +323,17 @@ Report build_report(Store& storage, const CollectorConfig& config, const ReportR
     h.label = s.label;
     h.region = s.region;
     rep.health.push_back(h);
+  }
+  // Notable changes that began in the range (docs/notable-changes.md).
+  if (req.events) {
+    events::EventsRequest er;
+    er.day_from = req.day_from;
+    er.day_to = req.day_to;
+    er.country = req.country;
+    er.sensors = req.sensors;
+    er.settings = config.events;
+    er.limit = req.events_limit;
+    rep.events = events::find_events(storage, config, er);
   }
   return rep;
 }

@@ -30,6 +30,20 @@ std::string report_csv(const Report& r) {
   };
   o << "analysis,subject,period,series,value\n";
   const std::string range = day_string(r.request.day_from) + "/" + day_string(r.request.day_to);
+  for (std::size_t i = 0; i < r.events.size(); ++i) {
+    const auto& e = r.events[i];
+    const std::string day = day_string(e.day);
+    const std::string n = "#" + std::to_string(i + 1);
+    line("events", n, day, "sentence", e.sentence);
+    line("events", n, day, "kind", std::string{events::to_string(e.kind)});
+    line("events", n, day, "destination", e.dest.label());
+    line("events", n, day, "fingerprint", e.fingerprint.empty() ? "all" : e.fingerprint);
+    line("events", n, day, "country", e.country.empty() ? "all" : e.country);
+    line("events", n, day, "scope", e.scope);
+    line("events", n, day, "before", fmt_avg(e.before));
+    line("events", n, day, "after", fmt_avg(e.after));
+    line("events", n, day, "score", fmt_avg(e.score));
+  }
   for (const auto& p : r.table) {
     const std::string l = p.dest.label();
     line("ports", l, range, "ALL", std::to_string(p.all));

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <algorithm>
 #include <sstream>
 
 #include "collector/report/format.h"
@@ -44,6 +45,19 @@ std::string report_html(const Report& r, bool dashboard) {
          "</th><th>days observed</th><th>observed packets</th><th>lost packets</th></tr></thead>"
          "<tbody id=\"health\"></tbody></table>\n";
   }
+  o << "<h2>Notable changes</h2>\n";
+  if (r.events.empty()) {
+    o << "<p id=\"events-none\">No notable changes began in this range.</p>\n";
+  } else {
+    o << "<ol id=\"events\">";
+    for (std::size_t i = 0; i < r.events.size(); ++i) {
+      const auto& e = r.events[i];
+      o << "<li data-kind=\"" << esc(std::string{events::to_string(e.kind)}) << "\" data-day=\""
+        << day_string(e.day) << "\" data-destination=\"" << esc(e.dest.label()) << "\"><b>"
+        << day_string(e.day) << "</b> " << esc(e.sentence) << "</li>";
+    }
+    o << "</ol>\n";
+  }
   o << "<h2>1. Destination ports of packets from " << esc(r.request.country) << "</h2>\n";
   if (r.table.empty()) {
     o << "<p>No packets from " << esc(r.request.country) << " in this range.</p>\n";
@@ -76,11 +90,21 @@ std::string report_html(const Report& r, bool dashboard) {
       all.push_back(std::move(a));
       fp.push_back(std::move(f));
     }
+    // The days the notable changes of these ports name.
+    std::vector<svg::Mark> marks;
+    for (std::size_t k = 0; k < r.events.size(); ++k) {
+      const auto& e = r.events[k];
+      const bool shown = std::any_of(r.table.begin(), r.table.end(),
+                                     [&](const PortRow& p) { return p.dest == e.dest; });
+      if (shown && e.day >= r.request.day_from && e.day <= r.request.day_to)
+        marks.push_back({static_cast<std::size_t>(e.day - r.request.day_from),
+                         std::to_string(k + 1), e.sentence});
+    }
     o << chart("daily-all", "Figure 1. Daily packets from " + r.request.country + " (ALL)", days,
-               all, false);
+               all, false, marks);
     o << chart("daily-fingerprinted",
                "Figure 2. Daily packets from " + r.request.country + " (" + fpn + ")", days, fp,
-               false);
+               false, marks);
   }
   o << "<h2>2. Average packets one sensor received per day</h2>\n<table id=\"months\"><tr><th>month"
        "</th><th>domestic</th><th>a year earlier</th><th>overseas</th><th>a year earlier</th>"
@@ -138,8 +162,16 @@ std::string report_html(const Report& r, bool dashboard) {
       a.values.push_back(static_cast<double>(w.all));
       f.values.push_back(static_cast<double>(w.fingerprinted));
     }
+    std::vector<svg::Mark> marks;
+    for (std::size_t k = 0; k < r.events.size(); ++k) {
+      const auto& e = r.events[k];
+      if (e.dest != r.weekly_ports[i]) continue;
+      for (std::size_t w = 0; w < r.weekly[i].size(); ++w)
+        if (e.day >= r.weekly[i][w].week_start && e.day < r.weekly[i][w].week_start + 7)
+          marks.push_back({w, std::to_string(k + 1), e.sentence});
+    }
     o << chart("weekly-" + r.weekly_ports[i].label(),
-               "Weekly packets to " + r.weekly_ports[i].label(), weeks, {a, f}, false);
+               "Weekly packets to " + r.weekly_ports[i].label(), weeks, {a, f}, false, marks);
   }
   if (!dashboard) {
     o << "<h2>Sensor coverage and health</h2><table><tr><th>sensor</th><th>region</th><th>last "

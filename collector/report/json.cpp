@@ -27,6 +27,7 @@ std::string report_json(const Report& r) {
   j["country"] = r.request.country;
   j["rank"] = r.request.rank;
   j["fingerprint"] = r.fingerprint;
+  j["events"] = events::events_array(r.events);
   j["ports"] = nlohmann::json::array();
   for (std::size_t i = 0; i < r.table.size(); ++i) {
     const auto& p = r.table[i];

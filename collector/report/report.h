@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "collector/collector_config.h"
+#include "collector/events/events.h"
+#include "collector/report/destination.h"
 #include "collector/store/store.h"
 
 namespace teiten::collector {
@@ -21,21 +23,16 @@ struct ReportRequest {
   std::size_t top = 5;         ///< ports in Table 1, Figures 1-2 and the weekly graphs
   std::size_t sensor_top = 10;
   std::vector<std::string> sensors;  ///< only these sensors (empty: all)
+  bool events = true;                ///< the notable changes too (events=no: without)
+  std::size_t events_limit = 20;     ///< the highest-ranked ones
 };
 
 /// Parses a report request from query parameters (from, to: YYYY-MM-DD, both included;
-/// or quarter: 2022Q2; country, rank, top, sensor_top, sensors: id,id..., tz). Throws
+/// or quarter: 2022Q2; country, rank, top, sensor_top, sensors: id,id..., tz, events:
+/// yes|no). Throws
 /// std::invalid_argument with a message for the client.
 ReportRequest parse_report_request(const std::vector<std::pair<std::string, std::string>>& params,
                                    const Store& storage);
-
-/// A destination as the seed writes it: "23/TCP", "5060/UDP", "ICMP".
-struct Destination {
-  std::string proto;  ///< tcp, udp, icmp, icmpv6, other
-  int port = -1;      ///< -1: no port (ICMP ranked as one entry, fragments)
-  std::string label() const;
-  friend auto operator<=>(const Destination&, const Destination&) = default;
-};
 
 struct PortRow {  ///< Table 1
   Destination dest;
@@ -94,6 +91,7 @@ struct Report {
   std::vector<Destination> weekly_ports;       ///< top ports over all sources
   std::vector<std::vector<WeekPoint>> weekly;  ///< per weekly_ports entry
   std::vector<SensorHealth> health;
+  std::vector<events::Event> events;  ///< notable changes that began in the range, ranked
 };
 
 /// Builds the seed's analyses from the store's daily rollups and coverage: Table 1 (the

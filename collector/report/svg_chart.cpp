@@ -58,7 +58,8 @@ std::string axis_label(double v) {
 }  // namespace
 
 std::string chart(const std::string& id, const std::string& title,
-                  const std::vector<std::string>& x, const std::vector<Series>& series, bool bars) {
+                  const std::vector<std::string>& x, const std::vector<Series>& series, bool bars,
+                  const std::vector<Mark>& marks) {
   constexpr double W = 760, H = 280, L = 60, R = 150, T = 30, B = 40;
   double max = 0;
   for (const auto& s : series)
@@ -112,6 +113,16 @@ std::string chart(const std::string& id, const std::string& title,
     o << "<rect x=\"" << W - R + 10 << "\" y=\"" << T + d(k) * 18
       << "\" width=\"12\" height=\"12\" fill=\"" << color << "\"/><text x=\"" << W - R + 28
       << "\" y=\"" << T + d(k) * 18 + 10 << "\" font-size=\"12\">" << esc(s.name) << "</text>";
+  }
+  for (const Mark& m : marks) {
+    if (m.at >= n) continue;
+    const double mx =
+        L + (bars ? (d(m.at) + 0.5) * pw / nd : (n > 1 ? d(m.at) * pw / (nd - 1) : pw / 2));
+    o << "<g class=\"mark\" data-mark=\"" << esc(m.label) << "\"><title>" << esc(m.title)
+      << "</title><line x1=\"" << num(mx) << "\" x2=\"" << num(mx) << "\" y1=\"" << T
+      << "\" y2=\"" << T + ph << "\" stroke=\"#555\" stroke-dasharray=\"3,3\"/><text x=\""
+      << num(mx + 3) << "\" y=\"" << T + 10 << "\" font-size=\"11\">" << esc(m.label)
+      << "</text></g>";
   }
   o << "</svg></figure>\n";
   return o.str();

@@ -133,6 +133,39 @@ TEST_CASE("a quarter with the seed's Japan-sourced counts reports the seed's Tab
   CHECK(page.find("<polyline") != std::string::npos);
   CHECK(page.find("<script") == std::string::npos);  // the file is self-contained and static
 
+  // Notable changes: the detector finds the seed's own example (nothing here names it),
+  // in every format, and marks its day on the charts.
+  const auto& events = rep["events"];
+  const auto jump = std::find_if(events.begin(), events.end(), [](const nlohmann::json& e) {
+    return e["destination"] == "22/TCP" && e["day"] == "2022-06-16";
+  });
+  REQUIRE(jump != events.end());
+  CHECK((*jump)["kind"] == "spike");
+  CHECK((*jump)["country"] == "JP");
+  CHECK((*jump)["scope"] == "domestic");
+  CHECK((*jump)["fingerprinted_share"].get<double>() < 0.05);
+  CHECK((*jump)["excess"].get<double>() == Approx(2000).epsilon(0.1));
+  CHECK((*jump)["sources"].get<std::uint64_t>() >= 5);
+  const std::string sentence = (*jump)["sentence"];
+  CHECK(sentence.find("Packets to 22/TCP from JP at domestic sensors jumped on 2022-06-16") == 0);
+  CHECK(sentence.find("none of the change was Mirai-type") != std::string::npos);
+  CHECK(events.begin() == jump);  // the strongest change of the quarter: ranked first
+  CHECK(md.out.find("## Notable changes\n\n1. **2022-06-16** " + sentence) != std::string::npos);
+  CHECK(md.out.find("## Notable changes") < md.out.find("## 1."));  // said first
+  CHECK(csv.out.find("events,#1,2022-06-16,sentence,\"" + sentence + "\"\n") != std::string::npos);
+  CHECK(page.find("<ol id=\"events\"><li data-kind=\"spike\" data-day=\"2022-06-16\" "
+                  "data-destination=\"22/TCP\">") != std::string::npos);
+  CHECK(page.find("<g class=\"mark\" data-mark=\"1\">") != std::string::npos);
+  std::vector<std::string> events_argv = report_cmd(n, {"--quarter", "2022Q2", "--format", "json"});
+  events_argv[1] = "events";
+  const RunResult ev = run(events_argv, n.dir);
+  INFO(ev.err);
+  REQUIRE(ev.exit_code == 0);
+  CHECK(nlohmann::json::parse(ev.out) == events);
+  const RunResult without = run(report_cmd(n, {"--quarter", "2022Q2", "--events", "no"}), n.dir);
+  REQUIRE(without.exit_code == 0);
+  CHECK(without.out.find("No notable changes began in this range.") != std::string::npos);
+
   // Refusals are explained.
   const RunResult bad = run(report_cmd(n, {"--quarter", "2022Q2", "--tz", "UTC"}), n.dir);
   CHECK(bad.exit_code == 1);

@@ -99,6 +99,9 @@ TEST_CASE("every endpoint checks the role in the certificate, a name grants noth
       {"monitor-prometheus", "GET", "/v1/query?group_by=proto", 403, "cannot query"},
       {"sensor-gen-1", "GET", "/v1/report?quarter=2022Q3", 403, "cannot read reports"},
       {"legacy", "GET", "/v1/report?quarter=2022Q3", 403, "no Teiten role"},
+      {"sensor-gen-1", "GET", "/v1/events?quarter=2022Q3", 403, "cannot read events"},
+      {"monitor-prometheus", "GET", "/v1/events?quarter=2022Q3", 403, "cannot read events"},
+      {"operator-op", "GET", "/v1/events?quarter=2022Q3&format=csv", 200, "day,last_day,kind"},
       {"sensor-gen-1", "GET", "/metrics", 403, "cannot read metrics"},
       {"legacy", "GET", "/v1/healthz", 403, "no Teiten role"},
       {"monitor-prometheus", "GET", "/metrics", 200, "teiten_collector_buckets_stored_total"},
@@ -116,7 +119,7 @@ TEST_CASE("every endpoint checks the role in the certificate, a name grants noth
   CHECK(n.accounting("gen-1")["buckets"] == 0);
   CHECK(n.request("sensor-gen-1", "POST", "/v1/buckets", body).status == 200);
   CHECK(n.accounting("gen-1")["buckets"].get<std::uint64_t>() > 0);
-  CHECK(metric(n, "collector_role_refusals_total") >= 9);
+  CHECK(metric(n, "collector_role_refusals_total") >= 11);
 
   // teitenctl says what is wrong, too.
   const RunResult q =
