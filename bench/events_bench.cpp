@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
     else if (a == "--months")
       months = static_cast<std::uint32_t>(std::stoul(v));
     else {
-      std::fprintf(stderr, "usage: events_bench [--events 60] [--runs 3] [--seed 1] [--months 15]\n");
+      std::fprintf(stderr,
+                   "usage: events_bench [--events 60] [--runs 3] [--seed 1] [--months 15]\n");
       return 2;
     }
   }
@@ -171,8 +172,8 @@ int main(int argc, char** argv) {
   }
   std::printf("\n%d runs of 6 sensors over %u months, %zu labelled events each (%.1f s a run)\n",
               runs, months, n_events, seconds / runs);
-  std::printf("%-18s %9s %9s %10s %8s %14s\n", "kind", "detected", "labels", "precision",
-              "recall", "delay (days)");
+  std::printf("%-18s %9s %9s %10s %8s %14s\n", "kind", "detected", "labels", "precision", "recall",
+              "delay (days)");
   bool met = true;
   for (const auto& k : kinds) {
     const Tally& t = tally[k];
@@ -183,8 +184,7 @@ int main(int argc, char** argv) {
     char delay[64] = "-";
     if (!d.empty())
       std::snprintf(delay, sizeof delay, "median %.0f, max %.0f", d[d.size() / 2], d.back());
-    std::printf("%-18s %9d %9d %10.3f %8.3f %14s\n", k.c_str(), t.detected, t.labels, p, rc,
-                delay);
+    std::printf("%-18s %9d %9d %10.3f %8.3f %14s\n", k.c_str(), t.detected, t.labels, p, rc, delay);
     met = met && p >= 0.9 && rc >= 0.9;
   }
 
@@ -203,9 +203,10 @@ int main(int argc, char** argv) {
     for (const Event& d : w.events) std::printf("  false alarm: %s\n", d.sentence.c_str());
   }
   const double per_100 = 100.0 * static_cast<double>(false_alarms) / sensor_days;
-  std::printf("without events: %zu false alarms over %.0f sensor-days: %.3f per 100 sensor-days "
-              "(%.1f per sensor-year; target <= 1 per 100)\n",
-              false_alarms, sensor_days, per_100, per_100 * 3.65);
+  std::printf(
+      "without events: %zu false alarms over %.0f sensor-days: %.3f per 100 sensor-days "
+      "(%.1f per sensor-year; target <= 1 per 100)\n",
+      false_alarms, sensor_days, per_100, per_100 * 3.65);
   std::printf("targets %s\n", met && per_100 <= 1.0 ? "met" : "NOT met");
   std::filesystem::remove_all(dir);
   return 0;

@@ -51,7 +51,13 @@ struct CollectorConfig {
   std::uint64_t max_clock_skew_s = 600;
   std::vector<RegisteredSensor> sensors;
   std::string log_level = "info";
-  events::Settings events;  ///< events: the notable-changes detector
+  events::Settings events;                 ///< events: the notable-changes detector
+  bool live_enabled = true;                ///< events.live
+  std::uint64_t live_period_s = 60;        ///< events.live_period
+  std::uint64_t live_grace_s = 600;        ///< events.live_grace
+  std::uint64_t live_baseline_hours = 72;  ///< events.live_baseline_hours
+  std::string webhook;                     ///< events.webhook: https://host:port/path
+  std::string webhook_ca;                  ///< events.webhook_ca ("" : tls.ca)
 
   const RegisteredSensor* find_sensor(const std::string& id) const;
 };

@@ -212,6 +212,14 @@ int main(int argc, char** argv) {
     };
     on_hup();
     collector::Maintenance retention(cfg.store, cfg.detail_retention_s, cfg.hourly_retention_s);
+    // Each new whole hour judged for spikes (docs/notable-changes.md, "Live").
+    std::unique_ptr<collector::events::LiveEvents> live_events;
+    if (cfg.live_enabled) {
+      live_events = std::make_unique<collector::events::LiveEvents>(
+          cfg.store, [&server] { return server.config(); }, std::chrono::seconds(cfg.live_period_s),
+          server.events_cache());
+      server.set_live_stats(&live_events->stats());
+    }
     logger->info("listening address={} port={} sensors={} database={}", cfg.listen_address,
                  server.port(), cfg.sensors.size(), storage.describe());
     if (const auto board = server.dashboard_port())
@@ -222,6 +230,7 @@ int main(int argc, char** argv) {
                    *board);
     notifier.ready();
     io.run();
+    server.set_live_stats(nullptr);
     const auto& st = server.stats();
     const auto& hs = server.http_stats();
     logger->info(

@@ -66,8 +66,8 @@ int fetch(const std::vector<std::string>& args, const Fetch& f) {
         http::https_request_sync(ctx, collector.substr(0, colon), collector.substr(colon + 1),
                                  "GET", target, "", std::chrono::seconds(120));
     if (res.status != 200) {
-      std::cerr << "teitenctl " << f.name << ": collector answered " << res.status << ": " << res.body
-                << "\n";
+      std::cerr << "teitenctl " << f.name << ": collector answered " << res.status << ": "
+                << res.body << "\n";
       return 1;
     }
     if (output.empty() || output == "-") {
@@ -99,10 +99,11 @@ int cmd_report(const std::vector<std::string>& args) {
 }
 
 int cmd_events(const std::vector<std::string>& args) {
-  return fetch(args, {"events",
-                      "/v1/events?",
-                      {"markdown", "csv", "json"},
-                      {"--from", "--to", "--quarter", "--country", "--tz", "--sensors", "--limit"}});
+  return fetch(args,
+               {"events",
+                "/v1/events?",
+                {"markdown", "csv", "json"},
+                {"--from", "--to", "--quarter", "--country", "--tz", "--sensors", "--limit"}});
 }
 
 }  // namespace teiten::ctl

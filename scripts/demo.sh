@@ -106,6 +106,7 @@ echo
 echo "== the replayed sensor alone: the seed's Table 1 (teitenctl report --sensors demo-tokyo-1)"
 sed -n '/^## 1\./,/^## 2\./p' "$demo/report-2022Q2-demo-tokyo-1.md" | sed '$d'
 echo "== the whole network"
+sed -n '/^## Notable changes/,/^## 1\./p' "$demo/report-2022Q2.md" | sed '$d' | head -n 12
 sed -n '/^## 3\./,/^## 5\./p' "$demo/report-2022Q2.md" | sed '$d'
 echo "Full reports: $demo/report-2022Q2.{md,html,csv} (and -demo-tokyo-1.md)"
 echo "Dashboard:   https://127.0.0.1:$board_port/?quarter=2022Q2  (certificate: $demo/pki/ca.pem)"

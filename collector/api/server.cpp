@@ -12,6 +12,7 @@
 
 #include "collector/api/worker_pool.h"
 #include "collector/events/events.h"
+#include "collector/events/live.h"
 #include "collector/report/report.h"
 #include "common/bucket/bucket_json.h"
 #include "common/http/server.h"
@@ -227,13 +228,13 @@ struct Server::Impl {
     try {
       const auto cfg = live.load();
       const events::EventsRequest rq = events::parse_events_request(params, store, cfg->events);
-      const auto found = events::find_events(store, *cfg, rq);
+      const auto found = events_cache->get(store, *cfg, rq);
       if (format == "markdown")
         return http::text_response(200, events::events_markdown(found),
                                    "text/markdown; charset=utf-8", keep, kServerName);
       if (format == "csv")
-        return http::text_response(200, events::events_csv(found), "text/csv; charset=utf-8",
-                                   keep, kServerName);
+        return http::text_response(200, events::events_csv(found), "text/csv; charset=utf-8", keep,
+                                   kServerName);
       return http::json_response(200, events::events_json(found), keep, kServerName);
     } catch (const std::invalid_argument& e) {
       return error_response(bhttp::status::bad_request, e.what(), keep);
@@ -278,7 +279,7 @@ struct Server::Impl {
         return error_response(bhttp::status::bad_request,
                               "the dashboard shows at most 400 days and top 20 (use /v1/report)",
                               keep);
-      const Report rep = build_report(store, *live.load(), rq);
+      const Report rep = build_report(store, *live.load(), rq, events_cache.get());
       if (dashboard && format == "html")
         return page(report_html(rep, true), "text/html; charset=utf-8", keep);
       if (format == "markdown")
@@ -592,6 +593,33 @@ struct Server::Impl {
               workers->rejected());
     m.gauge("collector_storage_info", "The storage backend.", 1,
             "backend=\"" + std::string{storage.backend()} + "\"");
+    if (const events::LiveStats* ls = live_stats.load()) {
+      m.counter("collector_live_hours_total", "Whole hours the live evaluation judged.",
+                ls->hours.load());
+      m.counter("collector_live_events_total", "Live notable changes found (spikes of an hour).",
+                ls->spikes.load());
+      m.gauge("collector_live_last_event_timestamp_seconds",
+              "When the last live notable change was found (0: none yet).",
+              static_cast<double>(ls->last_event.load()));
+      m.counter("collector_live_failures_total", "Live evaluations that failed in storage.",
+                ls->failures.load());
+      m.counter("collector_webhook_posts_total", "Live events posted to events.webhook.",
+                ls->webhook_posts.load());
+      m.counter("collector_webhook_failures_total",
+                "Live events events.webhook did not take (unreachable, refused, not 2xx).",
+                ls->webhook_failures.load());
+      // The last day's events, for an alert's text: bounded (20), labelled by what changed.
+      std::vector<std::pair<std::string, double>> recent;
+      for (const auto& e : ls->recent())
+        recent.emplace_back("destination=\"" + e.dest.label() + "\",scope=\"" + e.scope +
+                                "\",fingerprint=\"" +
+                                (e.fingerprint.empty() ? std::string{"all"} : e.fingerprint) +
+                                "\",hour=\"" + bucket::format_rfc3339(*e.hour) + "\"",
+                            e.score);
+      m.gauges("collector_live_event_score",
+               "Live notable changes of the last 24 hours, by their score (robust deviations).",
+               recent);
+    }
     const auto& h = http.stats();
     m.counter("http_connections_total", "Connections accepted.", h.connections.load());
     m.counter("http_refused_over_cap_total", "Connections closed over the cap.",
@@ -623,6 +651,8 @@ struct Server::Impl {
   // What SIGHUP replaces (registry, clock skew; certificates live in the TLS contexts):
   // read by the I/O threads and the report workers.
   std::atomic<std::shared_ptr<const CollectorConfig>> live;
+  std::atomic<const events::LiveStats*> live_stats{nullptr};
+  std::shared_ptr<events::EventsCache> events_cache = std::make_shared<events::EventsCache>();
   Store& storage;  // ingest's, on the I/O thread
   ServerStats& stats;
   http::HttpsServer http;
@@ -713,6 +743,18 @@ void Server::reload(const CollectorConfig& next) {
 std::optional<std::uint16_t> Server::dashboard_port() const {
   if (!impl_->board) return std::nullopt;
   return impl_->board->port();
+}
+
+void Server::set_live_stats(const events::LiveStats* stats) {
+  impl_->live_stats.store(stats);
+}
+
+std::shared_ptr<events::EventsCache> Server::events_cache() const {
+  return impl_->events_cache;
+}
+
+std::shared_ptr<const CollectorConfig> Server::config() const {
+  return impl_->live.load();
 }
 
 std::uint16_t Server::port() const {

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "collector/collector_config.h"
+#include "collector/events/live.h"
 #include "collector/store/store.h"
 #include "common/http/server.h"
 
@@ -77,6 +78,13 @@ class Server {
   /// on), the registry and limits.max_clock_skew from `next`. Throws std::runtime_error,
   /// changing nothing, when the new certificates do not load.
   void reload(const CollectorConfig& next);
+  /// The live evaluation's figures, for /metrics (nullptr: none; set it so before they
+  /// go away).
+  void set_live_stats(const events::LiveStats* stats);
+  /// The notable changes its reports and /v1/events serve (the live thread keeps it warm).
+  std::shared_ptr<events::EventsCache> events_cache() const;
+  /// The configuration as of now (SIGHUP may replace it).
+  std::shared_ptr<const CollectorConfig> config() const;
   /// The port actually bound (useful with port 0 in tests).
   std::uint16_t port() const;
   /// The dashboard's port, when it is enabled.

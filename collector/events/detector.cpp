@@ -24,7 +24,7 @@ std::string_view to_string(Kind k) noexcept {
 
 namespace {
 
-constexpr double kMadToSd = 1.4826;  // MAD of a normal sample, to its standard deviation
+constexpr double kMadToSd = 1.4826;   // MAD of a normal sample, to its standard deviation
 constexpr double kMedianCost = 1.25;  // a median's standard error over a mean's
 constexpr double kHeldShare = 0.8;    // days of a shift window on the shifted side
 
@@ -54,7 +54,8 @@ std::vector<char> covered_days(const Series& s, const Settings& st) {
   for (std::size_t t = 0; t < n; ++t) {
     if (!(s.exposure[t] > 0)) continue;
     window.clear();
-    const std::size_t lo = t >= static_cast<std::size_t>(st.baseline_days) ? t - st.baseline_days : 0;
+    const std::size_t lo =
+        t >= static_cast<std::size_t>(st.baseline_days) ? t - st.baseline_days : 0;
     for (std::size_t i = lo; i <= t; ++i)
       if (s.exposure[i] > 0) window.push_back(s.exposure[i]);
     ok[t] = s.exposure[t] >= st.coverage_min * median(window) ? 1 : 0;
@@ -149,7 +150,8 @@ std::vector<Change> count_changes(const Series& s, const Settings& st) {
   std::size_t seg = 0;
   for (std::size_t t = 0; t < n; ++t) {
     if (!l.ok[t]) continue;
-    const auto b = baseline_of(l.y, usable, s.first_day, lower(t, seg, st.baseline_days), t, st, true);
+    const auto b =
+        baseline_of(l.y, usable, s.first_day, lower(t, seg, st.baseline_days), t, st, st.weekly);
     if (!b) continue;
     const double rate_before = std::expm1(b->level);
     // A level shift: the next shift_days observed days held on one side of the baseline.
@@ -202,8 +204,10 @@ std::vector<Change> count_changes(const Series& s, const Settings& st) {
     double excess = 0;
     if (!spike_at(t, &excess)) continue;
     const double e = b->expected(day(t));
-    Change c{Kind::spike, day(t), day(t), day(t), std::expm1(e), std::expm1(l.y[t]), excess,
-             (l.y[t] - e) / day_sd(*b, e, s.exposure[t])};
+    Change c{Kind::spike,   day(t),
+             day(t),        day(t),
+             std::expm1(e), std::expm1(l.y[t]),
+             excess,        (l.y[t] - e) / day_sd(*b, e, s.exposure[t])};
     usable[t] = 0;
     std::size_t last = t;
     for (std::size_t j = t + 1; j < n && j < t + static_cast<std::size_t>(st.shift_days); ++j) {
@@ -285,7 +289,8 @@ std::optional<double> log_change_at(const Series& s, std::int64_t first, int day
   if (first < s.first_day) return std::nullopt;
   const auto t = static_cast<std::size_t>(first - s.first_day);
   if (t >= l.ok.size() || (days == 1 && !l.ok[t])) return std::nullopt;
-  const auto b = baseline_of(l.y, l.ok, s.first_day, lower(t, 0, st.baseline_days), t, st, true);
+  const auto b =
+      baseline_of(l.y, l.ok, s.first_day, lower(t, 0, st.baseline_days), t, st, st.weekly);
   if (!b) return std::nullopt;
   const auto after = window_from(l.ok, t, days);
   if (after.empty() || (days > 1 && static_cast<int>(after.size()) * 2 < days)) return std::nullopt;
@@ -301,7 +306,8 @@ std::optional<double> excess_over(const Series& s, std::int64_t first, std::int6
   if (first < s.first_day || last < first) return std::nullopt;
   const auto t = static_cast<std::size_t>(first - s.first_day);
   if (t >= l.ok.size()) return std::nullopt;
-  const auto b = baseline_of(l.y, l.ok, s.first_day, lower(t, 0, st.baseline_days), t, st, true);
+  const auto b =
+      baseline_of(l.y, l.ok, s.first_day, lower(t, 0, st.baseline_days), t, st, st.weekly);
   if (!b) return std::nullopt;
   double excess = 0;
   for (std::size_t j = t; j < l.ok.size() && s.first_day + static_cast<std::int64_t>(j) <= last;

@@ -15,19 +15,20 @@ namespace teiten::collector::events {
 
 /// The parameters an operator may tune (events: in the collector's configuration).
 struct Settings {
-  int baseline_days = 28;      ///< trailing days a baseline is taken from
-  int min_baseline_days = 10;  ///< observed days a baseline needs before anything is tested
-  int shift_days = 7;          ///< observed days a level or share shift must hold
-  double spike_z = 5.0;        ///< a spike: this many robust deviations above the baseline
-  double spike_ratio = 2.0;    ///< ... and at least this multiple of it
-  double shift_z = 4.0;        ///< a level shift: the new median this many deviations away
-  double shift_ratio = 1.5;    ///< ... and this multiple of the baseline (or its inverse)
-  double min_packets = 20;     ///< a day's packets a change must reach (the larger side)
-  double emergence_floor = 1;  ///< emergence: baseline packets per sensor-day at most this
+  int baseline_days = 28;       ///< trailing days a baseline is taken from
+  int min_baseline_days = 10;   ///< observed days a baseline needs before anything is tested
+  int shift_days = 7;           ///< observed days a level or share shift must hold
+  double spike_z = 5.0;         ///< a spike: this many robust deviations above the baseline
+  double spike_ratio = 2.0;     ///< ... and at least this multiple of it
+  double shift_z = 4.0;         ///< a level shift: the new median this many deviations away
+  double shift_ratio = 1.5;     ///< ... and this multiple of the baseline (or its inverse)
+  double min_packets = 20;      ///< a day's packets a change must reach (the larger side)
+  double emergence_floor = 1;   ///< emergence: baseline packets per sensor-day at most this
   double emergence_level = 20;  ///< ... and at least this many after
   double share_change = 0.15;   ///< a fingerprint shift: its share moves by this much
   double share_z = 5.0;         ///< ... and this many deviations of the daily share
   double coverage_min = 0.75;   ///< a day covered less than this share of the usual is missing
+  bool weekly = true;  ///< a weekly profile in the baselines (daily series; not hourly ones)
 };
 
 /// One region's daily counts of one key (a destination, for ALL or one fingerprint, from
@@ -67,7 +68,7 @@ std::vector<Change> share_changes(const Series& all, const Series& part, const S
 /// stands from its trailing baseline, in log units; nullopt when the baseline or the days
 /// are not observed. What a region that did not report a change saw.
 std::optional<double> log_change_at(const Series& s, std::int64_t day, int days,
-                                   const Settings& st);
+                                    const Settings& st);
 
 /// The packets above the trailing baseline over days [first, last] (negative: below).
 std::optional<double> excess_over(const Series& s, std::int64_t first, std::int64_t last,
@@ -79,6 +80,8 @@ std::optional<double> share_change_at(const Series& all, const Series& part, std
                                       int days, const Settings& st);
 
 // Exposed for tests: the weekday (0 = Thursday, as day 0 was) of a local day.
-inline int weekday_of(std::int64_t day) { return static_cast<int>(((day % 7) + 7) % 7); }
+inline int weekday_of(std::int64_t day) {
+  return static_cast<int>(((day % 7) + 7) % 7);
+}
 
 }  // namespace teiten::collector::events

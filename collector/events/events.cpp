@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -24,36 +25,32 @@ namespace {
 
 constexpr std::array<const char*, 3> kFingerprints = {"mirai", "masscan", "zmap"};
 constexpr std::array<const char*, 2> kRegions = {"domestic", "overseas"};
-constexpr std::int64_t kMergeDays = 2;  // findings this close on one destination are one event
+constexpr std::int64_t kMergeDays = 2;
+constexpr std::size_t kMaxEvents = 200;  // what a request may ask for, and what is cached  //
+                                         // findings this close on one destination are one event
 
 // The series kept per destination and region: ALL and each fingerprint, from all source
 // countries and from the request's country.
-enum Part : unsigned { all_all, all_mirai, all_masscan, all_zmap, cc_all, cc_mirai, cc_masscan,
-                       cc_zmap, kParts };
+enum Part : unsigned {
+  all_all,
+  all_mirai,
+  all_masscan,
+  all_zmap,
+  cc_all,
+  cc_mirai,
+  cc_masscan,
+  cc_zmap,
+  kParts
+};
 
 unsigned part_of(bool country, int fingerprint /* -1: ALL */) {
   return (country ? 4u : 0u) + static_cast<unsigned>(fingerprint + 1);
 }
 
-std::uint32_t code_of(std::string_view proto, std::int64_t port) {
-  const std::uint32_t i = proto == "tcp"      ? 0
-                          : proto == "udp"    ? 1
-                          : proto == "icmp"   ? 2
-                          : proto == "icmpv6" ? 3
-                                              : 4;
-  if (i >= 2 || port < -1 || port > 65535) port = -1;  // ICMP: every type as one destination
-  return i * 65537 + static_cast<std::uint32_t>(port + 1);
-}
-
-Destination dest_of(std::uint32_t code) {
-  static constexpr const char* kProtos[] = {"tcp", "udp", "icmp", "icmpv6", "other"};
-  return Destination{kProtos[code / 65537], static_cast<int>(code % 65537) - 1};
-}
-
 // One region's daily series, filled from the store's sums.
 struct RegionData {
   std::vector<std::string> sensors;
-  std::vector<double> exposure;  // sensor-days per day
+  std::vector<double> exposure;                                  // sensor-days per day
   std::unordered_map<std::uint64_t, std::vector<float>> series;  // code << 3 | part
 };
 
@@ -77,8 +74,12 @@ struct Finding {
   Change change;
 };
 
-int fingerprint_index(unsigned part) { return static_cast<int>(part % 4) - 1; }  // -1: ALL
-bool country_part(unsigned part) { return part >= 4; }
+int fingerprint_index(unsigned part) {
+  return static_cast<int>(part % 4) - 1;
+}  // -1: ALL
+bool country_part(unsigned part) {
+  return part >= 4;
+}
 
 // The order in which a cluster's findings speak for it: the kind an analyst names first,
 // then the broadest series (ALL before a fingerprint, all countries before one), then
@@ -111,11 +112,14 @@ std::string fmt(double v, int decimals = 0) {
 // "1,234".
 std::string grouped(double v) {
   std::string s = fmt(std::fabs(v));
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3)
+    s.insert(static_cast<std::size_t>(i), ",");
   return (v < 0 ? "-" : "") + s;
 }
 
-std::string rate(double v) { return v >= 10 || v == 0 ? grouped(v) : fmt(v, 1); }
+std::string rate(double v) {
+  return v >= 10 || v == 0 ? grouped(v) : fmt(v, 1);
+}
 
 }  // namespace
 
@@ -155,7 +159,7 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
       DailySumsQuery q{first, last, req.country, kFingerprints[f], r.sensors};
       storage.daily_sums(q, [&](const DailySums& s) {
         if (s.day < first || s.day > last || !s.sensor.empty()) return;
-        const std::uint32_t code = code_of(s.proto, s.port);
+        const std::uint32_t code = destination_code(s.proto, s.port);
         const auto at = static_cast<std::size_t>(s.day - first);
         const auto add = [&](unsigned part, std::uint64_t v) {
           if (v == 0) return;
@@ -193,6 +197,13 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
     }
   }
 
+  if (std::getenv("TEITEN_EVENTS_DEBUG"))
+    for (const auto& f : found)
+      std::fprintf(stderr, "finding r%d %s part %u %s day %lld score %.1f %.2f->%.2f\n", f.region,
+                   destination_of(f.code).label().c_str(), f.part,
+                   std::string{to_string(f.change.kind)}.c_str(),
+                   static_cast<long long>(f.change.day), f.change.score, f.change.before,
+                   f.change.after);
   // One event per destination and time: the findings of both regions and every series.
   std::sort(found.begin(), found.end(), [](const Finding& a, const Finding& b) {
     return std::tie(a.code, a.change.day) < std::tie(b.code, b.change.day);
@@ -212,10 +223,11 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
       ++j;
     const auto begin = found.begin() + static_cast<std::ptrdiff_t>(i);
     const auto end = found.begin() + static_cast<std::ptrdiff_t>(j);
-    // A share shift with no change of ALL is a fingerprint shift; otherwise the count
-    // change speaks, the broadest series first.
+    // A share shift with no lasting change of ALL is a fingerprint shift; otherwise the
+    // count change speaks, the broadest series first.
     const bool all_changed = std::any_of(begin, end, [](const Finding& f) {
-      return f.change.kind != Kind::fingerprint_shift && fingerprint_index(f.part) < 0;
+      return (f.change.kind == Kind::level_shift || f.change.kind == Kind::emergence) &&
+             fingerprint_index(f.part) < 0;
     });
     const auto rank = [&](const Finding& f) {
       int k = kind_rank(f.change.kind);
@@ -245,7 +257,7 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
     e.day = rep.change.day;
     e.last_day = rep.change.last_day;
     e.detected_on = rep.change.detected_on;
-    e.dest = dest_of(rep.code);
+    e.dest = destination_of(rep.code);
     const int fi = fingerprint_index(rep.part);
     e.fingerprint = fi < 0 ? "" : kFingerprints[static_cast<std::size_t>(fi)];
     e.country = country_part(rep.part) ? req.country : "";
@@ -263,9 +275,10 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
         const RegionData& o = regions[static_cast<std::size_t>(other)];
         const int span = e.kind == Kind::spike ? 1 : st.shift_days;
         if (e.kind == Kind::fingerprint_shift) {
-          const Series all = series_of(o, first, rep.code, country_part(rep.part) ? cc_all : all_all);
-          const auto moved = share_change_at(all, series_of(o, first, rep.code, rep.part), e.day,
-                                             span, st);
+          const Series all =
+              series_of(o, first, rep.code, country_part(rep.part) ? cc_all : all_all);
+          const auto moved =
+              share_change_at(all, series_of(o, first, rep.code, rep.part), e.day, span, st);
           const double own = e.after - e.before;
           e.divergence = moved && *moved * own < 0.25 * own * own;
         } else {
@@ -301,8 +314,7 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
     const std::int64_t span =
         e.kind == Kind::spike ? e.last_day - e.day + 1 : static_cast<std::int64_t>(st.shift_days);
     const std::vector<std::string>& sensors =
-        e.scope == "both" ? req.sensors
-                          : regions[e.scope == "domestic" ? 0 : 1].sensors;
+        e.scope == "both" ? req.sensors : regions[e.scope == "domestic" ? 0 : 1].sensors;
     Query q;
     q.sensors = sensors;
     q.proto = e.dest.proto;
@@ -314,7 +326,8 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
       q.from = local_midnight(zone, from_day);
       q.to = local_midnight(zone, from_day + span);
       std::map<std::string, double> m;
-      for (const auto& row : storage.query(q)) m[row.group.at(0)] = static_cast<double>(row.packets);
+      for (const auto& row : storage.query(q))
+        m[row.group.at(0)] = static_cast<double>(row.packets);
       return m;
     };
     const auto during = by_country(e.day);
@@ -358,18 +371,21 @@ std::string sentence_of(const Event& e) {
   using report_format::fingerprint_name;
   const std::string fp = e.fingerprint.empty() ? "" : fingerprint_name(e.fingerprint) + " ";
   const std::string from = e.country.empty() ? "" : " from " + e.country;
-  std::string where = e.scope == "both" ? " at domestic and overseas sensors"
-                                        : " at " + e.scope + " sensors";
+  std::string where =
+      e.scope == "both" ? " at domestic and overseas sensors" : " at " + e.scope + " sensors";
   if (e.divergence)
-    where += std::string{" (not at "} + (e.scope == "domestic" ? "overseas" : "domestic") +
-             " sensors)";
-  const std::string when = day_string(e.day);
+    where +=
+        std::string{" (not at "} + (e.scope == "domestic" ? "overseas" : "domestic") + " sensors)";
+  const std::string when =
+      e.hour ? "the hour from " + report_format::time_string(*e.hour) : day_string(e.day);
   std::string s;
   switch (e.kind) {
     case Kind::spike:
-      s = fp + "packets to " + e.dest.label() + from + where + " jumped on " + when +
+      s = fp + "packets to " + e.dest.label() + from + where +
+          (e.hour ? " jumped in " : " jumped on ") + when +
           (e.last_day > e.day ? " (to " + day_string(e.last_day) + ")" : "") + ": " +
-          rate(e.after) + " per sensor-day against a baseline of " + rate(e.before) + " (" +
+          rate(e.after) + (e.hour ? " per sensor-hour" : " per sensor-day") +
+          " against a baseline of " + rate(e.before) + " (" +
           fmt((e.after + 1) / (e.before + 1), 1) + "x), " + grouped(e.excess) + " packets above it";
       break;
     case Kind::level_shift:
@@ -383,9 +399,9 @@ std::string sentence_of(const Event& e) {
           rate(e.after) + " packets per sensor-day where there had been " + rate(e.before);
       break;
     case Kind::fingerprint_shift:
-      s = "the " + fingerprint_name(e.fingerprint) + " share of packets to " + e.dest.label() + from +
-          where + (e.after > e.before ? " rose" : " fell") + " from " +
-          fmt(100 * e.before) + "% to " + fmt(100 * e.after) + "% on " + when;
+      s = "the " + fingerprint_name(e.fingerprint) + " share of packets to " + e.dest.label() +
+          from + where + (e.after > e.before ? " rose" : " fell") + " from " + fmt(100 * e.before) +
+          "% to " + fmt(100 * e.after) + "% on " + when;
       break;
   }
   if (e.fingerprinted_share >= 0) {
@@ -418,8 +434,8 @@ EventsRequest parse_events_request(const std::vector<std::pair<std::string, std:
   for (const auto& [k, v] : params) {
     if (k == "limit") {
       if (v.empty() || v.size() > 4 || v.find_first_not_of("0123456789") != std::string::npos ||
-          std::stoul(v) < 1 || std::stoul(v) > 1000)
-        throw std::invalid_argument("limit: '" + v + "' is not a number from 1 to 1000");
+          std::stoul(v) < 1 || std::stoul(v) > 200)
+        throw std::invalid_argument("limit: '" + v + "' is not a number from 1 to 200");
       req.limit = std::stoul(v);
     } else if (k == "rank" || k == "top" || k == "sensor_top" || k == "events") {
       throw std::invalid_argument("unknown parameter '" + k + "'");
@@ -444,28 +460,30 @@ nlohmann::json events_array(const std::vector<Event>& events) {
   for (const Event& e : events) {
     nlohmann::json countries = nlohmann::json::array();
     for (const auto& [cc, n] : e.countries) countries.push_back({{"country", cc}, {"packets", n}});
-    a.push_back({{"kind", to_string(e.kind)},
-                 {"day", day_string(e.day)},
-                 {"last_day", day_string(e.last_day)},
-                 {"detected_on", day_string(e.detected_on)},
-                 {"destination", e.dest.label()},
-                 {"proto", e.dest.proto},
-                 {"port", e.dest.port},
-                 {"fingerprint", e.fingerprint.empty() ? "all" : e.fingerprint},
-                 {"country", e.country.empty() ? "all" : e.country},
-                 {"scope", e.scope},
-                 {"divergence", e.divergence},
-                 {"before", e.before},
-                 {"after", e.after},
-                 {"excess", e.excess},
-                 {"score", e.score},
-                 {"fingerprinted_share",
-                  e.fingerprinted_share < 0 ? nlohmann::json(nullptr)
-                                            : nlohmann::json(e.fingerprinted_share)},
-                 {"sources", e.sources},
-                 {"sources_before", e.sources_before},
-                 {"countries", countries},
-                 {"sentence", e.sentence}});
+    a.push_back(
+        {{"kind", to_string(e.kind)},
+         {"day", day_string(e.day)},
+         {"last_day", day_string(e.last_day)},
+         {"detected_on", day_string(e.detected_on)},
+         {"destination", e.dest.label()},
+         {"proto", e.dest.proto},
+         {"port", e.dest.port},
+         {"fingerprint", e.fingerprint.empty() ? "all" : e.fingerprint},
+         {"country", e.country.empty() ? "all" : e.country},
+         {"scope", e.scope},
+         {"divergence", e.divergence},
+         {"before", e.before},
+         {"after", e.after},
+         {"excess", e.excess},
+         {"score", e.score},
+         {"fingerprinted_share", e.fingerprinted_share < 0 ? nlohmann::json(nullptr)
+                                                           : nlohmann::json(e.fingerprinted_share)},
+         {"sources", e.sources},
+         {"sources_before", e.sources_before},
+         {"countries", countries},
+         {"hour",
+          e.hour ? nlohmann::json(report_format::time_string(*e.hour)) : nlohmann::json(nullptr)},
+         {"sentence", e.sentence}});
   }
   return a;
 }
@@ -492,10 +510,92 @@ std::string events_markdown(const std::vector<Event>& events) {
   if (events.empty()) return "No notable changes began in this range.\n";
   std::string out;
   for (std::size_t i = 0; i < events.size(); ++i)
-    out += std::to_string(i + 1) + ". **" + day_string(events[i].day) + "** " +
-           events[i].sentence + " (" + std::string{to_string(events[i].kind)} + ", score " +
-           fmt(events[i].score, 1) + ")\n";
+    out += std::to_string(i + 1) + ". **" + day_string(events[i].day) + "** " + events[i].sentence +
+           " (" + std::string{to_string(events[i].kind)} + ", score " + fmt(events[i].score, 1) +
+           ")\n";
   return out;
+}
+
+std::string EventsCache::key_of(const EventsRequest& r) {
+  const Settings& s = r.settings;
+  std::string k = std::to_string(r.day_from) + "/" + std::to_string(r.day_to) + "/" + r.country;
+  for (const auto& id : r.sensors) k += "," + id;
+  char b[256];
+  std::snprintf(b, sizeof b, "/%d %d %d %g %g %g %g %g %g %g %g %g %g", s.baseline_days,
+                s.min_baseline_days, s.shift_days, s.spike_z, s.spike_ratio, s.shift_z,
+                s.shift_ratio, s.min_packets, s.emergence_floor, s.emergence_level, s.share_change,
+                s.share_z, s.coverage_min);
+  return k + b;
+}
+
+std::uint64_t EventsCache::version_of(Store& storage, const EventsRequest& r) {
+  // What a bucket arriving for the window's days changes: its sensor-day's coverage.
+  std::uint64_t h = 1469598103934665603ULL;
+  const auto mix = [&](std::uint64_t v) { h = (h ^ v) * 1099511628211ULL; };
+  for (const SensorDay& d : storage.sensor_days(r.day_from - r.settings.baseline_days - 14,
+                                                r.day_to + r.settings.shift_days + 2)) {
+    for (char c : d.sensor) mix(static_cast<unsigned char>(c));
+    mix(static_cast<std::uint64_t>(d.day));
+    mix(static_cast<std::uint64_t>(d.covered_s));
+    mix(d.observed_packets);
+  }
+  return h;
+}
+
+std::vector<Event> EventsCache::compute(Store& storage, const CollectorConfig& config,
+                                        const EventsRequest& req, std::uint64_t version) {
+  EventsRequest all = req;
+  all.limit = kMaxEvents;
+  Entry e{version, std::chrono::steady_clock::now(), find_events(storage, config, all)};
+  std::lock_guard lock(mu_);
+  if (entries_.size() >= 64 && !entries_.contains(key_of(req))) {
+    auto oldest = entries_.begin();
+    for (auto it = entries_.begin(); it != entries_.end(); ++it)
+      if (it->second.computed < oldest->second.computed) oldest = it;
+    entries_.erase(oldest);
+  }
+  return (entries_[key_of(req)] = std::move(e)).events;
+}
+
+std::vector<Event> EventsCache::get(Store& storage, const CollectorConfig& config,
+                                    const EventsRequest& req) {
+  const std::string key = key_of(req);
+  const std::uint64_t version = version_of(storage, req);
+  std::vector<Event> out;
+  bool found = false;
+  {
+    std::lock_guard lock(mu_);
+    const auto it = entries_.find(key);
+    if (it != entries_.end() &&
+        (it->second.version == version ||
+         std::chrono::steady_clock::now() - it->second.computed < max_age_)) {
+      out = it->second.events;
+      found = true;
+    }
+  }
+  if (found) {
+    hits_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    out = compute(storage, config, req, version);
+  }
+  if (out.size() > req.limit) out.resize(req.limit);
+  return out;
+}
+
+bool EventsCache::refresh(Store& storage, const CollectorConfig& config, const EventsRequest& req,
+                          std::chrono::seconds min_age) {
+  const std::string key = key_of(req);
+  const std::uint64_t version = version_of(storage, req);
+  {
+    std::lock_guard lock(mu_);
+    const auto it = entries_.find(key);
+    if (it != entries_.end() && (it->second.version == version ||
+                                 std::chrono::steady_clock::now() - it->second.computed < min_age))
+      return false;
+  }
+  compute(storage, config, req, version);
+  return true;
 }
 
 }  // namespace teiten::collector::events

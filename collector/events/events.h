@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,7 +27,7 @@ struct EventsRequest {
   std::string country = "JP";             ///< the source country also examined on its own
   std::vector<std::string> sensors;       ///< only these (empty: all)
   Settings settings;
-  std::size_t limit = 200;  ///< the highest-ranked events kept
+  std::size_t limit = 200;  ///< the highest-ranked events kept (EventsCache: at most 200)
 };
 
 /// One notable change.
@@ -31,10 +36,10 @@ struct Event {
   std::int64_t day = 0, last_day = 0;  ///< local days
   std::int64_t detected_on = 0;        ///< the last day of data the finding needed
   Destination dest;
-  std::string fingerprint;  ///< the series it was found in: "" ALL, or mirai, masscan, zmap
-  std::string country;      ///< "" all source countries, or the one it concerns
-  std::string scope;        ///< both, domestic or overseas: where it was seen
-  bool divergence = false;  ///< seen in `scope` and measurably not in the other region
+  std::string fingerprint;       ///< the series it was found in: "" ALL, or mirai, masscan, zmap
+  std::string country;           ///< "" all source countries, or the one it concerns
+  std::string scope;             ///< both, domestic or overseas: where it was seen
+  bool divergence = false;       ///< seen in `scope` and measurably not in the other region
   double before = 0, after = 0;  ///< packets per sensor-day (shares for fingerprint shifts)
   double excess = 0;             ///< packets above the baseline (spikes: all days; else a day)
   double score = 0;              ///< robust deviations: the ranking
@@ -44,6 +49,8 @@ struct Event {
   std::uint64_t sources = 0;         ///< distinct sources on the event's days (estimate)
   std::uint64_t sources_before = 0;  ///< ... on as many days just before
   std::vector<std::pair<std::string, std::uint64_t>> countries;  ///< leading, by excess
+  /// Live events: the UTC start of the hour the spike was in (then `day` is its local day).
+  std::optional<std::int64_t> hour;
   std::string sentence;
 };
 
@@ -52,6 +59,39 @@ struct Event {
 /// Throws std::invalid_argument when the request names a sensor the registry lacks.
 std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
                                const EventsRequest& req);
+
+/// Events already found, for the reports and /v1/events of the collector and for the live
+/// thread to keep warm (docs/notable-changes.md, "Cost"): an entry serves while the
+/// coverage of its window is unchanged (no bucket arrived for those days), or, when
+/// buckets did arrive, for `max_age` after it was computed. At most 64 entries.
+class EventsCache {
+ public:
+  explicit EventsCache(std::chrono::seconds max_age = std::chrono::minutes(15))
+      : max_age_(max_age) {}
+  /// The events of `req` (its limit applied), from the cache or found now.
+  std::vector<Event> get(Store& storage, const CollectorConfig& config, const EventsRequest& req);
+  /// Finds them again if the entry is missing or out of date and at least `min_age` old
+  /// (the live thread, for the ranges people look at). Returns whether it computed.
+  bool refresh(Store& storage, const CollectorConfig& config, const EventsRequest& req,
+               std::chrono::seconds min_age);
+  std::uint64_t hits() const { return hits_.load(); }
+  std::uint64_t misses() const { return misses_.load(); }
+
+ private:
+  struct Entry {
+    std::uint64_t version = 0;
+    std::chrono::steady_clock::time_point computed;
+    std::vector<Event> events;
+  };
+  static std::string key_of(const EventsRequest& req);
+  static std::uint64_t version_of(Store& storage, const EventsRequest& req);
+  std::vector<Event> compute(Store& storage, const CollectorConfig& config,
+                             const EventsRequest& req, std::uint64_t version);
+  std::chrono::seconds max_age_;
+  std::mutex mu_;
+  std::map<std::string, Entry> entries_;
+  std::atomic<std::uint64_t> hits_{0}, misses_{0};
+};
 
 /// The request from query parameters (from, to or quarter; country; sensors; limit).
 EventsRequest parse_events_request(const std::vector<std::pair<std::string, std::string>>& params,

@@ -135,7 +135,8 @@ ReportRequest parse_report_request(const std::vector<std::pair<std::string, std:
   return r;
 }
 
-Report build_report(Store& storage, const CollectorConfig& config, const ReportRequest& req) {
+Report build_report(Store& storage, const CollectorConfig& config, const ReportRequest& req,
+                    events::EventsCache* cache) {
   Report rep;
   rep.time_zone = storage.time_zone();
   rep.request = req;
@@ -146,25 +147,12 @@ Report build_report(Store& storage, const CollectorConfig& config, const ReportR
 
   // The daily rollups of the range summed by destination, per day and per sensor (the
   // store sums millions of rows where they are); destinations coded as integers here.
-  static constexpr const char* kProtos[] = {"tcp", "udp", "icmp", "icmpv6", "other"};
-  const auto code_of = [](std::string_view proto, std::int64_t port) -> std::uint32_t {
-    const std::uint32_t i = proto == "tcp"      ? 0
-                            : proto == "udp"    ? 1
-                            : proto == "icmp"   ? 2
-                            : proto == "icmpv6" ? 3
-                                                : 4;
-    if (i >= 2 || port < -1 || port > 65535) port = -1;  // ICMP: every type as one entry
-    return i * 65537 + static_cast<std::uint32_t>(port + 1);
-  };
-  const auto dest_of = [](std::uint64_t code) {
-    return Destination{kProtos[code / 65537], static_cast<int>(code % 65537) - 1};
-  };
   std::unordered_map<std::uint32_t, Pair> ct, at;
   std::unordered_map<std::uint64_t, Pair> cd, ad;  // code << 32 | day offset
   std::map<std::string, std::unordered_map<std::uint32_t, std::uint64_t>, std::less<>> ps;
   DailySumsQuery dq{req.day_from, req.day_to, req.country, rep.fingerprint, req.sensors};
   storage.daily_sums(dq, [&](const DailySums& r) {
-    const std::uint32_t code = code_of(r.proto, r.port);
+    const std::uint32_t code = destination_code(r.proto, r.port);
     if (r.day < 0) {
       auto it = ps.find(r.sensor);
       if (it == ps.end()) it = ps.try_emplace(std::string{r.sensor}).first;
@@ -188,15 +176,17 @@ Report build_report(Store& storage, const CollectorConfig& config, const ReportR
   std::map<Destination, Pair> country_totals, all_totals;
   std::map<std::string, std::map<Destination, std::uint64_t>> per_sensor;
   std::map<std::pair<Destination, std::int64_t>, Pair> country_daily, all_daily;
-  for (const auto& [c, v] : ct) country_totals[dest_of(c)] = v;
-  for (const auto& [c, v] : at) all_totals[dest_of(c)] = v;
+  for (const auto& [c, v] : ct) country_totals[destination_of(c)] = v;
+  for (const auto& [c, v] : at) all_totals[destination_of(c)] = v;
   for (const auto& [k, v] : cd)
-    country_daily[{dest_of(k >> 32), req.day_from + static_cast<std::int64_t>(k & 0xFFFFFFFF)}] = v;
+    country_daily[{destination_of(k >> 32),
+                   req.day_from + static_cast<std::int64_t>(k & 0xFFFFFFFF)}] = v;
   for (const auto& [k, v] : ad)
-    all_daily[{dest_of(k >> 32), req.day_from + static_cast<std::int64_t>(k & 0xFFFFFFFF)}] = v;
+    all_daily[{destination_of(k >> 32), req.day_from + static_cast<std::int64_t>(k & 0xFFFFFFFF)}] =
+        v;
   for (const auto& [sensor, sums] : ps)
     for (const auto& [c, v] : sums)
-      if (v) per_sensor[sensor][dest_of(c)] = v;
+      if (v) per_sensor[sensor][destination_of(c)] = v;
 
   // Table 1: ranked by ALL or by the fingerprint; ties by destination, for stable output.
   std::vector<std::pair<Destination, Pair>> ranked(country_totals.begin(), country_totals.end());
@@ -333,7 +323,7 @@ Report build_report(Store& storage, const CollectorConfig& config, const ReportR
     er.sensors = req.sensors;
     er.settings = config.events;
     er.limit = req.events_limit;
-    rep.events = events::find_events(storage, config, er);
+    rep.events = cache ? cache->get(storage, config, er) : events::find_events(storage, config, er);
   }
   return rep;
 }

@@ -99,7 +99,10 @@ struct Report {
 /// 3-4 (monthly averages per sensor-day by region, against a year earlier), per-sensor
 /// TOP10, the weekly graphs and sensor health. Throws std::invalid_argument when the
 /// request names a sensor the registry does not list.
-Report build_report(Store& storage, const CollectorConfig& config, const ReportRequest& r);
+/// The notable changes come from `events` when given (the collector's cache), else are
+/// found now.
+Report build_report(Store& storage, const CollectorConfig& config, const ReportRequest& r,
+                    events::EventsCache* events = nullptr);
 
 /// "94.34%": part / whole with two decimals, computed from the counts ("-" when whole is 0).
 std::string percent(std::uint64_t part, std::uint64_t whole);

@@ -119,10 +119,9 @@ std::string chart(const std::string& id, const std::string& title,
     const double mx =
         L + (bars ? (d(m.at) + 0.5) * pw / nd : (n > 1 ? d(m.at) * pw / (nd - 1) : pw / 2));
     o << "<g class=\"mark\" data-mark=\"" << esc(m.label) << "\"><title>" << esc(m.title)
-      << "</title><line x1=\"" << num(mx) << "\" x2=\"" << num(mx) << "\" y1=\"" << T
-      << "\" y2=\"" << T + ph << "\" stroke=\"#555\" stroke-dasharray=\"3,3\"/><text x=\""
-      << num(mx + 3) << "\" y=\"" << T + 10 << "\" font-size=\"11\">" << esc(m.label)
-      << "</text></g>";
+      << "</title><line x1=\"" << num(mx) << "\" x2=\"" << num(mx) << "\" y1=\"" << T << "\" y2=\""
+      << T + ph << "\" stroke=\"#555\" stroke-dasharray=\"3,3\"/><text x=\"" << num(mx + 3)
+      << "\" y=\"" << T + 10 << "\" font-size=\"11\">" << esc(m.label) << "</text></g>";
   }
   o << "</svg></figure>\n";
   return o.str();

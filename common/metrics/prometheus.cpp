@@ -50,6 +50,18 @@ void PromText::counters(std::string_view name, std::string_view help,
   }
 }
 
+namespace {
+void append_value(std::string& out, double value) {
+  char buf[64];
+  if (std::floor(value) == value && std::fabs(value) < 1e15) {
+    std::snprintf(buf, sizeof buf, " %.0f\n", value);
+  } else {
+    std::snprintf(buf, sizeof buf, " %.6g\n", value);
+  }
+  out += buf;
+}
+}  // namespace
+
 void PromText::gauge(std::string_view name, std::string_view help, double value,
                      std::string_view labels) {
   head(name, help, "gauge");
@@ -60,13 +72,20 @@ void PromText::gauge(std::string_view name, std::string_view help, double value,
     out_ += labels;
     out_ += '}';
   }
-  char buf[64];
-  if (std::floor(value) == value && std::fabs(value) < 1e15) {
-    std::snprintf(buf, sizeof buf, " %.0f\n", value);
-  } else {
-    std::snprintf(buf, sizeof buf, " %.6g\n", value);
+  append_value(out_, value);
+}
+
+void PromText::gauges(std::string_view name, std::string_view help,
+                      const std::vector<std::pair<std::string, double>>& series) {
+  head(name, help, "gauge");
+  for (const auto& [labels, value] : series) {
+    out_ += "teiten_";
+    out_ += name;
+    out_ += '{';
+    out_ += labels;
+    out_ += '}';
+    append_value(out_, value);
   }
-  out_ += buf;
 }
 
 }  // namespace teiten::metrics

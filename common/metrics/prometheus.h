@@ -22,6 +22,9 @@ class PromText {
                 const std::vector<std::pair<std::string, std::uint64_t>>& series);
   void gauge(std::string_view name, std::string_view help, double value,
              std::string_view labels = {});
+  /// One gauge with a series per label set (none: only the HELP and TYPE lines).
+  void gauges(std::string_view name, std::string_view help,
+              const std::vector<std::pair<std::string, double>>& series);
   const std::string& text() const noexcept { return out_; }
 
   /// The Content-Type of the format.

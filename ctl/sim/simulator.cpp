@@ -8,8 +8,8 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
-#include <random>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <stdexcept>
 
 #include "common/bucket/bucket_json.h"
@@ -104,7 +104,9 @@ std::string sim_registry_yaml(const SimOptions& o) {
   return y;
 }
 
-std::int64_t end_day(const SimOptions& o) { return add_months(o.start_day, o.months); }
+std::int64_t end_day(const SimOptions& o) {
+  return add_months(o.start_day, o.months);
+}
 
 namespace {
 
@@ -145,7 +147,7 @@ std::uint64_t simulate_sensor(const SimOptions& o, std::size_t index,
     std::normal_distribution<double> spread(0.0, 0.15);
     if (u(rng) < o.outage_share) continue;  // the box was down: no bucket at all
     const double months_in = static_cast<double>(day - o.start_day) / 30.44;
-    const int weekday = static_cast<int>(((day % 7) + 7) % 7);  // 0: Thursday
+    const int weekday = static_cast<int>(((day % 7) + 7) % 7);          // 0: Thursday
     const double weekly = (weekday == 2 || weekday == 3) ? 0.85 : 1.0;  // weekends
     const double trend = (1.0 + 0.03 * months_in) * (1.0 + 0.15 * std::sin(months_in / 2.0)) *
                          std::exp(std::normal_distribution<double>(0.0, 0.12)(rng)) * weekly;
@@ -154,11 +156,10 @@ std::uint64_t simulate_sensor(const SimOptions& o, std::size_t index,
     std::array<int, 6> tail{};
     for (auto& t : tail) {
       do t = 1024 + static_cast<int>(rng() % 64511);  // the tail: ports no one names
-      while (std::any_of(kPorts.begin(), kPorts.end(), [&](const PortWeight& p) {
-        return p.port == t;
-      }) || std::any_of(o.events.begin(), o.events.end(), [&](const SimEvent& e) {
-        return e.port == t;
-      }));
+      while (std::any_of(kPorts.begin(), kPorts.end(),
+                         [&](const PortWeight& p) { return p.port == t; }) ||
+             std::any_of(o.events.begin(), o.events.end(),
+                         [&](const SimEvent& e) { return e.port == t; }));
     }
     const std::size_t burst = u(rng) < 0.03 ? rng() % 4 : kPorts.size();
     // The events of this day at this sensor.
@@ -318,9 +319,8 @@ std::vector<SimEvent> random_events(const SimOptions& o, std::size_t count, std:
     out[i].start_day =
         first + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(last - first));
   }
-  std::stable_sort(out.begin(), out.end(), [](const SimEvent& a, const SimEvent& b) {
-    return a.start_day < b.start_day;
-  });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const SimEvent& a, const SimEvent& b) { return a.start_day < b.start_day; });
   std::map<std::string, std::vector<std::int64_t>> taken;  // starts per destination
   std::map<std::string, std::array<double, 2>> share;      // Mirai-type share per region
   int used_ports = 0;
@@ -336,8 +336,10 @@ std::vector<SimEvent> random_events(const SimOptions& o, std::size_t count, std:
         e.proto = d.proto;
         e.port = d.proto == "icmp" ? -1 : d.port;
         if (e.kind == "fingerprint_shift") {
-          auto it = share.try_emplace(e.proto + std::to_string(e.port),
-                                      std::array<double, 2>{d.mirai, d.mirai}).first;
+          auto it = share
+                        .try_emplace(e.proto + std::to_string(e.port),
+                                     std::array<double, 2>{d.mirai, d.mirai})
+                        .first;
           auto& now = it->second;
           const bool dom = e.region != "overseas", ovs = e.region != "domestic";
           if (dom && ovs && std::fabs(now[0] - now[1]) > 0.05) continue;  // apart: no common move
@@ -406,8 +408,8 @@ std::vector<SimEvent> parse_events(const std::string& text) {
       if (!j.contains(key)) return std::string{fallback};
       if (!j[key].is_string()) throw std::invalid_argument(where + "." + key + ": not a string");
       const std::string v = j[key];
-      if (allowed.size() && std::none_of(allowed.begin(), allowed.end(),
-                                         [&](const char* a) { return v == a; }))
+      if (allowed.size() &&
+          std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return v == a; }))
         throw std::invalid_argument(where + "." + key + ": '" + v + "' is not allowed");
       return v;
     };
@@ -415,8 +417,7 @@ std::vector<SimEvent> parse_events(const std::string& text) {
       if (!j.contains(key)) return fallback;
       if (!j[key].is_number()) throw std::invalid_argument(where + "." + key + ": not a number");
       const double v = j[key];
-      if (!(v >= lo && v <= hi))
-        throw std::invalid_argument(where + "." + key + ": out of range");
+      if (!(v >= lo && v <= hi)) throw std::invalid_argument(where + "." + key + ": out of range");
       return v;
     };
     if (!j.is_object()) throw std::invalid_argument(where + ": not an object");
@@ -430,8 +431,8 @@ std::vector<SimEvent> parse_events(const std::string& text) {
     e.fingerprint = str("fingerprint", {"", "mirai", "masscan", "zmap"}, "");
     e.region = str("region", {"domestic", "overseas", "both"}, "both");
     e.country = str("country", {}, "");
-    if (!e.country.empty() && (e.country.size() != 2 || !std::isupper(e.country[0]) ||
-                               !std::isupper(e.country[1])))
+    if (!e.country.empty() &&
+        (e.country.size() != 2 || !std::isupper(e.country[0]) || !std::isupper(e.country[1])))
       throw std::invalid_argument(where + ".country: a two-letter code such as JP");
     const auto start = bucket::parse_rfc3339(str("start", {}, "") + "T00:00:00Z");
     if (!start) throw std::invalid_argument(where + ".start: expected YYYY-MM-DD");

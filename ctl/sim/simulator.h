@@ -13,9 +13,9 @@ namespace teiten::sim {
 /// A change put into the simulated traffic, and its label (docs/notable-changes.md,
 /// "Evaluation"). Days are UTC days since 1970.
 struct SimEvent {
-  std::string kind;         ///< spike, level_shift, emergence, fingerprint_shift
+  std::string kind;           ///< spike, level_shift, emergence, fingerprint_shift
   std::string proto = "tcp";  ///< tcp, udp, icmp
-  int port = -1;            ///< -1: ICMP
+  int port = -1;              ///< -1: ICMP
   /// spike, level_shift, emergence: the fingerprint the added packets carry ("": as the
   /// destination's own mix; a fall scales that mix). fingerprint_shift: "mirai".
   std::string fingerprint;

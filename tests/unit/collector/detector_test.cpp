@@ -164,8 +164,8 @@ TEST_CASE("a fingerprint's share moving is a fingerprint shift on its day", "[ev
   std::mt19937_64 rng(3);
   for (std::size_t i = 0; i < all.packets.size(); ++i) {
     const double share = i >= 65 ? 0.6 : 0.3;
-    part.packets[i] = static_cast<double>(std::binomial_distribution<long>(
-        static_cast<long>(all.packets[i]), share)(rng));
+    part.packets[i] = static_cast<double>(
+        std::binomial_distribution<long>(static_cast<long>(all.packets[i]), share)(rng));
   }
   const auto shifts = share_changes(all, part, st);
   REQUIRE(shifts.size() == 1);
@@ -175,8 +175,8 @@ TEST_CASE("a fingerprint's share moving is a fingerprint shift on its day", "[ev
   // The same share throughout: nothing.
   Series steady = all;
   for (std::size_t i = 0; i < all.packets.size(); ++i)
-    steady.packets[i] = static_cast<double>(std::binomial_distribution<long>(
-        static_cast<long>(all.packets[i]), 0.3)(rng));
+    steady.packets[i] = static_cast<double>(
+        std::binomial_distribution<long>(static_cast<long>(all.packets[i]), 0.3)(rng));
   CHECK(share_changes(all, steady, st).empty());
 }
 

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: Apache-2.0
+// Notable changes over a real SQLite store: simulated sensors with changes put in at known
+// days, found by find_events as dated, scoped events; coverage gaps that must not read as
+// falls; days cut in the reports' time zone; the events: settings of the configuration.
+#include "collector/events/events.h"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <variant>
+
+#include "collector/report/report.h"
+#include "ctl/sim/simulator.h"
+#include "tests/integration/test_support.h"
+
+using namespace teiten;
+using namespace teiten::collector;
+using events::Event;
+using events::Kind;
+
+namespace {
+
+constexpr std::int64_t kStart = 18718;  // 2021-04-01
+
+struct World {
+  test::TempDir dir;
+  sim::SimOptions o;
+  CollectorConfig cfg;
+  std::unique_ptr<Store> store;
+
+  explicit World(std::vector<sim::SimEvent> events, std::uint32_t months = 4,
+                 const std::string& zone = "Asia/Tokyo") {
+    o.seed = 11;
+    o.domestic = 3;
+    o.overseas = 3;
+    o.months = months;
+    o.width_s = 86400;
+    o.start_day = kStart;
+    o.outage_share = 0;
+    o.events = std::move(events);
+    const std::string yaml =
+        "collector:\n  database: x\ntls:\n  ca: /etc/hostname\n  cert: /etc/hostname\n"
+        "  key: /etc/hostname\nsensors:\n" +
+        sim::sim_registry_yaml(o);
+    cfg = std::get<CollectorConfig>(parse_collector_config("t.yaml", yaml));
+    StoreConfig sc;
+    sc.path = dir / "store.sqlite";
+    sc.time_zone = zone;
+    store = open_store(sc);
+  }
+
+  void fill(const std::function<bool(bucket::SealedBucket&)>& keep = {}) {
+    for (std::size_t i = 0; i < o.domestic + o.overseas; ++i) {
+      std::vector<bucket::SealedBucket> batch;
+      sim::simulate_sensor(o, i, [&](bucket::SealedBucket&& b) {
+        if (!keep || keep(b)) batch.push_back(std::move(b));
+      });
+      store->ingest(batch);
+    }
+  }
+
+  std::vector<Event> find(std::int64_t from = kStart, std::int64_t to = -1) {
+    events::EventsRequest r;
+    r.day_from = from;
+    r.day_to = to < 0 ? sim::end_day(o) - 1 : to;
+    r.limit = 1000;
+    return events::find_events(*store, cfg, r);
+  }
+};
+
+sim::SimEvent ev(std::string kind, int port, std::int64_t start, double size,
+                 std::string region = "both") {
+  sim::SimEvent e;
+  e.kind = std::move(kind);
+  e.port = port;
+  e.start_day = start;
+  e.size = size;
+  e.region = std::move(region);
+  return e;
+}
+
+const Event* on(const std::vector<Event>& v, int port, std::int64_t day) {
+  for (const auto& e : v)
+    if (e.dest.port == port && std::llabs(e.day - day) <= 1) return &e;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("events of every kind are found on their days, and nothing else", "[events]") {
+  auto spike = ev("spike", 445, kStart + 50, 5, "domestic");
+  spike.days = 2;
+  auto mirai = ev("fingerprint_shift", 22, kStart + 70, 0.75, "overseas");
+  mirai.fingerprint = "mirai";
+  World w({spike, ev("level_shift", 3389, kStart + 60, 3), ev("emergence", 41234, kStart + 80, 100),
+           mirai});
+  w.fill();
+  const auto found = w.find();
+  for (const auto& e : found) UNSCOPED_INFO(e.sentence);
+  // The four put in, and at most the false alarms the defaults allow (one per 100
+  // sensor-days: 7 here; bench/events_bench measures the rate).
+  REQUIRE(found.size() >= 4);
+  CHECK(found.size() <= 4 + 7);
+
+  const Event* s = on(found, 445, kStart + 50);
+  REQUIRE(s);
+  CHECK(s->kind == Kind::spike);
+  CHECK(s->day == kStart + 50);  // a UTC-midnight bucket is 09:00 in Tokyo: the same date
+  CHECK(s->last_day == kStart + 51);
+  CHECK(s->scope == "domestic");
+  CHECK(s->divergence);  // the overseas sensors had 445/TCP and saw no jump
+  CHECK(s->after / s->before == Approx(5).epsilon(0.3));
+  CHECK(s->sentence.find("Packets to 445/TCP at domestic sensors (not at overseas sensors) "
+                         "jumped on 2021-05-21 (to 2021-05-22)") == 0);
+
+  const Event* l = on(found, 3389, kStart + 60);
+  REQUIRE(l);
+  CHECK(l->kind == Kind::level_shift);
+  CHECK(l->scope == "both");
+  CHECK(!l->divergence);
+  CHECK(l->detected_on >= l->day + 5);
+  CHECK(l->sentence.find(" rose from 2021-05-31") != std::string::npos);
+
+  const Event* em = on(found, 41234, kStart + 80);
+  REQUIRE(em);
+  CHECK(em->kind == Kind::emergence);
+  CHECK(em->sentence.find("Scans of 41234/TCP at domestic and overseas sensors began on") == 0);
+  CHECK(em->sources > 20);  // scanners from every country
+  CHECK(em->sources_before == 0);
+
+  const Event* f = on(found, 22, kStart + 70);
+  REQUIRE(f);
+  CHECK(f->kind == Kind::fingerprint_shift);
+  CHECK(f->fingerprint == "mirai");
+  CHECK(f->scope == "overseas");
+  CHECK(f->divergence);
+  CHECK(f->before == Approx(0.28).margin(0.05));  // 22/TCP: 30% Mirai-type, US half that
+  CHECK(f->after == Approx(0.75).margin(0.05));
+  CHECK(f->sentence.find("The Mirai-type share of packets to 22/TCP at overseas sensors (not at "
+                         "domestic sensors) rose from") == 0);
+
+  // Ranked by score; a range that starts later keeps only what began in it.
+  for (std::size_t i = 1; i < found.size(); ++i) CHECK(found[i - 1].score >= found[i].score);
+  const auto later = w.find(kStart + 65);
+  CHECK(on(later, 41234, kStart + 80));
+  CHECK(!on(later, 445, kStart + 50));
+  for (const auto& e : later) CHECK(e.day >= kStart + 65);
+}
+
+TEST_CASE("sensors that stop delivering are never read as a fall", "[events]") {
+  World w({});
+  // One domestic sensor down for 20 days, then both for 10: their coverage goes with them.
+  w.fill([&](const bucket::SealedBucket& b) {
+    const std::int64_t day = b.start / 86400;
+    if (b.sensor_id == "sim-d01" && day >= kStart + 40 && day < kStart + 60) return false;
+    if (b.sensor_id.rfind("sim-d", 0) == 0 && day >= kStart + 70 && day < kStart + 80) return false;
+    return true;
+  });
+  const auto found = w.find();
+  for (const auto& e : found) {
+    UNSCOPED_INFO(e.sentence);
+    // No fall anywhere, and nothing at all at the edges of the gaps.
+    CHECK(!(e.kind == Kind::level_shift && e.after < e.before));
+    for (std::int64_t edge : {kStart + 40, kStart + 60, kStart + 70, kStart + 80})
+      CHECK(std::llabs(e.day - edge) > 2);
+  }
+  CHECK(found.size() <= 7);  // the ordinary false alarms, at most one per 100 sensor-days
+}
+
+TEST_CASE("events are dated by the reports' time zone", "[events]") {
+  // A spike on the UTC day kStart + 50: Tokyo's same date (09:00 JST), but in Los Angeles
+  // the bucket starts at 17:00 of the day before.
+  auto spike = ev("spike", 445, kStart + 50, 6);
+  spike.days = 1;
+  World tokyo({spike});
+  tokyo.fill();
+  const auto a = tokyo.find();
+  const auto at = [](const std::vector<Event>& v) {
+    for (const auto& e : v)
+      if (e.dest.port == 445 && e.kind == Kind::spike) return e;
+    FAIL("no spike of 445/TCP");
+    return Event{};
+  };
+  CHECK(at(a).day == kStart + 50);
+  World la({spike}, 4, "America/Los_Angeles");
+  la.fill();
+  const Event b = at(la.find());
+  CHECK(b.day == kStart + 49);
+  CHECK(b.sentence.find("jumped on 2021-05-20") != std::string::npos);
+}
+
+TEST_CASE("the events settings are read from the configuration and checked", "[events]") {
+  const std::string base =
+      "collector:\n  database: x\ntls:\n  ca: /etc/hostname\n  cert: /etc/hostname\n"
+      "  key: /etc/hostname\nsensors: []\n";
+  auto ok =
+      parse_collector_config("t.yaml", base + "events:\n  spike_ratio: 3.5\n  shift_days: 10\n");
+  REQUIRE(std::holds_alternative<CollectorConfig>(ok));
+  CHECK(std::get<CollectorConfig>(ok).events.spike_ratio == 3.5);
+  CHECK(std::get<CollectorConfig>(ok).events.shift_days == 10);
+  CHECK(std::get<CollectorConfig>(ok).events.spike_z == 5.0);  // the default
+  for (const char* bad : {"  spike_ratio: lots\n", "  spike_ratio: 0.5\n", "  coverage_min: 2\n",
+                          "  shift_days: 1\n", "  spike_ratio: 2x\n"}) {
+    INFO(bad);
+    const auto r = parse_collector_config("t.yaml", base + "events:\n" + bad);
+    REQUIRE(std::holds_alternative<std::vector<config::ConfigError>>(r));
+  }
+  const auto r = parse_collector_config("t.yaml", base + "events:\n  spike_ratio: lots\n");
+  const auto& errors = std::get<std::vector<config::ConfigError>>(r);
+  CHECK(errors.at(0).message.find("'lots' is not a number from 1.01 to 1000") != std::string::npos);
+}
+
+TEST_CASE("an events request is parsed and checked like a report's", "[events]") {
+  World w({});
+  const auto r =
+      events::parse_events_request({{"quarter", "2021Q2"}, {"limit", "5"}}, *w.store, {});
+  CHECK(r.day_from == kStart);
+  CHECK(r.day_to == kStart + 90);
+  CHECK(r.limit == 5);
+  CHECK_THROWS_WITH(
+      events::parse_events_request({{"quarter", "2021Q2"}, {"limit", "0"}}, *w.store, {}),
+      Catch::Contains("limit"));
+  CHECK_THROWS_WITH(
+      events::parse_events_request({{"quarter", "2021Q2"}, {"rank", "all"}}, *w.store, {}),
+      Catch::Contains("unknown parameter 'rank'"));
+  CHECK_THROWS_WITH(events::parse_events_request({}, *w.store, {}), Catch::Contains("from and to"));
+  events::EventsRequest bad;
+  bad.sensors = {"nobody"};
+  CHECK_THROWS_WITH(events::find_events(*w.store, w.cfg, bad), Catch::Contains("nobody"));
+}
