@@ -594,7 +594,7 @@ struct Server::Impl {
     m.gauge("collector_storage_info", "The storage backend.", 1,
             "backend=\"" + std::string{storage.backend()} + "\"");
     if (const events::LiveStats* ls = live_stats.load()) {
-      m.counter("collector_live_hours_total", "Whole hours the live evaluation judged.",
+      m.counter("collector_live_evaluations_total", "Whole hours the live evaluation judged.",
                 ls->hours.load());
       m.counter("collector_live_events_total", "Live notable changes found (spikes of an hour).",
                 ls->spikes.load());

@@ -240,19 +240,18 @@ std::vector<Change> share_changes(const Series& all, const Series& part, const S
   std::size_t seg = 0;
   for (std::size_t t = 0; t < n; ++t) {
     if (!ok[t]) continue;
-    double sum_all = 0, sum_part = 0;
     std::vector<double> shares, totals;
     for (std::size_t i = lower(t, seg, st.baseline_days); i < t; ++i) {
       if (!ok[i]) continue;
-      sum_all += all.packets[i];
-      sum_part += part.packets[i];
       shares.push_back(p[i]);
       totals.push_back(all.packets[i]);
     }
     if (static_cast<int>(shares.size()) < st.min_baseline_days) continue;
     const auto after = window_from(ok, t, st.shift_days);
     if (static_cast<int>(after.size()) < st.shift_days) continue;
-    const double p0 = sum_part / sum_all;
+    // The baseline share: the median day's (a spike of other packets on one day would
+    // pull a pooled share down, and the next ordinary days would read as a rise).
+    const double p0 = median(shares);
     const double binomial = std::sqrt(p0 * (1 - p0) / std::max(1.0, median(totals)));
     const double spread = std::max({mad_sd(shares), binomial, 0.005});
     std::vector<double> d, after_totals;
@@ -326,20 +325,15 @@ std::optional<double> share_change_at(const Series& all, const Series& part, std
   const std::size_t n = std::min(ok.size(), part.packets.size());
   if (t >= n) return std::nullopt;
   const auto usable = [&](std::size_t i) { return ok[i] && all.packets[i] >= st.min_packets; };
-  double sum_all = 0, sum_part = 0;
-  int base = 0;
+  std::vector<double> before;
   for (std::size_t i = lower(t, 0, st.baseline_days); i < t; ++i)
-    if (usable(i)) {
-      sum_all += all.packets[i];
-      sum_part += part.packets[i];
-      ++base;
-    }
-  if (base < st.min_baseline_days) return std::nullopt;
+    if (usable(i)) before.push_back(part.packets[i] / all.packets[i]);
+  if (static_cast<int>(before.size()) < st.min_baseline_days) return std::nullopt;
   std::vector<double> shares;
   for (std::size_t j = t; j < n && static_cast<int>(shares.size()) < days; ++j)
     if (usable(j)) shares.push_back(part.packets[j] / all.packets[j]);
   if (static_cast<int>(shares.size()) * 2 < days || shares.empty()) return std::nullopt;
-  return median(shares) - sum_part / sum_all;
+  return median(shares) - median(std::move(before));
 }
 
 }  // namespace teiten::collector::events

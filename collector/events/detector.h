@@ -75,7 +75,7 @@ std::optional<double> excess_over(const Series& s, std::int64_t first, std::int6
                                   const Settings& st);
 
 /// How far `part`'s share of `all` over the `days` observed days from `day` stands from its
-/// pooled share in the trailing baseline window; nullopt without enough of either.
+/// median daily share in the trailing baseline window; nullopt without enough of either.
 std::optional<double> share_change_at(const Series& all, const Series& part, std::int64_t day,
                                       int days, const Settings& st);
 

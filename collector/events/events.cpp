@@ -8,7 +8,6 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -197,13 +196,6 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
     }
   }
 
-  if (std::getenv("TEITEN_EVENTS_DEBUG"))
-    for (const auto& f : found)
-      std::fprintf(stderr, "finding r%d %s part %u %s day %lld score %.1f %.2f->%.2f\n", f.region,
-                   destination_of(f.code).label().c_str(), f.part,
-                   std::string{to_string(f.change.kind)}.c_str(),
-                   static_cast<long long>(f.change.day), f.change.score, f.change.before,
-                   f.change.after);
   // One event per destination and time: the findings of both regions and every series.
   std::sort(found.begin(), found.end(), [](const Finding& a, const Finding& b) {
     return std::tie(a.code, a.change.day) < std::tie(b.code, b.change.day);
@@ -223,15 +215,17 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
       ++j;
     const auto begin = found.begin() + static_cast<std::ptrdiff_t>(i);
     const auto end = found.begin() + static_cast<std::ptrdiff_t>(j);
-    // A share shift with no lasting change of ALL is a fingerprint shift; otherwise the
-    // count change speaks, the broadest series first.
-    const bool all_changed = std::any_of(begin, end, [](const Finding& f) {
-      return (f.change.kind == Kind::level_shift || f.change.kind == Kind::emergence) &&
-             fingerprint_index(f.part) < 0;
-    });
+    // A share shift with no change of ALL in its region is a fingerprint shift; otherwise
+    // the count change speaks, the broadest series first.
+    const auto all_changed = [&](int region) {
+      return std::any_of(begin, end, [&](const Finding& f) {
+        return f.region == region && f.change.kind != Kind::fingerprint_shift &&
+               fingerprint_index(f.part) < 0;
+      });
+    };
     const auto rank = [&](const Finding& f) {
       int k = kind_rank(f.change.kind);
-      if (f.change.kind == Kind::fingerprint_shift && !all_changed) k = -1;
+      if (f.change.kind == Kind::fingerprint_shift && !all_changed(f.region)) k = -1;
       return std::make_tuple(k, fingerprint_index(f.part) >= 0, country_part(f.part),
                              -f.change.score);
     };

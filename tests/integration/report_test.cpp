@@ -136,6 +136,7 @@ TEST_CASE("a quarter with the seed's Japan-sourced counts reports the seed's Tab
   // Notable changes: the detector finds the seed's own example (nothing here names it),
   // in every format, and marks its day on the charts.
   const auto& events = rep["events"];
+  INFO(events.dump(1));
   const auto jump = std::find_if(events.begin(), events.end(), [](const nlohmann::json& e) {
     return e["destination"] == "22/TCP" && e["day"] == "2022-06-16";
   });
