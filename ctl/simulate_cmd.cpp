@@ -86,10 +86,15 @@ int cmd_simulate(const std::vector<std::string>& args) {
     return fail_usage("simulate: --events and --random-events exclude each other");
   try {
     if (!events_in.empty()) {
+      // At most 64 MiB is read (a labels file is kilobytes; /dev/zero is refused).
+      constexpr std::size_t kMax = 64u << 20;
       std::ifstream in(events_in, std::ios::binary);
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (!in && !in.eof()) return fail_usage("simulate: cannot read " + events_in);
-      if (text.size() > (64u << 20)) return fail_usage("simulate: " + events_in + ": over 64 MiB");
+      if (!in) return fail_usage("simulate: cannot read " + events_in);
+      std::string text(kMax + 1, '\0');
+      in.read(text.data(), static_cast<std::streamsize>(text.size()));
+      text.resize(static_cast<std::size_t>(in.gcount()));
+      if (in.bad()) return fail_usage("simulate: cannot read " + events_in);
+      if (text.size() > kMax) return fail_usage("simulate: " + events_in + ": over 64 MiB");
       o.events = sim::parse_events(text);
     } else if (random_events > 0) {
       o.events = sim::random_events(o, random_events, events_seed);
@@ -153,13 +158,12 @@ int cmd_simulate(const std::vector<std::string>& args) {
     std::cerr << "teitenctl simulate: " << e.what() << "\n";
     return 1;
   }
+  if (!o.events.empty())
+    std::cout << o.events.size() << " labelled events put in"
+              << (labels_out.empty() ? "" : " (labels: " + labels_out + ")") << "\n";
   std::cout << "simulated " << sensors.size() << " sensors over " << o.months
             << " months: " << buckets << " buckets (" << stored << " stored, " << duplicate
-            << " already there), " << packets << " packets";
-  if (!o.events.empty())
-    std::cout << ", " << o.events.size() << " events put in"
-              << (labels_out.empty() ? "" : " (labels: " + labels_out + ")");
-  std::cout << "\n";
+            << " already there), " << packets << " packets\n";
   return 0;
 }
 

@@ -272,7 +272,8 @@ struct Server::Impl {
       return error_response(bhttp::status::bad_request,
                             "format: '" + format + "' is not json, markdown, csv or html", keep);
     try {
-      const ReportRequest rq = parse_report_request(params, store);
+      ReportRequest rq = parse_report_request(params, store);
+      rq.events_cached_only = dashboard;
       // The dashboard may answer anyone who reaches it (dashboard.client_certificate:
       // none): bound what one page may cost.
       if (dashboard && (rq.day_to - rq.day_from >= 400 || rq.top > 20 || rq.sensor_top > 20))

@@ -232,7 +232,7 @@ std::vector<Change> share_changes(const Series& all, const Series& part, const S
   ok.resize(n);
   std::vector<double> p(n, 0.0);
   for (std::size_t i = 0; i < n; ++i) {
-    if (all.packets[i] < st.min_packets) ok[i] = 0;
+    if (!(all.packets[i] > 0) || all.packets[i] < st.min_packets) ok[i] = 0;
     if (ok[i]) p[i] = std::clamp(part.packets[i] / all.packets[i], 0.0, 1.0);
   }
   const auto day = [&](std::size_t i) { return all.first_day + static_cast<std::int64_t>(i); };
@@ -324,7 +324,9 @@ std::optional<double> share_change_at(const Series& all, const Series& part, std
   const auto t = static_cast<std::size_t>(day - all.first_day);
   const std::size_t n = std::min(ok.size(), part.packets.size());
   if (t >= n) return std::nullopt;
-  const auto usable = [&](std::size_t i) { return ok[i] && all.packets[i] >= st.min_packets; };
+  const auto usable = [&](std::size_t i) {
+    return ok[i] && all.packets[i] > 0 && all.packets[i] >= st.min_packets;
+  };
   std::vector<double> before;
   for (std::size_t i = lower(t, 0, st.baseline_days); i < t; ++i)
     if (usable(i)) before.push_back(part.packets[i] / all.packets[i]);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <unordered_map>
+#include <utility>
 
 #include "collector/report/format.h"
 #include "collector/report/report.h"
@@ -51,6 +52,23 @@ struct RegionData {
   std::vector<std::string> sensors;
   std::vector<double> exposure;                                  // sensor-days per day
   std::unordered_map<std::uint64_t, std::vector<float>> series;  // code << 3 | part
+  // As read: (day offset, packets) per series, before densify() (a darknet sees nearly
+  // every port on some day: only the series seen on enough days become dense).
+  std::unordered_map<std::uint64_t, std::vector<std::pair<std::uint32_t, float>>> sparse;
+
+  void densify(std::size_t days, int min_days) {
+    for (auto& [key, points] : sparse) {
+      std::sort(points.begin(), points.end());
+      int seen = 0;
+      for (std::size_t i = 0; i < points.size(); ++i)
+        if (i == 0 || points[i].first != points[i - 1].first) ++seen;
+      if (seen < min_days) continue;
+      auto& vec = series[key];
+      vec.assign(days, 0.0f);
+      for (const auto& [at, v] : points) vec[at] += v;
+    }
+    sparse.clear();
+  }
 };
 
 Series series_of(const RegionData& r, std::int64_t first_day, std::uint32_t code, unsigned part) {
@@ -127,6 +145,8 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
   for (const auto& id : req.sensors)
     if (!config.find_sensor(id))
       throw std::invalid_argument("sensors: '" + id + "' is not in the collector's registry");
+  if (req.day_to < req.day_from || req.day_to - req.day_from >= kMaxEventDays)
+    throw std::invalid_argument("notable changes are found over at most 400 days at once");
   Settings st = req.settings;
   st.min_baseline_days = std::min(st.min_baseline_days, st.baseline_days);
   const std::int64_t first = req.day_from - st.baseline_days - 14;
@@ -162,9 +182,8 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
         const auto at = static_cast<std::size_t>(s.day - first);
         const auto add = [&](unsigned part, std::uint64_t v) {
           if (v == 0) return;
-          auto& vec = r.series[std::uint64_t{code} << 3 | part];
-          if (vec.empty()) vec.assign(days, 0.0f);
-          vec[at] += static_cast<float>(v);
+          r.sparse[std::uint64_t{code} << 3 | part].emplace_back(static_cast<std::uint32_t>(at),
+                                                                 static_cast<float>(v));
         };
         if (f == 0) {
           add(part_of(false, -1), s.all);
@@ -176,16 +195,16 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
     }
   }
 
-  // Every series through the detector; fingerprint shares against their ALL.
+  // Every series through the detector; fingerprint shares against their ALL. A destination
+  // seen on fewer days than a shift needs has nothing to find.
+  const int held = static_cast<int>(std::ceil(0.8 * st.shift_days));
+  for (auto& r : regions) r.densify(days, held);
   std::vector<Finding> found;
   const auto keep = [&](int region, std::uint32_t code, unsigned part, const Change& c) {
     if (c.day >= req.day_from && c.day <= req.day_to) found.push_back({region, code, part, c});
   };
-  const int held = static_cast<int>(std::ceil(0.8 * st.shift_days));
   for (std::size_t r = 0; r < regions.size(); ++r) {
     for (const auto& [key, vec] : regions[r].series) {
-      // A destination seen on fewer days than a shift needs has nothing to find.
-      if (std::count_if(vec.begin(), vec.end(), [](float v) { return v > 0; }) < held) continue;
       const auto code = static_cast<std::uint32_t>(key >> 3);
       const auto part = static_cast<unsigned>(key & 7);
       const Series s = series_of(regions[r], first, code, part);
@@ -510,16 +529,25 @@ std::string events_markdown(const std::vector<Event>& events) {
   return out;
 }
 
-std::string EventsCache::key_of(const EventsRequest& r) {
+std::string EventsCache::key_of(const CollectorConfig& config, const EventsRequest& r) {
   const Settings& s = r.settings;
   std::string k = std::to_string(r.day_from) + "/" + std::to_string(r.day_to) + "/" + r.country;
   for (const auto& id : r.sensors) k += "," + id;
-  char b[256];
-  std::snprintf(b, sizeof b, "/%d %d %d %g %g %g %g %g %g %g %g %g %g", s.baseline_days,
-                s.min_baseline_days, s.shift_days, s.spike_z, s.spike_ratio, s.shift_z,
-                s.shift_ratio, s.min_packets, s.emergence_floor, s.emergence_level, s.share_change,
-                s.share_z, s.coverage_min);
-  return k + b;
+  char b[512];
+  std::snprintf(b, sizeof b,
+                "/%d %d %d %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %d",
+                s.baseline_days, s.min_baseline_days, s.shift_days, s.spike_z, s.spike_ratio,
+                s.shift_z, s.shift_ratio, s.min_packets, s.emergence_floor, s.emergence_level,
+                s.share_change, s.share_z, s.coverage_min, s.weekly ? 1 : 0);
+  k += b;
+  // The regions of the registry: a reload that moves or adds sensors changes the events.
+  std::uint64_t h = 1469598103934665603ULL;
+  for (const auto& sensor : config.sensors)
+    for (const std::string* part : {&sensor.id, &sensor.region}) {
+      for (char c : *part) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+      h = (h ^ 0xFF) * 1099511628211ULL;
+    }
+  return k + "/" + std::to_string(h);
 }
 
 std::uint64_t EventsCache::version_of(Store& storage, const EventsRequest& r) {
@@ -541,19 +569,55 @@ std::vector<Event> EventsCache::compute(Store& storage, const CollectorConfig& c
   EventsRequest all = req;
   all.limit = kMaxEvents;
   Entry e{version, std::chrono::steady_clock::now(), find_events(storage, config, all)};
+  const std::string key = key_of(config, req);
   std::lock_guard lock(mu_);
-  if (entries_.size() >= 64 && !entries_.contains(key_of(req))) {
+  if (entries_.size() >= 64 && !entries_.contains(key)) {
     auto oldest = entries_.begin();
     for (auto it = entries_.begin(); it != entries_.end(); ++it)
       if (it->second.computed < oldest->second.computed) oldest = it;
     entries_.erase(oldest);
   }
-  return (entries_[key_of(req)] = std::move(e)).events;
+  return (entries_[key] = std::move(e)).events;
+}
+
+namespace {
+void check_sensors(const CollectorConfig& config, const EventsRequest& req) {
+  for (const auto& id : req.sensors)
+    if (!config.find_sensor(id))
+      throw std::invalid_argument("sensors: '" + id + "' is not in the collector's registry");
+}
+}  // namespace
+
+std::optional<std::vector<Event>> EventsCache::peek(Store& storage, const CollectorConfig& config,
+                                                    const EventsRequest& req) {
+  check_sensors(config, req);
+  (void)storage;
+  const std::string key = key_of(config, req);
+  std::lock_guard lock(mu_);
+  const auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    if (std::none_of(wanted_.begin(), wanted_.end(),
+                     [&](const EventsRequest& w) { return key_of(config, w) == key; })) {
+      if (wanted_.size() >= 8) wanted_.erase(wanted_.begin());
+      wanted_.push_back(req);
+    }
+    return std::nullopt;
+  }
+  hits_.fetch_add(1, std::memory_order_relaxed);
+  auto out = it->second.events;
+  if (out.size() > req.limit) out.resize(req.limit);
+  return out;
+}
+
+std::vector<EventsRequest> EventsCache::wanted() {
+  std::lock_guard lock(mu_);
+  return std::exchange(wanted_, {});
 }
 
 std::vector<Event> EventsCache::get(Store& storage, const CollectorConfig& config,
                                     const EventsRequest& req) {
-  const std::string key = key_of(req);
+  check_sensors(config, req);
+  const std::string key = key_of(config, req);
   const std::uint64_t version = version_of(storage, req);
   std::vector<Event> out;
   bool found = false;
@@ -579,7 +643,7 @@ std::vector<Event> EventsCache::get(Store& storage, const CollectorConfig& confi
 
 bool EventsCache::refresh(Store& storage, const CollectorConfig& config, const EventsRequest& req,
                           std::chrono::seconds min_age) {
-  const std::string key = key_of(req);
+  const std::string key = key_of(config, req);
   const std::uint64_t version = version_of(storage, req);
   {
     std::lock_guard lock(mu_);

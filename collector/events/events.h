@@ -22,6 +22,9 @@
 // merged into dated, ranked events with a sentence each.
 namespace teiten::collector::events {
 
+/// The longest range whose notable changes are found at once (what one request may cost).
+inline constexpr std::int64_t kMaxEventDays = 400;
+
 struct EventsRequest {
   std::int64_t day_from = 0, day_to = 0;  ///< local days; events that began in the range
   std::string country = "JP";             ///< the source country also examined on its own
@@ -56,20 +59,29 @@ struct Event {
 
 /// The events that began in the request's range, ranked (highest score first). Reads the
 /// rollups from baseline_days + 14 days before the range to shift_days + 2 after it.
-/// Throws std::invalid_argument when the request names a sensor the registry lacks.
+/// Throws std::invalid_argument when the request names a sensor the registry lacks, or
+/// covers more than kMaxEventDays.
 std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
                                const EventsRequest& req);
 
 /// Events already found, for the reports and /v1/events of the collector and for the live
 /// thread to keep warm (docs/notable-changes.md, "Cost"): an entry serves while the
 /// coverage of its window is unchanged (no bucket arrived for those days), or, when
-/// buckets did arrive, for `max_age` after it was computed. At most 64 entries.
+/// buckets did arrive, for `max_age` after it was computed. Keyed by the range, country,
+/// sensors, settings and the registry's regions. At most 64 entries.
 class EventsCache {
  public:
   explicit EventsCache(std::chrono::seconds max_age = std::chrono::minutes(15))
       : max_age_(max_age) {}
   /// The events of `req` (its limit applied), from the cache or found now.
   std::vector<Event> get(Store& storage, const CollectorConfig& config, const EventsRequest& req);
+  /// The events of `req` if they were found already (current or not), else nullopt and
+  /// the request is noted for the live thread (wanted()): what the dashboard, which anyone
+  /// may reach, asks for without making a request pay for finding them.
+  std::optional<std::vector<Event>> peek(Store& storage, const CollectorConfig& config,
+                                         const EventsRequest& req);
+  /// Up to 8 requests peek() did not find, oldest first, taken out.
+  std::vector<EventsRequest> wanted();
   /// Finds them again if the entry is missing or out of date and at least `min_age` old
   /// (the live thread, for the ranges people look at). Returns whether it computed.
   bool refresh(Store& storage, const CollectorConfig& config, const EventsRequest& req,
@@ -83,13 +95,14 @@ class EventsCache {
     std::chrono::steady_clock::time_point computed;
     std::vector<Event> events;
   };
-  static std::string key_of(const EventsRequest& req);
+  static std::string key_of(const CollectorConfig& config, const EventsRequest& req);
   static std::uint64_t version_of(Store& storage, const EventsRequest& req);
   std::vector<Event> compute(Store& storage, const CollectorConfig& config,
                              const EventsRequest& req, std::uint64_t version);
   std::chrono::seconds max_age_;
   std::mutex mu_;
   std::map<std::string, Entry> entries_;
+  std::vector<EventsRequest> wanted_;
   std::atomic<std::uint64_t> hits_{0}, misses_{0};
 };
 

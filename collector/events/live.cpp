@@ -79,6 +79,7 @@ LiveEvents::LiveEvents(const StoreConfig& store, ConfigSource config, std::chron
 }
 
 LiveEvents::~LiveEvents() {
+  stop_requested_ = true;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -131,23 +132,33 @@ LiveEvents::Hour LiveEvents::fetch(std::int64_t hour, const CollectorConfig& cfg
 std::vector<Event> LiveEvents::evaluate(std::int64_t now) {
   const auto cfg = config_();
   if (!store_) store_ = open_store(store_config_, OpenMode::read_only);
+  // Hours summed with another registry's regions are read again.
+  std::uint64_t registry = 1469598103934665603ULL;
+  for (const auto& s : cfg->sensors)
+    for (const std::string* part : {&s.id, &s.region}) {
+      for (char c : *part) registry = (registry ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+      registry = (registry ^ 0xFF) * 1099511628211ULL;
+    }
+  if (registry != registry_) {
+    hours_.clear();
+    registry_ = registry;
+  }
   const std::int64_t ready = (now - static_cast<std::int64_t>(cfg->live_grace_s)) / 3600 - 1;
   if (!last_) last_ = ready - 1;  // from the latest whole hour on
   std::vector<Event> found;
-  while (*last_ < ready) {
+  auto logger = log::get("collectord");
+  while (*last_ < ready && !stop_requested_) {
     const std::int64_t hour = *last_ + 1;
-    auto more = judge(hour, *cfg);
-    found.insert(found.end(), more.begin(), more.end());
+    const auto more = judge(hour, *cfg);
     last_ = hour;
     stats_.hours.fetch_add(1, std::memory_order_relaxed);
-  }
-  if (!found.empty()) {
-    stats_.spikes.fetch_add(found.size(), std::memory_order_relaxed);
+    if (more.empty()) continue;
+    stats_.spikes.fetch_add(more.size(), std::memory_order_relaxed);
     stats_.last_event.store(now, std::memory_order_relaxed);
-    stats_.remember(found, now);
-    auto logger = log::get("collectord");
-    for (const Event& e : found) logger->warn("notable change: {}", e.sentence);
-    post(found, *cfg);
+    stats_.remember(more, now);
+    for (const Event& e : more) logger->warn("notable change: {}", e.sentence);
+    post(more, *cfg);
+    found.insert(found.end(), more.begin(), more.end());
   }
   return found;
 }
@@ -189,7 +200,13 @@ std::vector<Event> LiveEvents::judge(std::int64_t hour, const CollectorConfig& c
   }
   std::vector<Event> out;
   for (const auto& [code, per_region] : spikes) {
-    const std::size_t r = per_region[0] ? 0 : 1;
+    // Both regions: the same series spiked in each (else the stronger region's speaks).
+    const bool both =
+        per_region[0] && per_region[1] && per_region[0]->first == per_region[1]->first;
+    const std::size_t r = per_region[0] && (!per_region[1] || per_region[0]->second.score >=
+                                                                  per_region[1]->second.score)
+                              ? 0
+                              : 1;
     const auto& [key, c] = *per_region[r];
     Event e;
     e.kind = Kind::spike;
@@ -202,8 +219,10 @@ std::vector<Event> LiveEvents::judge(std::int64_t hour, const CollectorConfig& c
     e.after = c.after;
     e.excess = c.excess;
     e.score = c.score;
-    if (per_region[0] && per_region[1]) {
+    if (both) {
       e.scope = "both";
+    } else if (per_region[1 - r]) {
+      e.scope = r == 0 ? "domestic" : "overseas";  // the other spiked in another series
     } else {
       e.scope = r == 0 ? "domestic" : "overseas";
       const std::size_t other = 1 - r;
@@ -237,13 +256,27 @@ void LiveEvents::warm(std::int64_t now, const CollectorConfig& cfg) {
   };
   const std::int64_t this_q = day_of(quarter);
   const std::int64_t prev_q = day_of(quarter - date::months{3});
-  EventsRequest r;
-  r.settings = cfg.events;
+  const std::int64_t next_q = day_of(quarter + date::months{3});
+  // The ranges people look at (the dashboard's default, this and the last quarter as
+  // quarter= asks them), then those the dashboard asked for and did not find.
+  std::vector<EventsRequest> ranges;
   for (const auto& [from, to] :
-       {std::pair{last - 90, last}, std::pair{this_q, last}, std::pair{prev_q, this_q - 1}}) {
+       {std::pair{last - 90, last}, std::pair{this_q, next_q - 1}, std::pair{prev_q, this_q - 1}}) {
+    EventsRequest r;
+    r.settings = cfg.events;
     r.day_from = from;
     r.day_to = to;
-    cache_->refresh(*store_, cfg, r, std::chrono::minutes(5));
+    r.limit = 20;
+    ranges.push_back(r);
+  }
+  for (auto& r : cache_->wanted()) ranges.push_back(std::move(r));
+  for (const auto& r : ranges) {
+    if (stop_requested_) return;
+    try {
+      cache_->refresh(*store_, cfg, r, std::chrono::minutes(5));
+    } catch (const std::invalid_argument&) {
+      // a sensor the request named left the registry: nothing to find
+    }
   }
 }
 
@@ -252,13 +285,29 @@ void LiveEvents::post(const std::vector<Event>& found, const CollectorConfig& cf
   auto logger = log::get("collectord");
   const auto hook = parse_webhook(cfg.webhook);
   if (!hook) return;  // the configuration checked it
+  std::optional<boost::asio::ssl::context> ctx;
   try {
-    auto ctx = tls::make_client_tls({cfg.webhook_ca.empty() ? cfg.tls_ca : cfg.webhook_ca, "", ""},
-                                    tls::Role::none);
-    for (const Event& e : found) {
+    ctx.emplace(tls::make_client_tls({cfg.webhook_ca.empty() ? cfg.tls_ca : cfg.webhook_ca, "", ""},
+                                     tls::Role::none));
+  } catch (const std::exception& e) {
+    stats_.webhook_failures.fetch_add(found.size(), std::memory_order_relaxed);
+    logger->error("webhook {}: {}", cfg.webhook, e.what());
+    return;
+  }
+  // One post per event, each on its own (10 s at most), the strongest first; at most
+  // kMaxPosts an hour (the rest are counted as failures and stay in /metrics and the log).
+  constexpr std::size_t kMaxPosts = 20;
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    if (i >= kMaxPosts || stop_requested_) {
+      stats_.webhook_failures.fetch_add(found.size() - i, std::memory_order_relaxed);
+      logger->error("webhook {}: {} events not posted (at most {} an hour, or stopping)",
+                    cfg.webhook, found.size() - i, kMaxPosts);
+      return;
+    }
+    try {
       const nlohmann::json body = {{"source", "teiten-collectord"},
-                                   {"event", events_array({e}).at(0)}};
-      const auto res = http::https_request_sync(ctx, hook->host, hook->port, "POST", hook->path,
+                                   {"event", events_array({found[i]}).at(0)}};
+      const auto res = http::https_request_sync(*ctx, hook->host, hook->port, "POST", hook->path,
                                                 body.dump(), std::chrono::seconds(10));
       if (res.status >= 200 && res.status < 300) {
         stats_.webhook_posts.fetch_add(1, std::memory_order_relaxed);
@@ -266,10 +315,10 @@ void LiveEvents::post(const std::vector<Event>& found, const CollectorConfig& cf
         stats_.webhook_failures.fetch_add(1, std::memory_order_relaxed);
         logger->error("webhook {} answered {}", cfg.webhook, res.status);
       }
+    } catch (const std::exception& e) {
+      stats_.webhook_failures.fetch_add(1, std::memory_order_relaxed);
+      logger->error("webhook {}: {}", cfg.webhook, e.what());
     }
-  } catch (const std::exception& e) {
-    stats_.webhook_failures.fetch_add(1, std::memory_order_relaxed);
-    logger->error("webhook {}: {}", cfg.webhook, e.what());
   }
 }
 

@@ -60,8 +60,9 @@ class LiveEvents {
   LiveEvents& operator=(const LiveEvents&) = delete;
 
   /// Evaluates the whole UTC hours that ended at least events.live_grace before `now` and
-  /// were not evaluated yet (at the first call: the latest such hour only), posts what it
-  /// finds to the webhook, and returns it. Throws std::runtime_error when storage fails.
+  /// were not evaluated yet (at the first call: the latest such hour only), counts and posts
+  /// what each hour has as soon as that hour is judged, and returns all of it. Throws
+  /// std::runtime_error when storage fails (the hours judged before stay judged).
   std::vector<Event> evaluate(std::int64_t now);
   const LiveStats& stats() const { return stats_; }
 
@@ -85,9 +86,11 @@ class LiveEvents {
   std::map<std::int64_t, Hour> hours_;  // by UTC hour number
   std::optional<std::int64_t> last_;    // the last hour evaluated
   LiveStats stats_;
+  std::uint64_t registry_ = 0;  // the regions hours_ were summed with
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;
+  bool stopping_ = false;                    // under mu_
+  std::atomic<bool> stop_requested_{false};  // read between units of work
   std::thread thread_;
 };
 

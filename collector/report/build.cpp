@@ -315,7 +315,10 @@ Report build_report(Store& storage, const CollectorConfig& config, const ReportR
     rep.health.push_back(h);
   }
   // Notable changes that began in the range (docs/notable-changes.md).
-  if (req.events) {
+  if (req.events && req.day_to - req.day_from >= events::kMaxEventDays) {
+    rep.events_note =
+        "Notable changes are found over at most 400 days at once: ask for a shorter range.";
+  } else if (req.events) {
     events::EventsRequest er;
     er.day_from = req.day_from;
     er.day_to = req.day_to;
@@ -323,7 +326,16 @@ Report build_report(Store& storage, const CollectorConfig& config, const ReportR
     er.sensors = req.sensors;
     er.settings = config.events;
     er.limit = req.events_limit;
-    rep.events = cache ? cache->get(storage, config, er) : events::find_events(storage, config, er);
+    if (cache && req.events_cached_only) {
+      if (auto found = cache->peek(storage, config, er))
+        rep.events = std::move(*found);
+      else
+        rep.events_note =
+            "The notable changes of this range are being found: they show on a later visit.";
+    } else {
+      rep.events =
+          cache ? cache->get(storage, config, er) : events::find_events(storage, config, er);
+    }
   }
   return rep;
 }

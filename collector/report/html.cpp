@@ -46,7 +46,9 @@ std::string report_html(const Report& r, bool dashboard) {
          "<tbody id=\"health\"></tbody></table>\n";
   }
   o << "<h2>Notable changes</h2>\n";
-  if (r.events.empty()) {
+  if (!r.events_note.empty()) {
+    o << "<p id=\"events-note\">" << esc(r.events_note) << "</p>\n";
+  } else if (r.events.empty()) {
     o << "<p id=\"events-none\">No notable changes began in this range.</p>\n";
   } else {
     o << "<ol id=\"events\">";

@@ -28,6 +28,7 @@ std::string report_json(const Report& r) {
   j["rank"] = r.request.rank;
   j["fingerprint"] = r.fingerprint;
   j["events"] = events::events_array(r.events);
+  if (!r.events_note.empty()) j["events_note"] = r.events_note;
   j["ports"] = nlohmann::json::array();
   for (std::size_t i = 0; i < r.table.size(); ++i) {
     const auto& p = r.table[i];

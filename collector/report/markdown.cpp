@@ -12,7 +12,8 @@ std::string report_markdown(const Report& r) {
   std::ostringstream o;
   const std::string fpn = fingerprint_name(r.fingerprint);
   o << "# Teiten report: " << range_title(r) << "\n\n";
-  o << "## Notable changes\n\n" << events::events_markdown(r.events) << "\n";
+  o << "## Notable changes\n\n"
+    << (r.events_note.empty() ? events::events_markdown(r.events) : r.events_note + "\n") << "\n";
   o << "## 1. Destination ports of packets from " << r.request.country << ", TOP" << r.request.top
     << " by " << (r.request.rank == "all" ? std::string{"ALL"} : fpn) << " packets\n\n";
   if (r.table.empty()) {

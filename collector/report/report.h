@@ -25,6 +25,9 @@ struct ReportRequest {
   std::vector<std::string> sensors;  ///< only these sensors (empty: all)
   bool events = true;                ///< the notable changes too (events=no: without)
   std::size_t events_limit = 20;     ///< the highest-ranked ones
+  /// Only notable changes found already (the dashboard, which anyone may reach: a page
+  /// must not make the collector find a range's events; it asks the live thread to).
+  bool events_cached_only = false;
 };
 
 /// Parses a report request from query parameters (from, to: YYYY-MM-DD, both included;
@@ -92,6 +95,7 @@ struct Report {
   std::vector<std::vector<WeekPoint>> weekly;  ///< per weekly_ports entry
   std::vector<SensorHealth> health;
   std::vector<events::Event> events;  ///< notable changes that began in the range, ranked
+  std::string events_note;            ///< why there are none to show, when they were not looked for
 };
 
 /// Builds the seed's analyses from the store's daily rollups and coverage: Table 1 (the

@@ -155,11 +155,15 @@ std::uint64_t simulate_sensor(const SimOptions& o, std::size_t index,
     // Tail ports of the day, and the odd burst: one port, one source, twice its day.
     std::array<int, 6> tail{};
     for (auto& t : tail) {
-      do t = 1024 + static_cast<int>(rng() % 64511);  // the tail: ports no one names
-      while (std::any_of(kPorts.begin(), kPorts.end(),
-                         [&](const PortWeight& p) { return p.port == t; }) ||
-             std::any_of(o.events.begin(), o.events.end(),
-                         [&](const SimEvent& e) { return e.port == t; }));
+      // The tail: ports no one names (a few tries; events may name very many ports).
+      for (int attempt = 0; attempt < 16; ++attempt) {
+        t = 1024 + static_cast<int>(rng() % 64511);
+        if (std::none_of(kPorts.begin(), kPorts.end(),
+                         [&](const PortWeight& p) { return p.port == t; }) &&
+            std::none_of(o.events.begin(), o.events.end(),
+                         [&](const SimEvent& e) { return e.port == t; }))
+          break;
+      }
     }
     const std::size_t burst = u(rng) < 0.03 ? rng() % 4 : kPorts.size();
     // The events of this day at this sensor.
@@ -202,7 +206,8 @@ std::uint64_t simulate_sensor(const SimOptions& o, std::size_t index,
         double factor = 1.0;
         Parts extra{};
         for (const SimEvent* e : today) {
-          if (!concerns(*e) || (!e->country.empty() && e->country != code)) continue;
+          if (!concerns(*e) || e->hour >= 0 || (!e->country.empty() && e->country != code))
+            continue;
           if (e->kind == "fingerprint_shift") {
             mirai_share = e->size;
           } else if (e->kind == "spike" || e->kind == "level_shift") {
@@ -260,7 +265,23 @@ std::uint64_t simulate_sensor(const SimOptions& o, std::size_t index,
         add(k, n, 40, sources(n), c);
       }
     }
-    // Spread the day over its buckets (each row's packets evenly, remainder to the first).
+    // Spikes of one hour: that hour's share of the matching rows, `size` times.
+    const auto hour_spike = [&](const bucket::Row& row, std::uint32_t b) {
+      double extra = 0;
+      for (const SimEvent* e : today) {
+        if (e->kind != "spike" || e->hour < 0) continue;
+        const std::int64_t from = static_cast<std::int64_t>(b) * o.width_s / 3600;
+        const std::int64_t to = static_cast<std::int64_t>(b + 1) * o.width_s / 3600;
+        if (e->hour < from || e->hour >= to) continue;
+        if (e->proto != classify::to_string(row.key.proto)) continue;
+        if (e->proto != "icmp" && (!row.key.has_port || row.key.port != e->port)) continue;
+        if (!e->country.empty() && e->country != classify::country_to_string(row.key.country))
+          continue;
+        extra += static_cast<double>(row.packets) / 24.0 * (e->size - 1);
+      }
+      return static_cast<std::uint64_t>(std::llround(extra));
+    };
+    // Spread the day over its buckets: each row's packets evenly, the remainder one by one.
     for (std::uint32_t b = 0; b < per_day; ++b) {
       bucket::SealedBucket out;
       out.sensor_id = sensor.id;
@@ -270,7 +291,10 @@ std::uint64_t simulate_sensor(const SimOptions& o, std::size_t index,
       out.width_s = o.width_s;
       out.provenance = {"teitenctl simulate", std::string(64, '0'), 0, true};
       for (const auto& [packed, row] : rows) {
-        const std::uint64_t share = row.packets / per_day + (b == 0 ? row.packets % per_day : 0);
+        // The remainder: one each to `remainder` buckets from a place of the row's own.
+        const std::uint64_t offset = mix(packed, static_cast<std::uint64_t>(day)) % per_day;
+        const std::uint64_t extra = (b + per_day - offset) % per_day < row.packets % per_day;
+        const std::uint64_t share = row.packets / per_day + extra + hour_spike(row, b);
         if (share == 0) continue;
         const std::uint64_t bytes = row.bytes / row.packets * share;
         out.rows.push_back(
@@ -390,7 +414,8 @@ std::string events_json(const std::vector<SimEvent>& events) {
                  {"country", e.country},
                  {"start", day_label(e.start_day)},
                  {"days", e.days},
-                 {"size", e.size}});
+                 {"size", e.size},
+                 {"hour", e.hour}});
   return a.dump(1) + "\n";
 }
 
@@ -432,7 +457,8 @@ std::vector<SimEvent> parse_events(const std::string& text) {
     e.region = str("region", {"domestic", "overseas", "both"}, "both");
     e.country = str("country", {}, "");
     if (!e.country.empty() &&
-        (e.country.size() != 2 || !std::isupper(e.country[0]) || !std::isupper(e.country[1])))
+        (e.country.size() != 2 || !std::isupper(static_cast<unsigned char>(e.country[0])) ||
+         !std::isupper(static_cast<unsigned char>(e.country[1]))))
       throw std::invalid_argument(where + ".country: a two-letter code such as JP");
     const auto start = bucket::parse_rfc3339(str("start", {}, "") + "T00:00:00Z");
     if (!start) throw std::invalid_argument(where + ".start: expected YYYY-MM-DD");
@@ -443,11 +469,19 @@ std::vector<SimEvent> parse_events(const std::string& text) {
     if (e.size < 0) throw std::invalid_argument(where + ".size: missing");
     if (share && e.fingerprint != "mirai")
       throw std::invalid_argument(where + ".fingerprint: a fingerprint shift moves 'mirai'");
+    if (share && e.proto != "tcp")
+      throw std::invalid_argument(where + ".proto: Mirai-type packets are TCP");
+    if (e.kind == "emergence" && e.proto == "icmp")
+      throw std::invalid_argument(where + ".proto: a port emerges: tcp or udp");
     if (e.kind != "level_shift" && e.kind != "fingerprint_shift" && e.size < 1 &&
         e.kind != "emergence")
       throw std::invalid_argument(where + ".size: a spike is at least 1");
     if (e.size < 1 && !e.fingerprint.empty() && !share)
       throw std::invalid_argument(where + ".size: only the whole mix can fall");
+    e.hour = static_cast<int>(num("hour", -1, 23, -1));
+    if (e.hour >= 0 && (e.kind != "spike" || !e.fingerprint.empty() || e.days > 1))
+      throw std::invalid_argument(where + ".hour: only for a spike of the whole mix, one day");
+    if (e.hour >= 0) e.days = 1;
     out.push_back(e);
   }
   return out;

@@ -26,6 +26,9 @@ struct SimEvent {
   /// spike, level_shift: the multiple of the destination's packets (below 1: a fall);
   /// emergence: packets per sensor-day; fingerprint_shift: the fingerprint's new share.
   double size = 0;
+  /// A spike of one UTC hour (0-23) of start_day: that hour's packets `size` times (its
+  /// whole mix; live detection). -1: whole days.
+  int hour = -1;
   friend bool operator==(const SimEvent&, const SimEvent&) = default;
 };
 

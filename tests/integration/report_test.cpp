@@ -175,9 +175,18 @@ TEST_CASE("a quarter with the seed's Japan-sourced counts reports the seed's Tab
 
 TEST_CASE("simulated sensors feed the dashboard, and Chromium shows the API numbers", "[report]") {
   Network n;
-  const std::vector<std::string> sim = {"--domestic", "2",     "--overseas", "1",
-                                        "--months",   "3",     "--start",    "2022-04",
-                                        "--width",    "86400", "--seed",     "3"};
+  // With one labelled change put in: a spike of 445/TCP on 2022-05-20 at every sensor.
+  write_file(n.dir / "events.json",
+             R"([{"kind": "spike", "proto": "tcp", "port": 445, "start": "2022-05-20", )"
+             R"("days": 1, "size": 6}])");
+  const std::vector<std::string> sim = {"--domestic", "2",
+                                        "--overseas", "1",
+                                        "--months",   "3",
+                                        "--start",    "2022-04",
+                                        "--width",    "86400",
+                                        "--seed",     "3",
+                                        "--events",   n.dir / "events.json",
+                                        "--labels",   n.dir / "labels.json"};
   std::vector<std::string> argv = {teitenctl_path(), "simulate", "--print-registry"};
   argv.insert(argv.end(), sim.begin(), sim.end());
   RunResult reg = run(argv, n.dir);
@@ -210,6 +219,15 @@ TEST_CASE("simulated sensors feed the dashboard, and Chromium shows the API numb
   const auto rep = nlohmann::json::parse(api.body);
   REQUIRE(rep["ports"].size() == 5);
   REQUIRE(rep["sensors"].size() == 6);  // the fixture's three and the simulated three
+  // The change put in is the quarter's notable change, found by the collector.
+  CHECK(nlohmann::json::parse(read_file(n.dir / "labels.json"))[0]["start"] == "2022-05-20");
+  const auto& events = rep["events"];
+  INFO(events.dump(1));
+  const auto spike = std::find_if(events.begin(), events.end(), [](const nlohmann::json& e) {
+    return e["destination"] == "445/TCP" && e["day"] == "2022-05-20" && e["kind"] == "spike";
+  });
+  REQUIRE(spike != events.end());
+  CHECK((*spike)["scope"] == "both");
 
   // The dashboard asks for an operator's certificate: none, or a sensor's, sees nothing.
   {
@@ -256,6 +274,20 @@ TEST_CASE("simulated sensors feed the dashboard, and Chromium shows the API numb
   // (the operator's explicit choice for a dashboard on a trusted network).
   collector.reset();
   collector = n.start_collector("  client_certificate: none\n");
+  {
+    // A page does not make the collector find a range's notable changes: it says they
+    // are being found (and asks the live thread to); a report over the API finds them.
+    auto anyone = tls::make_client_tls({n.pki() + "/ca.pem", "", ""}, tls::Role::collector);
+    const auto early = http::https_request_sync(
+        anyone, "localhost", std::to_string(n.dashboard_port), "GET",
+        "/api/report.json?from=2022-04-01&to=2022-06-30", "", std::chrono::seconds(20));
+    REQUIRE(early.status == 200);
+    const auto j = nlohmann::json::parse(early.body);
+    CHECK(j["events"].empty());
+    CHECK(j["events_note"].get<std::string>().find("being found") != std::string::npos);
+    REQUIRE(n.request("operator-op", "GET", "/v1/report?from=2022-04-01&to=2022-06-30").status ==
+            200);
+  }
   const auto browse = [&](const std::string& url) {
     return run(
         {"timeout", "120", "chromium", "--headless", "--no-sandbox", "--disable-gpu",
@@ -274,6 +306,12 @@ TEST_CASE("simulated sensors feed the dashboard, and Chromium shows the API numb
   for (std::istringstream in(page.err); std::getline(in, console);)
     CHECK(console.find(":CONSOLE") == std::string::npos);
   const auto shown = html_cells(page.out);
+  // The dashboard lists the range's notable changes beside the figures.
+  CHECK(page.out.find("<h2>Notable changes</h2>") != std::string::npos);
+  for (const auto& e : events)
+    CHECK(page.out.find("data-destination=\"" + e["destination"].get<std::string>() + "\"><b>" +
+                        e["day"].get<std::string>() + "</b> " + e["sentence"].get<std::string>() +
+                        "</li>") != std::string::npos);
   for (const auto& p : rep["ports"]) {
     const std::string label = p["destination"];
     CHECK(shown.at("ports/" + label + "/all") == std::to_string(p["all"].get<std::uint64_t>()));

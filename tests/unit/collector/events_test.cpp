@@ -4,8 +4,10 @@
 // falls; days cut in the reports' time zone; the events: settings of the configuration.
 #include "collector/events/events.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <map>
 #include <variant>
 
 #include "collector/report/report.h"
@@ -226,4 +228,100 @@ TEST_CASE("an events request is parsed and checked like a report's", "[events]")
   events::EventsRequest bad;
   bad.sensors = {"nobody"};
   CHECK_THROWS_WITH(events::find_events(*w.store, w.cfg, bad), Catch::Contains("nobody"));
+  events::EventsCache cache;
+  CHECK_THROWS_WITH(cache.get(*w.store, w.cfg, bad), Catch::Contains("nobody"));
+  // What one request may cost is bounded: 400 days at once.
+  events::EventsRequest wide;
+  wide.day_from = kStart;
+  wide.day_to = kStart + 400;
+  CHECK_THROWS_WITH(events::find_events(*w.store, w.cfg, wide), Catch::Contains("400 days"));
+  ReportRequest long_report;
+  long_report.day_from = kStart;
+  long_report.day_to = kStart + 500;
+  const Report rep = build_report(*w.store, w.cfg, long_report);
+  CHECK(rep.events.empty());
+  CHECK(rep.events_note.find("at most 400 days") != std::string::npos);
+  CHECK(report_markdown(rep).find("## Notable changes\n\nNotable changes are found over at most") !=
+        std::string::npos);
+}
+
+TEST_CASE("labelled events round-trip through their JSON, and a bad file is refused by name",
+          "[events]") {
+  sim::SimOptions o;
+  o.start_day = kStart;
+  auto events = sim::random_events(o, 12, 3);
+  REQUIRE(events.size() == 12);
+  auto hourly = ev("spike", 22, kStart + 60, 4);
+  hourly.hour = 13;
+  hourly.days = 1;
+  events.push_back(hourly);
+  const auto back = sim::parse_events(sim::events_json(events));
+  REQUIRE(back.size() == events.size());
+  for (std::size_t i = 0; i < back.size(); ++i) {
+    CHECK(back[i].kind == events[i].kind);
+    CHECK(back[i].port == events[i].port);
+    CHECK(back[i].start_day == events[i].start_day);
+    CHECK(back[i].hour == events[i].hour);
+    CHECK(back[i].size == Approx(events[i].size));
+  }
+  // Every kind, every region, in the seeded set.
+  for (const char* k : {"spike", "level_shift", "emergence", "fingerprint_shift"})
+    CHECK(std::count_if(events.begin(), events.end(), [&](const auto& e) { return e.kind == k; }) >=
+          3);
+  for (const auto& [text, says] : std::vector<std::pair<std::string, std::string>>{
+           {"{", "expected a JSON array"},
+           {"[1]", "events[0]: not an object"},
+           {R"([{"kind":"boom","port":23,"start":"2021-05-01","size":2}])", "events[0].kind"},
+           {R"([{"kind":"spike","port":23,"start":"2021-02-30","size":2}])", "events[0].start"},
+           {R"([{"kind":"spike","port":23,"start":"2021-05-01"}])", "events[0].size: missing"},
+           {R"([{"kind":"spike","start":"2021-05-01","size":2,"port":70000}])", "events[0].port"},
+           {R"([{"kind":"spike","proto":"icmp","port":22,"start":"2021-05-01","size":2}])",
+            "events[0].port"},
+           {R"([{"kind":"emergence","proto":"icmp","start":"2021-05-01","size":50}])",
+            "events[0].proto"},
+           {R"([{"kind":"fingerprint_shift","proto":"udp","port":53,"fingerprint":"mirai",)"
+            R"("start":"2021-05-01","size":0.5}])",
+            "events[0].proto"},
+           {R"([{"kind":"level_shift","port":23,"start":"2021-05-01","size":2,"hour":3}])",
+            "events[0].hour"},
+           {R"([{"kind":"spike","port":23,"start":"2021-05-01","size":2,"country":"japan"}])",
+            "events[0].country"},
+       }) {
+    INFO(text);
+    CHECK_THROWS_WITH(sim::parse_events(text), Catch::Contains(says));
+  }
+}
+
+TEST_CASE("a spike of one hour puts its packets in that hour's bucket only", "[events]") {
+  sim::SimOptions o;
+  o.domestic = 1;
+  o.overseas = 0;
+  o.months = 1;
+  o.width_s = 3600;
+  o.start_day = kStart;
+  o.outage_share = 0;
+  std::map<std::int64_t, std::uint64_t> plain, spiked;
+  const auto port22 = [](const bucket::SealedBucket& b) {
+    std::uint64_t n = 0;
+    for (const auto& r : b.rows)
+      if (r.key.proto == classify::Proto::tcp && r.key.port == 22) n += r.packets;
+    return n;
+  };
+  sim::simulate_sensor(o, 0, [&](bucket::SealedBucket&& b) { plain[b.start] = port22(b); });
+  auto e = ev("spike", 22, kStart + 10, 5, "domestic");
+  e.hour = 7;
+  e.days = 1;
+  o.events = {e};
+  sim::simulate_sensor(o, 0, [&](bucket::SealedBucket&& b) { spiked[b.start] = port22(b); });
+  const std::int64_t at = (kStart + 10) * 86400 + 7 * 3600;
+  std::uint64_t day_total = 0;
+  for (int h = 0; h < 24; ++h) day_total += plain[(kStart + 10) * 86400 + h * 3600];
+  for (const auto& [start, n] : plain) {
+    INFO(start);
+    if (start == at)  // four times the hour's share of the day more
+      CHECK(static_cast<double>(spiked[start] - n) ==
+            Approx(4.0 * static_cast<double>(day_total) / 24).epsilon(0.1));
+    else
+      CHECK(spiked[start] == n);
+  }
 }
