@@ -126,10 +126,12 @@ double day_sd(const Baseline& b, double expected_log, double exposure) {
   return std::sqrt(b.sigma * b.sigma + poisson * poisson + 0.02 * 0.02);
 }
 
-// The next `want` usable days from t (within twice as many calendar days).
-std::vector<std::size_t> window_from(const std::vector<char>& ok, std::size_t t, int want) {
+// The next `want` usable days from t (within twice as many calendar days, and before
+// `end`: the next break).
+std::vector<std::size_t> window_from(const std::vector<char>& ok, std::size_t t, int want,
+                                     std::size_t end = SIZE_MAX) {
   std::vector<std::size_t> out;
-  const std::size_t limit = std::min(ok.size(), t + 2 * static_cast<std::size_t>(want));
+  const std::size_t limit = std::min({ok.size(), t + 2 * static_cast<std::size_t>(want), end});
   for (std::size_t j = t; j < limit && static_cast<int>(out.size()) < want; ++j)
     if (ok[j]) out.push_back(j);
   return out;
@@ -137,6 +139,24 @@ std::vector<std::size_t> window_from(const std::vector<char>& ok, std::size_t t,
 
 std::size_t lower(std::size_t t, std::size_t seg, int days) {
   return std::max(seg, t >= static_cast<std::size_t>(days) ? t - days : std::size_t{0});
+}
+
+// The breaks of a series of n days as indices: the latest at or before each day (0 if
+// none), and the first after it (n if none).
+struct Breaks {
+  std::vector<std::size_t> last, next;
+};
+Breaks breaks_of(const Series& s, std::size_t n) {
+  Breaks b;
+  b.last.assign(n, 0);
+  b.next.assign(n, n);
+  std::vector<char> at(n, 0);
+  for (std::int64_t d : s.breaks)
+    if (d >= s.first_day && d - s.first_day < static_cast<std::int64_t>(n))
+      at[static_cast<std::size_t>(d - s.first_day)] = 1;
+  for (std::size_t i = 0; i < n; ++i) b.last[i] = at[i] ? i : (i ? b.last[i - 1] : 0);
+  for (std::size_t i = n; i-- > 0;) b.next[i] = i + 1 < n ? (at[i + 1] ? i + 1 : b.next[i + 1]) : n;
+  return b;
 }
 
 }  // namespace
@@ -147,15 +167,17 @@ std::vector<Change> count_changes(const Series& s, const Settings& st) {
   std::vector<char> usable = l.ok;  // spike days leave the baselines
   std::vector<Change> out;
   const auto day = [&](std::size_t i) { return s.first_day + static_cast<std::int64_t>(i); };
+  const Breaks br = breaks_of(s, n);
   std::size_t seg = 0;
   for (std::size_t t = 0; t < n; ++t) {
+    seg = std::max(seg, br.last[t]);
     if (!l.ok[t]) continue;
     const auto b =
         baseline_of(l.y, usable, s.first_day, lower(t, seg, st.baseline_days), t, st, st.weekly);
     if (!b) continue;
     const double rate_before = std::expm1(b->level);
     // A level shift: the next shift_days observed days held on one side of the baseline.
-    const auto after = window_from(l.ok, t, st.shift_days);
+    const auto after = window_from(l.ok, t, st.shift_days, br.next[t]);
     if (static_cast<int>(after.size()) == st.shift_days) {
       std::vector<double> a, rates, exposures;
       for (std::size_t j : after) {
@@ -237,8 +259,10 @@ std::vector<Change> share_changes(const Series& all, const Series& part, const S
   }
   const auto day = [&](std::size_t i) { return all.first_day + static_cast<std::int64_t>(i); };
   std::vector<Change> out;
+  const Breaks br = breaks_of(all, n);
   std::size_t seg = 0;
   for (std::size_t t = 0; t < n; ++t) {
+    seg = std::max(seg, br.last[t]);
     if (!ok[t]) continue;
     std::vector<double> shares, totals;
     for (std::size_t i = lower(t, seg, st.baseline_days); i < t; ++i) {
@@ -247,7 +271,7 @@ std::vector<Change> share_changes(const Series& all, const Series& part, const S
       totals.push_back(all.packets[i]);
     }
     if (static_cast<int>(shares.size()) < st.min_baseline_days) continue;
-    const auto after = window_from(ok, t, st.shift_days);
+    const auto after = window_from(ok, t, st.shift_days, br.next[t]);
     if (static_cast<int>(after.size()) < st.shift_days) continue;
     // The baseline share: the median day's (a spike of other packets on one day would
     // pull a pooled share down, and the next ordinary days would read as a rise).
@@ -289,7 +313,8 @@ std::optional<double> log_change_at(const Series& s, std::int64_t first, int day
   const auto t = static_cast<std::size_t>(first - s.first_day);
   if (t >= l.ok.size() || (days == 1 && !l.ok[t])) return std::nullopt;
   const auto b =
-      baseline_of(l.y, l.ok, s.first_day, lower(t, 0, st.baseline_days), t, st, st.weekly);
+      baseline_of(l.y, l.ok, s.first_day,
+                  lower(t, breaks_of(s, l.ok.size()).last[t], st.baseline_days), t, st, st.weekly);
   if (!b) return std::nullopt;
   const auto after = window_from(l.ok, t, days);
   if (after.empty() || (days > 1 && static_cast<int>(after.size()) * 2 < days)) return std::nullopt;
@@ -306,7 +331,8 @@ std::optional<double> excess_over(const Series& s, std::int64_t first, std::int6
   const auto t = static_cast<std::size_t>(first - s.first_day);
   if (t >= l.ok.size()) return std::nullopt;
   const auto b =
-      baseline_of(l.y, l.ok, s.first_day, lower(t, 0, st.baseline_days), t, st, st.weekly);
+      baseline_of(l.y, l.ok, s.first_day,
+                  lower(t, breaks_of(s, l.ok.size()).last[t], st.baseline_days), t, st, st.weekly);
   if (!b) return std::nullopt;
   double excess = 0;
   for (std::size_t j = t; j < l.ok.size() && s.first_day + static_cast<std::int64_t>(j) <= last;
@@ -328,7 +354,7 @@ std::optional<double> share_change_at(const Series& all, const Series& part, std
     return ok[i] && all.packets[i] > 0 && all.packets[i] >= st.min_packets;
   };
   std::vector<double> before;
-  for (std::size_t i = lower(t, 0, st.baseline_days); i < t; ++i)
+  for (std::size_t i = lower(t, breaks_of(all, n).last[t], st.baseline_days); i < t; ++i)
     if (usable(i)) before.push_back(part.packets[i] / all.packets[i]);
   if (static_cast<int>(before.size()) < st.min_baseline_days) return std::nullopt;
   std::vector<double> shares;

@@ -38,6 +38,10 @@ struct Series {
   std::int64_t first_day = 0;  ///< local day of packets[0]
   std::vector<double> packets;
   std::vector<double> exposure;
+  /// Days the region's sensors changed (one joined or left): a baseline never reaches
+  /// back over one, and no window reaches forward over one (a new sensor's ports are not
+  /// a change of the traffic).
+  std::vector<std::int64_t> breaks;
 };
 
 enum class Kind { spike, level_shift, emergence, fingerprint_shift };

@@ -50,7 +50,8 @@ unsigned part_of(bool country, int fingerprint /* -1: ALL */) {
 // One region's daily series, filled from the store's sums.
 struct RegionData {
   std::vector<std::string> sensors;
-  std::vector<double> exposure;                                  // sensor-days per day
+  std::vector<double> exposure;      // sensor-days per day
+  std::vector<std::int64_t> breaks;  // days a sensor of the region joined or left
   std::unordered_map<std::uint64_t, std::vector<float>> series;  // code << 3 | part
   // As read: (day offset, packets) per series, before densify() (a darknet sees nearly
   // every port on some day: only the series seen on enough days become dense).
@@ -75,6 +76,7 @@ Series series_of(const RegionData& r, std::int64_t first_day, std::uint32_t code
   Series s;
   s.first_day = first_day;
   s.exposure = r.exposure;
+  s.breaks = r.breaks;
   const auto it = r.series.find(std::uint64_t{code} << 3 | part);
   if (it == r.series.end()) {
     s.packets.assign(r.exposure.size(), 0.0);
@@ -161,15 +163,28 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
       if (s.region == kRegions[r]) regions[r].sensors.push_back(s.id);
   }
   for (auto& r : regions) r.exposure.assign(days, 0.0);
+  // Coverage per region, and the days a sensor joined (its first covered day in the
+  // window) or left (the day after its last): a region's baselines restart there.
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> covered;  // first, last day
   for (const SensorDay& d : storage.sensor_days(first, last)) {
     const RegisteredSensor* s = config.find_sensor(d.sensor);
-    if (!s || d.day < first || d.day > last) continue;
+    if (!s || d.day < first || d.day > last || d.covered_s <= 0) continue;
     for (std::size_t r = 0; r < kRegions.size(); ++r)
       if (std::find(regions[r].sensors.begin(), regions[r].sensors.end(), d.sensor) !=
-          regions[r].sensors.end())
+          regions[r].sensors.end()) {
         regions[r].exposure[static_cast<std::size_t>(d.day - first)] +=
             static_cast<double>(std::min<std::int64_t>(d.covered_s, 86400)) / 86400.0;
+        const auto it = covered.try_emplace(d.sensor, d.day, d.day).first;
+        it->second.first = std::min(it->second.first, d.day);
+        it->second.second = std::max(it->second.second, d.day);
+      }
   }
+  for (auto& r : regions)
+    for (const auto& id : r.sensors)
+      if (const auto it = covered.find(id); it != covered.end()) {
+        if (it->second.first > first) r.breaks.push_back(it->second.first);
+        if (it->second.second < last) r.breaks.push_back(it->second.second + 1);
+      }
   // The rollups, summed per day and destination by the store: one pass per region and
   // fingerprint (the first one also gives ALL and the country's ALL).
   for (auto& r : regions) {

@@ -189,3 +189,21 @@ TEST_CASE("log_change_at says what another region saw", "[events]") {
   CHECK(!log_change_at(s, g.first_day + 3, 1, st));  // no baseline yet
   CHECK(!log_change_at(s, g.first_day + 500, 1, st));
 }
+
+TEST_CASE("a sensor joining the region is a break, not a change of the traffic", "[events]") {
+  const Settings st;
+  Gen g;
+  // From day 70 a new sensor adds ports the others never saw: the region's rate of this
+  // one rises threefold on the day it joined.
+  Series s = g.make([](int i) { return i >= 70 ? 3.0 : 1.0; });
+  REQUIRE(count_changes(s, st).size() == 1);  // without the break: a level shift on day 70
+  s.breaks = {g.first_day + 70};
+  CHECK(count_changes(s, st).empty());
+  // After the break the baseline starts again: a spike 20 days later is still found.
+  Series later = g.make([](int i) { return i >= 70 ? (i == 90 ? 12.0 : 3.0) : 1.0; });
+  later.breaks = {g.first_day + 70};
+  const auto found = count_changes(later, st);
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].kind == Kind::spike);
+  CHECK(found[0].day == g.first_day + 90);
+}
