@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
+#include <stdexcept>
 
 #include "common/config/schema_loader.h"
 #include "common/tls/pki.h"
@@ -626,6 +627,22 @@ std::vector<Field<CollectorConfig>> schema() {
 const std::vector<Field<CollectorConfig>> kSchema = schema();
 
 }  // namespace
+
+void CollectorConfig::require_registered(const std::vector<std::string>& ids) const {
+  for (const auto& id : ids)
+    if (!find_sensor(id))
+      throw std::invalid_argument("sensors: '" + id + "' is not in the collector's registry");
+}
+
+std::uint64_t CollectorConfig::regions_hash() const {
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (const auto& s : sensors)
+    for (const std::string* part : {&s.id, &s.region}) {
+      for (char c : *part) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+      h = (h ^ 0xFF) * 1099511628211ULL;
+    }
+  return h;
+}
 
 const RegisteredSensor* CollectorConfig::find_sensor(const std::string& id) const {
   for (const auto& s : sensors) {

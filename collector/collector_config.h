@@ -60,6 +60,11 @@ struct CollectorConfig {
   std::string webhook_ca;                  ///< events.webhook_ca ("" : tls.ca)
 
   const RegisteredSensor* find_sensor(const std::string& id) const;
+  /// Throws std::invalid_argument naming the first of `ids` the registry does not list
+  /// (a report's or an events request's sensors=).
+  void require_registered(const std::vector<std::string>& ids) const;
+  /// A hash of the registry's ids and regions: what regional sums were made with.
+  std::uint64_t regions_hash() const;
 };
 
 const std::vector<config::Field<CollectorConfig>>& collector_schema();

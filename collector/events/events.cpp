@@ -144,9 +144,7 @@ std::string rate(double v) {
 
 std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
                                const EventsRequest& req) {
-  for (const auto& id : req.sensors)
-    if (!config.find_sensor(id))
-      throw std::invalid_argument("sensors: '" + id + "' is not in the collector's registry");
+  config.require_registered(req.sensors);
   if (req.day_to < req.day_from || req.day_to - req.day_from >= kMaxEventDays)
     throw std::invalid_argument("notable changes are found over at most 400 days at once");
   Settings st = req.settings;
@@ -556,13 +554,7 @@ std::string EventsCache::key_of(const CollectorConfig& config, const EventsReque
                 s.share_change, s.share_z, s.coverage_min, s.weekly ? 1 : 0);
   k += b;
   // The regions of the registry: a reload that moves or adds sensors changes the events.
-  std::uint64_t h = 1469598103934665603ULL;
-  for (const auto& sensor : config.sensors)
-    for (const std::string* part : {&sensor.id, &sensor.region}) {
-      for (char c : *part) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-      h = (h ^ 0xFF) * 1099511628211ULL;
-    }
-  return k + "/" + std::to_string(h);
+  return k + "/" + std::to_string(config.regions_hash());
 }
 
 std::uint64_t EventsCache::version_of(Store& storage, const EventsRequest& r) {
@@ -595,18 +587,9 @@ std::vector<Event> EventsCache::compute(Store& storage, const CollectorConfig& c
   return (entries_[key] = std::move(e)).events;
 }
 
-namespace {
-void check_sensors(const CollectorConfig& config, const EventsRequest& req) {
-  for (const auto& id : req.sensors)
-    if (!config.find_sensor(id))
-      throw std::invalid_argument("sensors: '" + id + "' is not in the collector's registry");
-}
-}  // namespace
-
-std::optional<std::vector<Event>> EventsCache::peek(Store& storage, const CollectorConfig& config,
+std::optional<std::vector<Event>> EventsCache::peek(const CollectorConfig& config,
                                                     const EventsRequest& req) {
-  check_sensors(config, req);
-  (void)storage;
+  config.require_registered(req.sensors);
   const std::string key = key_of(config, req);
   std::lock_guard lock(mu_);
   const auto it = entries_.find(key);
@@ -631,7 +614,7 @@ std::vector<EventsRequest> EventsCache::wanted() {
 
 std::vector<Event> EventsCache::get(Store& storage, const CollectorConfig& config,
                                     const EventsRequest& req) {
-  check_sensors(config, req);
+  config.require_registered(req.sensors);
   const std::string key = key_of(config, req);
   const std::uint64_t version = version_of(storage, req);
   std::vector<Event> out;

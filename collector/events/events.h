@@ -78,8 +78,7 @@ class EventsCache {
   /// The events of `req` if they were found already (current or not), else nullopt and
   /// the request is noted for the live thread (wanted()): what the dashboard, which anyone
   /// may reach, asks for without making a request pay for finding them.
-  std::optional<std::vector<Event>> peek(Store& storage, const CollectorConfig& config,
-                                         const EventsRequest& req);
+  std::optional<std::vector<Event>> peek(const CollectorConfig& config, const EventsRequest& req);
   /// Up to 8 requests peek() did not find, oldest first, taken out.
   std::vector<EventsRequest> wanted();
   /// Finds them again if the entry is missing or out of date and at least `min_age` old

@@ -133,12 +133,7 @@ std::vector<Event> LiveEvents::evaluate(std::int64_t now) {
   const auto cfg = config_();
   if (!store_) store_ = open_store(store_config_, OpenMode::read_only);
   // Hours summed with another registry's regions are read again.
-  std::uint64_t registry = 1469598103934665603ULL;
-  for (const auto& s : cfg->sensors)
-    for (const std::string* part : {&s.id, &s.region}) {
-      for (char c : *part) registry = (registry ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-      registry = (registry ^ 0xFF) * 1099511628211ULL;
-    }
+  const std::uint64_t registry = cfg->regions_hash();
   if (registry != registry_) {
     hours_.clear();
     registry_ = registry;

@@ -141,9 +141,7 @@ Report build_report(Store& storage, const CollectorConfig& config, const ReportR
   rep.time_zone = storage.time_zone();
   rep.request = req;
   rep.fingerprint = req.rank == "all" ? "mirai" : req.rank;
-  for (const auto& id : req.sensors)
-    if (!config.find_sensor(id))
-      throw std::invalid_argument("sensors: '" + id + "' is not in the collector's registry");
+  config.require_registered(req.sensors);
 
   // The daily rollups of the range summed by destination, per day and per sensor (the
   // store sums millions of rows where they are); destinations coded as integers here.
@@ -327,7 +325,7 @@ Report build_report(Store& storage, const CollectorConfig& config, const ReportR
     er.settings = config.events;
     er.limit = req.events_limit;
     if (cache && req.events_cached_only) {
-      if (auto found = cache->peek(storage, config, er))
+      if (auto found = cache->peek(config, er))
         rep.events = std::move(*found);
       else
         rep.events_note =
