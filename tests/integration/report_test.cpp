@@ -173,7 +173,8 @@ TEST_CASE("a quarter with the seed's Japan-sourced counts reports the seed's Tab
   CHECK(bad.err.find("cuts days in Asia/Tokyo") != std::string::npos);
 }
 
-TEST_CASE("simulated sensors feed the dashboard, and Chromium shows the API numbers", "[report]") {
+TEST_CASE("simulated sensors feed the dashboard, and Chromium shows the API numbers",
+          "[report][once]") {
   Network n;
   // With one labelled change put in: a spike of 445/TCP on 2022-05-20 at every sensor.
   write_file(n.dir / "events.json",

@@ -26,7 +26,7 @@ CollectorConfig registry_of(const sim::SimOptions& o) {
 }  // namespace
 
 TEST_CASE("db copy: a SQLite store in PostgreSQL answers every query and report the same",
-          "[collector][copy]") {
+          "[collector][copy][single-threaded]") {
   test::TempDir dir;
   test::TestStore lite("sqlite", dir);
   sim::SimOptions o;

@@ -88,7 +88,8 @@ const Event* on(const std::vector<Event>& v, int port, std::int64_t day) {
 
 }  // namespace
 
-TEST_CASE("events of every kind are found on their days, and nothing else", "[events]") {
+TEST_CASE("events of every kind are found on their days, and nothing else",
+          "[events][single-threaded]") {
   auto spike = ev("spike", 445, kStart + 50, 5, "domestic");
   spike.days = 2;
   auto mirai = ev("fingerprint_shift", 22, kStart + 70, 0.75, "overseas");
@@ -148,7 +149,7 @@ TEST_CASE("events of every kind are found on their days, and nothing else", "[ev
   for (const auto& e : later) CHECK(e.day >= kStart + 65);
 }
 
-TEST_CASE("sensors that stop delivering are never read as a fall", "[events]") {
+TEST_CASE("sensors that stop delivering are never read as a fall", "[events][single-threaded]") {
   World w({});
   // One domestic sensor down for 20 days, then both for 10: their coverage goes with them.
   w.fill([&](const bucket::SealedBucket& b) {
@@ -168,7 +169,7 @@ TEST_CASE("sensors that stop delivering are never read as a fall", "[events]") {
   CHECK(found.size() <= 7);  // the ordinary false alarms, at most one per 100 sensor-days
 }
 
-TEST_CASE("events are dated by the reports' time zone", "[events]") {
+TEST_CASE("events are dated by the reports' time zone", "[events][single-threaded]") {
   // A spike on the UTC day kStart + 50: Tokyo's same date (09:00 JST), but in Los Angeles
   // the bucket starts at 17:00 of the day before.
   auto spike = ev("spike", 445, kStart + 50, 6);
