@@ -11,8 +11,10 @@
 // way sensors deliver as buckets seal) instead of as fast as acknowledged; latency then
 // counts from each batch's scheduled time, so a late send is not hidden.
 // --decode-only 1 starts nothing: it times the collector's decoding of the same batch
-// bodies (bucket::from_batch_json_entries), next to nlohmann's parse into a DOM and its
-// SAX lexer with a handler that does nothing (the floor of any decoder on that library).
+// bodies (bucket::from_batch_json_entries, streaming on nlohmann's SAX interface), next to
+// the DOM decoder it falls back to for malformed bodies (the collector's decoder before
+// 2026-12-05), nlohmann's parse into a DOM, and its SAX lexer with a handler that does
+// nothing (the floor of any decoder on that library).
 #include <utility>  // before Asio
 
 #include <spawn.h>
@@ -100,6 +102,11 @@ int decode_only(int batches, int batch_size) {
   time("from_batch_json_entries (the collector)", [&](const std::string& body) {
     std::string error;
     const auto e = bucket::from_batch_json_entries(body, 100000, error);
+    return e ? e->size() : 0;
+  });
+  time("detail::from_batch_json_entries_dom (before)", [&](const std::string& body) {
+    std::string error;
+    const auto e = bucket::detail::from_batch_json_entries_dom(body, 100000, error);
     return e ? e->size() : 0;
   });
   time("nlohmann::json::parse (DOM only)",

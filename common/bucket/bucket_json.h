@@ -38,6 +38,7 @@ struct BatchEntry {
   std::string error;
   std::string boot_id;
   std::optional<std::uint64_t> seq;
+  friend bool operator==(const BatchEntry&, const BatchEntry&) = default;
 };
 
 /// Decodes a batch element by element: a malformed bucket does not spoil the others.
@@ -46,6 +47,15 @@ struct BatchEntry {
 std::optional<std::vector<BatchEntry>> from_batch_json_entries(std::string_view body,
                                                                std::size_t max_buckets,
                                                                std::string& error);
+
+namespace detail {
+/// from_batch_json_entries() on nlohmann's DOM alone. from_batch_json_entries() streams a
+/// well-formed batch straight into buckets and reads the body again with this when the
+/// stream meets anything else; the tests and the fuzzer check that the two agree.
+std::optional<std::vector<BatchEntry>> from_batch_json_entries_dom(std::string_view body,
+                                                                   std::size_t max_buckets,
+                                                                   std::string& error);
+}  // namespace detail
 
 /// Bounds on a bucket's numbers (docs/bucket-format.md): no count or sum of counts in a
 /// bucket exceeds its width times these (beyond 100 Gbit/s of minimum-size frames), and

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the collector's batch decoder (POST /v1/buckets bodies are untrusted).
-// Whatever decodes must encode again and decode to the same buckets.
+// Whatever decodes must encode again and decode to the same buckets, and the streaming
+// decoder must agree with the DOM decoder it falls back to (buckets, refusals, messages).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -10,7 +11,11 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
-  std::string error;
+  std::string error, dom_error;
+  const auto entries = teiten::bucket::from_batch_json_entries(body, 100, error);
+  const auto dom = teiten::bucket::detail::from_batch_json_entries_dom(body, 100, dom_error);
+  if (entries.has_value() != dom.has_value()) std::abort();
+  if (entries ? *entries != *dom : error != dom_error) std::abort();
   const auto batch = teiten::bucket::from_batch_json(body, 100, error);
   if (!batch) return 0;
   const auto again =

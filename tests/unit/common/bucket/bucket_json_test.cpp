@@ -2,6 +2,7 @@
 #include "common/bucket/bucket_json.h"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 using namespace teiten;
 using namespace teiten::bucket;
@@ -183,4 +184,90 @@ TEST_CASE("a batch decodes bucket by bucket: one malformed bucket spoils no othe
   CHECK(error == "buckets[1]: rows[].port: expected null or an integer in [0, 65535]");
   CHECK_FALSE(from_batch_json_entries("[1,2]", 10, error));
   CHECK(error == "batch is not a JSON object with a \"buckets\" array");
+}
+
+namespace {
+// Both batch decoders on one body: the streaming one the collector uses and the DOM one it
+// falls back to must agree on every bucket, every refusal and every message.
+void check_decoders_agree(const std::string& body) {
+  std::string fast_error, dom_error;
+  const auto fast = from_batch_json_entries(body, 3, fast_error);
+  const auto dom = detail::from_batch_json_entries_dom(body, 3, dom_error);
+  INFO(body);
+  REQUIRE(fast.has_value() == dom.has_value());
+  if (fast) {
+    CHECK(*fast == *dom);
+  } else {
+    CHECK(fast_error == dom_error);
+  }
+}
+}  // namespace
+
+TEST_CASE("the streaming batch decoder agrees with the DOM decoder on any body", "[bucket][json]") {
+  SealedBucket with_hosts = sample();
+  with_hosts.seq = 43;
+  for (std::uint32_t i = 0; i < 40; ++i) with_hosts.rows[0].hosts.add(sketch::hash_ipv4(i));
+  with_hosts.hosts_unrecorded = 1;
+  const std::string good = to_batch_json({sample(), with_hosts});
+  std::string error;
+  const auto decoded = from_batch_json_entries(good, 3, error);
+  REQUIRE(decoded);
+  REQUIRE(decoded->size() == 2);
+  CHECK((*decoded)[0].bucket == sample());
+  CHECK((*decoded)[1].bucket == with_hosts);
+  CHECK((*decoded)[1].seq == 43u);
+  CHECK((*decoded)[1].boot_id == "0f0e");
+
+  // The same batch with every object's keys in another order (nlohmann sorts them), with
+  // keys the decoders do not know (skipped however nested), and the optional ones left out.
+  const std::string sorted = nlohmann::json::parse(good).dump();
+  REQUIRE(sorted != good);
+  const auto resorted = from_batch_json_entries(sorted, 3, error);
+  REQUIRE(resorted);
+  CHECK(*resorted == *decoded);
+  std::string unknown = good;
+  unknown.replace(unknown.find("\"seq\":42"), 8,
+                  "\"later\":{\"a\":[1,{\"b\":null}],\"c\":-1.5},\"seq\":42,\"x\":[]");
+  unknown.insert(1, "\"version\":2,");
+  const auto skipped = from_batch_json_entries(unknown, 3, error);
+  REQUIRE(skipped);
+  CHECK(*skipped == *decoded);
+  for (const std::string& body : {good, sorted, unknown}) check_decoders_agree(body);
+  std::string no_optional = to_batch_json({sample()});
+  no_optional.replace(no_optional.find(",\"self_traffic\":6"), 17, "");
+  no_optional.replace(no_optional.find(",\"hosts_unrecorded\":0"), 21, "");
+  const auto without = from_batch_json_entries(no_optional, 3, error);
+  REQUIRE(without);
+  CHECK((*without)[0].bucket->self_traffic == 0);
+  check_decoders_agree(no_optional);
+
+  // Whole-body cases: not a batch, too many buckets, empty, a repeated key (the DOM keeps
+  // the last), trailing bytes.
+  std::string repeated = good;
+  repeated.replace(repeated.find("\"seq\":42"), 8, "\"seq\":41,\"seq\":42");
+  const std::vector<std::string> bodies = {"[1,2]",
+                                           "{}",
+                                           "{\"buckets\":[]}",
+                                           "{\"buckets\":{}}",
+                                           to_batch_json({sample(), sample(), sample(), sample()}),
+                                           "{\"buckets\":[]}x",
+                                           "{\"buckets\":[1]}",
+                                           "{\"buckets\":[[]]}",
+                                           "{\"buckets\":[]," + good.substr(1),
+                                           repeated};
+  for (const auto& body : bodies) check_decoders_agree(body);
+
+  // Every byte of the good batch deleted, or replaced by bytes that change a type, a
+  // number, a name or the structure: the two decoders still agree.
+  for (std::size_t i = 0; i < good.size(); ++i) {
+    std::string cut = good;
+    cut.erase(i, 1);
+    check_decoders_agree(cut);
+    for (const char c : {'9', '"', '}', '-', 'x', '.'}) {
+      if (good[i] == c) continue;
+      std::string changed = good;
+      changed[i] = c;
+      check_decoders_agree(changed);
+    }
+  }
 }
