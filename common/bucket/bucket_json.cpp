@@ -931,15 +931,17 @@ bool FastBatch::finish_bucket() {
 std::optional<std::vector<BatchEntry>> from_batch_json_entries(std::string_view body,
                                                                std::size_t max_buckets,
                                                                std::string& error) {
-  if (!nesting_within(body, 9)) {
-    error = "batch JSON nested too deeply";
-    return std::nullopt;
-  }
-  FastBatch fast(max_buckets);
-  if (nlohmann::json::sax_parse(body.data(), body.data() + body.size(), &fast)) {
-    if (auto entries = fast.take()) return entries;
-  }
+  if (auto entries = detail::from_batch_json_entries_fast(body, max_buckets)) return entries;
   return detail::from_batch_json_entries_dom(body, max_buckets, error);
+}
+
+std::optional<std::vector<BatchEntry>> detail::from_batch_json_entries_fast(
+    std::string_view body, std::size_t max_buckets) {
+  if (!nesting_within(body, 9)) return std::nullopt;
+  FastBatch fast(max_buckets);
+  if (!nlohmann::json::sax_parse(body.data(), body.data() + body.size(), &fast))
+    return std::nullopt;
+  return fast.take();
 }
 
 std::optional<std::vector<BatchEntry>> detail::from_batch_json_entries_dom(std::string_view body,
