@@ -145,8 +145,9 @@ std::string rate(double v) {
 std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
                                const EventsRequest& req) {
   config.require_registered(req.sensors);
-  if (req.day_to < req.day_from || req.day_to - req.day_from >= kMaxEventDays)
-    throw std::invalid_argument("notable changes are found over at most 400 days at once");
+  if (!events_range_ok(req.day_from, req.day_to))
+    throw std::invalid_argument("notable changes are found over at most " +
+                                std::to_string(kMaxEventDays) + " days at once");
   Settings st = req.settings;
   st.min_baseline_days = std::min(st.min_baseline_days, st.baseline_days);
   const std::int64_t first = req.day_from - st.baseline_days - 14;

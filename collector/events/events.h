@@ -24,6 +24,10 @@ namespace teiten::collector::events {
 
 /// The longest range whose notable changes are found at once (what one request may cost).
 inline constexpr std::int64_t kMaxEventDays = 400;
+/// Whether local days [from, to] are a range whose notable changes may be found at once.
+inline constexpr bool events_range_ok(std::int64_t from, std::int64_t to) {
+  return from <= to && to - from < kMaxEventDays;
+}
 
 struct EventsRequest {
   std::int64_t day_from = 0, day_to = 0;  ///< local days; events that began in the range

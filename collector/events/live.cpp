@@ -214,14 +214,9 @@ std::vector<Event> LiveEvents::judge(std::int64_t hour, const CollectorConfig& c
     e.after = c.after;
     e.excess = c.excess;
     e.score = c.score;
-    if (both) {
-      e.scope = "both";
-    } else if (per_region[1 - r]) {
-      e.scope = r == 0 ? "domestic" : "overseas";  // the other spiked in another series
-    } else {
-      e.scope = r == 0 ? "domestic" : "overseas";
-      const std::size_t other = 1 - r;
-      const auto moved = log_change_at(series(other, key), hour, 1, st);
+    e.scope = both ? "both" : r == 0 ? "domestic" : "overseas";
+    if (!per_region[1 - r]) {  // the other region did not spike (in any series): did it move?
+      const auto moved = log_change_at(series(1 - r, key), hour, 1, st);
       const double own = std::log1p(e.after) - std::log1p(e.before);
       e.divergence = moved && *moved * own < 0.5 * own * own;
     }

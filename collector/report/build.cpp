@@ -313,9 +313,10 @@ Report build_report(Store& storage, const CollectorConfig& config, const ReportR
     rep.health.push_back(h);
   }
   // Notable changes that began in the range (docs/notable-changes.md).
-  if (req.events && req.day_to - req.day_from >= events::kMaxEventDays) {
-    rep.events_note =
-        "Notable changes are found over at most 400 days at once: ask for a shorter range.";
+  if (req.events && !events::events_range_ok(req.day_from, req.day_to)) {
+    rep.events_note = "Notable changes are found over at most " +
+                      std::to_string(events::kMaxEventDays) +
+                      " days at once: ask for a shorter range.";
   } else if (req.events) {
     events::EventsRequest er;
     er.day_from = req.day_from;
