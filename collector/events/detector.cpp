@@ -70,13 +70,21 @@ struct Baseline {
   double level = 0;
   std::array<double, 7> week{};
   double sigma = 0;
+  double counting = 0;  // the part of sigma a count's own (Poisson) noise explains
   int n = 0;
   double expected(std::int64_t day) const { return level + week[weekday_of(day)]; }
 };
 
+// The Poisson noise of a count of rate exp(y) - 1 over `exposure`, on the log scale.
+double counting_sd(double y, double exposure) {
+  const double lambda = std::expm1(y) * exposure;
+  return std::sqrt(lambda + 1) / (exposure + lambda);
+}
+
 std::optional<Baseline> baseline_of(const std::vector<double>& y, const std::vector<char>& usable,
-                                    std::int64_t first_day, std::size_t lo, std::size_t hi,
-                                    const Settings& st, bool weekly) {
+                                    const std::vector<double>& exposure, std::int64_t first_day,
+                                    std::size_t lo, std::size_t hi, const Settings& st,
+                                    bool weekly) {
   std::vector<double> v;
   std::vector<std::size_t> idx;
   for (std::size_t i = lo; i < hi; ++i)
@@ -101,6 +109,12 @@ std::optional<Baseline> baseline_of(const std::vector<double>& y, const std::vec
   for (std::size_t k = 0; k < idx.size(); ++k)
     resid.push_back(v[k] - b.expected(first_day + static_cast<std::int64_t>(idx[k])));
   b.sigma = mad_sd(resid);
+  // The spread's counting part: the median day's Poisson variance (the rest is the traffic's
+  // own variation, which a quiet series' noise must not be counted on top of).
+  std::vector<double> var;
+  for (std::size_t k = 0; k < idx.size(); ++k)
+    var.push_back(std::pow(counting_sd(v[k], exposure[idx[k]]), 2));
+  b.counting = std::sqrt(median(std::move(var)));
   return b;
 }
 
@@ -118,12 +132,13 @@ LogSeries log_series(const Series& s, const Settings& st) {
   return l;
 }
 
-// The deviation of one day's log rate: the baseline's spread and the Poisson noise of the
-// day's expected count, together.
+// The deviation of one day's log rate: the traffic's own variation (the baseline's spread
+// less the counting noise it already holds) and the Poisson noise of the day's expected
+// count, together.
 double day_sd(const Baseline& b, double expected_log, double exposure) {
-  const double lambda = std::expm1(expected_log) * exposure;
-  const double poisson = std::sqrt(lambda + 1) / (exposure + lambda);
-  return std::sqrt(b.sigma * b.sigma + poisson * poisson + 0.02 * 0.02);
+  const double poisson = counting_sd(expected_log, exposure);
+  const double traffic = std::max(0.0, b.sigma * b.sigma - b.counting * b.counting);
+  return std::sqrt(traffic + poisson * poisson + 0.02 * 0.02);
 }
 
 // The next `want` usable days from t (within twice as many calendar days, and before
@@ -172,8 +187,8 @@ std::vector<Change> count_changes(const Series& s, const Settings& st) {
   for (std::size_t t = 0; t < n; ++t) {
     seg = std::max(seg, br.last[t]);
     if (!l.ok[t]) continue;
-    const auto b =
-        baseline_of(l.y, usable, s.first_day, lower(t, seg, st.baseline_days), t, st, st.weekly);
+    const auto b = baseline_of(l.y, usable, s.exposure, s.first_day,
+                               lower(t, seg, st.baseline_days), t, st, st.weekly);
     if (!b) continue;
     const double rate_before = std::expm1(b->level);
     // A level shift: the next shift_days observed days held on one side of the baseline.
@@ -313,7 +328,7 @@ std::optional<double> log_change_at(const Series& s, std::int64_t first, int day
   const auto t = static_cast<std::size_t>(first - s.first_day);
   if (t >= l.ok.size() || (days == 1 && !l.ok[t])) return std::nullopt;
   const auto b =
-      baseline_of(l.y, l.ok, s.first_day,
+      baseline_of(l.y, l.ok, s.exposure, s.first_day,
                   lower(t, breaks_of(s, l.ok.size()).last[t], st.baseline_days), t, st, st.weekly);
   if (!b) return std::nullopt;
   const auto after = window_from(l.ok, t, days);
@@ -331,7 +346,7 @@ std::optional<double> excess_over(const Series& s, std::int64_t first, std::int6
   const auto t = static_cast<std::size_t>(first - s.first_day);
   if (t >= l.ok.size()) return std::nullopt;
   const auto b =
-      baseline_of(l.y, l.ok, s.first_day,
+      baseline_of(l.y, l.ok, s.exposure, s.first_day,
                   lower(t, breaks_of(s, l.ok.size()).last[t], st.baseline_days), t, st, st.weekly);
   if (!b) return std::nullopt;
   double excess = 0;

@@ -161,7 +161,7 @@ std::vector<Event> LiveEvents::evaluate(std::int64_t now) {
 std::vector<Event> LiveEvents::judge(std::int64_t hour, const CollectorConfig& cfg) {
   Settings st = cfg.events;
   st.baseline_days = static_cast<int>(cfg.live_baseline_hours);
-  st.min_baseline_days = std::min(st.baseline_days, std::max(6, st.baseline_days / 3));
+  st.min_baseline_days = std::min(st.baseline_days, std::max(6, st.baseline_days / 6));
   st.weekly = false;
   const std::int64_t first = hour - st.baseline_days;
   // The hours of the window: those already read stay (the two latest are read again: a
