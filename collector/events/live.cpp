@@ -113,11 +113,10 @@ LiveEvents::Hour LiveEvents::fetch(std::int64_t hour, const CollectorConfig& cfg
   q.to = q.from + 3600;
   q.group_by = {"sensor", "proto", "port", "fingerprint"};
   Hour h;
-  std::array<std::set<std::string>, 2> delivered;
   for (const QueryRow& row : store_->query(q)) {
     const int r = region_of(cfg, row.group.at(0));
     if (r < 0) continue;
-    delivered[static_cast<std::size_t>(r)].insert(row.group[0]);
+    h.delivered[static_cast<std::size_t>(r)].insert(row.group[0]);
     const std::uint32_t code = destination_code(row.group.at(1), parse_port(row.group.at(2)));
     auto& m = h.packets[static_cast<std::size_t>(r)];
     m[std::uint64_t{code} << 3] += static_cast<double>(row.packets);
@@ -125,7 +124,7 @@ LiveEvents::Hour LiveEvents::fetch(std::int64_t hour, const CollectorConfig& cfg
       if (row.group.at(3) == kFingerprints[f])
         m[std::uint64_t{code} << 3 | (f + 1)] += static_cast<double>(row.packets);
   }
-  for (std::size_t r = 0; r < 2; ++r) h.sensors[r] = static_cast<double>(delivered[r].size());
+  for (std::size_t r = 0; r < 2; ++r) h.sensors[r] = static_cast<double>(h.delivered[r].size());
   return h;
 }
 
@@ -169,9 +168,26 @@ std::vector<Event> LiveEvents::judge(std::int64_t hour, const CollectorConfig& c
   hours_.erase(hours_.begin(), hours_.lower_bound(first));
   for (std::int64_t h = first; h <= hour; ++h)
     if (!hours_.contains(h) || h >= hour - 1) hours_[h] = fetch(h, cfg);
+  // A sensor that joined a region in the window (its first hour in it) or left it (the hour
+  // after its last) is a break, as in the daily events: a new sensor's ports are not a
+  // change of the traffic.
+  std::array<std::vector<std::int64_t>, 2> breaks;
+  for (std::size_t r = 0; r < 2; ++r) {
+    std::map<std::string, std::pair<std::int64_t, std::int64_t>> seen;  // first, last hour
+    for (std::int64_t h = first; h <= hour; ++h)
+      for (const auto& id : hours_.at(h).delivered[r]) {
+        const auto it = seen.try_emplace(id, h, h).first;
+        it->second.second = h;
+      }
+    for (const auto& [id, span] : seen) {
+      if (span.first > first) breaks[r].push_back(span.first);
+      if (span.second < hour) breaks[r].push_back(span.second + 1);
+    }
+  }
   const auto series = [&](std::size_t region, std::uint64_t key) {
     Series s;
     s.first_day = first;
+    s.breaks = breaks[region];
     for (std::int64_t h = first; h <= hour; ++h) {
       const Hour& x = hours_.at(h);
       const auto it = x.packets[region].find(key);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -71,6 +72,7 @@ class LiveEvents {
   struct Hour {
     std::array<std::unordered_map<std::uint64_t, double>, 2> packets;  // code << 3 | part
     std::array<double, 2> sensors{};                                   // sensors that delivered
+    std::array<std::set<std::string>, 2> delivered;                    // which ones
   };
   Hour fetch(std::int64_t hour, const CollectorConfig& cfg);
   std::vector<Event> judge(std::int64_t hour, const CollectorConfig& cfg);

@@ -3,6 +3,7 @@
 // days, found by find_events as dated, scoped events; coverage gaps that must not read as
 // falls; days cut in the reports' time zone; the events: settings of the configuration.
 #include "collector/events/events.h"
+#include "collector/events/live.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -325,4 +326,60 @@ TEST_CASE("a spike of one hour puts its packets in that hour's bucket only", "[e
     else
       CHECK(spiked[start] == n);
   }
+}
+
+TEST_CASE("a sensor joining a region is a break for the live evaluation too",
+          "[events][single-threaded]") {
+  // One domestic sensor sees 23/TCP about 50 times an hour; a busier one (500 an hour)
+  // joins at hour `join`. Per sensor the region's rate jumps 5.5 times there, and it is not
+  // a change of the traffic. The same jump from the sensor already there is a spike.
+  const std::int64_t first = kStart * 24, join = first + 40;
+  const auto bucket = [](const std::string& sensor, std::int64_t hour, std::uint64_t packets) {
+    bucket::SealedBucket b;
+    b.sensor_id = sensor;
+    b.boot_id = "live";
+    b.seq = static_cast<std::uint64_t>(hour);
+    b.start = hour * 3600;
+    b.width_s = 3600;
+    b.provenance = {"test", std::string(64, '0'), 0, true};
+    classify::Key k;
+    k.proto = classify::Proto::tcp;
+    k.has_port = true;
+    k.port = 23;
+    k.country = classify::country_from_string("CN");
+    k.kind = classify::Kind::scan;
+    b.rows.push_back(bucket::Row{k, packets, packets * 40, {}});
+    return b;
+  };
+  const auto judge = [&](bool busy_joins) {
+    test::TempDir dir;
+    const std::string yaml =
+        "collector:\n  database: x\ntls:\n  ca: /etc/hostname\n  cert: /etc/hostname\n"
+        "  key: /etc/hostname\nevents:\n  live_grace: 0\n  live_baseline_hours: 24\n"
+        "sensors:\n  - id: quiet\n    region: domestic\n    active_from: 2021-01-01\n"
+        "  - id: busy\n    region: domestic\n    active_from: 2021-01-01\n";
+    const auto cfg = std::make_shared<const CollectorConfig>(
+        std::get<CollectorConfig>(parse_collector_config("t.yaml", yaml)));
+    StoreConfig sc;
+    sc.path = dir / "store.sqlite";
+    sc.time_zone = "UTC";
+    {
+      auto store = open_store(sc);
+      std::vector<bucket::SealedBucket> batch;
+      for (std::int64_t h = first; h <= join; ++h) {
+        const auto usual = 45 + static_cast<std::uint64_t>(h * 7 % 11);
+        batch.push_back(bucket("quiet", h, !busy_joins && h == join ? 275 : usual));
+        if (busy_joins && h == join) batch.push_back(bucket("busy", h, 500));
+      }
+      store->ingest(batch);
+    }
+    events::LiveEvents live(
+        sc, [cfg] { return cfg; }, std::chrono::seconds(0));
+    return live.evaluate((join + 1) * 3600);  // the first call judges the latest hour only
+  };
+  const auto jumped = judge(false);
+  REQUIRE(jumped.size() == 1);
+  CHECK(jumped[0].dest.port == 23);
+  CHECK(*jumped[0].hour == join * 3600);
+  CHECK(judge(true).empty());
 }
