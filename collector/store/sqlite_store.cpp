@@ -50,7 +50,12 @@ CREATE TABLE IF NOT EXISTS buckets (
   detail_pruned INTEGER NOT NULL DEFAULT 0,
   UNIQUE (sensor, boot_id, seq)
 );
-CREATE INDEX IF NOT EXISTS buckets_by_time ON buckets (start, sensor);
+-- By time, holding the counters the accounting sums: it reads this index alone, not every
+-- bucket's record (1.08 M buckets: 0.29 s instead of 0.80 s). It replaced buckets_by_time.
+CREATE INDEX IF NOT EXISTS buckets_by_time_counts ON buckets (start, sensor, observed_packets,
+  not_for_sensor, malformed, ring_drops, kernel_drops, interface_drops, overflow_packets,
+  spool_dropped, self_traffic);
+DROP INDEX IF EXISTS buckets_by_time;
 CREATE TABLE IF NOT EXISTS bucket_rows (
   bucket_id INTEGER NOT NULL REFERENCES buckets (id),
   proto TEXT NOT NULL,
