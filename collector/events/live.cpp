@@ -168,21 +168,28 @@ std::vector<Event> LiveEvents::judge(std::int64_t hour, const CollectorConfig& c
   hours_.erase(hours_.begin(), hours_.lower_bound(first));
   for (std::int64_t h = first; h <= hour; ++h)
     if (!hours_.contains(h) || h >= hour - 1) hours_[h] = fetch(h, cfg);
-  // A sensor that joined a region in the window (its first hour in it) or left it (the hour
-  // after its last) is a break, as in the daily events: a new sensor's ports are not a
-  // change of the traffic.
+  // Sensors joining or leaving a region are breaks, as in the daily events: a new sensor's
+  // ports are not a change of the traffic. A sensor's first hour in the window is a join.
+  // An absence is leaving only once it lasted `away` hours (before that it is a coverage
+  // gap, a late bucket or a short outage, which the exposure and coverage_min deal with):
+  // then the hour it began is a break, and so is the hour the sensor came back, if it did.
+  const std::int64_t away = st.min_baseline_days;
   std::array<std::vector<std::int64_t>, 2> breaks;
   for (std::size_t r = 0; r < 2; ++r) {
-    std::map<std::string, std::pair<std::int64_t, std::int64_t>> seen;  // first, last hour
+    std::map<std::string, std::int64_t> latest;  // the last hour each sensor delivered
     for (std::int64_t h = first; h <= hour; ++h)
       for (const auto& id : hours_.at(h).delivered[r]) {
-        const auto it = seen.try_emplace(id, h, h).first;
-        it->second.second = h;
+        const auto [it, joined] = latest.try_emplace(id, h);
+        if (joined && h > first) {
+          breaks[r].push_back(h);
+        } else if (!joined && h - it->second - 1 >= away) {
+          breaks[r].push_back(it->second + 1);
+          breaks[r].push_back(h);
+        }
+        it->second = h;
       }
-    for (const auto& [id, span] : seen) {
-      if (span.first > first) breaks[r].push_back(span.first);
-      if (span.second < hour) breaks[r].push_back(span.second + 1);
-    }
+    for (const auto& [id, last] : latest)
+      if (hour - (last + 1) >= away) breaks[r].push_back(last + 1);
   }
   const auto series = [&](std::size_t region, std::uint64_t key) {
     Series s;

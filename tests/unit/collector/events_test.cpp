@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <variant>
 
@@ -328,36 +329,20 @@ TEST_CASE("a spike of one hour puts its packets in that hour's bucket only", "[e
   }
 }
 
-TEST_CASE("a sensor joining a region is a break for the live evaluation too",
+TEST_CASE("sensors that join, leave or are late are breaks or gaps for the live evaluation",
           "[events][single-threaded]") {
-  // One domestic sensor sees 23/TCP about 50 times an hour; a busier one (500 an hour)
-  // joins at hour `join`. Per sensor the region's rate jumps 5.5 times there, and it is not
-  // a change of the traffic. The same jump from the sensor already there is a spike.
-  const std::int64_t first = kStart * 24, join = first + 40;
-  const auto bucket = [](const std::string& sensor, std::int64_t hour, std::uint64_t packets) {
-    bucket::SealedBucket b;
-    b.sensor_id = sensor;
-    b.boot_id = "live";
-    b.seq = static_cast<std::uint64_t>(hour);
-    b.start = hour * 3600;
-    b.width_s = 3600;
-    b.provenance = {"test", std::string(64, '0'), 0, true};
-    classify::Key k;
-    k.proto = classify::Proto::tcp;
-    k.has_port = true;
-    k.port = 23;
-    k.country = classify::country_from_string("CN");
-    k.kind = classify::Kind::scan;
-    b.rows.push_back(bucket::Row{k, packets, packets * 40, {}});
-    return b;
-  };
-  const auto judge = [&](bool busy_joins) {
+  // Up to four domestic sensors with 23/TCP, 24 hours of baseline; the last hour is judged.
+  // packets(sensor, hour): 0 when the sensor delivered nothing that hour.
+  const std::int64_t first = kStart * 24, last = first + 40;
+  const auto usual = [](std::int64_t h) { return 45 + static_cast<std::uint64_t>(h * 7 % 11); };
+  const auto judge = [&](const std::function<std::uint64_t(int, std::int64_t)>& packets) {
     test::TempDir dir;
-    const std::string yaml =
+    std::string yaml =
         "collector:\n  database: x\ntls:\n  ca: /etc/hostname\n  cert: /etc/hostname\n"
-        "  key: /etc/hostname\nevents:\n  live_grace: 0\n  live_baseline_hours: 24\n"
-        "sensors:\n  - id: quiet\n    region: domestic\n    active_from: 2021-01-01\n"
-        "  - id: busy\n    region: domestic\n    active_from: 2021-01-01\n";
+        "  key: /etc/hostname\nevents:\n  live_grace: 0\n  live_baseline_hours: 24\nsensors:\n";
+    for (int i = 0; i < 4; ++i)
+      yaml +=
+          "  - id: s" + std::to_string(i) + "\n    region: domestic\n    active_from: 2021-01-01\n";
     const auto cfg = std::make_shared<const CollectorConfig>(
         std::get<CollectorConfig>(parse_collector_config("t.yaml", yaml)));
     StoreConfig sc;
@@ -366,20 +351,65 @@ TEST_CASE("a sensor joining a region is a break for the live evaluation too",
     {
       auto store = open_store(sc);
       std::vector<bucket::SealedBucket> batch;
-      for (std::int64_t h = first; h <= join; ++h) {
-        const auto usual = 45 + static_cast<std::uint64_t>(h * 7 % 11);
-        batch.push_back(bucket("quiet", h, !busy_joins && h == join ? 275 : usual));
-        if (busy_joins && h == join) batch.push_back(bucket("busy", h, 500));
-      }
+      for (int i = 0; i < 4; ++i)
+        for (std::int64_t h = first; h <= last; ++h) {
+          const std::uint64_t n = packets(i, h);
+          if (n == 0) continue;
+          bucket::SealedBucket b;
+          b.sensor_id = "s" + std::to_string(i);
+          b.boot_id = "live";
+          b.seq = static_cast<std::uint64_t>(h);
+          b.start = h * 3600;
+          b.width_s = 3600;
+          b.provenance = {"test", std::string(64, '0'), 0, true};
+          classify::Key k;
+          k.proto = classify::Proto::tcp;
+          k.has_port = true;
+          k.port = 23;
+          k.country = classify::country_from_string("CN");
+          k.kind = classify::Kind::scan;
+          b.rows.push_back(bucket::Row{k, n, n * 40, {}});
+          batch.push_back(std::move(b));
+        }
       store->ingest(batch);
     }
     events::LiveEvents live(
         sc, [cfg] { return cfg; }, std::chrono::seconds(0));
-    return live.evaluate((join + 1) * 3600);  // the first call judges the latest hour only
+    return live.evaluate((last + 1) * 3600);  // the first call judges the latest hour only
   };
-  const auto jumped = judge(false);
-  REQUIRE(jumped.size() == 1);
-  CHECK(jumped[0].dest.port == 23);
-  CHECK(*jumped[0].hour == join * 3600);
-  CHECK(judge(true).empty());
+  SECTION("the jump of a sensor that was there is a spike") {
+    const auto found = judge([&](int i, std::int64_t h) -> std::uint64_t {
+      return i == 0 ? (h == last ? 275 : usual(h)) : 0;
+    });
+    REQUIRE(found.size() == 1);
+    CHECK(found[0].dest.port == 23);
+    CHECK(*found[0].hour == last * 3600);
+  }
+  SECTION("a busy sensor joining is no spike") {
+    CHECK(judge([&](int i, std::int64_t h) -> std::uint64_t {
+            return i == 0 ? usual(h) : i == 1 && h == last ? 500 : 0;
+          }).empty());
+  }
+  SECTION("a busy sensor back after 15 hours away is no spike") {
+    CHECK(judge([&](int i, std::int64_t h) -> std::uint64_t {
+            return i == 0 ? usual(h) : i == 1 && (h < last - 15 || h == last) ? 500 : 0;
+          }).empty());
+  }
+  SECTION("a sensor late with the judged hour leaves the others judged") {
+    // s3's bucket of the last hour has not come; s0 jumps (three of four sensors: covered).
+    const auto found = judge([&](int i, std::int64_t h) -> std::uint64_t {
+      if (i == 3 && h == last) return 0;
+      return i == 0 && h == last ? 600 : usual(h);
+    });
+    REQUIRE(found.size() == 1);
+    CHECK(*found[0].hour == last * 3600);
+  }
+  SECTION("and one gone for good for longer than a baseline needs leaves them judged too") {
+    const auto found = judge([&](int i, std::int64_t h) -> std::uint64_t {
+      if (i == 3 && h > last - 10) return 0;
+      return i == 0 && h == last ? 600 : usual(h);
+    });
+    REQUIRE(found.size() == 1);
+    CHECK(*found[0].hour == last * 3600);
+  }
 }
