@@ -124,7 +124,6 @@ LiveEvents::Hour LiveEvents::fetch(std::int64_t hour, const CollectorConfig& cfg
       if (row.group.at(3) == kFingerprints[f])
         m[std::uint64_t{code} << 3 | (f + 1)] += static_cast<double>(row.packets);
   }
-  for (std::size_t r = 0; r < 2; ++r) h.sensors[r] = static_cast<double>(h.delivered[r].size());
   return h;
 }
 
@@ -199,7 +198,7 @@ std::vector<Event> LiveEvents::judge(std::int64_t hour, const CollectorConfig& c
       const Hour& x = hours_.at(h);
       const auto it = x.packets[region].find(key);
       s.packets.push_back(it == x.packets[region].end() ? 0.0 : it->second);
-      s.exposure.push_back(x.sensors[region]);
+      s.exposure.push_back(static_cast<double>(x.delivered[region].size()));
     }
     return s;
   };

@@ -71,8 +71,7 @@ class LiveEvents {
   // One hour of hourly rollups, per region (0 domestic, 1 overseas).
   struct Hour {
     std::array<std::unordered_map<std::uint64_t, double>, 2> packets;  // code << 3 | part
-    std::array<double, 2> sensors{};                                   // sensors that delivered
-    std::array<std::set<std::string>, 2> delivered;                    // which ones
+    std::array<std::set<std::string>, 2> delivered;                    // sensors that delivered
   };
   Hour fetch(std::int64_t hour, const CollectorConfig& cfg);
   std::vector<Event> judge(std::int64_t hour, const CollectorConfig& cfg);

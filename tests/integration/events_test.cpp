@@ -82,24 +82,6 @@ class WebhookListener {
   std::thread thread_;
 };
 
-bucket::SealedBucket hour_bucket(std::int64_t hour, std::uint64_t seq, std::uint64_t packets) {
-  bucket::SealedBucket b;
-  b.sensor_id = "gen-1";
-  b.boot_id = "live-test";
-  b.seq = seq;
-  b.start = hour * 3600;
-  b.width_s = 3600;
-  b.provenance = {"events test", std::string(64, '0'), 0, true};
-  classify::Key k;
-  k.proto = classify::Proto::tcp;
-  k.has_port = true;
-  k.port = 23;
-  k.country = classify::country_from_string("CN");
-  k.kind = classify::Kind::scan;
-  b.rows.push_back(bucket::Row{k, packets, packets * 40, {}});
-  return b;
-}
-
 std::uint64_t metric_value(const std::string& text, const std::string& name) {
   const auto at = text.find("\n" + name + " ");
   if (at == std::string::npos) return UINT64_MAX;
@@ -121,7 +103,7 @@ TEST_CASE("a spike in the last whole hour is counted for Prometheus and posted t
   const std::int64_t last = std::time(nullptr) / 3600 - 1;
   std::vector<bucket::SealedBucket> batch;
   for (std::int64_t h = last - 30; h <= last; ++h)
-    batch.push_back(hour_bucket(h, batch.size(),
+    batch.push_back(hour_bucket("gen-1", "live-test", batch.size(), h, 23,
                                 h == last ? 2000 : 90 + static_cast<std::uint64_t>(h * 7 % 40)));
   REQUIRE(n.request("sensor-gen-1", "POST", "/v1/buckets", bucket::to_batch_json(batch)).status ==
           200);

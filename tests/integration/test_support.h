@@ -47,6 +47,28 @@ class TempDir {
   std::string path_;
 };
 
+/// An hourly bucket of one row: `packets` scans of `port`/TCP from China (the live
+/// notable-changes tests build their hours of these).
+inline bucket::SealedBucket hour_bucket(const std::string& sensor, const std::string& boot_id,
+                                        std::uint64_t seq, std::int64_t hour, std::uint16_t port,
+                                        std::uint64_t packets) {
+  bucket::SealedBucket b;
+  b.sensor_id = sensor;
+  b.boot_id = boot_id;
+  b.seq = seq;
+  b.start = hour * 3600;
+  b.width_s = 3600;
+  b.provenance = {"test", std::string(64, '0'), 0, true};
+  classify::Key k;
+  k.proto = classify::Proto::tcp;
+  k.has_port = true;
+  k.port = port;
+  k.country = classify::country_from_string("CN");
+  k.kind = classify::Kind::scan;
+  b.rows.push_back(bucket::Row{k, packets, packets * 40, {}});
+  return b;
+}
+
 /// Result of a finished process.
 struct RunResult {
   int exit_code = -1;

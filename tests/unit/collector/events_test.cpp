@@ -355,21 +355,8 @@ TEST_CASE("sensors that join, leave or are late are breaks or gaps for the live 
         for (std::int64_t h = first; h <= last; ++h) {
           const std::uint64_t n = packets(i, h);
           if (n == 0) continue;
-          bucket::SealedBucket b;
-          b.sensor_id = "s" + std::to_string(i);
-          b.boot_id = "live";
-          b.seq = static_cast<std::uint64_t>(h);
-          b.start = h * 3600;
-          b.width_s = 3600;
-          b.provenance = {"test", std::string(64, '0'), 0, true};
-          classify::Key k;
-          k.proto = classify::Proto::tcp;
-          k.has_port = true;
-          k.port = 23;
-          k.country = classify::country_from_string("CN");
-          k.kind = classify::Kind::scan;
-          b.rows.push_back(bucket::Row{k, n, n * 40, {}});
-          batch.push_back(std::move(b));
+          batch.push_back(test::hour_bucket("s" + std::to_string(i), "live",
+                                            static_cast<std::uint64_t>(h), h, 23, n));
         }
       store->ingest(batch);
     }
