@@ -204,6 +204,8 @@ bool daily(std::size_t n_events, int runs, std::uint64_t seed, std::uint32_t mon
   const std::vector<std::string> kinds = {"spike", "level_shift", "emergence", "fingerprint_shift",
                                           "divergence"};
   double seconds = 0;
+  // Labels from one source country: recalled, and said of that country.
+  int one_country = 0, one_country_recalled = 0, one_country_named = 0, jp = 0, jp_recalled = 0;
   for (int r = 0; r < runs; ++r) {
     sim::SimOptions o;
     o.seed = seed + static_cast<std::uint64_t>(r);
@@ -221,7 +223,8 @@ bool daily(std::size_t n_events, int runs, std::uint64_t seed, std::uint32_t mon
                       [&](const sim::SimEvent& l) { return matches(d, l); })) {
         ++tally[k].true_positive;
       } else {
-        std::printf("  unlabelled: %s\n", d.sentence.c_str());
+        std::printf("  unlabelled (%s, score %.1f): %s\n", to_string(d.kind).data(), d.score,
+                    d.sentence.c_str());
       }
       if (d.divergence) {
         ++tally["divergence"].detected;
@@ -240,6 +243,13 @@ bool daily(std::size_t n_events, int runs, std::uint64_t seed, std::uint32_t mon
           hit = &d;
           break;
         }
+      if (!l.country.empty()) {
+        ++one_country;
+        jp += l.country == "JP";
+        one_country_recalled += hit != nullptr;
+        jp_recalled += hit != nullptr && l.country == "JP";
+        one_country_named += hit != nullptr && hit->country == l.country;
+      }
       if (hit) {
         ++t.recalled;
         t.delays.push_back(static_cast<double>(hit->detected_on - l.start_day + 1));
@@ -277,6 +287,14 @@ bool daily(std::size_t n_events, int runs, std::uint64_t seed, std::uint32_t mon
     met = met && p >= 0.9 && rc >= 0.9;
   }
 
+  const auto ratio = [](int a, int b) { return b ? static_cast<double>(a) / b : 1.0; };
+  std::printf(
+      "from one source country: %d labels, recall %.3f (JP %d of %d, the others %d of %d), "
+      "said of that country %d (%.3f)\n",
+      one_country, ratio(one_country_recalled, one_country), jp_recalled, jp,
+      one_country_recalled - jp_recalled, one_country - jp, one_country_named,
+      ratio(one_country_named, one_country_recalled));
+
   // The same months, nothing put in.
   std::size_t false_alarms = 0;
   double sensor_days = 0;
@@ -289,7 +307,9 @@ bool daily(std::size_t n_events, int runs, std::uint64_t seed, std::uint32_t mon
     const World w = run(o, dir);
     false_alarms += w.events.size();
     sensor_days += w.sensor_days;
-    for (const Event& d : w.events) std::printf("  false alarm: %s\n", d.sentence.c_str());
+    for (const Event& d : w.events)
+      std::printf("  false alarm (%s, score %.1f): %s\n", to_string(d.kind).data(), d.score,
+                  d.sentence.c_str());
   }
   const double per_100 = 100.0 * static_cast<double>(false_alarms) / sensor_days;
   std::printf(

@@ -534,6 +534,10 @@ std::vector<Field<CollectorConfig>> schema() {
                            &S::share_change));
   v.push_back(event_number("share_z", "5", 1, 100,
                            "... and this many deviations of the daily share.", &S::share_z));
+  v.push_back(event_days("countries", "8", 0, 32,
+                         "The leading source countries examined one by one besides the report's "
+                         "(those with at least min_packets a day).",
+                         &S::countries));
   v.push_back(event_number("coverage_min", "0.75", 0, 1,
                            "A day whose sensor-days are under this share of the usual is missing "
                            "(never a fall).",

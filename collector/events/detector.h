@@ -29,6 +29,8 @@ struct Settings {
   double share_z = 5.0;         ///< ... and this many deviations of the daily share
   double coverage_min = 0.75;   ///< a day covered less than this share of the usual is missing
   bool weekly = true;  ///< a weekly profile in the baselines (daily series; not hourly ones)
+  /// Daily events: the leading source countries examined one by one besides the report's.
+  int countries = 8;
 };
 
 /// One region's daily counts of one key (a destination, for ALL or one fingerprint, from

@@ -30,21 +30,13 @@ constexpr std::size_t kMaxEvents = 200;  // what a request may ask for, and what
                                          // findings this close on one destination are one event
 
 // The series kept per destination and region: ALL and each fingerprint, from all source
-// countries and from the request's country.
-enum Part : unsigned {
-  all_all,
-  all_mirai,
-  all_masscan,
-  all_zmap,
-  cc_all,
-  cc_mirai,
-  cc_masscan,
-  cc_zmap,
-  kParts
-};
+// countries and from each country examined on its own. A part is country << 2 |
+// fingerprint: country 0 all of them, else the index of the examined one plus 1;
+// fingerprint 0 ALL, else the index in kFingerprints plus 1.
+constexpr unsigned kMaxCountries = 63;
 
-unsigned part_of(bool country, int fingerprint /* -1: ALL */) {
-  return (country ? 4u : 0u) + static_cast<unsigned>(fingerprint + 1);
+unsigned part_of(unsigned country, int fingerprint /* -1: ALL */) {
+  return country << 2 | static_cast<unsigned>(fingerprint + 1);
 }
 
 // One region's daily series, filled from the store's sums.
@@ -52,7 +44,7 @@ struct RegionData {
   std::vector<std::string> sensors;
   std::vector<double> exposure;      // sensor-days per day
   std::vector<std::int64_t> breaks;  // days a sensor of the region joined or left
-  std::unordered_map<std::uint64_t, std::vector<float>> series;  // code << 3 | part
+  std::unordered_map<std::uint64_t, std::vector<float>> series;  // code << 8 | part
   // As read: (day offset, packets) per series, before densify() (a darknet sees nearly
   // every port on some day: only the series seen on enough days become dense).
   std::unordered_map<std::uint64_t, std::vector<std::pair<std::uint32_t, float>>> sparse;
@@ -77,7 +69,7 @@ Series series_of(const RegionData& r, std::int64_t first_day, std::uint32_t code
   s.first_day = first_day;
   s.exposure = r.exposure;
   s.breaks = r.breaks;
-  const auto it = r.series.find(std::uint64_t{code} << 3 | part);
+  const auto it = r.series.find(std::uint64_t{code} << 8 | part);
   if (it == r.series.end()) {
     s.packets.assign(r.exposure.size(), 0.0);
   } else {
@@ -93,11 +85,15 @@ struct Finding {
   Change change;
 };
 
-int fingerprint_index(unsigned part) {
-  return static_cast<int>(part % 4) - 1;
-}  // -1: ALL
-bool country_part(unsigned part) {
-  return part >= 4;
+int fingerprint_index(unsigned part) {  // -1: ALL
+  return static_cast<int>(part & 3) - 1;
+}
+unsigned country_of(unsigned part) {  // 0: all countries
+  return part >> 2;
+}
+// The ALL series a part's fingerprint is a share of.
+unsigned all_of(unsigned part) {
+  return part & ~3u;
 }
 
 // The order in which a cluster's findings speak for it: the kind an analyst names first,
@@ -138,6 +134,57 @@ std::string grouped(double v) {
 
 std::string rate(double v) {
   return v >= 10 || v == 0 ? grouped(v) : fmt(v, 1);
+}
+
+// Whether a count change found in one country's series is that country's own: its move
+// against its baseline, less the move of the rest of the destination's packets (every
+// other country, same fingerprint) against theirs, still reaches the ratio the kind asks.
+// A burst or a trend that lifts every country is the destination's change, found in its
+// series of all countries; counted once per country examined, it would be many false ones.
+bool own_change(const RegionData& r, std::int64_t first, std::uint32_t code, unsigned part,
+                const Series& country, const Change& c, const Settings& st) {
+  if (c.kind == Kind::emergence || c.kind == Kind::fingerprint_shift) return true;
+  const int span = c.kind == Kind::spike ? 1 : st.shift_days;
+  const auto own = log_change_at(country, c.day, span, st);
+  if (!own) return true;
+  Series rest = series_of(r, first, code, part & 3u);  // every country, same fingerprint
+  for (std::size_t i = 0; i < rest.packets.size(); ++i)
+    rest.packets[i] = std::max(0.0, rest.packets[i] - country.packets[i]);
+  const double moved = *own - log_change_at(rest, c.day, span, st).value_or(0.0);
+  const double ratio = c.kind == Kind::spike ? st.spike_ratio : st.shift_ratio;
+  return c.after >= c.before ? moved >= std::log(ratio) : moved <= -std::log(ratio);
+}
+
+// The request's country, then the leading source countries of local days [first, last]
+// by packets, each with at least min_packets a day on average (fewer have no series a
+// change could be found in), up to settings.countries more; "--" (unknown) is none.
+std::vector<std::string> examined_countries(Store& storage, const EventsRequest& req,
+                                            const Settings& st, std::int64_t first,
+                                            std::int64_t last) {
+  std::vector<std::string> out;
+  if (!req.country.empty()) out.push_back(req.country);
+  if (st.countries <= 0) return out;
+  const date::time_zone* zone = locate_time_zone(storage.time_zone());
+  Query q;
+  q.sensors = req.sensors;
+  q.from = local_midnight(zone, first);
+  q.to = local_midnight(zone, last + 1);
+  q.group_by = {"country"};
+  std::vector<std::pair<std::uint64_t, std::string>> by_packets;
+  for (auto& row : storage.query(q))
+    if (row.group.at(0) != "--" && row.group.at(0) != req.country)
+      by_packets.emplace_back(row.packets, std::move(row.group[0]));
+  std::sort(by_packets.begin(), by_packets.end(), [](const auto& a, const auto& b) {
+    return std::tie(b.first, a.second) < std::tie(a.first, b.second);
+  });
+  const double enough = st.min_packets * static_cast<double>(last - first + 1);
+  const std::size_t most =
+      std::min<std::size_t>(out.size() + static_cast<std::size_t>(st.countries), kMaxCountries);
+  for (const auto& [packets, cc] : by_packets) {
+    if (out.size() >= most || static_cast<double>(packets) < enough) break;
+    out.push_back(cc);
+  }
+  return out;
 }
 
 }  // namespace
@@ -184,29 +231,33 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
         if (it->second.first > first) r.breaks.push_back(it->second.first);
         if (it->second.second < last) r.breaks.push_back(it->second.second + 1);
       }
-  // The rollups, summed per day and destination by the store: one pass per region and
-  // fingerprint (the first one also gives ALL and the country's ALL).
+  // The countries examined one by one: the request's, and the leading ones of the window
+  // by packets (where the counts allow: at least min_packets a day on average).
+  const std::vector<std::string> countries = examined_countries(storage, req, st, first, last);
+  std::vector<std::string> names{""};
+  names.insert(names.end(), countries.begin(), countries.end());
+  // The rollups, summed per day, destination, country and fingerprint by the store: one
+  // pass per region.
   for (auto& r : regions) {
     if (r.sensors.empty()) continue;
-    for (std::size_t f = 0; f < kFingerprints.size(); ++f) {
-      DailySumsQuery q{first, last, req.country, kFingerprints[f], r.sensors};
-      storage.daily_sums(q, [&](const DailySums& s) {
-        if (s.day < first || s.day > last || !s.sensor.empty()) return;
-        const std::uint32_t code = destination_code(s.proto, s.port);
-        const auto at = static_cast<std::size_t>(s.day - first);
-        const auto add = [&](unsigned part, std::uint64_t v) {
-          if (v == 0) return;
-          r.sparse[std::uint64_t{code} << 3 | part].emplace_back(static_cast<std::uint32_t>(at),
-                                                                 static_cast<float>(v));
-        };
-        if (f == 0) {
-          add(part_of(false, -1), s.all);
-          add(part_of(true, -1), s.country_all);
-        }
-        add(part_of(false, static_cast<int>(f)), s.fingerprinted);
-        add(part_of(true, static_cast<int>(f)), s.country_fingerprinted);
-      });
-    }
+    storage.daily_breakdown(
+        DailyBreakdownQuery{first, last, countries, r.sensors}, [&](const DailyBreakdown& s) {
+          if (s.day < first || s.day > last || s.packets == 0) return;
+          unsigned c = 0;
+          if (!s.country.empty()) {
+            while (c < names.size() && names[c] != s.country) ++c;
+            if (c == names.size()) return;
+          }
+          int f = -1;
+          if (!s.fingerprint.empty()) {
+            const auto it = std::find(kFingerprints.begin(), kFingerprints.end(), s.fingerprint);
+            if (it == kFingerprints.end()) return;
+            f = static_cast<int>(it - kFingerprints.begin());
+          }
+          const std::uint32_t code = destination_code(s.proto, s.port);
+          r.sparse[std::uint64_t{code} << 8 | part_of(c, f)].emplace_back(
+              static_cast<std::uint32_t>(s.day - first), static_cast<float>(s.packets));
+        });
   }
 
   // Every series through the detector; fingerprint shares against their ALL. A destination
@@ -219,12 +270,15 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
   };
   for (std::size_t r = 0; r < regions.size(); ++r) {
     for (const auto& [key, vec] : regions[r].series) {
-      const auto code = static_cast<std::uint32_t>(key >> 3);
-      const auto part = static_cast<unsigned>(key & 7);
+      const auto code = static_cast<std::uint32_t>(key >> 8);
+      const auto part = static_cast<unsigned>(key & 0xFF);
       const Series s = series_of(regions[r], first, code, part);
-      for (const Change& c : count_changes(s, st)) keep(static_cast<int>(r), code, part, c);
+      for (const Change& c : count_changes(s, st)) {
+        if (country_of(part) != 0 && !own_change(regions[r], first, code, part, s, c, st)) continue;
+        keep(static_cast<int>(r), code, part, c);
+      }
       if (fingerprint_index(part) < 0) continue;
-      const Series all = series_of(regions[r], first, code, country_part(part) ? cc_all : all_all);
+      const Series all = series_of(regions[r], first, code, all_of(part));
       for (const Change& c : share_changes(all, s, st)) keep(static_cast<int>(r), code, part, c);
     }
   }
@@ -259,20 +313,22 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
     const auto rank = [&](const Finding& f) {
       int k = kind_rank(f.change.kind);
       if (f.change.kind == Kind::fingerprint_shift && !all_changed(f.region)) k = -1;
-      return std::make_tuple(k, fingerprint_index(f.part) >= 0, country_part(f.part),
+      return std::make_tuple(k, fingerprint_index(f.part) >= 0, country_of(f.part) != 0,
                              -f.change.score);
     };
     const Finding* chosen = &*std::min_element(
         begin, end, [&](const Finding& a, const Finding& b) { return rank(a) < rank(b); });
-    // The same change in the one country's series, making most of it: said of that country.
-    if (!country_part(chosen->part)) {
+    // The same change in one country's series, its own (own_change) and at least half of
+    // it: said of that country (the one that made most, when several did).
+    if (country_of(chosen->part) == 0 && chosen->change.excess > 0) {
+      const Finding* most = nullptr;
       for (auto it = begin; it != end; ++it)
         if (it->region == chosen->region && it->change.kind == chosen->change.kind &&
-            it->part == chosen->part + 4 && chosen->change.excess > 0 &&
-            it->change.excess >= 0.8 * chosen->change.excess) {
-          chosen = &*it;
-          break;
-        }
+            country_of(it->part) != 0 && (it->part & 3) == (chosen->part & 3) &&
+            it->change.excess >= 0.5 * chosen->change.excess &&
+            (!most || it->change.excess > most->change.excess))
+          most = &*it;
+      if (most) chosen = most;
     }
     const Finding& rep = *chosen;
     bool regions_seen[2] = {false, false};
@@ -287,7 +343,7 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
     e.dest = destination_of(rep.code);
     const int fi = fingerprint_index(rep.part);
     e.fingerprint = fi < 0 ? "" : kFingerprints[static_cast<std::size_t>(fi)];
-    e.country = country_part(rep.part) ? req.country : "";
+    e.country = names[country_of(rep.part)];
     e.before = rep.change.before;
     e.after = rep.change.after;
     e.excess = rep.change.excess;
@@ -302,8 +358,7 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
         const RegionData& o = regions[static_cast<std::size_t>(other)];
         const int span = e.kind == Kind::spike ? 1 : st.shift_days;
         if (e.kind == Kind::fingerprint_shift) {
-          const Series all =
-              series_of(o, first, rep.code, country_part(rep.part) ? cc_all : all_all);
+          const Series all = series_of(o, first, rep.code, all_of(rep.part));
           const auto moved =
               share_change_at(all, series_of(o, first, rep.code, rep.part), e.day, span, st);
           const double own = e.after - e.before;
@@ -320,7 +375,7 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
     if (fi < 0 && e.kind != Kind::fingerprint_shift) {
       const RegionData& r = regions[static_cast<std::size_t>(rep.region)];
       const std::int64_t to = e.kind == Kind::spike ? e.last_day : e.day + st.shift_days - 1;
-      const unsigned fp_part = part_of(country_part(rep.part), 0);
+      const unsigned fp_part = part_of(country_of(rep.part), 0);
       const auto all_excess = excess_over(series_of(r, first, rep.code, rep.part), e.day, to, st);
       const auto fp_excess = excess_over(series_of(r, first, rep.code, fp_part), e.day, to, st);
       if (all_excess && fp_excess && std::fabs(*all_excess) > 0)
@@ -549,10 +604,10 @@ std::string EventsCache::key_of(const CollectorConfig& config, const EventsReque
   for (const auto& id : r.sensors) k += "," + id;
   char b[512];
   std::snprintf(b, sizeof b,
-                "/%d %d %d %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %d",
+                "/%d %d %d %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %d %d",
                 s.baseline_days, s.min_baseline_days, s.shift_days, s.spike_z, s.spike_ratio,
                 s.shift_z, s.shift_ratio, s.min_packets, s.emergence_floor, s.emergence_level,
-                s.share_change, s.share_z, s.coverage_min, s.weekly ? 1 : 0);
+                s.share_change, s.share_z, s.coverage_min, s.weekly ? 1 : 0, s.countries);
   k += b;
   // The regions of the registry: a reload that moves or adds sensors changes the events.
   return k + "/" + std::to_string(config.regions_hash());

@@ -18,8 +18,8 @@
 #include "collector/store/store.h"
 
 // Notable changes (docs/notable-changes.md): the detector run over the store's daily
-// rollups per region, destination, fingerprint and the report's country, its findings
-// merged into dated, ranked events with a sentence each.
+// rollups per region, destination, fingerprint and source country (all, the report's and
+// the leading ones), its findings merged into dated, ranked events with a sentence each.
 namespace teiten::collector::events {
 
 /// The longest range whose notable changes are found at once (what one request may cost).

@@ -1099,6 +1099,34 @@ void PostgresStore::daily_sums(const DailySumsQuery& q,
   }
 }
 
+void PostgresStore::daily_breakdown(const DailyBreakdownQuery& q,
+                                    const std::function<void(const DailyBreakdown&)>& out) {
+  alive();
+  if (q.countries.size() > 63)
+    throw std::invalid_argument("a daily breakdown takes at most 63 countries");
+  // Summed by the server, as daily_sums: the four groupings of one pass (all, by
+  // fingerprint, by country, by both); rows of other countries and unfingerprinted
+  // packets only in the sums that do not name them.
+  const DayRuns runs =
+      day_runs_of(day_states(q.day_from, q.day_to), q.day_from, q.day_to, q.sensors.empty());
+  const pg::Result r = conn_->exec(
+      "SELECT day, proto, port, cc, fp, SUM(packets)::bigint FROM (SELECT day, proto, port, "
+      "CASE WHEN country = ANY($1::text[]) THEN country END AS cc, "
+      "CASE WHEN fingerprint IN ('mirai', 'masscan', 'zmap') THEN fingerprint END AS fp, "
+      "packets FROM (SELECT day, proto, port, country, fingerprint, packets FROM daily WHERE " +
+          day_runs_sql(runs.rollups) +
+          " AND ($2::text[] IS NULL OR sensor = ANY($2::text[])) UNION ALL SELECT day, proto, "
+          "port, country, fingerprint, packets FROM day_totals WHERE " +
+          day_runs_sql(runs.summarized) +
+          ") y) x GROUP BY GROUPING SETS ((day, proto, port), (day, proto, port, fp), "
+          "(day, proto, port, cc), (day, proto, port, cc, fp)) "
+          "HAVING NOT ((GROUPING(cc) = 0 AND cc IS NULL) OR (GROUPING(fp) = 0 AND fp IS NULL))",
+      {text_array(q.countries), sensors_param(q.sensors)});
+  for (int i = 0; i < r.rows(); ++i)
+    out(DailyBreakdown{r.i64(i, 0), r.bytes(i, 1), r.i64(i, 2), r.bytes(i, 3), r.bytes(i, 4),
+                       static_cast<std::uint64_t>(r.i64(i, 5))});
+}
+
 void PostgresStore::scan_daily_hosts(std::int64_t day_from, std::int64_t day_to,
                                      const std::string& country, const std::string& proto,
                                      std::optional<std::int64_t> port,

@@ -35,6 +35,8 @@ class PostgresStore final : public Store {
   std::uint64_t prune_hourly(std::int64_t cutoff) override;
   void daily_sums(const DailySumsQuery& q,
                   const std::function<void(const DailySums&)>& out) override;
+  void daily_breakdown(const DailyBreakdownQuery& q,
+                       const std::function<void(const DailyBreakdown&)>& out) override;
   void scan_daily_hosts(std::int64_t day_from, std::int64_t day_to, const std::string& country,
                         const std::string& proto, std::optional<std::int64_t> port,
                         const std::vector<std::string>& sensors,

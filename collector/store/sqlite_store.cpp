@@ -662,27 +662,10 @@ void SqliteStore::daily_sums(const DailySumsQuery& q,
     };
     while (st.step(db_) == SQLITE_ROW) fn(st, text);
   };
-  if (!runs.rollups.empty()) {
-    each("SELECT day, sensor, proto, port, country, fingerprint, packets FROM daily WHERE " +
-             day_runs_sql(runs.rollups),
-         [&](Stmt& st, auto& text) {
-           sum.add(DailyRow{st.i64(0), text(1), text(2), st.i64(3), text(4), text(5),
-                            static_cast<std::uint64_t>(st.i64(6))});
-         });
-  }
+  read_daily_rows(runs, [&](const DailyRow& r) {
+    sum.add(r, r.sensor.empty() ? DailySummer::Part::day : DailySummer::Part::both);
+  });
   if (!runs.summarized.empty()) {
-    each("SELECT day, proto, port, country, fingerprint, packets FROM day_totals WHERE " +
-             day_runs_sql(runs.summarized),
-         [&](Stmt& st, auto& text) {
-           sum.add(DailyRow{st.i64(0),
-                            {},
-                            text(1),
-                            st.i64(2),
-                            text(3),
-                            text(4),
-                            static_cast<std::uint64_t>(st.i64(5))},
-                   DailySummer::Part::day);
-         });
     each("SELECT day, sensor, proto, port, packets FROM day_sensor_totals WHERE " +
              day_runs_sql(runs.summarized) + " ORDER BY sensor",
          [&](Stmt& st, auto& text) {
@@ -696,6 +679,39 @@ void SqliteStore::daily_sums(const DailySumsQuery& q,
                    DailySummer::Part::sensor);
          });
   }
+  sum.emit(out);
+}
+
+void SqliteStore::read_daily_rows(const DayRuns& runs,
+                                  const std::function<void(const DailyRow&)>& row) {
+  const auto each = [&](const std::string& sql, bool with_sensor) {
+    Stmt st(db_, sql);
+    const auto text = [&](int col) {
+      const unsigned char* t = sqlite3_column_text(st.s, col);
+      return std::string_view{t ? reinterpret_cast<const char*>(t) : ""};
+    };
+    const int s = with_sensor ? 1 : 0;
+    while (st.step(db_) == SQLITE_ROW)
+      row(DailyRow{st.i64(0), with_sensor ? text(1) : std::string_view{}, text(1 + s),
+                   st.i64(2 + s), text(3 + s), text(4 + s),
+                   static_cast<std::uint64_t>(st.i64(5 + s))});
+  };
+  if (!runs.rollups.empty())
+    each("SELECT day, sensor, proto, port, country, fingerprint, packets FROM daily WHERE " +
+             day_runs_sql(runs.rollups),
+         true);
+  if (!runs.summarized.empty())
+    each("SELECT day, proto, port, country, fingerprint, packets FROM day_totals WHERE " +
+             day_runs_sql(runs.summarized),
+         false);
+}
+
+void SqliteStore::daily_breakdown(const DailyBreakdownQuery& q,
+                                  const std::function<void(const DailyBreakdown&)>& out) {
+  BreakdownSummer sum(q);
+  read_daily_rows(
+      day_runs_of(day_states(q.day_from, q.day_to), q.day_from, q.day_to, q.sensors.empty()),
+      [&](const DailyRow& r) { sum.add(r); });
   sum.emit(out);
 }
 

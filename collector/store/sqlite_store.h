@@ -27,6 +27,8 @@ class SqliteStore final : public Store {
   std::uint64_t prune_hourly(std::int64_t cutoff) override;
   void daily_sums(const DailySumsQuery& q,
                   const std::function<void(const DailySums&)>& out) override;
+  void daily_breakdown(const DailyBreakdownQuery& q,
+                       const std::function<void(const DailyBreakdown&)>& out) override;
   void scan_daily_hosts(std::int64_t day_from, std::int64_t day_to, const std::string& country,
                         const std::string& proto, std::optional<std::int64_t> port,
                         const std::vector<std::string>& sensors,
@@ -59,6 +61,9 @@ class SqliteStore final : public Store {
   void exec(const char* sql);
   void migrate();
   void rebuild_days_if_needed();
+  /// The daily rollup rows of runs.rollups (sensor set) and the day summary rows of
+  /// runs.summarized (sensor empty), as they are read.
+  void read_daily_rows(const DayRuns& runs, const std::function<void(const DailyRow&)>& row);
   sqlite3* db_ = nullptr;
   std::string path_;
 };

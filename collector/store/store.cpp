@@ -4,6 +4,7 @@
 #include <date/tz.h>
 
 #include <algorithm>
+#include <array>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -110,6 +111,63 @@ void DailySummer::add(const DailyRow& r, Part part) {
     if (fp && country) d.country_fp += r.packets;
   }
   if (part != Part::day) by_sensor_[(std::uint64_t{last_sensor_} << 32) | dest] += r.packets;
+}
+
+namespace {
+constexpr std::array<std::string_view, 3> kBreakdownFingerprints = {"mirai", "masscan", "zmap"};
+}  // namespace
+
+BreakdownSummer::BreakdownSummer(const DailyBreakdownQuery& q) : q_(q) {
+  if (q.countries.size() > 63)
+    throw std::invalid_argument("a daily breakdown takes at most 63 countries");
+  if (q.day_to - q.day_from >= (1 << 24))
+    throw std::invalid_argument("a daily breakdown's range is too long");
+}
+
+void BreakdownSummer::add(const DailyRow& r) {
+  if (r.day < q_.day_from || r.day > q_.day_to) return;
+  if (!r.sensor.empty()) {
+    // Rows come grouped by sensor: whether it is wanted is looked up when it changes.
+    if (last_sensor_.empty() || last_sensor_ != r.sensor) {
+      last_sensor_ = r.sensor;
+      last_wanted_ = q_.sensors.empty() ||
+                     std::find(q_.sensors.begin(), q_.sensors.end(), r.sensor) != q_.sensors.end();
+    }
+    if (!last_wanted_) return;
+  }
+  std::uint32_t proto = 0;
+  while (proto < protos_.size() && protos_[proto] != r.proto) ++proto;
+  if (proto == protos_.size()) protos_.emplace_back(r.proto);
+  const std::int64_t port = r.port < -1 || r.port > 65535 ? -1 : r.port;
+  const std::uint64_t dest = (std::uint64_t{proto} << 17) | static_cast<std::uint64_t>(port + 1);
+  const std::uint64_t base = (dest << 32) | (static_cast<std::uint64_t>(r.day - q_.day_from) << 8);
+  std::uint64_t fp = 0;
+  for (std::size_t f = 0; f < kBreakdownFingerprints.size(); ++f)
+    if (r.fingerprint == kBreakdownFingerprints[f]) fp = f + 1;
+  std::uint64_t country = 0;
+  for (std::size_t c = 0; c < q_.countries.size() && country == 0; ++c)
+    if (r.country == q_.countries[c]) country = c + 1;
+  sums_[base] += r.packets;
+  if (fp != 0) sums_[base | fp] += r.packets;
+  if (country != 0) {
+    sums_[base | country << 2] += r.packets;
+    if (fp != 0) sums_[base | country << 2 | fp] += r.packets;
+  }
+}
+
+void BreakdownSummer::emit(const std::function<void(const DailyBreakdown&)>& out) const {
+  for (const auto& [k, v] : sums_) {
+    DailyBreakdown b;
+    const std::uint64_t dest = k >> 32;
+    b.proto = protos_[(dest >> 17) & 0x7FFF];
+    b.port = static_cast<std::int64_t>(dest & 0x1FFFF) - 1;
+    b.day = q_.day_from + static_cast<std::int64_t>((k >> 8) & 0xFFFFFF);
+    const std::uint64_t country = (k >> 2) & 63, fp = k & 3;
+    if (country != 0) b.country = q_.countries[country - 1];
+    if (fp != 0) b.fingerprint = kBreakdownFingerprints[fp - 1];
+    b.packets = v;
+    out(b);
+  }
 }
 
 DayRuns day_runs_of(const std::vector<std::pair<std::int64_t, bool>>& days, std::int64_t from,

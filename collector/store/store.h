@@ -99,6 +99,44 @@ struct DailySums {
   std::uint64_t all = 0, fingerprinted = 0, country_all = 0, country_fingerprinted = 0;
 };
 
+/// What notable changes sum from the daily rollups of local days [day_from, day_to]: per
+/// day and destination, from all source countries and from each of `countries`, in all
+/// and by fingerprint.
+struct DailyBreakdownQuery {
+  std::int64_t day_from = 0, day_to = 0;
+  std::vector<std::string> countries;  ///< examined one by one besides all of them (at most 63)
+  std::vector<std::string> sensors;    ///< none: every sensor
+};
+
+/// One sum of daily_breakdown(): `country` empty is all source countries, `fingerprint`
+/// empty all packets (else mirai, masscan or zmap; unfingerprinted packets have no sum of
+/// their own). The views are valid during the callback only.
+struct DailyBreakdown {
+  std::int64_t day = 0;
+  std::string_view proto;
+  std::int64_t port = -1;  ///< -1: no port
+  std::string_view country, fingerprint;
+  std::uint64_t packets = 0;
+};
+
+/// Sums DailyRows as daily_breakdown() answers (SQLite: the rows are read and summed here).
+class BreakdownSummer {
+ public:
+  explicit BreakdownSummer(const DailyBreakdownQuery& q);
+  /// A daily rollup row (sensor set, checked against the query's sensors) or a day
+  /// summary row (sensor empty, always taken).
+  void add(const DailyRow& r);
+  void emit(const std::function<void(const DailyBreakdown&)>& out) const;
+
+ private:
+  const DailyBreakdownQuery& q_;
+  std::vector<std::string> protos_;
+  std::string last_sensor_;
+  bool last_wanted_ = false;
+  // (proto << 17 | port + 1) << 32 | day offset << 8 | country index << 2 | fingerprint.
+  std::unordered_map<std::uint64_t, std::uint64_t> sums_;
+};
+
 /// Sums DailyRows as daily_sums() answers, for a backend that reads the rows itself
 /// (integer keys, nothing allocated per row: millions of rows for a network's quarter).
 class DailySummer {
@@ -283,6 +321,11 @@ class Store {
   /// particular order.
   virtual void daily_sums(const DailySumsQuery& q,
                           const std::function<void(const DailySums&)>& out) = 0;
+  /// The daily rollups of q's local days summed per day, destination, country of q's and
+  /// fingerprint (DailyBreakdown), in no particular order. Throws std::invalid_argument
+  /// for more than 63 countries.
+  virtual void daily_breakdown(const DailyBreakdownQuery& q,
+                               const std::function<void(const DailyBreakdown&)>& out) = 0;
   /// The sketches of the daily rows of one destination from one country over local days
   /// [day_from, day_to] of the sensors (none: all); `port` -1 matches rows without a port,
   /// nullopt any port. Their union is what a caller merges: for summarized days (all

@@ -331,6 +331,11 @@ std::vector<SimEvent> random_events(const SimOptions& o, std::size_t count, std:
   std::mt19937_64 rng(mix(seed, 0xE7E7));
   std::uniform_real_distribution<double> u(0.0, 1.0);
   const auto pick = [&](double a, double b) { return a + (b - a) * u(rng); };
+  // A change from one source country: Japan half the time, else one of the others.
+  const auto one_country = [&]() -> std::string {
+    static constexpr std::array<const char*, 7> others = {"CN", "US", "RU", "BR", "KR", "NL", "IN"};
+    return u(rng) < 0.5 ? "JP" : others[rng() % others.size()];
+  };
   static constexpr std::array<const char*, 4> kinds = {"spike", "level_shift", "emergence",
                                                        "fingerprint_shift"};
   static constexpr std::array<const char*, 3> regions = {"domestic", "overseas", "both"};
@@ -389,10 +394,10 @@ std::vector<SimEvent> random_events(const SimOptions& o, std::size_t count, std:
       e.days = 1 + static_cast<std::int64_t>(rng() % 3);
       e.size = pick(3, 8);
       if (u(rng) < 0.33 && e.proto == "tcp") e.fingerprint = "mirai";
-      if (u(rng) < 0.25) e.country = "JP";
+      if (u(rng) < 0.25) e.country = one_country();
     } else if (e.kind == "level_shift") {
       e.size = u(rng) < 0.67 ? pick(2, 4) : pick(0.25, 0.5);
-      if (e.size > 1 && u(rng) < 0.25) e.country = "JP";
+      if (e.size > 1 && u(rng) < 0.25) e.country = one_country();
     } else if (e.kind == "emergence") {
       e.size = pick(30, 300);
       if (u(rng) < 0.33) e.fingerprint = "mirai";

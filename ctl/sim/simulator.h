@@ -48,7 +48,8 @@ struct SimOptions {
 /// `count` events of every kind in turn, seeded: spikes of 3 to 8 times for 1 to 3 days,
 /// level shifts to 2-4 times or a quarter to a half, emergence of a silent port at 30 to
 /// 300 packets per sensor-day, Mirai-type shares moving by 0.25 to 0.45 from where they
-/// are; a third in each region alone, a third in both, some from one country (JP); at
+/// are; a third in each region alone, a third in both, some from one country (JP half of
+/// those, else one of CN, US, RU, BR, KR, NL, IN); at
 /// most one per destination in any 60 days, none in the first 45 days (the baselines'
 /// history) or the last 14.
 std::vector<SimEvent> random_events(const SimOptions& o, std::size_t count, std::uint64_t seed);

@@ -62,11 +62,13 @@ struct World {
     }
   }
 
-  std::vector<Event> find(std::int64_t from = kStart, std::int64_t to = -1) {
+  std::vector<Event> find(std::int64_t from = kStart, std::int64_t to = -1,
+                          const events::Settings& settings = {}) {
     events::EventsRequest r;
     r.day_from = from;
     r.day_to = to < 0 ? sim::end_day(o) - 1 : to;
     r.limit = 1000;
+    r.settings = settings;
     return events::find_events(*store, cfg, r);
   }
 };
@@ -112,7 +114,8 @@ TEST_CASE("events of every kind are found on their days, and nothing else",
   CHECK(s->day == kStart + 50);  // a UTC-midnight bucket is 09:00 in Tokyo: the same date
   CHECK(s->last_day == kStart + 51);
   CHECK(s->scope == "domestic");
-  CHECK(s->divergence);  // the overseas sensors had 445/TCP and saw no jump
+  CHECK(s->country.empty());  // every country's packets jumped: not said of one
+  CHECK(s->divergence);       // the overseas sensors had 445/TCP and saw no jump
   CHECK(s->after / s->before == Approx(5).epsilon(0.3));
   CHECK(s->sentence.find("Packets to 445/TCP at domestic sensors (not at overseas sensors) "
                          "jumped on 2021-05-21 (to 2021-05-22)") == 0);
@@ -169,6 +172,45 @@ TEST_CASE("sensors that stop delivering are never read as a fall", "[events][sin
       CHECK(std::llabs(e.day - edge) > 2);
   }
   CHECK(found.size() <= 7);  // the ordinary false alarms, at most one per 100 sensor-days
+}
+
+TEST_CASE("a change from one of the leading source countries is found and said of that country",
+          "[events][single-threaded]") {
+  // Korea sends about 5% of a port's packets, the United States 17%: a fivefold day from
+  // Korea lifts 445/TCP by a fifth, tripled US packets 3389/TCP by a third. Neither is a
+  // change of all countries; both are of the country's own series.
+  auto kr = ev("spike", 445, kStart + 50, 5, "domestic");
+  kr.days = 2;
+  kr.country = "KR";
+  auto us = ev("level_shift", 3389, kStart + 60, 3);
+  us.country = "US";
+  World w({kr, us});
+  w.fill();
+  const auto found = w.find();
+  for (const auto& e : found) UNSCOPED_INFO(e.sentence);
+  const Event* s = on(found, 445, kStart + 50);
+  REQUIRE(s);
+  CHECK(s->kind == Kind::spike);
+  CHECK(s->country == "KR");
+  CHECK(s->scope == "domestic");
+  CHECK(s->after / s->before == Approx(5).epsilon(0.35));
+  CHECK(s->sentence.find("Packets to 445/TCP from KR at domestic sensors") == 0);
+  REQUIRE(!s->countries.empty());
+  CHECK(s->countries[0].first == "KR");  // the leading source country of the change
+  const Event* l = on(found, 3389, kStart + 60);
+  REQUIRE(l);
+  CHECK(l->kind == Kind::level_shift);
+  CHECK(l->country == "US");
+  CHECK(l->scope == "both");
+  CHECK(found.size() <= 2 + 7);  // and at most the false alarms the defaults allow
+
+  // Only the report's country (JP) examined: the changes of all countries are too small.
+  events::Settings only_jp;
+  only_jp.countries = 0;
+  const auto without = w.find(kStart, -1, only_jp);
+  for (const auto& e : without) UNSCOPED_INFO("JP only: " << e.sentence);
+  CHECK(!on(without, 445, kStart + 50));
+  CHECK(!on(without, 3389, kStart + 60));
 }
 
 TEST_CASE("events are dated by the reports' time zone", "[events][single-threaded]") {

@@ -2,6 +2,8 @@
 #include "collector/store/store.h"
 
 #include <catch2/catch.hpp>
+#include <map>
+#include <tuple>
 
 #include "tests/integration/test_support.h"
 #include "tests/unit/collector/test_store.h"
@@ -177,4 +179,83 @@ TEST_CASE("every tier gives the same totals for a range on its boundaries",
   hours_detail.group_by = {"kind"};
   CHECK(s.query(hours) == s.query(hours_detail));
   CHECK(s.query(hours).size() == 2);
+}
+
+TEST_CASE("the daily breakdown sums per day and destination by country and fingerprint",
+          "[collector][storage]") {
+  const std::string backend = TEITEN_EACH_BACKEND();
+  INFO("backend " << backend);
+  test::TempDir dir;
+  test::TestStore ts(backend, dir);
+  Store& s = *ts;
+  // Two sensors over two Tokyo days (a UTC bucket at 15:00 or later is the next local
+  // day), rows from three countries and unknown, with and without a fingerprint.
+  const std::vector<std::string> countries = {"JP", "US"};  // CN and "--" only in "all"
+  using Key = std::tuple<std::int64_t, std::string, std::int64_t, std::string, std::string>;
+  std::map<Key, std::uint64_t> want_all, want_s1;
+  std::vector<bucket::SealedBucket> batch;
+  std::uint64_t seq = 0;
+  for (const std::string sensor : {"s1", "s2"})
+    for (std::int64_t h = 0; h < 40; h += 3) {
+      bucket::SealedBucket b;
+      b.sensor_id = sensor;
+      b.boot_id = "b";
+      b.seq = seq++;
+      b.start = 1656633600 + h * 3600;  // 2022-07-01 09:00 JST on
+      b.width_s = 3600;
+      const std::int64_t day = (b.start + 9 * 3600) / 86400;
+      for (const char* cc : {"JP", "CN", "US", "--"})
+        for (auto fp : {classify::Fingerprint::none, classify::Fingerprint::mirai,
+                        classify::Fingerprint::zmap}) {
+          const std::uint16_t port = h % 2 ? 23 : 445;
+          const std::uint64_t packets = 1 + static_cast<std::uint64_t>(h) +
+                                        static_cast<std::uint64_t>(cc[0]) % 5 +
+                                        static_cast<std::uint64_t>(fp) * 3;
+          b.rows.push_back(
+              {classify::Key{classify::Proto::tcp, true, port, classify::country_from_string(cc),
+                             fp, classify::Kind::scan},
+               packets, packets * 40});
+          const std::string fp_name =
+              fp == classify::Fingerprint::none ? "" : std::string{classify::to_string(fp)};
+          const bool named = std::find(countries.begin(), countries.end(), cc) != countries.end();
+          for (auto* want : {&want_all, &want_s1}) {
+            if (want == &want_s1 && sensor != "s1") continue;
+            (*want)[{day, "tcp", port, "", ""}] += packets;
+            if (!fp_name.empty()) (*want)[{day, "tcp", port, "", fp_name}] += packets;
+            if (named) (*want)[{day, "tcp", port, cc, ""}] += packets;
+            if (named && !fp_name.empty()) (*want)[{day, "tcp", port, cc, fp_name}] += packets;
+          }
+        }
+      batch.push_back(std::move(b));
+    }
+  REQUIRE(s.ingest(batch).size() == batch.size());
+  const std::int64_t first = (1656633600 + 9 * 3600) / 86400;
+  const auto got = [&](std::vector<std::string> sensors) {
+    std::map<Key, std::uint64_t> m;
+    s.daily_breakdown(DailyBreakdownQuery{first, first + 1, countries, std::move(sensors)},
+                      [&](const DailyBreakdown& r) {
+                        const auto [it, fresh] =
+                            m.emplace(Key{r.day, std::string{r.proto}, r.port,
+                                          std::string{r.country}, std::string{r.fingerprint}},
+                                      r.packets);
+                        CHECK(fresh);  // each sum once
+                      });
+    return m;
+  };
+  // The range cuts off the last local day the buckets reach.
+  std::erase_if(want_all, [&](const auto& kv) { return std::get<0>(kv.first) > first + 1; });
+  std::erase_if(want_s1, [&](const auto& kv) { return std::get<0>(kv.first) > first + 1; });
+  REQUIRE(want_all.size() == 2 * 2 * (1 + 2 + 2 + 4));  // days x ports x sums
+  CHECK(got({}) == want_all);
+  CHECK(got({"s1"}) == want_s1);
+  // From the day summaries (all sensors) the same; one sensor still from the rollups.
+  while (s.summarize_days(10) > 0) {
+  }
+  CHECK(got({}) == want_all);
+  CHECK(got({"s1"}) == want_s1);
+  // More countries than a breakdown takes is refused.
+  CHECK_THROWS_AS(
+      s.daily_breakdown(DailyBreakdownQuery{first, first, std::vector<std::string>(64, "JP"), {}},
+                        [](const DailyBreakdown&) {}),
+      std::invalid_argument);
 }
