@@ -536,7 +536,7 @@ std::vector<Field<CollectorConfig>> schema() {
                            "... and this many deviations of the daily share.", &S::share_z));
   v.push_back(event_days("countries", "8", 0, 32,
                          "The leading source countries examined one by one besides the report's "
-                         "(those with at least min_packets a day).",
+                         "(those with at least min_packets a day on average).",
                          &S::countries));
   v.push_back(event_number("coverage_min", "0.75", 0, 1,
                            "A day whose sensor-days are under this share of the usual is missing "

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "collector/report/format.h"
@@ -49,9 +50,25 @@ struct RegionData {
   // every port on some day: only the series seen on enough days become dense).
   std::unordered_map<std::uint64_t, std::vector<std::pair<std::uint32_t, float>>> sparse;
 
-  void densify(std::size_t days, int min_days) {
+  // A country's series whose ALL never reaches min_packets on a day can show no change
+  // (count_changes and share_changes judge no such day): it and its fingerprints stay
+  // out, so the examined countries cost only where they send enough.
+  void densify(std::size_t days, int min_days, double min_packets) {
+    const auto is_country = [](std::uint64_t key) { return (key & 0xFC) != 0; };
+    std::unordered_set<std::uint64_t> quiet;  // code << 8 | country << 2 of those
     for (auto& [key, points] : sparse) {
       std::sort(points.begin(), points.end());
+      if (!is_country(key) || (key & 3) != 0) continue;
+      double day = 0, most = 0;
+      for (std::size_t i = 0; i < points.size(); ++i) {
+        if (i > 0 && points[i].first != points[i - 1].first) day = 0;
+        day += points[i].second;
+        most = std::max(most, day);
+      }
+      if (most < min_packets) quiet.insert(key);
+    }
+    for (auto& [key, points] : sparse) {
+      if (is_country(key) && quiet.count(key & ~std::uint64_t{3})) continue;
       int seen = 0;
       for (std::size_t i = 0; i < points.size(); ++i)
         if (i == 0 || points[i].first != points[i - 1].first) ++seen;
@@ -96,9 +113,9 @@ unsigned all_of(unsigned part) {
   return part & ~3u;
 }
 
-// The order in which a cluster's findings speak for it: the kind an analyst names first,
-// then the broadest series (ALL before a fingerprint, all countries before one), then
-// the strongest.
+// The order in which a cluster's findings speak for it: all countries before one (a
+// country's finding speaks alone, or through the half rule in find_events), then the kind
+// an analyst names first, then ALL before a fingerprint, then the strongest.
 int kind_rank(Kind k) {
   switch (k) {
     case Kind::emergence:
@@ -146,7 +163,7 @@ bool own_change(const RegionData& r, std::int64_t first, std::uint32_t code, uns
   if (c.kind == Kind::emergence || c.kind == Kind::fingerprint_shift) return true;
   const int span = c.kind == Kind::spike ? 1 : st.shift_days;
   const auto own = log_change_at(country, c.day, span, st);
-  if (!own) return true;
+  if (!own) return false;
   Series rest = series_of(r, first, code, part & 3u);  // every country, same fingerprint
   for (std::size_t i = 0; i < rest.packets.size(); ++i)
     rest.packets[i] = std::max(0.0, rest.packets[i] - country.packets[i]);
@@ -263,7 +280,7 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
   // Every series through the detector; fingerprint shares against their ALL. A destination
   // seen on fewer days than a shift needs has nothing to find.
   const int held = static_cast<int>(std::ceil(0.8 * st.shift_days));
-  for (auto& r : regions) r.densify(days, held);
+  for (auto& r : regions) r.densify(days, held, st.min_packets);
   std::vector<Finding> found;
   const auto keep = [&](int region, std::uint32_t code, unsigned part, const Change& c) {
     if (c.day >= req.day_from && c.day <= req.day_to) found.push_back({region, code, part, c});
@@ -302,18 +319,17 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
       ++j;
     const auto begin = found.begin() + static_cast<std::ptrdiff_t>(i);
     const auto end = found.begin() + static_cast<std::ptrdiff_t>(j);
-    // A share shift with no change of ALL in its region is a fingerprint shift; otherwise
-    // the count change speaks, the broadest series first.
+    // A share shift with no change of ALL (all countries) in its region is a fingerprint
+    // shift; otherwise the count change speaks, the broadest series first.
     const auto all_changed = [&](int region) {
       return std::any_of(begin, end, [&](const Finding& f) {
-        return f.region == region && f.change.kind != Kind::fingerprint_shift &&
-               fingerprint_index(f.part) < 0;
+        return f.region == region && f.change.kind != Kind::fingerprint_shift && f.part == 0;
       });
     };
     const auto rank = [&](const Finding& f) {
       int k = kind_rank(f.change.kind);
       if (f.change.kind == Kind::fingerprint_shift && !all_changed(f.region)) k = -1;
-      return std::make_tuple(k, fingerprint_index(f.part) >= 0, country_of(f.part) != 0,
+      return std::make_tuple(country_of(f.part) != 0, k, fingerprint_index(f.part) >= 0,
                              -f.change.score);
     };
     const Finding* chosen = &*std::min_element(

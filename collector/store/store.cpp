@@ -127,7 +127,8 @@ BreakdownSummer::BreakdownSummer(const DailyBreakdownQuery& q) : q_(q) {
 void BreakdownSummer::add(const DailyRow& r) {
   if (r.day < q_.day_from || r.day > q_.day_to) return;
   if (!r.sensor.empty()) {
-    // Rows come grouped by sensor: whether it is wanted is looked up when it changes.
+    // Whether the sensor is wanted is looked up when it differs from the last row's (a
+    // sensor's rows mostly come together).
     if (last_sensor_.empty() || last_sensor_ != r.sensor) {
       last_sensor_ = r.sensor;
       last_wanted_ = q_.sensors.empty() ||

@@ -123,8 +123,8 @@ struct DailyBreakdown {
 class BreakdownSummer {
  public:
   explicit BreakdownSummer(const DailyBreakdownQuery& q);
-  /// A daily rollup row (sensor set, checked against the query's sensors) or a day
-  /// summary row (sensor empty, always taken).
+  /// A daily rollup row (sensor set, checked against the query's sensors; rows of one
+  /// sensor in a run check it once) or a day summary row (sensor empty, always taken).
   void add(const DailyRow& r);
   void emit(const std::function<void(const DailyBreakdown&)>& out) const;
 

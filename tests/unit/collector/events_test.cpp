@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <random>
 #include <variant>
 
 #include "collector/report/report.h"
@@ -211,6 +212,57 @@ TEST_CASE("a change from one of the leading source countries is found and said o
   for (const auto& e : without) UNSCOPED_INFO("JP only: " << e.sentence);
   CHECK(!on(without, 445, kStart + 50));
   CHECK(!on(without, 3389, kStart + 60));
+}
+
+TEST_CASE("a change of a whole destination is not said of the country that sends most of it",
+          "[events][single-threaded]") {
+  // China sends 60% of 445/TCP and of 23/TCP, the United States the rest (daily buckets
+  // built here, each country's day log-normal). On one day every country's 445/TCP
+  // quadruples at the domestic sensors: China made 60% of that change, but it is the
+  // destination's, not China's. On another, China's 23/TCP alone quadruples: China's.
+  World w({}, 3);
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> wobble(0.0, 0.1);
+  const std::int64_t all_jump = kStart + 60, china_jump = kStart + 45;
+  std::vector<bucket::SealedBucket> batch;
+  std::uint64_t seq = 0;
+  for (const auto& sensor : sim::sim_sensors(w.o))
+    for (std::int64_t day = kStart; day < kStart + 90; ++day) {
+      bucket::SealedBucket b = test::hour_bucket(sensor.id, "b", seq++, day * 24, 445, 0);
+      b.width_s = 86400;
+      b.rows.clear();
+      const bool domestic = sensor.region == "domestic";
+      for (const int port : {445, 23})
+        for (const char* cc : {"CN", "US"}) {
+          double n = (cc[0] == 'C' ? 600 : 400) * std::exp(wobble(rng));
+          if (domestic && port == 445 && day == all_jump) n *= 4;
+          if (domestic && port == 23 && day == china_jump && cc[0] == 'C') n *= 4;
+          classify::Key k;
+          k.proto = classify::Proto::tcp;
+          k.has_port = true;
+          k.port = static_cast<std::uint16_t>(port);
+          k.country = classify::country_from_string(cc);
+          k.kind = classify::Kind::scan;
+          const auto packets = static_cast<std::uint64_t>(std::llround(n));
+          b.rows.push_back(bucket::Row{k, packets, packets * 40, {}});
+        }
+      batch.push_back(std::move(b));
+    }
+  w.store->ingest(batch);
+  const auto found = w.find();
+  for (const auto& e : found) UNSCOPED_INFO(e.sentence);
+  const Event* all = on(found, 445, all_jump);
+  REQUIRE(all);
+  CHECK(all->kind == Kind::spike);
+  CHECK(all->day == all_jump);
+  CHECK(all->country.empty());
+  CHECK(all->scope == "domestic");
+  const Event* china = on(found, 23, china_jump);
+  REQUIRE(china);
+  CHECK(china->kind == Kind::spike);
+  CHECK(china->day == china_jump);
+  CHECK(china->country == "CN");
+  CHECK(found.size() == 2);  // nothing else: steady traffic of two countries
 }
 
 TEST_CASE("events are dated by the reports' time zone", "[events][single-threaded]") {

@@ -206,7 +206,7 @@ TEST_CASE("the daily breakdown sums per day and destination by country and finge
       const std::int64_t day = (b.start + 9 * 3600) / 86400;
       for (const char* cc : {"JP", "CN", "US", "--"})
         for (auto fp : {classify::Fingerprint::none, classify::Fingerprint::mirai,
-                        classify::Fingerprint::zmap}) {
+                        classify::Fingerprint::masscan, classify::Fingerprint::zmap}) {
           const std::uint16_t port = h % 2 ? 23 : 445;
           const std::uint64_t packets = 1 + static_cast<std::uint64_t>(h) +
                                         static_cast<std::uint64_t>(cc[0]) % 5 +
@@ -245,12 +245,13 @@ TEST_CASE("the daily breakdown sums per day and destination by country and finge
   // The range cuts off the last local day the buckets reach.
   std::erase_if(want_all, [&](const auto& kv) { return std::get<0>(kv.first) > first + 1; });
   std::erase_if(want_s1, [&](const auto& kv) { return std::get<0>(kv.first) > first + 1; });
-  REQUIRE(want_all.size() == 2 * 2 * (1 + 2 + 2 + 4));  // days x ports x sums
+  REQUIRE(want_all.size() == 2 * 2 * (1 + 3 + 2 + 6));  // days x ports x sums
   CHECK(got({}) == want_all);
   CHECK(got({"s1"}) == want_s1);
   // From the day summaries (all sensors) the same; one sensor still from the rollups.
   while (s.summarize_days(10) > 0) {
   }
+  REQUIRE(s.summarized_days(first, first + 1) == std::vector<std::int64_t>{first, first + 1});
   CHECK(got({}) == want_all);
   CHECK(got({"s1"}) == want_s1);
   // More countries than a breakdown takes is refused.
