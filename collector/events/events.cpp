@@ -34,10 +34,18 @@ constexpr std::size_t kMaxEvents = 200;  // what a request may ask for, and what
 // countries and from each country examined on its own. A part is country << 2 |
 // fingerprint: country 0 all of them, else the index of the examined one plus 1;
 // fingerprint 0 ALL, else the index in kFingerprints plus 1.
-constexpr unsigned kMaxCountries = 63;
-
 unsigned part_of(unsigned country, int fingerprint /* -1: ALL */) {
   return country << 2 | static_cast<unsigned>(fingerprint + 1);
+}
+int fingerprint_index(unsigned part) {  // -1: ALL
+  return static_cast<int>(part & 3) - 1;
+}
+unsigned country_of(unsigned part) {  // 0: all countries
+  return part >> 2;
+}
+// The ALL series a part's fingerprint is a share of.
+unsigned all_of(unsigned part) {
+  return part & ~3u;
 }
 
 // One region's daily series, filled from the store's sums.
@@ -54,11 +62,12 @@ struct RegionData {
   // (count_changes and share_changes judge no such day): it and its fingerprints stay
   // out, so the examined countries cost only where they send enough.
   void densify(std::size_t days, int min_days, double min_packets) {
-    const auto is_country = [](std::uint64_t key) { return (key & 0xFC) != 0; };
-    std::unordered_set<std::uint64_t> quiet;  // code << 8 | country << 2 of those
+    const auto part = [](std::uint64_t key) { return static_cast<unsigned>(key & 0xFF); };
+    const auto is_country = [&](std::uint64_t key) { return country_of(part(key)) != 0; };
+    std::unordered_set<std::uint64_t> quiet;  // the keys of those countries' ALL
     for (auto& [key, points] : sparse) {
       std::sort(points.begin(), points.end());
-      if (!is_country(key) || (key & 3) != 0) continue;
+      if (!is_country(key) || fingerprint_index(part(key)) >= 0) continue;
       double day = 0, most = 0;
       for (std::size_t i = 0; i < points.size(); ++i) {
         if (i > 0 && points[i].first != points[i - 1].first) day = 0;
@@ -68,7 +77,7 @@ struct RegionData {
       if (most < min_packets) quiet.insert(key);
     }
     for (auto& [key, points] : sparse) {
-      if (is_country(key) && quiet.count(key & ~std::uint64_t{3})) continue;
+      if (is_country(key) && quiet.count(key - part(key) + all_of(part(key)))) continue;
       int seen = 0;
       for (std::size_t i = 0; i < points.size(); ++i)
         if (i == 0 || points[i].first != points[i - 1].first) ++seen;
@@ -101,17 +110,6 @@ struct Finding {
   unsigned part = 0;
   Change change;
 };
-
-int fingerprint_index(unsigned part) {  // -1: ALL
-  return static_cast<int>(part & 3) - 1;
-}
-unsigned country_of(unsigned part) {  // 0: all countries
-  return part >> 2;
-}
-// The ALL series a part's fingerprint is a share of.
-unsigned all_of(unsigned part) {
-  return part & ~3u;
-}
 
 // The order in which a cluster's findings speak for it: all countries before one (a
 // country's finding speaks alone, or through the half rule in find_events), then the kind
@@ -164,7 +162,8 @@ bool own_change(const RegionData& r, std::int64_t first, std::uint32_t code, uns
   const int span = c.kind == Kind::spike ? 1 : st.shift_days;
   const auto own = log_change_at(country, c.day, span, st);
   if (!own) return false;
-  Series rest = series_of(r, first, code, part & 3u);  // every country, same fingerprint
+  // Every country, same fingerprint.
+  Series rest = series_of(r, first, code, part_of(0, fingerprint_index(part)));
   for (std::size_t i = 0; i < rest.packets.size(); ++i)
     rest.packets[i] = std::max(0.0, rest.packets[i] - country.packets[i]);
   const double moved = *own - log_change_at(rest, c.day, span, st).value_or(0.0);
@@ -196,7 +195,7 @@ std::vector<std::string> examined_countries(Store& storage, const EventsRequest&
   });
   const double enough = st.min_packets * static_cast<double>(last - first + 1);
   const std::size_t most =
-      std::min<std::size_t>(out.size() + static_cast<std::size_t>(st.countries), kMaxCountries);
+      std::min(out.size() + static_cast<std::size_t>(st.countries), kMaxBreakdownCountries);
   for (const auto& [packets, cc] : by_packets) {
     if (out.size() >= most || static_cast<double>(packets) < enough) break;
     out.push_back(cc);
@@ -340,7 +339,8 @@ std::vector<Event> find_events(Store& storage, const CollectorConfig& config,
       const Finding* most = nullptr;
       for (auto it = begin; it != end; ++it)
         if (it->region == chosen->region && it->change.kind == chosen->change.kind &&
-            country_of(it->part) != 0 && (it->part & 3) == (chosen->part & 3) &&
+            country_of(it->part) != 0 &&
+            fingerprint_index(it->part) == fingerprint_index(chosen->part) &&
             it->change.excess >= 0.5 * chosen->change.excess &&
             (!most || it->change.excess > most->change.excess))
           most = &*it;

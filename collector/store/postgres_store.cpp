@@ -1102,8 +1102,7 @@ void PostgresStore::daily_sums(const DailySumsQuery& q,
 void PostgresStore::daily_breakdown(const DailyBreakdownQuery& q,
                                     const std::function<void(const DailyBreakdown&)>& out) {
   alive();
-  if (q.countries.size() > 63)
-    throw std::invalid_argument("a daily breakdown takes at most 63 countries");
+  check_breakdown(q);
   // Summed by the server, as daily_sums: the four groupings of one pass (all, by
   // fingerprint, by country, by both); rows of other countries and unfingerprinted
   // packets only in the sums that do not name them.

@@ -4,13 +4,13 @@
 #include <date/tz.h>
 
 #include <algorithm>
-#include <array>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "collector/store/postgres_store.h"
 #include "collector/store/rows.h"
 #include "collector/store/sqlite_store.h"
+#include "common/classify/key.h"
 
 namespace teiten::collector {
 
@@ -79,12 +79,30 @@ bool needs_kind(const Query& q) {
 
 DailySummer::DailySummer(const DailySumsQuery& q) : q_(q) {}
 
-std::uint32_t DailySummer::index_of(std::vector<std::string>& names, std::string_view name) {
+namespace {
+
+std::uint32_t index_of(std::vector<std::string>& names, std::string_view name) {
   const auto it = std::find(names.begin(), names.end(), name);
   if (it != names.end()) return static_cast<std::uint32_t>(it - names.begin());
   names.emplace_back(name);
   return static_cast<std::uint32_t>(names.size() - 1);
 }
+
+// A destination as the summers key it: its protocol's index in `protos` << 17 | port + 1
+// (a port out of range is none).
+std::uint64_t destination_key(std::vector<std::string>& protos, std::string_view proto,
+                              std::int64_t port) {
+  if (port < -1 || port > 65535) port = -1;
+  return (std::uint64_t{index_of(protos, proto)} << 17) | static_cast<std::uint64_t>(port + 1);
+}
+std::string_view proto_of(const std::vector<std::string>& protos, std::uint64_t key) {
+  return protos[(key >> 17) & 0x7FFF];
+}
+std::int64_t port_of(std::uint64_t key) {
+  return static_cast<std::int64_t>(key & 0x1FFFF) - 1;
+}
+
+}  // namespace
 
 void DailySummer::add(const DailyRow& r, Part part) {
   if (r.day < q_.day_from || r.day > q_.day_to) return;
@@ -99,9 +117,7 @@ void DailySummer::add(const DailyRow& r, Part part) {
     }
     if (!sensor_wanted_[last_sensor_]) return;
   }
-  const std::uint32_t proto = index_of(protos_, r.proto);
-  const std::int64_t port = r.port < -1 || r.port > 65535 ? -1 : r.port;
-  const std::uint64_t dest = (std::uint64_t{proto} << 17) | static_cast<std::uint64_t>(port + 1);
+  const std::uint64_t dest = destination_key(protos_, r.proto, r.port);
   if (part != Part::sensor) {
     Sum& d = by_day_[(dest << 32) | static_cast<std::uint64_t>(r.day - q_.day_from)];
     const bool fp = r.fingerprint == q_.fingerprint, country = r.country == q_.country;
@@ -113,13 +129,14 @@ void DailySummer::add(const DailyRow& r, Part part) {
   if (part != Part::day) by_sensor_[(std::uint64_t{last_sensor_} << 32) | dest] += r.packets;
 }
 
-namespace {
-constexpr std::array<std::string_view, 3> kBreakdownFingerprints = {"mirai", "masscan", "zmap"};
-}  // namespace
+void check_breakdown(const DailyBreakdownQuery& q) {
+  if (q.countries.size() > kMaxBreakdownCountries)
+    throw std::invalid_argument("a daily breakdown takes at most " +
+                                std::to_string(kMaxBreakdownCountries) + " countries");
+}
 
 BreakdownSummer::BreakdownSummer(const DailyBreakdownQuery& q) : q_(q) {
-  if (q.countries.size() > 63)
-    throw std::invalid_argument("a daily breakdown takes at most 63 countries");
+  check_breakdown(q);
   if (q.day_to - q.day_from >= (1 << 24))
     throw std::invalid_argument("a daily breakdown's range is too long");
 }
@@ -136,15 +153,12 @@ void BreakdownSummer::add(const DailyRow& r) {
     }
     if (!last_wanted_) return;
   }
-  std::uint32_t proto = 0;
-  while (proto < protos_.size() && protos_[proto] != r.proto) ++proto;
-  if (proto == protos_.size()) protos_.emplace_back(r.proto);
-  const std::int64_t port = r.port < -1 || r.port > 65535 ? -1 : r.port;
-  const std::uint64_t dest = (std::uint64_t{proto} << 17) | static_cast<std::uint64_t>(port + 1);
-  const std::uint64_t base = (dest << 32) | (static_cast<std::uint64_t>(r.day - q_.day_from) << 8);
+  const std::uint64_t base = (destination_key(protos_, r.proto, r.port) << 32) |
+                             (static_cast<std::uint64_t>(r.day - q_.day_from) << 8);
+  // mirai, masscan, zmap: 1 to 3 (none has no sum of its own).
   std::uint64_t fp = 0;
-  for (std::size_t f = 0; f < kBreakdownFingerprints.size(); ++f)
-    if (r.fingerprint == kBreakdownFingerprints[f]) fp = f + 1;
+  for (std::uint64_t f = 1; f < static_cast<std::uint64_t>(classify::Fingerprint::count_); ++f)
+    if (r.fingerprint == classify::to_string(static_cast<classify::Fingerprint>(f))) fp = f;
   std::uint64_t country = 0;
   for (std::size_t c = 0; c < q_.countries.size() && country == 0; ++c)
     if (r.country == q_.countries[c]) country = c + 1;
@@ -159,13 +173,12 @@ void BreakdownSummer::add(const DailyRow& r) {
 void BreakdownSummer::emit(const std::function<void(const DailyBreakdown&)>& out) const {
   for (const auto& [k, v] : sums_) {
     DailyBreakdown b;
-    const std::uint64_t dest = k >> 32;
-    b.proto = protos_[(dest >> 17) & 0x7FFF];
-    b.port = static_cast<std::int64_t>(dest & 0x1FFFF) - 1;
+    b.proto = proto_of(protos_, k >> 32);
+    b.port = port_of(k >> 32);
     b.day = q_.day_from + static_cast<std::int64_t>((k >> 8) & 0xFFFFFF);
     const std::uint64_t country = (k >> 2) & 63, fp = k & 3;
     if (country != 0) b.country = q_.countries[country - 1];
-    if (fp != 0) b.fingerprint = kBreakdownFingerprints[fp - 1];
+    if (fp != 0) b.fingerprint = classify::to_string(static_cast<classify::Fingerprint>(fp));
     b.packets = v;
     out(b);
   }
@@ -216,8 +229,8 @@ std::string day_runs_sql(const std::vector<std::pair<std::int64_t, std::int64_t>
 
 void DailySummer::emit(const std::function<void(const DailySums&)>& out) const {
   const auto dest = [&](DailySums& s, std::uint64_t code) {
-    s.proto = protos_[(code >> 17) & 0x7FFF];
-    s.port = static_cast<std::int64_t>(code & 0x1FFFF) - 1;
+    s.proto = proto_of(protos_, code);
+    s.port = port_of(code);
   };
   for (const auto& [k, v] : by_day_) {
     DailySums s;

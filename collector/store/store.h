@@ -104,9 +104,13 @@ struct DailySums {
 /// and by fingerprint.
 struct DailyBreakdownQuery {
   std::int64_t day_from = 0, day_to = 0;
-  std::vector<std::string> countries;  ///< examined one by one besides all of them (at most 63)
+  std::vector<std::string> countries;  ///< examined one by one besides all of them
   std::vector<std::string> sensors;    ///< none: every sensor
 };
+/// The most countries a daily breakdown takes.
+inline constexpr std::size_t kMaxBreakdownCountries = 63;
+/// Throws std::invalid_argument for more than kMaxBreakdownCountries countries.
+void check_breakdown(const DailyBreakdownQuery& q);
 
 /// One sum of daily_breakdown(): `country` empty is all source countries, `fingerprint`
 /// empty all packets (else mirai, masscan or zmap; unfingerprinted packets have no sum of
@@ -153,7 +157,6 @@ class DailySummer {
   struct Sum {
     std::uint64_t all = 0, fp = 0, country_all = 0, country_fp = 0;
   };
-  std::uint32_t index_of(std::vector<std::string>& names, std::string_view name);
   const DailySumsQuery& q_;
   std::vector<std::string> protos_, sensors_;
   std::vector<bool> sensor_wanted_;
@@ -323,7 +326,7 @@ class Store {
                           const std::function<void(const DailySums&)>& out) = 0;
   /// The daily rollups of q's local days summed per day, destination, country of q's and
   /// fingerprint (DailyBreakdown), in no particular order. Throws std::invalid_argument
-  /// for more than 63 countries.
+  /// as check_breakdown() does.
   virtual void daily_breakdown(const DailyBreakdownQuery& q,
                                const std::function<void(const DailyBreakdown&)>& out) = 0;
   /// The sketches of the daily rows of one destination from one country over local days
