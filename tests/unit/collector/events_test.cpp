@@ -291,14 +291,17 @@ TEST_CASE("the events settings are read from the configuration and checked", "[e
   const std::string base =
       "collector:\n  database: x\ntls:\n  ca: /etc/hostname\n  cert: /etc/hostname\n"
       "  key: /etc/hostname\nsensors: []\n";
-  auto ok =
-      parse_collector_config("t.yaml", base + "events:\n  spike_ratio: 3.5\n  shift_days: 10\n");
+  auto ok = parse_collector_config("t.yaml", base +
+                                                 "events:\n  spike_ratio: 3.5\n  shift_days: 10\n"
+                                                 "  countries: 3\n");
   REQUIRE(std::holds_alternative<CollectorConfig>(ok));
   CHECK(std::get<CollectorConfig>(ok).events.spike_ratio == 3.5);
   CHECK(std::get<CollectorConfig>(ok).events.shift_days == 10);
+  CHECK(std::get<CollectorConfig>(ok).events.countries == 3);
   CHECK(std::get<CollectorConfig>(ok).events.spike_z == 5.0);  // the default
-  for (const char* bad : {"  spike_ratio: lots\n", "  spike_ratio: 0.5\n", "  coverage_min: 2\n",
-                          "  shift_days: 1\n", "  spike_ratio: 2x\n"}) {
+  for (const char* bad :
+       {"  spike_ratio: lots\n", "  spike_ratio: 0.5\n", "  coverage_min: 2\n", "  shift_days: 1\n",
+        "  spike_ratio: 2x\n", "  countries: 33\n", "  countries: -1\n", "  countries: all\n"}) {
     INFO(bad);
     const auto r = parse_collector_config("t.yaml", base + "events:\n" + bad);
     REQUIRE(std::holds_alternative<std::vector<config::ConfigError>>(r));
