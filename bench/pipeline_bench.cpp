@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -212,7 +213,7 @@ int main(int argc, char** argv) {
   std::string dir = "/tmp/teiten-bench";
   std::string sensord = TEITEN_BENCH_SENSORD;
   std::string geoip = std::string{TEITEN_SOURCE_DIR} + "/data/geoip/geo-whois-asn-country.mmdb";
-  int rounds = 3;
+  int rounds = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--packets")
@@ -222,7 +223,7 @@ int main(int argc, char** argv) {
     else if (a == "--geoip")
       geoip = v;
     else if (a == "--rounds")
-      rounds = std::stoi(v);
+      rounds = std::max(1, std::stoi(v));
     else {
       std::fprintf(stderr,
                    "usage: pipeline_bench [--packets N] [--dir DIR] [--geoip MMDB] [--rounds N]\n");
@@ -255,10 +256,16 @@ int main(int argc, char** argv) {
   run_bare(pcap, nullptr, n);  // warm the page cache
   double best_bare = 1e9, best_big = 1e9, best_geo = 1e9, best_full = 1e9;
   long rss = 0;
+  // The ratio of each round (its bare loops and the pipeline run one after the other): on a
+  // shared machine whose speed changes from minute to minute, the median of these says
+  // more than the ratio of two bests that may come from different minutes.
+  std::vector<double> round_ratio, round_ratio_big;
   for (int r = 0; r < rounds; ++r) {
-    best_bare = std::min(best_bare, run_bare(pcap, nullptr, n));
+    const double bare_s = run_bare(pcap, nullptr, n);
+    best_bare = std::min(best_bare, bare_s);
     std::uint64_t n1 = 0;
-    best_big = std::min(best_big, run_bare(pcap, nullptr, n1, true));
+    const double big_s = run_bare(pcap, nullptr, n1, true);
+    best_big = std::min(best_big, big_s);
     std::uint64_t n2 = 0;
     best_geo = std::min(best_geo, run_bare(pcap, db.get(), n2));
     const ChildResult c =
@@ -269,7 +276,13 @@ int main(int argc, char** argv) {
     }
     best_full = std::min(best_full, c.seconds);
     rss = std::max(rss, c.max_rss_kib);
+    round_ratio.push_back(bare_s / c.seconds);
+    round_ratio_big.push_back(big_s / c.seconds);
   }
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  };
   const double bare = mpps(n, best_bare), big = mpps(n, best_big), geo = mpps(n, best_geo),
                full = mpps(n, best_full);
   std::printf("\ncapture: %llu packets, %.0f MiB, page cache warm; best of %d rounds\n",
@@ -286,6 +299,13 @@ int main(int argc, char** argv) {
       "ratio full / bare: %.2f   full / bare with 1 MiB buffer: %.2f   full / bare+mmdb: "
       "%.2f\n",
       full / bare, full / big, full / geo);
+  std::printf(
+      "ratio per round, median of %d: full / bare %.2f (%.2f to %.2f), full / bare with 1 MiB "
+      "buffer %.2f (%.2f to %.2f)\n",
+      rounds, median(round_ratio), *std::min_element(round_ratio.begin(), round_ratio.end()),
+      *std::max_element(round_ratio.begin(), round_ratio.end()), median(round_ratio_big),
+      *std::min_element(round_ratio_big.begin(), round_ratio_big.end()),
+      *std::max_element(round_ratio_big.begin(), round_ratio_big.end()));
   std::printf("teiten-sensord peak RSS: %.1f MiB\n", static_cast<double>(rss) / 1024.0);
   std::printf("targets: full >= 8 Mpps: %s; full >= 0.5 x bare: %s; RSS < 64 MiB: %s\n",
               full >= 8.0 ? "met" : "NOT met", full >= 0.5 * bare ? "met" : "NOT met",

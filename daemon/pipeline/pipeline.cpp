@@ -197,7 +197,7 @@ void Pipeline::capture_loop(PacketSource& source) {
         .count();
   };
   const PacketHandlers handlers{&Pipeline::on_packet, &Pipeline::on_learn,
-                                reinterpret_cast<u_char*>(this), &stop_};
+                                reinterpret_cast<u_char*>(this), &stop_, &Pipeline::on_wait};
   if (live) {
     stats_.capture_active.store(source.is_open(), std::memory_order_relaxed);
     if (source.is_open()) bump(stats_.capture_opens);
@@ -205,7 +205,9 @@ void Pipeline::capture_loop(PacketSource& source) {
   bool end = false;
   while (!end && !stop_.load(std::memory_order_relaxed)) {
     bump(stats_.capture_beats);
-    switch (source.read(handlers)) {
+    const SourceRead r = source.read(handlers);
+    ring_.publish();  // the packets of this read not yet published (commit_batched)
+    switch (r) {
       case SourceRead::packets:
         break;
       case SourceRead::end:
@@ -266,12 +268,17 @@ void Pipeline::on_packet(u_char* user, const pcap_pkthdr* h, const u_char* bytes
 }
 
 PacketSlot* Pipeline::claim_waiting() noexcept {
+  ring_.publish();  // what the classifier must drain first
   Backoff backoff;
   for (;;) {
     if (PacketSlot* s = ring_.try_claim()) return s;
     if (classifier_done_.load(std::memory_order_acquire)) return nullptr;
     backoff.pause();
   }
+}
+
+void Pipeline::on_wait(u_char* user) {
+  reinterpret_cast<Pipeline*>(user)->ring_.publish();
 }
 
 void Pipeline::on_learn(u_char* user, const pcap_pkthdr* h, const u_char* bytes) {
@@ -285,6 +292,11 @@ void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
   if constexpr (type == SlotType::packet) {
     // The common case inline; a full ring out of line.
     bump(stats_.captured);
+    // Ask for the lines of a slot a few packets ahead now, so that its fetch overlaps with
+    // this packet's copy instead of stalling the one that fills it.
+    auto* ahead = reinterpret_cast<char*>(ring_.claim_address_ahead(kClaimAhead));
+    __builtin_prefetch(ahead, 1);
+    __builtin_prefetch(ahead + 64, 1);
     slot = ring_.try_claim();
     if (!slot) [[unlikely]] {
       slot = claim_full(h);
@@ -306,7 +318,7 @@ void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
   slot->index = index;
   pending_drops_ = 0;
   last_ts_ = h->ts.tv_sec;
-  ring_.commit();
+  ring_.commit_batched<kPublishEvery>();  // and at the end of each read of the source
 }
 
 PacketSlot* Pipeline::claim_full(const pcap_pkthdr* h) noexcept {
@@ -317,6 +329,7 @@ PacketSlot* Pipeline::claim_full(const pcap_pkthdr* h) noexcept {
     return nullptr;
   }
   bump(stats_.ring_waits);
+  ring_.publish();
   // A file can wait: sleep until the classifier has drained half the ring, rather than
   // spin beside it for each slot (on a small box that spin takes the core the sealing
   // thread needs), then fill the half in one burst.
