@@ -222,11 +222,14 @@ int main(int argc, char** argv) {
       dir = v;
     else if (a == "--geoip")
       geoip = v;
+    else if (a == "--sensord")
+      sensord = v;
     else if (a == "--rounds")
       rounds = std::max(1, std::stoi(v));
     else {
       std::fprintf(stderr,
-                   "usage: pipeline_bench [--packets N] [--dir DIR] [--geoip MMDB] [--rounds N]\n");
+                   "usage: pipeline_bench [--packets N] [--dir DIR] [--geoip MMDB] [--rounds N] "
+                   "[--sensord PATH]\n");
       return 2;
     }
   }
