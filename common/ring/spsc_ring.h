@@ -31,33 +31,22 @@ class SpscRing {
 
   /// Producer: the next free slot, or nullptr when the ring is full. Fill it, then commit().
   [[nodiscard]] T* try_claim() noexcept {
-    if (filled_ - tail_cache_ >= capacity_) {
+    const std::size_t head = head_.load(std::memory_order_relaxed);
+    if (head - tail_cache_ >= capacity_) {
       tail_cache_ = tail_.load(std::memory_order_acquire);
-      if (filled_ - tail_cache_ >= capacity_) return nullptr;
+      if (head - tail_cache_ >= capacity_) return nullptr;
     }
-    return &slots_[filled_ & mask_];
+    return &slots_[head & mask_];
   }
   /// Producer: address of the slot `i` places after the next one try_claim() returns,
   /// which may still be unread: for a prefetch only, never to write.
-  [[nodiscard]] T* claim_address_ahead(std::size_t i) const noexcept {
-    return &slots_[(filled_ + i) & mask_];
+  [[nodiscard]] const T* claim_address_ahead(std::size_t i) const noexcept {
+    return &slots_[(head_.load(std::memory_order_relaxed) + i) & mask_];
   }
-  /// Producer: publishes the slot returned by the last try_claim(), and any filled before.
+  /// Producer: publishes the slot returned by the last try_claim().
   void commit() noexcept {
-    ++filled_;
-    publish();
+    head_.store(head_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
-  /// Producer: the slot returned by the last try_claim() is filled; it is published with
-  /// every `N`-th (N a power of two) or by the next commit() or publish(). Each publication
-  /// writes the index the consumer polls, a cache line that then crosses between the cores:
-  /// once per N slots instead of once per slot.
-  template <std::size_t N>
-  void commit_batched() noexcept {
-    static_assert(N > 0 && (N & (N - 1)) == 0);
-    if ((++filled_ & (N - 1)) == 0) publish();
-  }
-  /// Producer: publishes every filled slot.
-  void publish() noexcept { head_.store(filled_, std::memory_order_release); }
 
   /// Consumer: the oldest published slot, or nullptr when empty. Read it, then release().
   [[nodiscard]] const T* peek() noexcept { return readable(1) ? peek_at(0) : nullptr; }
@@ -98,7 +87,6 @@ class SpscRing {
   std::unique_ptr<T[]> slots_;
   alignas(kLine) std::atomic<std::size_t> head_{0};  // written by the producer
   alignas(kLine) std::size_t tail_cache_ = 0;        // producer's copy of tail_
-  std::size_t filled_ = 0;                           // producer: slots filled (>= head_)
   alignas(kLine) std::atomic<std::size_t> tail_{0};  // written by the consumer
   alignas(kLine) std::size_t head_cache_ = 0;        // consumer's copy of head_
 };

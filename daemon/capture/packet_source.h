@@ -28,9 +28,6 @@ struct PacketHandlers {
   u_char* user = nullptr;
   /// Set when the reader stops: a paced replay's wait ends.
   const std::atomic<bool>* stop = nullptr;
-  /// Called before a source waits within a read (a paced replay, between two packets):
-  /// what the handlers hold back must go on now. May be null.
-  void (*wait)(u_char* user) = nullptr;
 };
 
 /// What one PacketSource::read() did.

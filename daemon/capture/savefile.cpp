@@ -95,7 +95,6 @@ void Savefile::on_slow(u_char* user, const pcap_pkthdr* hdr, const u_char* bytes
     if (index == self->skip_) self->pace_start_ = std::chrono::steady_clock::now();
     const auto due =
         self->pace_start_ + std::chrono::microseconds((index - self->skip_) * 1000000 / self->pps_);
-    if (h.wait && std::chrono::steady_clock::now() < due) h.wait(h.user);
     while (!(h.stop && h.stop->load(std::memory_order_relaxed)) &&
            std::chrono::steady_clock::now() < due) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));

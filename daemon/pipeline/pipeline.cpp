@@ -209,7 +209,7 @@ void Pipeline::capture_loop(PacketSource& source) {
         .count();
   };
   const PacketHandlers handlers{&Pipeline::on_packet, &Pipeline::on_learn,
-                                reinterpret_cast<u_char*>(this), &stop_, &Pipeline::on_wait};
+                                reinterpret_cast<u_char*>(this), &stop_};
   if (live) {
     stats_.capture_active.store(source.is_open(), std::memory_order_relaxed);
     if (source.is_open()) bump(stats_.capture_opens);
@@ -217,9 +217,7 @@ void Pipeline::capture_loop(PacketSource& source) {
   bool end = false;
   while (!end && !stop_.load(std::memory_order_relaxed)) {
     bump(stats_.capture_beats);
-    const SourceRead r = source.read(handlers);
-    ring_.publish();  // the packets of this read not yet published (commit_batched)
-    switch (r) {
+    switch (source.read(handlers)) {
       case SourceRead::packets:
         break;
       case SourceRead::end:
@@ -280,17 +278,12 @@ void Pipeline::on_packet(u_char* user, const pcap_pkthdr* h, const u_char* bytes
 }
 
 PacketSlot* Pipeline::claim_waiting() noexcept {
-  ring_.publish();  // what the classifier must drain first
   Backoff backoff;
   for (;;) {
     if (PacketSlot* s = ring_.try_claim()) return s;
     if (classifier_done_.load(std::memory_order_acquire)) return nullptr;
     backoff.pause();
   }
-}
-
-void Pipeline::on_wait(u_char* user) {
-  reinterpret_cast<Pipeline*>(user)->ring_.publish();
 }
 
 void Pipeline::on_learn(u_char* user, const pcap_pkthdr* h, const u_char* bytes) {
@@ -330,7 +323,7 @@ void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
   slot->index = index;
   pending_drops_ = 0;
   last_ts_ = h->ts.tv_sec;
-  ring_.commit_batched<kPublishEvery>();  // and at the end of each read of the source
+  ring_.commit();
 }
 
 PacketSlot* Pipeline::claim_full(const pcap_pkthdr* h) noexcept {
@@ -341,7 +334,6 @@ PacketSlot* Pipeline::claim_full(const pcap_pkthdr* h) noexcept {
     return nullptr;
   }
   bump(stats_.ring_waits);
-  ring_.publish();
   // A file can wait: sleep until the classifier has drained half the ring, rather than
   // spin beside it for each slot (on a small box that spin takes the core the sealing
   // thread needs), then fill the half in one burst.

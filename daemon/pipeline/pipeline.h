@@ -127,8 +127,6 @@ class Pipeline {
   void push_drops(std::int64_t ts, const CaptureDrops& d) noexcept;
   static void on_packet(u_char* user, const pcap_pkthdr* h, const u_char* bytes);
   static void on_learn(u_char* user, const pcap_pkthdr* h, const u_char* bytes);
-  /// The source is about to wait: publishes the packets commit_batched() holds back.
-  static void on_wait(u_char* user);
   /// A packet (`type` packet) or a resumed replay's packet to learn from (`type` learn).
   template <SlotType type>
   void push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept;
@@ -151,7 +149,6 @@ class Pipeline {
 
   static constexpr std::size_t kBatch = 16;
   static constexpr std::size_t kClaimAhead = 8;
-  static constexpr std::size_t kPublishEvery = 16;
   enum class Outcome : std::uint8_t { malformed, self, not_for_sensor, observed };
   /// A packet between the passes of process_batch.
   struct Staged {
@@ -188,8 +185,7 @@ class Pipeline {
   std::string classifier_error_;
   std::vector<int> caller_cpus_;  ///< the capture thread's CPUs before place_threads()
   // Capture-thread state, written for every packet, and classifier-thread state, written
-  // for every batch: each on cache lines of its own, or the line bounces between the two
-  // cores at every packet (replay 3.8-4.4 M packets/s with them side by side).
+  // for every batch: each on cache lines of its own, so that no line is written by both.
   alignas(64) std::uint64_t pending_drops_ = 0;
   std::int64_t last_ts_ = 0;
   std::uint64_t read_index_ = 0;  // packets read from the capture, skipped ones included

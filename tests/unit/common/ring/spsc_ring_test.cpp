@@ -28,47 +28,13 @@ TEST_CASE("ring rounds capacity up and reports full and empty", "[ring]") {
   CHECK(r.try_claim() != nullptr);
 }
 
-TEST_CASE("ring publishes batched commits at every Nth slot or when asked", "[ring]") {
-  SpscRing<int> r(8);
-  for (int i = 0; i < 3; ++i) {
-    int* s = r.try_claim();
-    REQUIRE(s != nullptr);
-    *s = i;
-    r.commit_batched<4>();
-  }
-  CHECK(r.readable(8) == 0);  // filled, not yet published
-  CHECK(r.size_approx() == 0);
-  *r.try_claim() = 3;
-  r.commit_batched<4>();
-  CHECK(r.readable(8) == 4);
-  *r.try_claim() = 4;
-  r.commit_batched<4>();
-  CHECK(r.readable(8) == 4);
-  r.publish();
-  REQUIRE(r.readable(8) == 5);
-  for (int i = 0; i < 5; ++i) CHECK(*r.peek_at(static_cast<std::size_t>(i)) == i);
-  // Filled slots are the producer's whether published or not: the ring is full at 8.
-  r.release(5);
-  for (int i = 0; i < 8; ++i) {
-    REQUIRE(r.try_claim() != nullptr);
-    r.commit_batched<16>();
-  }
-  CHECK(r.try_claim() == nullptr);
-  CHECK(r.readable(8) == 0);
-  r.publish();
-  CHECK(r.readable(8) == 8);
-}
-
 TEST_CASE("ring passes every item in order between two threads", "[ring][threads]") {
   // Run under ThreadSanitizer by the tsan preset. Small ring, many items: both the full and
   // the empty paths are taken many times; the producer drops nothing, it retries. The
   // consumer reads one slot at a time (peek/release) or, as the classifier does, up to 16
   // (readable/peek_at/release(n)).
-  // The producer commits each slot, or (as the capture thread does) publishes every 8th
-  // and before it waits for room.
   const bool batched = GENERATE(false, true);
-  const bool publish_batched = GENERATE(false, true);
-  INFO((batched ? "batches" : "one at a time") << (publish_batched ? ", batched commits" : ""));
+  INFO((batched ? "batches" : "one at a time"));
   struct Item {
     std::uint64_t seq;
     std::uint64_t check;
@@ -81,20 +47,14 @@ TEST_CASE("ring passes every item in order between two threads", "[ring][threads
       Item* s = r.try_claim();
       if (!s) {
         ++full_seen;
-        r.publish();
         std::this_thread::yield();
         continue;
       }
       s->seq = i;
       s->check = i * 0x9E3779B97F4A7C15ULL;
-      if (publish_batched) {
-        r.commit_batched<8>();
-      } else {
-        r.commit();
-      }
+      r.commit();
       ++i;
     }
-    r.publish();
   });
   std::uint64_t expected = 0, bad = 0;
   while (expected < kItems) {
