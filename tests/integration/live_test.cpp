@@ -554,7 +554,7 @@ TEST_CASE(
     std::uint64_t observed = 0;
     for (const auto& b : buckets) observed += b.observed_packets();
     CHECK(buckets.size() >= static_cast<std::size_t>(kSeconds - 5));
-    CHECK(observed > 3000ull * static_cast<std::uint64_t>(kSeconds - kWarm));
+    CHECK(observed > 2000ull * static_cast<std::uint64_t>(kSeconds));  // 2/3 of the 3,000/s offered
     CHECK(written_at_warm > 2 * kPullBound);
     // Flat: from the warm-up's end to the run's end, resident memory grew by less than a
     // third of the bucket bytes sealed meanwhile (a buffer that kept them would grow by
