@@ -38,10 +38,13 @@ class SpscRing {
     }
     return &slots_[head & mask_];
   }
-  /// Producer: address of the slot `i` places after the next one try_claim() returns,
-  /// which may still be unread: for a prefetch only, never to write.
+  /// Producer: address of the slot `i` places after the next one try_claim() returns, for
+  /// a prefetch only (never to write); nullptr unless that slot is known to be free by the
+  /// producer's own copy of the consumer's index (no shared line is read), so that a
+  /// prefetch never takes a line the consumer is reading.
   [[nodiscard]] const T* claim_address_ahead(std::size_t i) const noexcept {
-    return &slots_[(head_.load(std::memory_order_relaxed) + i) & mask_];
+    const std::size_t at = head_.load(std::memory_order_relaxed) + i;
+    return at - tail_cache_ < capacity_ ? &slots_[at & mask_] : nullptr;
   }
   /// Producer: publishes the slot returned by the last try_claim().
   void commit() noexcept {

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "daemon/pipeline/pipeline.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <stdio_ext.h>
 #include <sys/stat.h>
 
@@ -72,16 +75,28 @@ void copy_packet(std::uint8_t* to, const std::uint8_t* from, std::size_t n) noex
   }
 }
 
+#if defined(__x86_64__)
+// Whether the CPU has PREFETCHW (CPUID 8000_0001h, ECX bit 8: AMD's 3DNowPrefetch, Intel's
+// PRFCHW since Broadwell).
+bool cpu_has_prefetchw() noexcept {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(0x80000001u, &a, &b, &c, &d) != 0 && (c & (1u << 8)) != 0;
+}
+const bool kHasPrefetchW = cpu_has_prefetchw();
+#endif
+
 // Asks for a cache line this thread will write soon, owned (the classifier's core last read
 // a ring slot's lines): one transfer instead of a shared copy now and ownership at the
 // write. g++ makes __builtin_prefetch(p, 1) a plain read prefetch on x86-64 unless built
-// for a CPU with PREFETCHW, which every x86-64 CPU runs (as a no-op where unsupported).
+// for a CPU with PREFETCHW, so where the CPU has it, it is asked for by name.
 inline void prefetch_for_write(const void* p) noexcept {
 #if defined(__x86_64__)
-  asm volatile("prefetchw %0" : : "m"(*static_cast<const char*>(p)));
-#else
-  __builtin_prefetch(p, 1);
+  if (kHasPrefetchW) {
+    asm volatile("prefetchw %0" : : "m"(*static_cast<const char*>(p)));
+    return;
+  }
 #endif
+  __builtin_prefetch(p, 1);
 }
 
 void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
@@ -299,9 +314,11 @@ void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
     bump(stats_.captured);
     // Ask for the lines of a slot a few packets ahead now, so that its fetch overlaps with
     // this packet's copy instead of stalling the one that fills it.
-    const auto* ahead = reinterpret_cast<const char*>(ring_.claim_address_ahead(kClaimAhead));
-    prefetch_for_write(ahead);
-    prefetch_for_write(ahead + 64);
+    // Its first two lines: the header and a packet's first 96 bytes.
+    if (const PacketSlot* ahead = ring_.claim_address_ahead(kClaimAhead)) {
+      prefetch_for_write(ahead);
+      prefetch_for_write(reinterpret_cast<const char*>(ahead) + 64);
+    }
     slot = ring_.try_claim();
     if (!slot) [[unlikely]] {
       slot = claim_full(h);

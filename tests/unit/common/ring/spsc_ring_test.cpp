@@ -28,6 +28,32 @@ TEST_CASE("ring rounds capacity up and reports full and empty", "[ring]") {
   CHECK(r.try_claim() != nullptr);
 }
 
+TEST_CASE("ring names a slot ahead for the producer only while it is known to be free", "[ring]") {
+  SpscRing<int> r(8);
+  CHECK(r.claim_address_ahead(0) == r.try_claim());
+  const int* first = r.claim_address_ahead(0);
+  CHECK(r.claim_address_ahead(7) == first + 7);
+  CHECK(r.claim_address_ahead(8) == nullptr);  // slot 8 is slot 0 again
+  for (int i = 0; i < 6; ++i) {
+    REQUIRE(r.try_claim() != nullptr);
+    r.commit();
+  }
+  // Six published, none read: two slots are free, the third ahead is the unread slot 0.
+  CHECK(r.claim_address_ahead(1) == first + 7);
+  CHECK(r.claim_address_ahead(2) == nullptr);
+  // Once the consumer has freed slots and the producer has seen it (try_claim of a full
+  // ring reads the consumer's index), the addresses wrap round to them.
+  r.release(4);
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(r.try_claim() != nullptr);
+    r.commit();
+  }
+  CHECK(r.claim_address_ahead(0) == nullptr);  // not seen yet: the cached index says full
+  REQUIRE(r.try_claim() == first);
+  CHECK(r.claim_address_ahead(3) == first + 3);
+  CHECK(r.claim_address_ahead(4) == nullptr);
+}
+
 TEST_CASE("ring passes every item in order between two threads", "[ring][threads]") {
   // Run under ThreadSanitizer by the tsan preset. Small ring, many items: both the full and
   // the empty paths are taken many times; the producer drops nothing, it retries. The
