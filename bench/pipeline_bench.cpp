@@ -282,10 +282,14 @@ int main(int argc, char** argv) {
     round_ratio.push_back(bare_s / c.seconds);
     round_ratio_big.push_back(big_s / c.seconds);
   }
-  const auto median = [](std::vector<double> v) {
+  // Median, lowest and highest of the rounds' ratios.
+  const auto spread = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    const double median =
+        v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    return std::array<double, 3>{median, v.front(), v.back()};
   };
+  const auto ratio = spread(round_ratio), ratio_big = spread(round_ratio_big);
   const double bare = mpps(n, best_bare), big = mpps(n, best_big), geo = mpps(n, best_geo),
                full = mpps(n, best_full);
   std::printf("\ncapture: %llu packets, %.0f MiB, page cache warm; best of %d rounds\n",
@@ -305,10 +309,7 @@ int main(int argc, char** argv) {
   std::printf(
       "ratio per round, median of %d: full / bare %.2f (%.2f to %.2f), full / bare with 1 MiB "
       "buffer %.2f (%.2f to %.2f)\n",
-      rounds, median(round_ratio), *std::min_element(round_ratio.begin(), round_ratio.end()),
-      *std::max_element(round_ratio.begin(), round_ratio.end()), median(round_ratio_big),
-      *std::min_element(round_ratio_big.begin(), round_ratio_big.end()),
-      *std::max_element(round_ratio_big.begin(), round_ratio_big.end()));
+      rounds, ratio[0], ratio[1], ratio[2], ratio_big[0], ratio_big[1], ratio_big[2]);
   std::printf("teiten-sensord peak RSS: %.1f MiB\n", static_cast<double>(rss) / 1024.0);
   std::printf("targets: full >= 8 Mpps: %s; full >= 0.5 x bare: %s; RSS < 64 MiB: %s\n",
               full >= 8.0 ? "met" : "NOT met", full >= 0.5 * bare ? "met" : "NOT met",

@@ -312,9 +312,9 @@ void Pipeline::push_packet(const pcap_pkthdr* h, const u_char* bytes) noexcept {
   if constexpr (type == SlotType::packet) {
     // The common case inline; a full ring out of line.
     bump(stats_.captured);
-    // Ask for the lines of a slot a few packets ahead now, so that its fetch overlaps with
-    // this packet's copy instead of stalling the one that fills it.
-    // Its first two lines: the header and a packet's first 96 bytes.
+    // Ask now for the first two lines (the header and a packet's first 96 bytes) of a slot
+    // a few packets ahead, so that their fetch overlaps with this packet's copy instead of
+    // stalling the one that fills it.
     if (const PacketSlot* ahead = ring_.claim_address_ahead(kClaimAhead)) {
       prefetch_for_write(ahead);
       prefetch_for_write(reinterpret_cast<const char*>(ahead) + 64);
