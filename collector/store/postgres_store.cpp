@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "collector/store/detail_block.h"
 #include "collector/store/pg.h"
 #include "collector/store/rows.h"
 #include "common/bucket/bucket_json.h"
@@ -21,9 +22,10 @@ using namespace store_rows;
 
 namespace {
 
-// Version 2 (the first PostgreSQL schema; SQLite's version 2 has the same tables). Text
-// columns compare bytewise (COLLATE "C"), as SQLite does: results order the same on both.
-// Per-bucket detail carries its bucket's start and sensor (no join to read it) and lives
+// Version 4 (version 2 was the first PostgreSQL schema; 3 added the day summaries; 4 keeps a
+// bucket's detail as one row, bucket_detail, instead of a row per counter, bucket_rows).
+// Text columns compare bytewise (COLLATE "C"), as SQLite does: results order the same on
+// both. Per-bucket detail carries its bucket's start and sensor (no join to read it) and lives
 // in monthly partitions, as do the hourly rollups: retention drops whole months. The daily
 // rollups (what reports scan) are partitioned by month too, and keep their unique-source
 // sketches in a table of their own: a quarter's scan reads narrow rows of three months. Buckets
@@ -56,20 +58,14 @@ CREATE TABLE IF NOT EXISTS buckets (
   UNIQUE (sensor, boot_id, seq)
 );
 CREATE INDEX IF NOT EXISTS buckets_by_time ON buckets (start, sensor);
-CREATE TABLE IF NOT EXISTS bucket_rows (
+-- The per-bucket detail: a bucket's counter rows as one value (collector/store/detail_block.h).
+CREATE TABLE IF NOT EXISTS bucket_detail (
   bucket_id bigint NOT NULL,
   start bigint NOT NULL,
   sensor text COLLATE "C" NOT NULL,
-  proto text COLLATE "C" NOT NULL,
-  port integer NOT NULL,
-  country text COLLATE "C" NOT NULL,
-  fingerprint text COLLATE "C" NOT NULL,
-  kind text COLLATE "C" NOT NULL,
-  packets bigint NOT NULL,
-  bytes bigint NOT NULL,
-  hosts bytea
+  rows bytea COMPRESSION lz4 NOT NULL
 ) PARTITION BY RANGE (start);
-CREATE INDEX IF NOT EXISTS bucket_rows_by_start ON bucket_rows USING brin (start);
+CREATE INDEX IF NOT EXISTS bucket_detail_by_start ON bucket_detail USING brin (start);
 CREATE TABLE IF NOT EXISTS hourly (
   sensor text COLLATE "C" NOT NULL,
   hour bigint NOT NULL,
@@ -277,30 +273,16 @@ void copy_stage_bucket(std::string& out, const StageBucket& b) {
   out += '\n';
 }
 
-// One line of bucket_rows.
-void copy_detail_row(std::string& out, std::int64_t id, std::int64_t start, std::string_view sensor,
-                     std::string_view proto, std::int64_t port, std::string_view country,
-                     std::string_view fingerprint, std::string_view kind, std::int64_t packets,
-                     std::int64_t bytes, std::string_view hosts) {
+// One line of bucket_detail: a bucket's rows, as one block.
+void copy_detail(std::string& out, std::int64_t id, std::int64_t start, std::string_view sensor,
+                 const std::string& block) {
   pg::copy_int(out, id);
   copy_sep(out);
   pg::copy_int(out, start);
   copy_sep(out);
   pg::copy_text(out, sensor);
   copy_sep(out);
-  pg::copy_text(out, proto);
-  copy_sep(out);
-  pg::copy_int(out, port);
-  for (const std::string_view t : {country, fingerprint, kind}) {
-    copy_sep(out);
-    pg::copy_text(out, t);
-  }
-  copy_sep(out);
-  pg::copy_int(out, packets);
-  copy_sep(out);
-  pg::copy_int(out, bytes);
-  copy_sep(out);
-  pg::copy_bytea(out, hosts);
+  pg::copy_bytea(out, block);
   out += '\n';
 }
 
@@ -524,6 +506,7 @@ void PostgresStore::migrate() {
     // A current schema is left alone: its DDL would lock tables every other collector
     // is writing.
     if (found != kSchemaVersion) conn_->run(kSchema);
+    if (found > 0 && found < 4) convert_bucket_rows();
     conn_->exec(
         "INSERT INTO teiten_meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) "
         "DO UPDATE SET value = excluded.value",
@@ -539,6 +522,42 @@ void PostgresStore::migrate() {
   // This month and the next two exist before any bucket needs them.
   const std::int64_t now = std::time(nullptr);
   ensure_partitions(month_start(now), next_month(next_month(next_month(month_start(now)))));
+}
+
+void PostgresStore::convert_bucket_rows() {
+  if (!conn_->exec("SELECT to_regclass('bucket_rows') IS NOT NULL").i64(0, 0)) return;
+  for (const auto& [name, month] : partitions_of("bucket_rows")) {
+    create_partitions(month);
+    std::string data;
+    detail_block::Writer block;
+    std::int64_t id = -1, start = 0;
+    std::string sensor;
+    const auto flush_bucket = [&] {
+      if (block.rows()) copy_detail(data, id, start, sensor, block.finish());
+      if (data.size() > (32u << 20)) {
+        conn_->copy_in("COPY bucket_detail FROM STDIN", data);
+        data.clear();
+      }
+    };
+    conn_->stream(
+        "SELECT bucket_id, start, sensor, proto, port, country, fingerprint, kind, packets, "
+        "bytes, hosts FROM " +
+            name + " ORDER BY bucket_id",
+        {}, [&](const pg::Result& r, int i) {
+          if (r.i64(i, 0) != id) {
+            flush_bucket();
+            id = r.i64(i, 0);
+            start = r.i64(i, 1);
+            sensor.assign(r.bytes(i, 2));
+          }
+          block.add({r.bytes(i, 3), r.i64(i, 4), r.bytes(i, 5), r.bytes(i, 6), r.bytes(i, 7),
+                     static_cast<std::uint64_t>(r.i64(i, 8)),
+                     static_cast<std::uint64_t>(r.i64(i, 9)), r.bytes(i, 10)});
+        });
+    flush_bucket();
+    if (!data.empty()) conn_->copy_in("COPY bucket_detail FROM STDIN", data);
+  }
+  conn_->run("DROP TABLE bucket_rows");
 }
 
 std::string PostgresStore::check(const std::string& conninfo) {
@@ -580,7 +599,7 @@ void PostgresStore::ensure_partitions(std::int64_t from, std::int64_t to) {
 
 void PostgresStore::create_partitions(std::int64_t m) {
   const std::string bounds = " FOR VALUES FROM (" + str(m) + ") TO (" + str(next_month(m)) + ")";
-  for (const char* table : {"bucket_rows", "hourly"}) {
+  for (const char* table : {"bucket_detail", "hourly"}) {
     conn_->run(std::string{"CREATE TABLE IF NOT EXISTS "} + table + "_" + month_suffix(m) +
                " PARTITION OF " + table + bounds);
   }
@@ -768,6 +787,7 @@ std::vector<IngestResult> PostgresStore::ingest_once(
     std::map<DayKey, Delta> days;
     std::map<std::pair<std::string, std::int64_t>, DayCover> cover;
     std::string rows, hosts;
+    detail_block::Writer block;
     for (const auto& b : batch) {
       const auto it = new_ids.find({b.sensor_id, b.boot_id, static_cast<std::int64_t>(b.seq)});
       if (it == new_ids.end() || it->second < 0) {  // stored before, or twice in this batch
@@ -790,9 +810,7 @@ std::vector<IngestResult> PostgresStore::ingest_once(
         const std::string country = classify::country_to_string(r.key.country);
         const std::string fp{to_string(r.key.fingerprint)}, kind{to_string(r.key.kind)};
         hosts = r.hosts.empty() ? std::string{} : r.hosts.encode();
-        copy_detail_row(rows, id, b.start, b.sensor_id, proto, port, country, fp, kind,
-                        static_cast<std::int64_t>(r.packets), static_cast<std::int64_t>(r.bytes),
-                        hosts);
+        block.add({proto, port, country, fp, kind, r.packets, r.bytes, hosts});
         for (Delta* d : {&hours[{b.sensor_id, hour, proto, port, country, fp, kind}],
                          &days[{day, b.sensor_id, proto, port, country, fp}]}) {
           d->packets += r.packets;
@@ -800,8 +818,9 @@ std::vector<IngestResult> PostgresStore::ingest_once(
           if (!r.hosts.empty()) d->hosts.merge(r.hosts);
         }
       }
+      if (block.rows()) copy_detail(rows, id, b.start, b.sensor_id, block.finish());
     }
-    if (!rows.empty()) c.copy_in("COPY bucket_rows FROM STDIN", rows);
+    if (!rows.empty()) c.copy_in("COPY bucket_detail FROM STDIN", rows);
     upsert_rollup(c, "hourly", kHourlyKey, hours, &hour_key_of);
     upsert_rollup(c, "daily", kDailyKey, days, &day_key_of, Holds::counts);
     upsert_rollup(c, "daily_hosts", kDailyKey, days, &day_key_of, Holds::hosts);
@@ -907,8 +926,92 @@ std::uint64_t PostgresStore::prune_hourly(std::int64_t cutoff) {
   }
 }
 
+namespace {
+
+// A query of the per-bucket detail: the range's blocks are read in turn (a cursor, never
+// the whole range at once) and their rows grouped here, ordered as the rollup queries'
+// ORDER BY orders theirs: packets descending, then the group's values (ports as numbers,
+// texts bytewise).
+std::vector<QueryRow> query_detail(pg::Conn& conn, const Query& q) {
+  pg::Params p{str(q.from), str(q.to)};
+  std::string sql = "SELECT sensor, rows FROM bucket_detail WHERE start >= $1 AND start < $2";
+  sensor_filter(sql, p, "sensor", q.sensors);
+  enum class Dim { sensor, proto, port, country, fingerprint, kind };
+  std::vector<Dim> dims;
+  for (const auto& d : q.group_by) {
+    dims.push_back(d == "sensor"        ? Dim::sensor
+                   : d == "proto"       ? Dim::proto
+                   : d == "port"        ? Dim::port
+                   : d == "country"     ? Dim::country
+                   : d == "fingerprint" ? Dim::fingerprint
+                   : d == "kind"        ? Dim::kind
+                                        : throw std::invalid_argument("unknown dimension " + d));
+  }
+  struct Sums {
+    std::uint64_t packets = 0, bytes = 0;
+  };
+  std::map<std::vector<std::string>, Sums> groups;
+  std::vector<std::string> key(dims.size());
+  const auto is = [](const std::optional<std::string>& want, std::string_view v) {
+    return !want || *want == v;
+  };
+  conn.stream(sql, p, [&](const pg::Result& r, int i) {
+    const std::string_view sensor = r.bytes(i, 0);
+    detail_block::read(r.bytes(i, 1), [&](const detail_block::Row& row) {
+      if (!is(q.proto, row.proto) || (q.port && *q.port != row.port) ||
+          !is(q.country, row.country) || !is(q.fingerprint, row.fingerprint) ||
+          !is(q.kind, row.kind))
+        return;
+      for (std::size_t d = 0; d < dims.size(); ++d) {
+        switch (dims[d]) {
+          case Dim::sensor:
+            key[d].assign(sensor);
+            break;
+          case Dim::proto:
+            key[d].assign(row.proto);
+            break;
+          case Dim::port:
+            key[d] = str(row.port);
+            break;
+          case Dim::country:
+            key[d].assign(row.country);
+            break;
+          case Dim::fingerprint:
+            key[d].assign(row.fingerprint);
+            break;
+          case Dim::kind:
+            key[d].assign(row.kind);
+            break;
+        }
+      }
+      auto it = groups.find(key);
+      if (it == groups.end()) it = groups.emplace(key, Sums{}).first;
+      it->second.packets += row.packets;
+      it->second.bytes += row.bytes;
+    });
+  });
+  std::vector<QueryRow> out;
+  out.reserve(groups.size());
+  for (auto& [k, sums] : groups) out.push_back(QueryRow{k, sums.packets, sums.bytes});
+  const auto port_less = [](const std::string& a, const std::string& b) {
+    return std::stoll(a) < std::stoll(b);
+  };
+  std::sort(out.begin(), out.end(), [&](const QueryRow& a, const QueryRow& b) {
+    if (a.packets != b.packets) return a.packets > b.packets;
+    for (std::size_t d = 0; d < dims.size(); ++d) {
+      if (a.group[d] == b.group[d]) continue;
+      return dims[d] == Dim::port ? port_less(a.group[d], b.group[d]) : a.group[d] < b.group[d];
+    }
+    return false;
+  });
+  return out;
+}
+
+}  // namespace
+
 std::vector<QueryRow> PostgresStore::query_tier(const Query& q, Tier tier) {
   alive();
+  if (tier == Tier::detail) return query_detail(*conn_, q);
   std::string select, group;
   for (const auto& d : q.group_by) {
     select += "r." + d + ", ";
@@ -917,10 +1020,8 @@ std::vector<QueryRow> PostgresStore::query_tier(const Query& q, Tier tier) {
   pg::Params p{str(q.from), str(q.to)};
   std::string sql =
       "SELECT " + select + "SUM(r.packets)::bigint, SUM(r.bytes)::bigint FROM " +
-      (tier == Tier::daily    ? daily_source(q, "$1", "$2")
-       : tier == Tier::hourly ? std::string{"hourly r WHERE r.hour >= $1 AND r.hour < $2"}
-                              : std::string{"bucket_rows r WHERE r.start >= $1 AND "
-                                            "r.start < $2"});
+      (tier == Tier::daily ? daily_source(q, "$1", "$2")
+                           : std::string{"hourly r WHERE r.hour >= $1 AND r.hour < $2"});
   sensor_filter(sql, p, "r.sensor", q.sensors);
   const auto filter = [&](const char* col, const std::optional<std::string>& v) {
     if (!v) return;
@@ -1003,12 +1104,12 @@ std::uint64_t PostgresStore::prune_detail(std::int64_t cutoff) {
     // Whole months before the cutoff go as partitions; the rest row by row.
     const pg::Result parts = conn_->exec(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = 'bucket_rows'::regclass");
+        "WHERE i.inhparent = 'bucket_detail'::regclass");
     for (int i = 0; i < parts.rows(); ++i) {
       const std::string name{parts.bytes(i, 0)};
       int y = 0;
       unsigned m = 0;
-      if (std::sscanf(name.c_str(), "bucket_rows_p%4d%2u", &y, &m) != 2) continue;
+      if (std::sscanf(name.c_str(), "bucket_detail_p%4d%2u", &y, &m) != 2) continue;
       const std::int64_t start =
           date::sys_seconds{date::sys_days{date::year{y} / date::month{m} / 1}}
               .time_since_epoch()
@@ -1018,7 +1119,7 @@ std::uint64_t PostgresStore::prune_detail(std::int64_t cutoff) {
         months_.erase(start);
       }
     }
-    conn_->exec("DELETE FROM bucket_rows WHERE start < $1", {str(cutoff)});
+    conn_->exec("DELETE FROM bucket_detail WHERE start < $1", {str(cutoff)});
     // A late bucket committed while this ran (after the marking's snapshot) lost its
     // detail with the partition: mark it too.
     conn_->exec("UPDATE buckets SET detail_pruned = true WHERE start < $1 AND NOT detail_pruned",
@@ -1326,7 +1427,7 @@ std::vector<std::pair<std::string, std::uint64_t>> PostgresStore::bytes_per_tier
   return {{"buckets", size("buckets") + size("sensor_days")},
           {"daily", size("daily") + size("daily_hosts") + size("day_summaries") +
                         size("day_totals") + size("day_hosts") + size("day_sensor_totals")},
-          {"detail", size("bucket_rows")},
+          {"detail", size("bucket_detail")},
           {"hourly", size("hourly")}};
 }
 
@@ -1498,12 +1599,15 @@ class PostgresLoader final : public StoreLoader {
         throw std::runtime_error("bucket " + b.sensor + "/" + b.boot_id + "/" +
                                  std::to_string(b.seq) + " is in the source twice");
       if (b.detail_pruned) pruned.push_back(str(it->second));
+      if (b.rows.empty()) continue;
       for (const auto& r : b.rows) {
-        copy_detail_row(rows, it->second, b.start, b.sensor, r.proto, r.port, r.country,
-                        r.fingerprint, r.kind, r.packets, r.bytes, r.hosts);
+        block_.add({r.proto, r.port, r.country, r.fingerprint, r.kind,
+                    static_cast<std::uint64_t>(r.packets), static_cast<std::uint64_t>(r.bytes),
+                    r.hosts});
       }
+      copy_detail(rows, it->second, b.start, b.sensor, block_.finish());
     }
-    if (!rows.empty()) c_.copy_in("COPY bucket_rows FROM STDIN", rows);
+    if (!rows.empty()) c_.copy_in("COPY bucket_detail FROM STDIN", rows);
     if (!pruned.empty()) {
       std::string list;
       for (const auto& id : pruned) list += (list.empty() ? "{" : ",") + id;
@@ -1518,6 +1622,7 @@ class PostgresLoader final : public StoreLoader {
   bool done_ = false;
   std::set<std::int64_t> months_;
   std::vector<BucketRecord> chunk_;
+  detail_block::Writer block_;
   std::string stage_, hourly_, daily_, daily_hosts_, days_;
 };
 

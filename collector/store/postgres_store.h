@@ -74,6 +74,9 @@ class PostgresStore final : public Store {
   void usable();     ///< reconnects a connection libpq knows is lost
   void alive();      ///< before a read: finds out whether the connection is, and reconnects
   void migrate();
+  /// Schema 3 to 4, inside migrate()'s transaction: every bucket's rows of bucket_rows
+  /// become its one row of bucket_detail, and bucket_rows goes.
+  void convert_bucket_rows();
   void rebuild_days_if_needed();
   std::vector<IngestResult> ingest_once(const std::vector<bucket::SealedBucket>& batch);
   std::unique_ptr<pg::Conn> conn_;

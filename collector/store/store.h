@@ -414,6 +414,6 @@ CopyCounts copy_store(Store& from, Store& to);
 std::string check_store(const StoreConfig& config);
 
 /// The schema version this build writes (both backends).
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 }  // namespace teiten::collector

@@ -43,7 +43,7 @@ run_server() {
   local fast="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   [[ "${PG_FIXTURE_DURABLE:-0}" == 1 ]] && fast=""
   as_user "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-k $dir -c listen_addresses= $fast -c max_connections=300" start >/dev/null
+    -o "-k $dir -c listen_addresses= $fast -c max_connections=300 ${PG_FIXTURE_OPTIONS:-}" start >/dev/null
 }
 
 # serve STATEFILE MAKE: stops the server STATEFILE names, if any; in a new folder, the
