@@ -11,10 +11,10 @@
 // way sensors deliver as buckets seal) instead of as fast as acknowledged; latency then
 // counts from each batch's scheduled time, so a late send is not hidden.
 // --decode-only 1 starts nothing: it times the collector's decoding of the same batch
-// bodies (bucket::from_batch_json_entries, streaming on nlohmann's SAX interface), next to
-// the DOM decoder it falls back to for malformed bodies (the collector's decoder before
-// 2026-12-05), nlohmann's parse into a DOM, and its SAX lexer with a handler that does
-// nothing (the floor of any decoder on that library).
+// bodies (bucket::decode_batch, on simdjson), next to the same decoder on nlohmann's SAX
+// interface (the collector's until 2026-12-05 evening), the DOM decoder both fall back to
+// for malformed bodies (the collector's before that), nlohmann's parse into a DOM, and its
+// SAX lexer with a handler that does nothing (the floor of any decoder on that library).
 #include <utility>  // before Asio
 
 #include <spawn.h>
@@ -36,6 +36,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/bucket/batch_simdjson.h"
 #include "common/bucket/bucket_json.h"
 #include "common/http/client.h"
 #include "common/tls/pki.h"
@@ -99,7 +100,12 @@ int decode_only(int batches, int batch_size) {
     std::printf("%-44s %8.1f us/bucket  %8.0f buckets/s per core  (%zu)\n", what, s / buckets * 1e6,
                 buckets / s, check);
   };
-  time("from_batch_json_entries (the collector)", [&](const std::string& body) {
+  time("decode_batch (simdjson, the collector)", [&](const std::string& body) {
+    std::string error;
+    const auto e = bucket::decode_batch(body, 100000, error);
+    return e ? e->size() : 0;
+  });
+  time("from_batch_json_entries (nlohmann SAX)", [&](const std::string& body) {
     std::string error;
     const auto e = bucket::from_batch_json_entries(body, 100000, error);
     return e ? e->size() : 0;

@@ -14,7 +14,7 @@ packages=(
   catch2 libmaxmind-db-writer-perl libssl-dev libsqlite3-dev sqlite3 openssl
   tcpdump tcpreplay libsystemd-dev libcap-dev iproute2 systemd
   libhowardhinnant-date-dev tzdata chromium
-  libpq-dev postgresql-15
+  libpq-dev postgresql-15 libsimdjson-dev
   lintian devscripts adduser init-system-helpers
 )
 

@@ -22,7 +22,7 @@ packages=(
   libpcap-dev libmaxminddb-dev libsystemd-dev libcap-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libssl-dev libsqlite3-dev libpq-dev libboost-dev libboost-system-dev
-  catch2 libhowardhinnant-date-dev
+  catch2 libhowardhinnant-date-dev libsimdjson-dev
 )
 # The host's sources (bookworm with its updates), so that the arm64 libraries are the
 # same versions as the amd64 ones the native packages' dependencies come from.

@@ -14,6 +14,7 @@
 #include "collector/events/events.h"
 #include "collector/events/live.h"
 #include "collector/report/report.h"
+#include "common/bucket/batch_simdjson.h"
 #include "common/bucket/bucket_json.h"
 #include "common/http/server.h"
 #include "common/log/log.h"
@@ -392,7 +393,7 @@ struct Server::Impl {
                                              const RegisteredSensor& sensor,
                                              const CollectorConfig& cfg, bool keep) {
     std::string error;
-    auto entries = bucket::from_batch_json_entries(body, kMaxBatchBuckets, error);
+    auto entries = bucket::decode_batch(body, kMaxBatchBuckets, error);
     if (!entries) {
       bump(stats.bad_batches);
       return error_response(bhttp::status::bad_request, error, keep);

@@ -448,7 +448,7 @@ namespace {
 // repeated key, a value out of range) it gives up and the DOM decoder below reads the body
 // again, so every refusal and its message stay that decoder's. Keys it does not know are
 // skipped, as the DOM decoder ignores them.
-class FastBatch {
+class FastBatch final : public detail::BatchEvents {
  public:
   using json = nlohmann::json;
 
@@ -460,31 +460,30 @@ class FastBatch {
     return std::move(out_);
   }
 
-  // nlohmann's SAX interface (json::sax_parse). Returning false stops the parse.
-  bool null() {
+  // The parse's events (json::sax_parse, or another parser's through BatchEvents).
+  // Returning false stops the parse.
+  bool null() override {
     if (skipping_) return skip_scalar();
     if (top() != Ctx::row || field_ != F::port) return false;
     row_.key.has_port = false;
     return true;
   }
-  bool boolean(bool v) {
+  bool boolean(bool v) override {
     if (skipping_) return skip_scalar();
     if (top() != Ctx::provenance || field_ != F::clock_synced) return false;
     b_.provenance.clock_synced = v;
     return true;
   }
-  bool number_integer(json::number_integer_t) { return skipping_ && skip_scalar(); }
-  bool number_float(json::number_float_t, const json::string_t&) {
-    return skipping_ && skip_scalar();
-  }
+  bool number_integer(std::int64_t) override { return skipping_ && skip_scalar(); }
+  bool number_float(double, const std::string&) override { return skipping_ && skip_scalar(); }
   bool binary(json::binary_t&) { return false; }
-  bool number_unsigned(json::number_unsigned_t v);
-  bool string(json::string_t& v);
-  bool key(json::string_t& k);
-  bool start_object(std::size_t);
-  bool end_object();
-  bool start_array(std::size_t);
-  bool end_array();
+  bool number_unsigned(std::uint64_t v) override;
+  bool string(std::string& v) override;
+  bool key(std::string& k) override;
+  bool start_object(std::size_t) override;
+  bool end_object() override;
+  bool start_array(std::size_t) override;
+  bool end_array() override;
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
     return false;
   }
@@ -618,7 +617,7 @@ class FastBatch {
   std::string country_;
 };
 
-bool FastBatch::number_unsigned(json::number_unsigned_t v) {
+bool FastBatch::number_unsigned(std::uint64_t v) {
   if (skipping_) return skip_scalar();
   switch (top()) {
     case Ctx::bucket:
@@ -693,7 +692,7 @@ bool FastBatch::number_unsigned(json::number_unsigned_t v) {
   }
 }
 
-bool FastBatch::string(json::string_t& v) {
+bool FastBatch::string(std::string& v) {
   if (skipping_) return skip_scalar();
   switch (top()) {
     case Ctx::bucket:
@@ -740,7 +739,7 @@ bool FastBatch::string(json::string_t& v) {
   }
 }
 
-bool FastBatch::key(json::string_t& k) {
+bool FastBatch::key(std::string& k) {
   if (skipping_) return true;
   std::span<const Name> names;
   switch (top()) {
@@ -941,6 +940,14 @@ std::optional<std::vector<BatchEntry>> detail::from_batch_json_entries_fast(
   FastBatch fast(max_buckets);
   if (!nlohmann::json::sax_parse(body.data(), body.data() + body.size(), &fast))
     return std::nullopt;
+  return fast.take();
+}
+
+std::optional<std::vector<BatchEntry>> detail::from_batch_events(
+    std::string_view body, std::size_t max_buckets, bool (*parse)(std::string_view, BatchEvents&)) {
+  if (!nesting_within(body, 9)) return std::nullopt;
+  FastBatch fast(max_buckets);
+  if (!parse(body, fast)) return std::nullopt;
   return fast.take();
 }
 

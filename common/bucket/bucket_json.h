@@ -59,6 +59,31 @@ std::optional<std::vector<BatchEntry>> from_batch_json_entries_fast(std::string_
 std::optional<std::vector<BatchEntry>> from_batch_json_entries_dom(std::string_view body,
                                                                    std::size_t max_buckets,
                                                                    std::string& error);
+
+/// The events of a JSON document, depth first, as a SAX parser gives them: what the fast
+/// decoder reads. A call returning false stops the parse (the body is not a well-formed
+/// batch).
+class BatchEvents {
+ public:
+  virtual ~BatchEvents() = default;
+  virtual bool null() = 0;
+  virtual bool boolean(bool v) = 0;
+  virtual bool number_unsigned(std::uint64_t v) = 0;
+  virtual bool number_integer(std::int64_t v) = 0;  ///< negative integers
+  virtual bool number_float(double v, const std::string& text) = 0;
+  virtual bool string(std::string& v) = 0;
+  virtual bool key(std::string& k) = 0;
+  virtual bool start_object(std::size_t elements) = 0;
+  virtual bool end_object() = 0;
+  virtual bool start_array(std::size_t elements) = 0;
+  virtual bool end_array() = 0;
+};
+
+/// The fast decoder fed by another JSON parser: `parse` hands the body's events to the
+/// handler and says whether it got through the whole body (a parse error, or the handler
+/// stopping, is false). Bodies nested deeper than the batch format never reach `parse`.
+std::optional<std::vector<BatchEntry>> from_batch_events(
+    std::string_view body, std::size_t max_buckets, bool (*parse)(std::string_view, BatchEvents&));
 }  // namespace detail
 
 /// Bounds on a bucket's numbers (docs/bucket-format.md): no count or sum of counts in a
