@@ -131,6 +131,59 @@ void Conn::stream(const std::string& sql, const Params& params,
   }
 }
 
+Columns::Columns(std::vector<std::string> types)
+    : types_(std::move(types)), arrays_(types_.size()) {}
+
+std::string& Columns::next() {
+  std::string& a = arrays_[fields_ % types_.size()];
+  ++fields_;
+  a += a.empty() ? '{' : ',';
+  return a;
+}
+
+void Columns::text(std::string_view v) {
+  std::string& a = next();
+  a += '"';
+  for (const char ch : v) {
+    if (ch == '"' || ch == '\\') a += '\\';
+    a += ch;
+  }
+  a += '"';
+}
+
+void Columns::integer(std::int64_t v) {
+  next() += std::to_string(v);
+}
+
+void Columns::bytea(std::string_view bytes) {
+  std::string& a = next();
+  if (bytes.empty()) {
+    a += "NULL";
+    return;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  a += "\"\\\\x";  // "\\x: the element \x..., its backslash escaped
+  for (const char ch : bytes) {
+    const auto b = static_cast<unsigned char>(ch);
+    a += kHex[b >> 4];
+    a += kHex[b & 15];
+  }
+  a += '"';
+}
+
+Params Columns::params() const {
+  Params out;
+  for (const auto& a : arrays_) out.emplace_back(a.empty() ? "{}" : a + "}");
+  return out;
+}
+
+std::string Columns::unnest(std::size_t first) const {
+  std::string out = "unnest(";
+  for (std::size_t i = 0; i < types_.size(); ++i)
+    out += (i ? ", $" : "$") + std::to_string(first + i) + "::" + types_[i] + "[]";
+  return out + ")";
+}
+
 void copy_text(std::string& out, std::string_view v) {
   for (const char ch : v) {
     switch (ch) {

@@ -89,6 +89,30 @@ class Conn {
   PGconn* c_ = nullptr;
 };
 
+/// Rows handed to one statement as one array parameter per column (text form), read back
+/// as rows by unnest(): a set of rows inserted or upserted in one statement, with no
+/// staging table (whose emptying at every commit cost more than the statement).
+class Columns {
+ public:
+  /// The columns' SQL types ("text", "bigint", "bytea").
+  explicit Columns(std::vector<std::string> types);
+  /// The next field of the current row (columns in order, row after row).
+  void text(std::string_view v);
+  void integer(std::int64_t v);
+  void bytea(std::string_view bytes);  ///< empty: NULL
+  std::size_t rows() const { return fields_ / types_.size(); }
+  /// The arrays, one parameter each.
+  Params params() const;
+  /// "unnest($first::text[], $first+1::bigint[], ...)".
+  std::string unnest(std::size_t first = 1) const;
+
+ private:
+  std::string& next();
+  std::vector<std::string> types_;
+  std::vector<std::string> arrays_;
+  std::size_t fields_ = 0;
+};
+
 /// Appends `v` as a field of COPY's text format (backslash, tab, newline, CR escaped).
 void copy_text(std::string& out, std::string_view v);
 /// Appends bytes as a bytea field of COPY's text format (hex), or \N when empty.

@@ -150,22 +150,6 @@ CREATE TABLE IF NOT EXISTS day_sensor_totals (
 );
 )SQL";
 
-// Staging tables of this session (emptied at every commit): a batch arrives by COPY and
-// goes on in set statements.
-constexpr const char* kStaging = R"SQL(
-CREATE TEMP TABLE IF NOT EXISTS stage_buckets (
-  idx integer NOT NULL, sensor text COLLATE "C", boot_id text COLLATE "C", seq bigint,
-  start bigint, width_s bigint, observed_packets bigint, observed_bytes bigint,
-  not_for_sensor bigint, late_packets bigint, ring_drops bigint, kernel_drops bigint,
-  interface_drops bigint, malformed bigint, malformed_by_reason text, overflow_packets bigint,
-  overflow_bytes bigint, provenance text, spool_dropped bigint, self_traffic bigint
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_hourly (LIKE hourly) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_daily (LIKE daily) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_daily_hosts (LIKE daily_hosts) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_days (LIKE sensor_days) ON COMMIT DELETE ROWS;
-)SQL";
-
 constexpr const char* kHourlyKey = "sensor, hour, proto, port, country, fingerprint, kind";
 constexpr const char* kDailyKey = "day, sensor, proto, port, country, fingerprint";
 
@@ -233,9 +217,8 @@ void copy_sep(std::string& out) {
   out += '\t';
 }
 
-// A bucket record as a line of stage_buckets (its columns in order).
+// A bucket record, for insert_buckets.
 struct StageBucket {
-  std::int64_t idx = 0;
   std::string_view sensor, boot_id;
   std::int64_t seq = 0, start = 0, width_s = 0, observed_packets = 0, observed_bytes = 0,
                not_for_sensor = 0, late_packets = 0, ring_drops = 0, kernel_drops = 0,
@@ -246,31 +229,31 @@ struct StageBucket {
   std::int64_t spool_dropped = 0, self_traffic = 0;
 };
 
-void copy_stage_bucket(std::string& out, const StageBucket& b) {
-  pg::copy_int(out, b.idx);
-  copy_sep(out);
-  pg::copy_text(out, b.sensor);
-  copy_sep(out);
-  pg::copy_text(out, b.boot_id);
+// The columns of the buckets table a batch fills, in this order.
+constexpr const char* kBucketCols =
+    "sensor, boot_id, seq, start, width_s, observed_packets, observed_bytes, not_for_sensor, "
+    "late_packets, ring_drops, kernel_drops, interface_drops, malformed, malformed_by_reason, "
+    "overflow_packets, overflow_bytes, provenance, spool_dropped, self_traffic";
+
+pg::Columns bucket_columns() {
+  std::vector<std::string> types(19, "bigint");
+  types[0] = types[1] = types[13] = types[16] = "text";
+  return pg::Columns(std::move(types));
+}
+
+void add_bucket(pg::Columns& cols, const StageBucket& b) {
+  cols.text(b.sensor);
+  cols.text(b.boot_id);
   for (const std::int64_t v :
        {b.seq, b.start, b.width_s, b.observed_packets, b.observed_bytes, b.not_for_sensor,
-        b.late_packets, b.ring_drops, b.kernel_drops, b.interface_drops, b.malformed}) {
-    copy_sep(out);
-    pg::copy_int(out, v);
-  }
-  copy_sep(out);
-  pg::copy_text(out, b.malformed_by_reason);
-  for (const std::int64_t v : {b.overflow_packets, b.overflow_bytes}) {
-    copy_sep(out);
-    pg::copy_int(out, v);
-  }
-  copy_sep(out);
-  pg::copy_text(out, b.provenance);
-  for (const std::int64_t v : {b.spool_dropped, b.self_traffic}) {
-    copy_sep(out);
-    pg::copy_int(out, v);
-  }
-  out += '\n';
+        b.late_packets, b.ring_drops, b.kernel_drops, b.interface_drops, b.malformed})
+    cols.integer(v);
+  cols.text(b.malformed_by_reason);
+  cols.integer(b.overflow_packets);
+  cols.integer(b.overflow_bytes);
+  cols.text(b.provenance);
+  cols.integer(b.spool_dropped);
+  cols.integer(b.self_traffic);
 }
 
 // One line of bucket_detail: a bucket's rows, as one block.
@@ -286,20 +269,17 @@ void copy_detail(std::string& out, std::int64_t id, std::int64_t start, std::str
   out += '\n';
 }
 
-// Inserts the staged buckets (stage_buckets); the ids of those that were new, by
-// (sensor, boot_id, seq). Only the uniqueness conflict means "already stored".
-std::map<std::tuple<std::string, std::string, std::int64_t>, std::int64_t> insert_staged(
-    pg::Conn& c) {
-  const pg::Result ids = c.exec(
-      "INSERT INTO buckets (sensor, boot_id, seq, start, width_s, observed_packets, "
-      "observed_bytes, not_for_sensor, late_packets, ring_drops, kernel_drops, "
-      "interface_drops, malformed, malformed_by_reason, overflow_packets, overflow_bytes, "
-      "provenance, spool_dropped, self_traffic) "
-      "SELECT sensor, boot_id, seq, start, width_s, observed_packets, observed_bytes, "
-      "not_for_sensor, late_packets, ring_drops, kernel_drops, interface_drops, malformed, "
-      "malformed_by_reason, overflow_packets, overflow_bytes, provenance, spool_dropped, "
-      "self_traffic FROM stage_buckets ORDER BY idx "
-      "ON CONFLICT (sensor, boot_id, seq) DO NOTHING RETURNING id, sensor, boot_id, seq");
+// Inserts the buckets (in their order, so that ids ascend as they came); the ids of those
+// that were new, by (sensor, boot_id, seq). Only the uniqueness conflict means "already
+// stored".
+std::map<std::tuple<std::string, std::string, std::int64_t>, std::int64_t> insert_buckets(
+    pg::Conn& c, const pg::Columns& cols) {
+  const pg::Result ids =
+      c.exec(std::string{"INSERT INTO buckets ("} + kBucketCols + ") SELECT " + kBucketCols +
+                 " FROM " + cols.unnest() + " WITH ORDINALITY AS s(" + kBucketCols +
+                 ", idx) ORDER BY idx ON CONFLICT (sensor, boot_id, seq) DO "
+                 "NOTHING RETURNING id, sensor, boot_id, seq",
+             cols.params());
   std::map<std::tuple<std::string, std::string, std::int64_t>, std::int64_t> out;
   for (int i = 0; i < ids.rows(); ++i)
     out[{std::string{ids.bytes(i, 1)}, std::string{ids.bytes(i, 2)}, ids.i64(i, 3)}] =
@@ -356,6 +336,46 @@ DayKey day_key_of(const pg::Result& r, int i) {
           r.i64(i, 3), std::string{r.bytes(i, 4)}, std::string{r.bytes(i, 5)}};
 }
 
+// One rollup delta as a row of Columns (key fields first, as the table orders them).
+template <typename Key>
+void add_delta(pg::Columns& cols, const Key& key, const Delta& d, std::string_view hosts,
+               Holds holds) {
+  std::apply(
+      [&](const auto&... field) {
+        (
+            [&] {
+              if constexpr (std::is_same_v<std::decay_t<decltype(field)>, std::string>) {
+                cols.text(field);
+              } else {
+                cols.integer(field);
+              }
+            }(),
+            ...);
+      },
+      key);
+  if (holds != Holds::hosts) {
+    cols.integer(static_cast<std::int64_t>(d.packets));
+    cols.integer(static_cast<std::int64_t>(d.bytes));
+  }
+  if (holds != Holds::counts) cols.bytea(hosts);
+}
+
+// The Columns of a rollup table's rows (its key's types, then counts and/or sketch).
+template <typename Key>
+pg::Columns delta_columns(Holds holds) {
+  std::vector<std::string> types;
+  std::apply(
+      [&](const auto&... field) {
+        ((types.push_back(std::is_same_v<std::decay_t<decltype(field)>, std::string> ? "text"
+                                                                                     : "bigint")),
+         ...);
+      },
+      Key{});
+  if (holds != Holds::hosts) types.insert(types.end(), {"bigint", "bigint"});
+  if (holds != Holds::counts) types.push_back("bytea");
+  return pg::Columns(std::move(types));
+}
+
 // Upserts the batch's rollup deltas into one table: counts add up in the statement; a
 // sketch is merged here when the stored row already had one (the upsert locked that row,
 // so nobody else changes it before this transaction ends).
@@ -364,33 +384,37 @@ void upsert_rollup(pg::Conn& c, const std::string& table, const std::string& key
                    const std::map<Key, Delta>& deltas, Key (*key_of)(const pg::Result&, int),
                    Holds holds = Holds::both) {
   if (deltas.empty()) return;
-  std::string data, scratch;
+  pg::Columns cols = delta_columns<Key>(holds);
+  std::string scratch;
   std::map<Key, std::string> mine;  // the sketch this batch brought, encoded
   for (const auto& [k, d] : deltas) {
     if (holds == Holds::hosts && d.hosts.empty()) continue;  // a row of sketches only
-    copy_delta(data, k, d, scratch, holds);
+    scratch = holds == Holds::counts || d.hosts.empty() ? std::string{} : d.hosts.encode();
+    add_delta(cols, k, d, scratch, holds);
     if (!scratch.empty()) mine.emplace(k, scratch);
   }
-  if (data.empty()) return;
-  c.copy_in("COPY stage_" + table + " FROM STDIN", data);
+  if (!cols.rows()) return;
+  const std::string all_cols = key_cols + (holds == Holds::hosts    ? ", hosts"
+                                           : holds == Holds::counts ? ", packets, bytes"
+                                                                    : ", packets, bytes, hosts");
   // Rows are taken in key order, so two collectors never lock the same rows in opposite
   // orders.
   const std::string counts = "packets = " + table +
                              ".packets + excluded.packets, bytes = " + table +
                              ".bytes + excluded.bytes";
-  const std::string insert = "INSERT INTO " + table + " SELECT * FROM stage_" + table +
-                             " ORDER BY " + key_cols + " ON CONFLICT (" + key_cols +
-                             ") DO UPDATE SET ";
+  const std::string insert = "INSERT INTO " + table + " (" + all_cols + ") SELECT * FROM " +
+                             cols.unnest() + " AS s(" + all_cols + ") ORDER BY " + key_cols +
+                             " ON CONFLICT (" + key_cols + ") DO UPDATE SET ";
   if (holds == Holds::counts) {
-    c.run(insert + counts);
+    c.exec(insert + counts, cols.params());
     return;
   }
   const pg::Result r =
       c.exec(insert + (holds == Holds::both ? counts + ", " : std::string{}) + "hosts = COALESCE(" +
-             table + ".hosts, excluded.hosts) RETURNING " + key_cols + ", hosts");
+                 table + ".hosts, excluded.hosts) RETURNING " + key_cols + ", hosts",
+             cols.params());
   const int host_col = static_cast<int>(std::tuple_size_v<Key>);
-  std::string merged;
-  int merges = 0;
+  pg::Columns merged = delta_columns<Key>(holds);
   for (int i = 0; i < r.rows(); ++i) {
     if (r.null(i, host_col)) continue;
     const Key k = key_of(r, i);
@@ -400,12 +424,9 @@ void upsert_rollup(pg::Conn& c, const std::string& table, const std::string& key
     auto stored = sketch::HostSketch::decode(r.bytes(i, host_col), &why);
     if (!stored) throw std::runtime_error("stored host sketch in " + table + ": " + why);
     stored->merge(deltas.at(k).hosts);
-    copy_delta(merged, k, Delta{0, 0, std::move(*stored)}, scratch, holds);
-    ++merges;
+    add_delta(merged, k, Delta{}, stored->encode(), holds);
   }
-  if (!merges) return;
-  c.run("TRUNCATE stage_" + table);
-  c.copy_in("COPY stage_" + table + " FROM STDIN", merged);
+  if (!merged.rows()) return;
   std::string match;
   std::string_view rest = key_cols;
   while (!rest.empty()) {
@@ -414,7 +435,9 @@ void upsert_rollup(pg::Conn& c, const std::string& table, const std::string& key
     match += (match.empty() ? "" : " AND ") + ("t." + col + " = s." + col);
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 2);
   }
-  c.run("UPDATE " + table + " t SET hosts = s.hosts FROM stage_" + table + " s WHERE " + match);
+  c.exec("UPDATE " + table + " t SET hosts = s.hosts FROM " + merged.unnest() + " AS s(" +
+             all_cols + ") WHERE " + match,
+         merged.params());
 }
 
 }  // namespace
@@ -462,8 +485,6 @@ void PostgresStore::connected() {
     conn_->run("SET work_mem = '64MB'");
     conn_->run("SET parallel_setup_cost = 0");
     conn_->run("SET parallel_tuple_cost = 0");
-  } else {
-    conn_->run(kStaging);
   }
 }
 
@@ -752,36 +773,22 @@ std::vector<IngestResult> PostgresStore::ingest_once(
   }
   // A bucket's local day may fall in the month before or after its UTC one.
   ensure_partitions(lo - 86400, hi + 86400 + 1);
-  std::string data;
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const auto& b = batch[i];
+  pg::Columns records = bucket_columns();
+  for (const auto& b : batch) {
     const auto u = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
-    copy_stage_bucket(data, StageBucket{static_cast<std::int64_t>(i),
-                                        b.sensor_id,
-                                        b.boot_id,
-                                        u(b.seq),
-                                        b.start,
-                                        std::int64_t{b.width_s},
-                                        u(b.observed_packets()),
-                                        u(b.observed_bytes()),
-                                        u(b.not_for_sensor),
-                                        u(b.late_packets),
-                                        u(b.loss.ring_drops),
-                                        u(b.loss.kernel_drops),
-                                        u(b.loss.interface_drops),
-                                        u(b.loss.malformed_total()),
-                                        malformed_json(b.loss),
-                                        u(b.loss.overflow_packets),
-                                        u(b.loss.overflow_bytes),
-                                        provenance_json(b.provenance),
-                                        u(b.loss.spool_dropped),
-                                        u(b.self_traffic)});
+    add_bucket(
+        records,
+        StageBucket{b.sensor_id, b.boot_id, u(b.seq), b.start, std::int64_t{b.width_s},
+                    u(b.observed_packets()), u(b.observed_bytes()), u(b.not_for_sensor),
+                    u(b.late_packets), u(b.loss.ring_drops), u(b.loss.kernel_drops),
+                    u(b.loss.interface_drops), u(b.loss.malformed_total()), malformed_json(b.loss),
+                    u(b.loss.overflow_packets), u(b.loss.overflow_bytes),
+                    provenance_json(b.provenance), u(b.loss.spool_dropped), u(b.self_traffic)});
   }
   pg::Conn& c = *conn_;
   c.run("BEGIN");
   try {
-    c.copy_in("COPY stage_buckets FROM STDIN", data);
-    auto new_ids = insert_staged(c);
+    auto new_ids = insert_buckets(c, records);
     std::vector<IngestResult> out;
     std::map<HourKey, Delta> hours;
     std::map<DayKey, Delta> days;
@@ -825,25 +832,25 @@ std::vector<IngestResult> PostgresStore::ingest_once(
     upsert_rollup(c, "daily", kDailyKey, days, &day_key_of, Holds::counts);
     upsert_rollup(c, "daily_hosts", kDailyKey, days, &day_key_of, Holds::hosts);
     if (!cover.empty()) {
-      data.clear();
+      pg::Columns days_cols({"text", "bigint", "bigint", "bigint", "bigint", "bigint", "bigint"});
       for (const auto& [k, cv] : cover) {
-        pg::copy_text(data, k.first);
+        days_cols.text(k.first);
         for (const std::int64_t v :
              {k.second, cv.covered_s, cv.buckets, static_cast<std::int64_t>(cv.observed),
-              static_cast<std::int64_t>(cv.lost), cv.last_end}) {
-          data += '\t';
-          pg::copy_int(data, v);
-        }
-        data += '\n';
+              static_cast<std::int64_t>(cv.lost), cv.last_end})
+          days_cols.integer(v);
       }
-      c.copy_in("COPY stage_days FROM STDIN", data);
-      c.run(
-          "INSERT INTO sensor_days SELECT * FROM stage_days ORDER BY sensor, day "
-          "ON CONFLICT (sensor, day) DO UPDATE SET covered_s = sensor_days.covered_s + "
-          "excluded.covered_s, buckets = sensor_days.buckets + excluded.buckets, "
-          "observed_packets = sensor_days.observed_packets + excluded.observed_packets, "
-          "lost_packets = sensor_days.lost_packets + excluded.lost_packets, "
-          "last_end = GREATEST(sensor_days.last_end, excluded.last_end)");
+      constexpr const char* kDayCols =
+          "sensor, day, covered_s, buckets, observed_packets, lost_packets, last_end";
+      c.exec(std::string{"INSERT INTO sensor_days ("} + kDayCols + ") SELECT * FROM " +
+                 days_cols.unnest() + " AS s(" + kDayCols +
+                 ") ORDER BY sensor, day "
+                 "ON CONFLICT (sensor, day) DO UPDATE SET covered_s = sensor_days.covered_s + "
+                 "excluded.covered_s, buckets = sensor_days.buckets + excluded.buckets, "
+                 "observed_packets = sensor_days.observed_packets + excluded.observed_packets, "
+                 "lost_packets = sensor_days.lost_packets + excluded.lost_packets, "
+                 "last_end = GREATEST(sensor_days.last_end, excluded.last_end)",
+             days_cols.params());
     }
     c.run("COMMIT");
     return out;
@@ -1440,8 +1447,8 @@ bool PostgresStore::empty() {
   return conn_->exec("SELECT NOT EXISTS (SELECT 1 FROM buckets)").i64(0, 0) != 0;
 }
 
-// db copy's loader: one transaction over everything; buckets go through stage_buckets in
-// chunks (their ids are new), the other tables by COPY as they are.
+// db copy's loader: one transaction over everything; buckets are inserted in chunks (their
+// ids are new), the other tables by COPY as they are.
 class PostgresLoader final : public StoreLoader {
  public:
   explicit PostgresLoader(PostgresStore& store) : s_(store), c_(*store.conn_) {
@@ -1459,26 +1466,12 @@ class PostgresLoader final : public StoreLoader {
   }
   void bucket(const BucketRecord& b) override {
     month(b.start);
-    copy_stage_bucket(stage_, StageBucket{static_cast<std::int64_t>(chunk_.size()),
-                                          b.sensor,
-                                          b.boot_id,
-                                          b.seq,
-                                          b.start,
-                                          b.width_s,
-                                          b.observed_packets,
-                                          b.observed_bytes,
-                                          b.not_for_sensor,
-                                          b.late_packets,
-                                          b.ring_drops,
-                                          b.kernel_drops,
-                                          b.interface_drops,
-                                          b.malformed,
-                                          b.malformed_by_reason,
-                                          b.overflow_packets,
-                                          b.overflow_bytes,
-                                          b.provenance,
-                                          b.spool_dropped,
-                                          b.self_traffic});
+    add_bucket(records_,
+               StageBucket{b.sensor, b.boot_id, b.seq, b.start, b.width_s, b.observed_packets,
+                           b.observed_bytes, b.not_for_sensor, b.late_packets, b.ring_drops,
+                           b.kernel_drops, b.interface_drops, b.malformed, b.malformed_by_reason,
+                           b.overflow_packets, b.overflow_bytes, b.provenance, b.spool_dropped,
+                           b.self_traffic});
     chunk_.push_back(b);
     if (chunk_.size() == 2000) flush_buckets();
   }
@@ -1589,8 +1582,7 @@ class PostgresLoader final : public StoreLoader {
   }
   void flush_buckets() {
     if (chunk_.empty()) return;
-    c_.copy_in("COPY stage_buckets FROM STDIN", stage_);
-    auto ids = insert_staged(c_);
+    auto ids = insert_buckets(c_, records_);
     std::string rows;
     std::vector<std::string> pruned;
     for (const auto& b : chunk_) {
@@ -1613,9 +1605,8 @@ class PostgresLoader final : public StoreLoader {
       for (const auto& id : pruned) list += (list.empty() ? "{" : ",") + id;
       c_.exec("UPDATE buckets SET detail_pruned = true WHERE id = ANY($1::bigint[])", {list + "}"});
     }
-    c_.run("TRUNCATE stage_buckets");
     chunk_.clear();
-    stage_.clear();
+    records_ = bucket_columns();
   }
   PostgresStore& s_;
   pg::Conn& c_;
@@ -1623,7 +1614,8 @@ class PostgresLoader final : public StoreLoader {
   std::set<std::int64_t> months_;
   std::vector<BucketRecord> chunk_;
   detail_block::Writer block_;
-  std::string stage_, hourly_, daily_, daily_hosts_, days_;
+  pg::Columns records_ = bucket_columns();
+  std::string hourly_, daily_, daily_hosts_, days_;
 };
 
 std::unique_ptr<StoreLoader> PostgresStore::bulk_loader() {
