@@ -452,3 +452,26 @@ TEST_CASE("a PostgreSQL store of schema 3 has its bucket_rows made blocks at the
   for (const auto& r : pg->query(q)) after += r.packets;
   CHECK(after == total + 1000);
 }
+
+TEST_CASE("texts with quotes backslashes and braces are stored as they came",
+          "[collector][storage]") {
+  const std::string backend = TEITEN_EACH_BACKEND();
+  INFO("backend " << backend);
+  test::TempDir dir;
+  test::TestStore ts(backend, dir);
+  Store& s = *ts;
+  // PostgreSQL receives a batch as array parameters: every character that array syntax
+  // gives a meaning must come back as it was, or the duplicate below would be stored again.
+  const std::string odd = "a\"b\\c,{d} e\\\"NULL";
+  auto b = make(odd, 0, 0, 23, 5);
+  b.loss.malformed[1] = 2;  // malformed_by_reason: JSON text with quotes
+  b.provenance.software_version = "teiten \"x\\y\"";
+  CHECK(s.ingest({b, make("NULL", 0, 0, 23, 1)}) ==
+        std::vector<IngestResult>{IngestResult::stored, IngestResult::stored});
+  CHECK(s.ingest({b}) == std::vector<IngestResult>{IngestResult::duplicate});
+  CHECK(s.ingest({make("NULL", 0, 0, 23, 1)}) ==
+        std::vector<IngestResult>{IngestResult::duplicate});
+  const Accounting a = s.accounting(Query{});
+  CHECK(a.buckets == 2);
+  CHECK(a.malformed == 2);
+}
