@@ -63,9 +63,10 @@ class Cursor {
 }  // namespace
 
 std::uint64_t Writer::text(std::string_view s) {
-  const auto [it, added] = index_.try_emplace(std::string{s}, texts_.size());
-  if (added) texts_.emplace_back(s);
-  return it->second;
+  if (const auto it = index_.find(s); it != index_.end()) return it->second;
+  index_.emplace(std::string{s}, texts_.size());
+  texts_.emplace_back(s);
+  return texts_.size() - 1;
 }
 
 void Writer::add(const Row& r) {

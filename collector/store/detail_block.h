@@ -38,7 +38,13 @@ class Writer {
 
  private:
   std::uint64_t text(std::string_view s);
-  std::unordered_map<std::string, std::uint64_t> index_;
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::unordered_map<std::string, std::uint64_t, Hash, std::equal_to<>> index_;
   std::vector<std::string> texts_;
   std::string body_;
   std::size_t rows_ = 0;

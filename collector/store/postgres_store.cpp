@@ -790,10 +790,15 @@ std::vector<IngestResult> PostgresStore::ingest_once(
   try {
     auto new_ids = insert_buckets(c, records);
     std::vector<IngestResult> out;
-    std::map<HourKey, Delta> hours;
-    std::map<DayKey, Delta> days;
+    // The rollup deltas are summed under integer keys (the sensor's place in the batch,
+    // the hour or day, the packed key; a row without a port packed with port 0, as it
+    // is stored as -1 either way): a batch's 5,000 rows are looked up without comparing
+    // strings. The strings are made once per distinct key, below.
+    std::vector<std::string_view> sensors;
+    using IntKey = std::tuple<std::size_t, std::int64_t, std::uint64_t>;
+    std::map<IntKey, Delta> hours_by, days_by;
     std::map<std::pair<std::string, std::int64_t>, DayCover> cover;
-    std::string rows, hosts;
+    std::string rows, hosts, country;
     detail_block::Writer block;
     for (const auto& b : batch) {
       const auto it = new_ids.find({b.sensor_id, b.boot_id, static_cast<std::int64_t>(b.seq)});
@@ -811,21 +816,46 @@ std::vector<IngestResult> PostgresStore::ingest_once(
       cv.observed += b.observed_packets();
       cv.lost += lost_packets(b);
       cv.last_end = std::max(cv.last_end, b.start + std::int64_t{b.width_s});
+      const std::size_t sensor = static_cast<std::size_t>(
+          std::find(sensors.begin(), sensors.end(), b.sensor_id) - sensors.begin());
+      if (sensor == sensors.size()) sensors.push_back(b.sensor_id);
       for (const auto& r : b.rows) {
-        const std::string proto{to_string(r.key.proto)};
         const std::int64_t port = r.key.has_port ? std::int64_t{r.key.port} : -1;
-        const std::string country = classify::country_to_string(r.key.country);
-        const std::string fp{to_string(r.key.fingerprint)}, kind{to_string(r.key.kind)};
+        country = classify::country_to_string(r.key.country);
         hosts = r.hosts.empty() ? std::string{} : r.hosts.encode();
-        block.add({proto, port, country, fp, kind, r.packets, r.bytes, hosts});
-        for (Delta* d : {&hours[{b.sensor_id, hour, proto, port, country, fp, kind}],
-                         &days[{day, b.sensor_id, proto, port, country, fp}]}) {
+        block.add({to_string(r.key.proto), port, country, to_string(r.key.fingerprint),
+                   to_string(r.key.kind), r.packets, r.bytes, hosts});
+        classify::Key k = r.key;
+        if (!k.has_port) k.port = 0;
+        const std::uint64_t hour_key = k.pack();
+        k.kind = classify::Kind::other;  // the daily rollups have no kind
+        for (Delta* d : {&hours_by[{sensor, hour, hour_key}], &days_by[{sensor, day, k.pack()}]}) {
           d->packets += r.packets;
           d->bytes += r.bytes;
           if (!r.hosts.empty()) d->hosts.merge(r.hosts);
         }
       }
       if (block.rows()) copy_detail(rows, id, b.start, b.sensor_id, block.finish());
+    }
+    std::map<HourKey, Delta> hours;
+    for (auto& [ik, d] : hours_by) {
+      const auto [sensor, hour, packed] = ik;
+      const classify::Key k = classify::Key::unpack(packed);
+      hours.emplace(
+          HourKey{std::string{sensors[sensor]}, hour, std::string{to_string(k.proto)},
+                  k.has_port ? std::int64_t{k.port} : -1, classify::country_to_string(k.country),
+                  std::string{to_string(k.fingerprint)}, std::string{to_string(k.kind)}},
+          std::move(d));
+    }
+    std::map<DayKey, Delta> days;
+    for (auto& [ik, d] : days_by) {
+      const auto [sensor, day, packed] = ik;
+      const classify::Key k = classify::Key::unpack(packed);
+      days.emplace(
+          DayKey{day, std::string{sensors[sensor]}, std::string{to_string(k.proto)},
+                 k.has_port ? std::int64_t{k.port} : -1, classify::country_to_string(k.country),
+                 std::string{to_string(k.fingerprint)}},
+          std::move(d));
     }
     if (!rows.empty()) c.copy_in("COPY bucket_detail FROM STDIN", rows);
     upsert_rollup(c, "hourly", kHourlyKey, hours, &hour_key_of);
