@@ -63,20 +63,32 @@ bool may_hold_minus_zero(std::string_view body) {
   return false;
 }
 
+// A parser that refuses a document nested deeper than a batch may be (its own check, kept
+// as it grows), exactly where the DOM decoder's check does (tested). Should the
+// allocation fail, its depth is not that one, and parse() leaves every body to the DOM
+// decoder.
+dom::parser new_parser() {
+  dom::parser p;
+  if (p.allocate(std::size_t{1} << 16, detail::kMaxBatchNesting) != simdjson::SUCCESS)
+    return dom::parser{};
+  return p;
+}
+
 bool parse(std::string_view body, detail::BatchEvents& h) {
   if (may_hold_minus_zero(body)) return false;
   // simdjson reads past the end of its input (SIMDJSON_PADDING bytes): the body is copied
   // into a padded buffer of this thread's, kept for the next batch unless it grew large.
   constexpr std::size_t kKeep = std::size_t{8} << 20;
   thread_local std::string buffer;
-  thread_local dom::parser parser;
+  thread_local dom::parser parser = new_parser();
   buffer.reserve(body.size() + simdjson::SIMDJSON_PADDING);
   buffer.assign(body);
+  if (parser.max_depth() != static_cast<std::size_t>(detail::kMaxBatchNesting)) return false;
   dom::element root;
   const bool ok = !parser.parse(buffer.data(), buffer.size(), false).get(root) && walk(root, h);
   if (buffer.capacity() > kKeep) {
     std::string{}.swap(buffer);
-    parser = dom::parser{};
+    parser = new_parser();
   }
   return ok;
 }

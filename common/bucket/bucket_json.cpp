@@ -936,7 +936,7 @@ std::optional<std::vector<BatchEntry>> from_batch_json_entries(std::string_view 
 
 std::optional<std::vector<BatchEntry>> detail::from_batch_json_entries_fast(
     std::string_view body, std::size_t max_buckets) {
-  if (!nesting_within(body, 9)) return std::nullopt;
+  if (!nesting_within(body, detail::kMaxBatchNesting)) return std::nullopt;
   FastBatch fast(max_buckets);
   if (!nlohmann::json::sax_parse(body.data(), body.data() + body.size(), &fast))
     return std::nullopt;
@@ -945,7 +945,6 @@ std::optional<std::vector<BatchEntry>> detail::from_batch_json_entries_fast(
 
 std::optional<std::vector<BatchEntry>> detail::from_batch_events(
     std::string_view body, std::size_t max_buckets, bool (*parse)(std::string_view, BatchEvents&)) {
-  if (!nesting_within(body, 9)) return std::nullopt;
   FastBatch fast(max_buckets);
   if (!parse(body, fast)) return std::nullopt;
   return fast.take();
@@ -954,7 +953,7 @@ std::optional<std::vector<BatchEntry>> detail::from_batch_events(
 std::optional<std::vector<BatchEntry>> detail::from_batch_json_entries_dom(std::string_view body,
                                                                            std::size_t max_buckets,
                                                                            std::string& error) {
-  if (!nesting_within(body, 9)) {
+  if (!nesting_within(body, detail::kMaxBatchNesting)) {
     error = "batch JSON nested too deeply";
     return std::nullopt;
   }

@@ -79,9 +79,13 @@ class BatchEvents {
   virtual bool end_array() = 0;
 };
 
+/// How deep a batch may nest (objects and arrays): a body nested deeper is refused.
+inline constexpr int kMaxBatchNesting = 9;
+
 /// The fast decoder fed by another JSON parser: `parse` hands the body's events to the
 /// handler and says whether it got through the whole body (a parse error, or the handler
-/// stopping, is false). Bodies nested deeper than the batch format never reach `parse`.
+/// stopping, is false). `parse` must refuse a body nested deeper than kMaxBatchNesting
+/// (the DOM decoder refuses it).
 std::optional<std::vector<BatchEntry>> from_batch_events(
     std::string_view body, std::size_t max_buckets, bool (*parse)(std::string_view, BatchEvents&));
 }  // namespace detail

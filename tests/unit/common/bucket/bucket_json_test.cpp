@@ -289,6 +289,18 @@ TEST_CASE("the streaming batch decoder agrees with the DOM decoder on any body",
     CHECK_FALSE(fast_agrees_with_dom(body));
     CHECK_FALSE(detail::from_batch_json_entries_simdjson(body, 3));
   }
+  // Nesting, in a field neither decoder knows: up to 9 levels in all a well-formed batch,
+  // deeper refused, by every decoder alike (simdjson counts depth on its own).
+  for (int extra = 4; extra <= 8; ++extra) {
+    std::string nested = good;
+    nested.insert(nested.find("\"seq\":42"),
+                  "\"later\":" + std::string(static_cast<std::size_t>(extra), '[') +
+                      std::string(static_cast<std::size_t>(extra), ']') + ",");
+    INFO("nesting " << 3 + extra);  // the batch, its array, the bucket, then these
+    const bool within = 3 + extra <= detail::kMaxBatchNesting;
+    CHECK(fast_agrees_with_dom(nested) == within);
+    CHECK(detail::from_batch_json_entries_simdjson(nested, 3).has_value() == within);
+  }
   for (const auto& body : refused) {
     INFO(body);
     CHECK_FALSE(detail::from_batch_json_entries_fast(body, 3));
