@@ -218,7 +218,7 @@ void copy_sep(std::string& out) {
 }
 
 // A bucket record, for insert_buckets.
-struct StageBucket {
+struct BucketFields {
   std::string_view sensor, boot_id;
   std::int64_t seq = 0, start = 0, width_s = 0, observed_packets = 0, observed_bytes = 0,
                not_for_sensor = 0, late_packets = 0, ring_drops = 0, kernel_drops = 0,
@@ -241,7 +241,7 @@ pg::Columns bucket_columns() {
   return pg::Columns(std::move(types));
 }
 
-void add_bucket(pg::Columns& cols, const StageBucket& b) {
+void add_bucket(pg::Columns& cols, const BucketFields& b) {
   cols.text(b.sensor);
   cols.text(b.boot_id);
   for (const std::int64_t v :
@@ -778,12 +778,12 @@ std::vector<IngestResult> PostgresStore::ingest_once(
     const auto u = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
     add_bucket(
         records,
-        StageBucket{b.sensor_id, b.boot_id, u(b.seq), b.start, std::int64_t{b.width_s},
-                    u(b.observed_packets()), u(b.observed_bytes()), u(b.not_for_sensor),
-                    u(b.late_packets), u(b.loss.ring_drops), u(b.loss.kernel_drops),
-                    u(b.loss.interface_drops), u(b.loss.malformed_total()), malformed_json(b.loss),
-                    u(b.loss.overflow_packets), u(b.loss.overflow_bytes),
-                    provenance_json(b.provenance), u(b.loss.spool_dropped), u(b.self_traffic)});
+        BucketFields{b.sensor_id, b.boot_id, u(b.seq), b.start, std::int64_t{b.width_s},
+                     u(b.observed_packets()), u(b.observed_bytes()), u(b.not_for_sensor),
+                     u(b.late_packets), u(b.loss.ring_drops), u(b.loss.kernel_drops),
+                     u(b.loss.interface_drops), u(b.loss.malformed_total()), malformed_json(b.loss),
+                     u(b.loss.overflow_packets), u(b.loss.overflow_bytes),
+                     provenance_json(b.provenance), u(b.loss.spool_dropped), u(b.self_traffic)});
   }
   pg::Conn& c = *conn_;
   c.run("BEGIN");
@@ -1497,11 +1497,11 @@ class PostgresLoader final : public StoreLoader {
   void bucket(const BucketRecord& b) override {
     month(b.start);
     add_bucket(records_,
-               StageBucket{b.sensor, b.boot_id, b.seq, b.start, b.width_s, b.observed_packets,
-                           b.observed_bytes, b.not_for_sensor, b.late_packets, b.ring_drops,
-                           b.kernel_drops, b.interface_drops, b.malformed, b.malformed_by_reason,
-                           b.overflow_packets, b.overflow_bytes, b.provenance, b.spool_dropped,
-                           b.self_traffic});
+               BucketFields{b.sensor, b.boot_id, b.seq, b.start, b.width_s, b.observed_packets,
+                            b.observed_bytes, b.not_for_sensor, b.late_packets, b.ring_drops,
+                            b.kernel_drops, b.interface_drops, b.malformed, b.malformed_by_reason,
+                            b.overflow_packets, b.overflow_bytes, b.provenance, b.spool_dropped,
+                            b.self_traffic});
     chunk_.push_back(b);
     if (chunk_.size() == 2000) flush_buckets();
   }

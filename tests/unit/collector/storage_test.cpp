@@ -262,7 +262,8 @@ TEST_CASE("the daily breakdown sums per day and destination by country and finge
       std::invalid_argument);
 }
 
-TEST_CASE("a detail block gives back every row and refuses a damaged one", "[collector][storage]") {
+TEST_CASE("a detail block gives back every row and refuses a damaged one",
+          "[collector][storage][single-threaded]") {
   using collector::detail_block::Row;
   sketch::HostSketch hosts;
   for (std::uint64_t h = 1; h < 40; ++h) hosts.add(h * 0x9e3779b97f4a7c15ULL);
@@ -318,7 +319,8 @@ TEST_CASE("a detail block gives back every row and refuses a damaged one", "[col
   refuses(std::string{"\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 11}, "over 64 bits");
 }
 
-TEST_CASE("detail queries group filter and order alike on both backends", "[collector][storage]") {
+TEST_CASE("detail queries group filter and order alike on both backends",
+          "[collector][storage][single-threaded]") {
   test::TempDir dir;
   test::TestStore lite("sqlite", dir);
   test::TestStore pg("postgresql", dir);
@@ -388,7 +390,7 @@ TEST_CASE("detail queries group filter and order alike on both backends", "[coll
 }
 
 TEST_CASE("a PostgreSQL store of schema 3 has its bucket_rows made blocks at the start",
-          "[collector][storage]") {
+          "[collector][storage][single-threaded]") {
   test::TempDir dir;
   test::TestStore pg("postgresql", dir);
   std::vector<bucket::SealedBucket> batch;
@@ -454,7 +456,7 @@ TEST_CASE("a PostgreSQL store of schema 3 has its bucket_rows made blocks at the
 }
 
 TEST_CASE("texts with quotes backslashes and braces are stored as they came",
-          "[collector][storage]") {
+          "[collector][storage][single-threaded]") {
   const std::string backend = TEITEN_EACH_BACKEND();
   INFO("backend " << backend);
   test::TempDir dir;

@@ -218,7 +218,10 @@ bool fast_agrees_with_dom(const std::string& body) {
 }
 }  // namespace
 
-TEST_CASE("the streaming batch decoder agrees with the DOM decoder on any body", "[bucket][json]") {
+// [single-threaded]: the slowest unit test under the sanitizers (every mutated body through
+// four decoders), and it starts no thread; ThreadSanitizer's build leaves it out.
+TEST_CASE("the streaming batch decoder agrees with the DOM decoder on any body",
+          "[bucket][json][single-threaded]") {
   SealedBucket with_hosts = sample();
   with_hosts.seq = 43;
   for (std::uint32_t i = 0; i < 40; ++i) with_hosts.rows[0].hosts.add(sketch::hash_ipv4(i));
